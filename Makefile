@@ -1,0 +1,49 @@
+# Two commands: `make run` serves the app on http://127.0.0.1:8501, `make test` runs the whole suite.
+# Both set up what they need first (a .venv from the repo's own pinned files) and skip what is done.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+HOST ?= 127.0.0.1
+PORT ?= 8501
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench setup setup-dev chromium clean-venv
+
+run: $(VENV)/.app-installed
+	$(PY) -m workbench prepare-defaults
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+test: $(VENV)/.dev-installed $(CHROMIUM)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.app-installed
+	$(PY) bench/run_all.py
+
+setup: $(VENV)/.app-installed
+setup-dev: $(VENV)/.dev-installed
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+
+$(VENV)/.app-installed: requirements.txt constraints.txt | $(PY)
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.app-installed
+	$(PIP) -r requirements-dev.txt
+	touch $@
+
+# Browser journeys use Debian's Chromium (never a browser downloaded by Playwright).
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+clean-venv:
+	rm -rf $(VENV)

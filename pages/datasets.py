@@ -1,0 +1,35 @@
+"""Datasets: author, import, validate, measure and split training data."""
+
+import streamlit as st
+
+from ui.datasets.draft import get_draft
+from ui.datasets.editor import render_rows
+from ui.datasets.history import render_export, render_history
+from ui.datasets.importer import render_import
+from ui.datasets.insights import render_split, render_stats
+from ui.datasets.new import render_new
+from workbench.data import repository
+
+NEW, IMPORT = "New dataset…", "Import a file…"
+SECTIONS = {"Rows": render_rows, "Statistics": render_stats, "Split": render_split,
+            "History": render_history, "Export": render_export}
+
+st.title("Datasets")
+repository.ensure_samples()
+names = repository.dataset_names()
+if "ds_goto" in st.session_state:
+    st.session_state["ds_selected"] = st.session_state.pop("ds_goto")
+if st.session_state.get("ds_selected") not in [*names, NEW, IMPORT]:
+    st.session_state["ds_selected"] = names[0] if names else NEW
+choice = st.selectbox("Dataset", [*names, NEW, IMPORT], key="ds_selected")
+
+if choice == NEW:
+    render_new()
+elif choice == IMPORT:
+    render_import()
+else:
+    draft = get_draft(choice)
+    st.caption(f"{draft.format} rows · revision {draft.base}{' · unsaved changes' if draft.dirty else ''}")
+    section = st.segmented_control("Section", list(SECTIONS), default="Rows", key="ds_section",
+                                   label_visibility="collapsed")
+    SECTIONS[section or "Rows"](draft)

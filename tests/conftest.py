@@ -1,0 +1,39 @@
+"""Shared fixtures: an isolated WORKBENCH_HOME per test and one demo model built per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory) -> Path:
+    """The tiny demo Llama and its tokenizer, built once per test session."""
+    from workbench.models.demo import build_demo_model
+
+    return build_demo_model(tmp_path_factory.mktemp("session-models") / "demo")
+
+
+@pytest.fixture(autouse=True)
+def workbench_home(tmp_path, monkeypatch, request) -> Path:
+    """Every test gets its own workspace; the session's demo model is linked in, not rebuilt."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    if "no_demo_model" not in request.keywords:
+        demo = request.getfixturevalue("demo_model_dir")
+        (home / "models").mkdir()
+        (home / "models" / "demo").symlink_to(demo, target_is_directory=True)
+    return home

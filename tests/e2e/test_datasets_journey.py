@@ -1,0 +1,58 @@
+"""A new user creates a dataset, adds two rows, saves, and sees the token histogram."""
+
+import pytest
+from playwright.sync_api import expect
+
+from workbench.data import repository
+
+pytestmark = pytest.mark.e2e
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).click()
+
+
+def _settled(page):
+    """The page once Streamlit has finished its rerun: stale elements of the previous run are gone."""
+    page.wait_for_timeout(200)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=30_000)
+    return page
+
+
+def _add_row(page, line: int, instruction: str, output: str) -> None:
+    page.get_by_role("button", name="Add row").click()
+    _settled(page)
+    expect(page.get_by_label("Row (line in the file)")).to_have_value(str(line))
+    expect(page.get_by_label("Instruction")).to_have_value("")
+    page.get_by_label("Instruction").fill(instruction)
+    page.get_by_label("Output (the answer to learn)").fill(output)
+    page.get_by_role("button", name="Apply changes").click()
+    _settled(page)
+    expect(page.get_by_text(f"Valid: {line} rows, no problems.")).to_be_visible()
+
+
+def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
+    page = browser_page
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
+    _choose(page, "Dataset", "New dataset…")
+    page.get_by_label("Name").fill("support-faq")
+    page.get_by_role("button", name="Create dataset").click()
+    _settled(page)
+    expect(page.get_by_text("alpaca rows · revision 1")).to_be_visible()
+
+    _add_row(page, 1, "¿Cuál es el horario?", "De 9 a 17 h, de lunes a viernes.")
+    expect(page.get_by_text("Unsaved changes since revision 1")).to_be_visible()
+    _add_row(page, 2, "¿Hacéis envíos a Canarias?", "Sí, en 3 a 5 días laborables.")
+    page.get_by_role("button", name="Save", exact=False).click()
+    _settled(page)
+    expect(page.get_by_text("Saved as revision 2")).to_be_visible()
+
+    page.get_by_role("radio", name="Statistics").click()
+    expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()
+    expect(page.get_by_text("Tokens per row (mean / p95 / max)")).to_be_visible()
+
+    rows = repository.load_rows("support-faq")
+    assert [r["instruction"] for r in rows] == ["¿Cuál es el horario?", "¿Hacéis envíos a Canarias?"]

@@ -1,0 +1,152 @@
+import json
+
+from workbench.data import repository
+
+PAGE = "pages/datasets.py"
+NEW, IMPORT = "New dataset…", "Import a file…"
+
+
+def _goto(at, choice):
+    at.selectbox(key="ds_selected").set_value(choice).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_opens_on_the_sample_dataset_with_its_rows(page):
+    at = page(PAGE)
+    assert not at.exception
+    assert at.selectbox(key="ds_selected").value == "informes-proyectos"
+    table = at.data_editor[0].value
+    assert len(table) == 50  # one page, never every row
+    assert list(table.columns[:3]) == ["#", "select", "instruction"]
+    assert any("Valid:" in s.value for s in at.success)
+
+
+def test_create_a_dataset_add_a_row_and_save(page):
+    at = _goto(page(PAGE), NEW)
+    at.text_input(key="ds_new_name").input("faq")
+    at.button[0].click().run()  # form submit: Create dataset
+    assert at.selectbox(key="ds_selected").value == "faq"
+    at.button(key="ds_add_row").click().run()
+    assert at.button_group(key="ds_view").value == "Form"
+    at.text_area[0].input("What are your hours?")
+    at.text_area[2].input("9 to 5, Monday to Friday.")
+    next(b for b in at.button if b.label == "Apply changes").click().run()
+    assert not at.exception
+    at.button(key="ds_save").click().run()
+    assert repository.load_rows("faq") == [{"instruction": "What are your hours?", "input": "",
+                                            "output": "9 to 5, Monday to Friday."}]
+    assert repository.get_dataset("faq").latest.n == 2
+
+
+def test_table_edits_reach_the_draft_and_the_saved_revision(page):
+    repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"}])
+    at = page(PAGE)
+    at = _goto(at, "faq")
+    at.session_state["ds_table_faq_0_0"] = {"edited_rows": {0: {"output": "changed"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    at.button(key="ds_save").click().run()
+    assert repository.load_rows("faq")[0]["output"] == "changed"
+
+
+def test_validation_shows_file_line_field_problem(page):
+    repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"},
+                                                {"instruction": "c", "input": "", "output": ""}])
+    at = _goto(page(PAGE), "faq")
+    problems = "\n".join(c.value for c in at.code)
+    assert "faq.jsonl:2: output: empty" in problems
+
+
+def test_import_with_errors_changes_nothing_until_the_user_skips_them(page):
+    good = json.dumps({"instruction": "q1", "output": "a1"})
+    data = f"{good}\n{{bad json\n" + json.dumps({"instruction": "q2", "output": "a2"}) + "\n"
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("mine.jsonl", data.encode(), "application/jsonl").run()
+    assert not at.exception
+    assert "mine.jsonl:2: json:" in "\n".join(c.value for c in at.code)
+    assert not [b for b in at.button if b.key == "imp_go"]  # no import offered while bad rows are unresolved
+    assert "mine" not in repository.dataset_names()
+    at.radio(key="imp_bad_choice").set_value("Skip them").run()
+    at.button(key="imp_go").click().run()
+    assert not at.exception
+    assert repository.load_rows("mine") == [{"instruction": "q1", "input": "", "output": "a1"},
+                                            {"instruction": "q2", "input": "", "output": "a2"}]
+    assert at.selectbox(key="ds_selected").value == "mine"
+
+
+def test_import_lets_the_user_fix_a_bad_line_in_place(page):
+    data = json.dumps({"instruction": "q1", "output": "a1"}) + "\n{\"instruction\": \"q2\", \"output\": }\n"
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("fixme.jsonl", data.encode(), "application/jsonl").run()
+    fix = next(t for t in at.text_area if t.label == "Line 2")
+    fix.input('{"instruction": "q2", "output": "a2"}')
+    next(b for b in at.button if b.label == "Re-check fixed rows").click().run()
+    assert not at.exception
+    at.button(key="imp_go").click().run()
+    assert [r["output"] for r in repository.load_rows("fixme")] == ["a1", "a2"]
+
+
+def test_csv_import_goes_through_the_column_mapping(page):
+    data = "question,answer,notes\nWhat is 2+2?,4,easy\n\"Multi\nline?\",yes,x\n"
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("qa.csv", data.encode(), "text/csv").run()
+    assert at.selectbox(key="imp_map_instruction").value == "question"
+    assert at.selectbox(key="imp_map_output").value == "answer"
+    at.selectbox(key="imp_map_input").set_value("notes").run()
+    at.button(key="imp_go").click().run()
+    assert not at.exception
+    assert repository.load_rows("qa") == [{"instruction": "What is 2+2?", "input": "easy", "output": "4"},
+                                          {"instruction": "Multi\nline?", "input": "x", "output": "yes"}]
+
+
+def test_save_after_another_tab_saved_is_refused_and_offers_a_copy(page):
+    repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"}])
+    at = _goto(page(PAGE), "faq")
+    at.button(key="ds_add_row").click().run()  # the editor now holds unsaved rows from revision 1
+    repository.save_rows("faq", [{"instruction": "other tab", "input": "", "output": "x"}], base_revision=1)
+    at.button(key="ds_save").click().run()
+    assert not at.exception
+    assert any("saved elsewhere (revision 2)" in e.value for e in at.error)
+    assert repository.load_rows("faq") == [{"instruction": "other tab", "input": "", "output": "x"}]
+    at.button(key="ds_conflict_save_as").click().run()
+    assert len(repository.load_rows("faq-copy")) == 2
+
+
+def test_split_section_stores_a_seeded_split(page):
+    repository.create_dataset("faq", "alpaca", [{"instruction": f"q{i}", "input": "", "output": f"a{i}"}
+                                                for i in range(20)])
+    at = _goto(page(PAGE), "faq")
+    at.button_group(key="ds_section").set_value("Split").run()
+    at.number_input(key="ds_split_ratio").set_value(0.25)
+    next(b for b in at.button if b.label == "Split revision 1").click().run()
+    assert not at.exception
+    split = repository.get_revision("faq", 1).split
+    assert len(split.validation) == 5 and split.spec.seed == 42
+    assert [m.value for m in at.metric][:2] == ["15", "5"]
+
+
+def test_statistics_section_counts_tokens_and_draws_the_histogram(page):
+    rows = [{"instruction": f"q{i}", "input": "", "output": json.dumps({"n": i})} for i in range(10)]
+    repository.create_dataset("faq", "alpaca", rows)
+    at = _goto(page(PAGE), "faq")
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows"] == "10"
+    assert int(metrics["Tokens"].replace(",", "")) > 10 * 5
+    assert metrics["Valid JSON outputs"] == "100%"
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+
+
+def test_history_restores_an_old_revision(page):
+    repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"}])
+    repository.save_rows("faq", [], base_revision=1)
+    at = _goto(page(PAGE), "faq")
+    at.button_group(key="ds_section").set_value("History").run()
+    assert "0 added, 1 removed, 0 changed" in " ".join(c.value for c in at.caption)
+    at.checkbox(key="ds_restore_confirm_2").check().run()
+    at.button(key="ds_restore_go").click().run()
+    assert not at.exception
+    assert repository.get_dataset("faq").latest.n == 3
+    assert repository.load_rows("faq") == [{"instruction": "a", "input": "", "output": "b"}]

@@ -1,0 +1,91 @@
+"""The CLI runs the same operations as the UI; exercised in-process and once as a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+from workbench.data import repository
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = [{"instruction": f"q{i}", "input": "", "output": json.dumps({"n": i})} for i in range(20)]
+
+
+def _write(path: Path, rows) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_validate_prints_file_line_field_problem_and_exits_1(tmp_path, capsys):
+    bad = _write(tmp_path / "bad.jsonl", [GOOD[0], {"instruction": "q", "output": ""}, "{nope"])
+    assert main(["datasets", "validate", str(bad)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "bad.jsonl:2: output: empty"
+    assert out[1].startswith("bad.jsonl:3: json: ")
+
+
+def test_validate_exits_0_on_a_clean_file(tmp_path, capsys):
+    assert main(["datasets", "validate", str(_write(tmp_path / "ok.jsonl", GOOD))]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_import_refuses_errors_unless_told_to_skip(tmp_path, capsys):
+    bad = _write(tmp_path / "mixed.jsonl", [*GOOD[:3], {"instruction": "", "output": "x"}])
+    assert main(["datasets", "import", str(bad)]) == 1
+    assert "nothing was imported" in capsys.readouterr().err
+    assert "mixed" not in repository.dataset_names()
+    assert main(["datasets", "import", str(bad), "--skip-bad", "--name", "mixed"]) == 0
+    assert len(repository.load_rows("mixed")) == 3
+
+
+def test_import_csv_with_a_mapping_then_append(tmp_path):
+    csv = tmp_path / "faq.csv"
+    csv.write_text("q,a\nHours?,9-5\n", encoding="utf-8")
+    assert main(["datasets", "import", str(csv), "--map", "instruction=q", "--map", "output=a"]) == 0
+    assert repository.load_rows("faq") == [{"instruction": "Hours?", "input": "", "output": "9-5"}]
+    csv.write_text("q,a\nPhone?,555\n", encoding="utf-8")
+    assert main(["datasets", "import", str(csv), "--map", "instruction=q", "--map", "output=a", "--append"]) == 0
+    assert [r["output"] for r in repository.load_rows("faq")] == ["9-5", "555"]
+    assert repository.get_dataset("faq").latest.n == 2
+
+
+def test_split_stats_export_and_list(tmp_path, capsys):
+    main(["datasets", "import", str(_write(tmp_path / "nums.jsonl", GOOD))])
+    assert main(["datasets", "split", "nums", "--count", "5", "--seed", "3"]) == 0
+    assert "train 15, validation 5 (seed 3)" in capsys.readouterr().out
+    assert main(["datasets", "stats", "nums", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["rows"] == 20 and stats["json_valid_share"] == 1.0 and stats["tokens_total"] > 100
+    out = tmp_path / "val.jsonl"
+    assert main(["datasets", "export", "nums", "--format", "chat", "--split", "validation", "--out", str(out)]) == 0
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(exported) == 5 and exported[0]["messages"][0]["role"] == "user"
+    assert main(["datasets", "list"]) == 0
+    assert "nums\talpaca\trevision 1\t20 rows\ttrain 15 / validation 5" in capsys.readouterr().out
+
+
+def test_errors_name_the_cause_and_exit_2(tmp_path, capsys):
+    assert main(["datasets", "export", "missing", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "No dataset named 'missing'" in capsys.readouterr().err
+    assert main(["datasets", "import", str(tmp_path / "nope.jsonl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_python_dash_m_workbench_runs_as_a_process(tmp_path, workbench_home):
+    bad = _write(tmp_path / "bad.jsonl", [{"instruction": "q", "output": 5}])
+    env = {**os.environ, "WORKBENCH_HOME": str(workbench_home)}
+    done = subprocess.run([sys.executable, "-m", "workbench", "datasets", "validate", str(bad)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stdout.strip() == "bad.jsonl:1: output: must be a string, got int"
+
+
+@pytest.mark.no_demo_model
+def test_demo_model_command_builds_into_the_workspace(workbench_home, capsys):
+    assert main(["demo-model"]) == 0
+    assert (workbench_home / "models" / "demo" / "manifest.json").is_file()
+    assert "Demo model ready" in capsys.readouterr().out

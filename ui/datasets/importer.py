@@ -1,0 +1,226 @@
+"""Import a file (upload or path): detect the format, map columns, validate, fix or skip bad rows, import.
+
+Nothing is stored until the user clicks Import; the state of an import in progress lives under `imp_*`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ui.datasets.draft import forget_draft
+from workbench.data import formats, repository
+from workbench.data.records import row_text
+
+UPLOAD_TYPES = ["jsonl", "json", "csv", "tsv", "parquet", "txt"]
+MAPPED_FIELDS = ("instruction", "input", "output", "system")
+NONE_COLUMN = "(none)"
+
+
+def render_import() -> None:
+    source = _read_source()
+    if source is None:
+        return
+    data, file = source
+    fmt, mapping = _format_choice(data, file)
+    if fmt is None:
+        return
+    try:
+        result = _parse(data, file, fmt, mapping)
+    except formats.FormatError as exc:
+        st.error(str(exc))
+        return
+    result = _with_fixes(result, _fix_key(data, fmt, mapping))
+    _summary(result)
+    rows = _fix_or_skip(result, _fix_key(data, fmt, mapping))
+    if rows is not None:
+        _import_target(result, rows)
+
+
+def _read_source() -> tuple[bytes, str] | None:
+    how = st.radio("Source", ["Upload a file", "A path on this machine"], horizontal=True, key="imp_source")
+    if how == "Upload a file":
+        upload = st.file_uploader("JSONL, JSON, CSV, TSV or Parquet", type=UPLOAD_TYPES, key="imp_upload")
+        return (upload.getvalue(), upload.name) if upload else None
+    path_text = st.text_input("Path", key="imp_path", placeholder="/home/me/data/support.jsonl")
+    if not path_text.strip():
+        return None
+    path = Path(path_text.strip()).expanduser()
+    if not path.is_file():
+        st.error(f"{path}: no such file. Check the path (it is read on the machine that runs the app).")
+        return None
+    return path.read_bytes(), path.name
+
+
+def _format_choice(data: bytes, file: str) -> tuple[str | None, formats.ColumnMapping | None]:
+    try:
+        detected = formats.detect_format(data, file)
+    except formats.FormatError as exc:
+        detected = None
+        st.warning(f"{exc} Choose the format below.")
+    options = ["auto", *formats.INPUT_FORMATS]
+    labels = {"auto": f"Auto-detect ({detected or 'unknown'})", "chat": "chat (OpenAI messages)",
+              "sharegpt": "ShareGPT (conversations)", "completion": "prompt/completion"}
+    choice = st.selectbox("Format", options, format_func=lambda f: labels.get(f, f), key="imp_format")
+    fmt = detected if choice == "auto" else choice
+    if fmt is None:
+        return None, None
+    if fmt in ("csv", "parquet"):
+        return fmt, _mapping_step(data, file)
+    return fmt, None
+
+
+def _mapping_step(data: bytes, file: str) -> formats.ColumnMapping | None:
+    try:
+        columns = formats.tabular_columns(data, file)
+    except formats.FormatError as exc:
+        st.error(str(exc))
+        return None
+    guess = formats.guess_mapping(columns)
+    st.markdown("**Column mapping** — which column feeds each field")
+    choices = [NONE_COLUMN, *columns]
+    picked = {}
+    for column, field in zip(st.columns(len(MAPPED_FIELDS)), MAPPED_FIELDS, strict=True):
+        guessed = getattr(guess, field)
+        index = choices.index(guessed) if guessed in choices else 0
+        value = column.selectbox(field, choices, index=index, key=f"imp_map_{field}")
+        picked[field] = None if value == NONE_COLUMN else value
+    return formats.ColumnMapping(**picked)
+
+
+def _parse(data: bytes, file: str, fmt: str, mapping) -> formats.ImportResult:
+    key = (hashlib.sha256(data).hexdigest(), file, fmt, repr(mapping))
+    cached = st.session_state.get("imp_parsed")
+    if not cached or cached[0] != key:
+        st.session_state["imp_parsed"] = (key, formats.parse(data, file, fmt, mapping))
+    return st.session_state["imp_parsed"][1]
+
+
+def _fix_key(data: bytes, fmt: str, mapping) -> str:
+    return hashlib.sha256(data + fmt.encode() + repr(mapping).encode()).hexdigest()[:16]
+
+
+def _with_fixes(result: formats.ImportResult, key: str) -> formats.ImportResult:
+    fixes: dict[int, formats.SourceRow] = st.session_state.get("imp_fixes", {}).get(key, {})
+    if not fixes:
+        return result
+    rows = [fixes.get(row.line, row) for row in result.rows]
+    return dataclasses.replace(result, rows=rows)
+
+
+def _summary(result: formats.ImportResult) -> None:
+    good, bad = len(result.good_rows), len(result.bad_rows)
+    a, b, c, d = st.columns(4)
+    a.metric("Rows read", len(result.rows))
+    b.metric("Good rows", good)
+    c.metric("Rows with errors", bad)
+    d.metric("Warnings", len(result.warnings))
+    st.caption(f"Read as **{result.source_format}**, stored as **{result.stored_format}**, "
+               f"encoding {result.encoding}.")
+    for note in result.notes:
+        st.caption(f":material/info: {note}")
+    if result.problems:
+        with st.expander(f"Problems ({len(result.problems)})", expanded=bool(result.errors)):
+            st.code("\n".join(str(p) for p in result.problems[:500]), language=None)
+    if good:
+        preview = pd.DataFrame([{"text": row_text(r, result.stored_format)[:300]} for r in result.good_rows[:10]])
+        with st.expander("Preview of the first good rows"):
+            st.dataframe(preview, hide_index=True, width="stretch")
+
+
+def _fix_or_skip(result: formats.ImportResult, key: str) -> list[dict] | None:
+    rows = result.good_rows
+    if result.bad_rows:
+        st.warning(f"{len(result.bad_rows)} row(s) have errors. Nothing is imported until you fix them here "
+                   "or choose to skip them.", icon=":material/warning:")
+        choice = st.radio("Bad rows", ["Fix them here", "Skip them"], horizontal=True, key="imp_bad_choice")
+        if choice == "Fix them here":
+            _fix_form(result, key)
+            return None
+    duplicates = [p for p in result.warnings if p.problem.startswith("duplicate")]
+    if duplicates and st.checkbox(f"Drop {len(duplicates)} duplicate row(s)", value=True, key="imp_dedupe"):
+        seen, kept = set(), []
+        for row in rows:
+            text = json.dumps(row, sort_keys=True, ensure_ascii=False)
+            if text not in seen:
+                seen.add(text)
+                kept.append(row)
+        rows = kept
+    return rows
+
+
+def _fix_form(result: formats.ImportResult, key: str) -> None:
+    bad = result.bad_rows[:20]
+    with st.form("imp_fix_form"):
+        st.caption("Edit each bad row, then re-check. "
+                   + (f"Showing the first 20 of {len(result.bad_rows)}." if len(result.bad_rows) > 20 else ""))
+        texts = {}
+        for row in bad:
+            st.markdown("\n".join(f"- `{p}`" for p in row.problems if p.severity == "error"))
+            texts[row.line] = st.text_area(f"Line {row.line}", _editable_text(row), key=f"imp_fix_{key}_{row.line}",
+                                           height=120)
+        if st.form_submit_button("Re-check fixed rows", type="primary"):
+            fixes = st.session_state.setdefault("imp_fixes", {}).setdefault(key, {})
+            for row in bad:
+                fixes[row.line] = _recheck(result, row, texts[row.line])
+            st.rerun()
+
+
+def _editable_text(row: formats.SourceRow) -> str:
+    """Unparseable rows are fixed in their raw text; parsed rows as their stored JSON."""
+    return row.raw if row.data is None else json.dumps(row.data, ensure_ascii=False)
+
+
+def _recheck(result: formats.ImportResult, row: formats.SourceRow, text: str) -> formats.SourceRow:
+    fmt = result.source_format if row.data is None else result.stored_format
+    if fmt in ("csv", "parquet"):
+        fmt = result.stored_format
+    parsed = formats.parse(text.encode("utf-8"), f"{result.file}.jsonl", fmt)
+    if len(parsed.rows) != 1:
+        problem = formats.Problem(result.file, row.line, "row", "expected exactly one JSON object on this line")
+        return dataclasses.replace(row, raw=text, data=None, problems=[problem])
+    fixed = parsed.rows[0]
+    problems = [dataclasses.replace(p, file=result.file, line=row.line) for p in fixed.problems]
+    return formats.SourceRow(line=row.line, raw=text, data=fixed.data, problems=problems)
+
+
+def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
+    st.divider()
+    names = repository.dataset_names()
+    name = st.text_input("Dataset name", value=Path(result.file).stem.replace(" ", "-"), key="imp_name")
+    mode = "new"
+    if name in names:
+        mode = st.radio(f"{name!r} exists", ["Replace its rows (new revision)", "Append to its rows (new revision)"],
+                        key="imp_mode")
+    skipped = len(result.bad_rows)
+    label = f"Import {len(rows)} rows" + (f" (skip {skipped} bad)" if skipped else "")
+    if st.button(label, type="primary", key="imp_go", disabled=not rows):
+        try:
+            _store(name, mode, result, rows)
+        except repository.DatasetError as exc:
+            st.error(str(exc))
+            return
+        for key in [k for k in st.session_state if k.startswith("imp_")]:
+            del st.session_state[key]
+        st.session_state["ds_goto"] = name
+        forget_draft(name)
+        st.rerun()
+
+
+def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict]) -> None:
+    note = f"imported {result.file}"
+    if mode == "new":
+        repository.create_dataset(name, result.stored_format, rows, note=note)
+        return
+    info = repository.get_dataset(name)
+    if info.format != result.stored_format:
+        raise repository.DatasetError(f"{name!r} holds {info.format} rows and this file gives "
+                                      f"{result.stored_format} rows: import it under another name.")
+    if mode.startswith("Append"):
+        rows = repository.read_revision_rows(info.latest) + rows
+    repository.save_rows(name, rows, info.latest.n, note=note)

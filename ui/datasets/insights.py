@@ -1,0 +1,120 @@
+"""Statistics and the train/validation split of a dataset's saved revision."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ui.datasets.draft import Draft
+from ui.models import base_model_picker
+from workbench.data import repository
+from workbench.data.split import SplitSpec, split_overlap
+from workbench.data.stats import DatasetStats, compute_stats, token_histogram_chart
+from workbench.models.loading import ModelLoadError, load_tokenizer
+
+
+@st.cache_data(show_spinner="Counting tokens…", max_entries=16)
+def _stats(name: str, n: int, sha256: str, base: str, max_length: int) -> DatasetStats:
+    info = repository.get_dataset(name)
+    rows = repository.load_rows(name, n)
+    return compute_stats(rows, info.format, load_tokenizer(base), max_length=max_length)
+
+
+def _saved_note(draft: Draft) -> None:
+    if draft.dirty:
+        st.info(f"These describe the saved revision {draft.base}; save to include your unsaved edits.", icon=":material/info:")
+
+
+def render_stats(draft: Draft) -> None:
+    _saved_note(draft)
+    revision = repository.get_revision(draft.name, draft.base)
+    if not revision.rows:
+        st.info("No rows saved yet: add rows and save to see statistics.")
+        return
+    left, right = st.columns([3, 1])
+    with left:
+        base = base_model_picker("Count tokens with the tokenizer and chat template of", key="ds_stats_base")
+    max_length = right.number_input("Max sequence length", 64, 131072, 1024, step=64, key="ds_stats_max_len")
+    try:
+        stats = _stats(draft.name, revision.n, revision.sha256, base, int(max_length))
+    except ModelLoadError as exc:
+        st.error(str(exc))
+        return
+    _metrics(stats)
+    st.altair_chart(token_histogram_chart(stats), width="stretch")
+    _flagged(draft, stats)
+
+
+def _metrics(stats: DatasetStats) -> None:
+    cols = st.columns(6)
+    cols[0].metric("Rows", f"{stats.rows:,}")
+    cols[1].metric("Characters", f"{stats.characters:,}")
+    cols[2].metric("Tokens", f"{stats.tokens_total:,}")
+    cols[3].metric("Tokens per row (mean / p95 / max)",
+                   f"{stats.tokens_mean:.0f} / {stats.tokens_p95} / {stats.tokens_max}")
+    cols[4].metric(f"Over {stats.max_length} tokens", len(stats.over_max))
+    share = stats.json_valid_share
+    cols[5].metric("Valid JSON outputs", "—" if share is None else f"{share:.0%}",
+                   help=f"{stats.json_valid} of {stats.json_outputs} outputs that look like JSON parse")
+
+
+def _flagged(draft: Draft, stats: DatasetStats) -> None:
+    file = f"{draft.name}.jsonl"
+    if stats.over_max:
+        with st.expander(f"{len(stats.over_max)} row(s) longer than {stats.max_length} tokens "
+                         "(they would be truncated in training)"):
+            st.code("\n".join(f"{file}:{i + 1}: {stats.tokens_per_row[i]} tokens" for i in stats.over_max[:200]),
+                    language=None)
+    for label, groups in (("Exact duplicates", stats.exact_duplicates), ("Near duplicates", stats.near_duplicates)):
+        if groups:
+            with st.expander(f"{label}: {len(groups)} group(s)"):
+                st.code("\n".join(", ".join(f"line {i + 1}" for i in g) for g in groups[:200]), language=None)
+        else:
+            st.caption(f"{label}: none found")
+
+
+def render_split(draft: Draft) -> None:
+    _saved_note(draft)
+    revision = repository.get_revision(draft.name, draft.base)
+    if revision.rows < 2:
+        st.info("A split needs at least two saved rows.")
+        return
+    if revision.split:
+        _split_summary(draft, revision)
+    with st.form("ds_split_form"):
+        method = st.radio("Validation size by", ["Ratio", "Count"], horizontal=True, key="ds_split_method")
+        left, middle, right = st.columns(3)
+        ratio = left.number_input("Validation ratio", 0.0, 0.9, 0.1, step=0.05, key="ds_split_ratio")
+        count = middle.number_input("Validation rows", 0, revision.rows - 1, min(10, revision.rows - 1),
+                                    key="ds_split_count")
+        seed = right.number_input("Seed", 0, 2**31 - 1, 42, key="ds_split_seed")
+        submitted = st.form_submit_button("Split revision " + str(revision.n), type="primary")
+    if submitted:
+        spec = (SplitSpec(seed=int(seed), validation_ratio=float(ratio)) if method == "Ratio"
+                else SplitSpec(seed=int(seed), validation_ratio=None, validation_count=int(count)))
+        try:
+            repository.make_split(draft.name, revision.n, spec)
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+
+
+def _split_summary(draft: Draft, revision: repository.Revision) -> None:
+    split = revision.split
+    rows = repository.read_revision_rows(revision)
+    overlap = split_overlap(rows, draft.format, split)
+    a, b, c = st.columns(3)
+    a.metric("Train rows", len(split.train))
+    b.metric("Validation rows", len(split.validation))
+    c.metric("Validation rows also in train", len(overlap))
+    spec = split.spec
+    how = (f"{spec.validation_count} rows" if spec.validation_count is not None
+           else f"ratio {spec.validation_ratio}")
+    st.caption(f"Split of revision {revision.n}: {how}, seed {spec.seed}.")
+    if overlap:
+        st.warning("The same prompt appears on both sides, so validation scores will look better than they "
+                   "are. Remove or edit these rows:", icon=":material/warning:")
+        file = f"{draft.name}.jsonl"
+        st.dataframe(pd.DataFrame([{"validation row": f"{file}:{v + 1}", "train row": f"{file}:{t + 1}"}
+                                   for v, t in overlap[:200]]), hide_index=True)

@@ -1,0 +1,45 @@
+"""The sidebar: device, Ollama, runs in progress, and the demo model at a glance."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import system
+from workbench.models import demo
+from workbench.training import queue
+
+
+@st.cache_resource(show_spinner=False)
+def _device() -> system.DeviceInfo:
+    return system.device_info()
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _ollama() -> system.OllamaStatus:
+    return system.ollama_status(timeout=0.3)
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        st.caption("**Status**")
+        device = _device()
+        st.markdown(f":material/memory: **Device:** {device.label}")
+        ollama = _ollama()
+        st.markdown(f":{'green' if ollama.reachable else 'red'}[:material/smart_toy:] {ollama.label}")
+        active = queue.active_runs()
+        st.markdown(f":material/directions_run: **Runs in progress:** {len(active)}" if active
+                    else ":material/bedtime: No runs in progress")
+        for run in active[:5]:
+            st.caption(f"• {run['name']} — {run['status']}")
+        _demo_model()
+
+
+def _demo_model() -> None:
+    if demo.demo_model_path().joinpath("manifest.json").exists():
+        st.caption("Demo model: ready (tiny, random weights, built locally)")
+        return
+    if st.button("Build demo model", key="sidebar_build_demo",
+                 help="A tiny Llama with a locally trained tokenizer: the whole flow works offline on CPU."):
+        with st.spinner("Building the demo model…"):
+            demo.build_demo_model()
+        st.rerun()

@@ -1,0 +1,54 @@
+"""`python -m workbench ...`: the same operations as the UI, for scripts and for checking."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench.cli import datasets as datasets_cli
+from workbench.data.repository import DatasetError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    datasets_cli.add_parser(commands)
+
+    demo = commands.add_parser("demo-model", help="build the tiny offline demo model (a few seconds)")
+    demo.add_argument("--force", action="store_true", help="rebuild even if it exists")
+    demo.set_defaults(handler=_demo_model)
+
+    prepare = commands.add_parser("prepare-defaults", help="first-start set-up used by `make run`")
+    prepare.set_defaults(handler=_prepare_defaults)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except (DatasetError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _demo_model(args) -> int:
+    from workbench.models import demo
+
+    path = demo.build_demo_model(force=args.force)
+    print(f"Demo model ready at {path}")
+    return 0
+
+
+def _prepare_defaults(args) -> int:
+    from workbench.data import repository
+    from workbench.models import demo
+
+    for name in repository.ensure_samples():
+        print(f"Sample dataset registered: {name}")
+    demo_dir = demo.demo_model_path()
+    if not (demo_dir / "manifest.json").exists():
+        print("Building the demo model (offline, a few seconds)…")
+    demo.build_demo_model()
+    print(f"Demo model ready at {demo_dir}")
+    return 0

@@ -1,0 +1,1 @@
+"""Datasets: formats, parsing, validation, statistics, splits and revisions."""

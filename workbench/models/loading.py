@@ -1,0 +1,135 @@
+"""Resolving a base model name to something transformers can load, and loading its tokenizer.
+
+A base is one of:
+- "demo": the built-in demo model (built on first use, a few seconds, offline);
+- the name of a prepared model: a folder under `models/` in the workspace that holds a manifest.json;
+- a local folder path (config.json and tokenizer files);
+- anything else is a Hugging Face hub id, loaded from the local cache or the network.
+
+Loaded tokenizers are cached per (resolved path, trust_remote_code) and shared: callers must not change
+them (copy.deepcopy one first if needed). Call `clear_tokenizer_cache()` after rebuilding a model folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+from workbench import paths
+from workbench.models import demo
+
+MANIFEST = "manifest.json"
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model",
+    "sentencepiece.bpe.model", "tiktoken.model", "vocab.txt",
+)
+# Set on every tokenizer `load_tokenizer` returns: True when the base had no chat template and the
+# workbench put the ChatML default in (the UI should say so: the base was not trained on that format).
+DEFAULT_TEMPLATE_ATTR = "workbench_default_chat_template"
+
+_FIX = ("Use the demo model, a prepared model, or a local folder that holds config.json and the "
+        "tokenizer files.")
+
+
+class ModelLoadError(RuntimeError):
+    """A base model or its tokenizer cannot be loaded; the message says why and what to do."""
+
+
+def resolve_base(base: str) -> str:
+    """The path (or hub id) that transformers should load for `base`."""
+    name = str(base).strip()
+    if not name:
+        raise ModelLoadError("No base model given. " + _FIX)
+    if name == demo.DEMO_MODEL_NAME:
+        return str(demo.build_demo_model())
+    prepared = paths.models_dir() / name
+    if not Path(name).is_absolute() and (prepared / MANIFEST).is_file():
+        return str(prepared)
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return str(local.resolve())
+    return name
+
+
+def is_local(resolved: str) -> bool:
+    return Path(resolved).is_dir()
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_tokenizer(base: str, *, trust_remote_code: bool = False):
+    """The tokenizer of `base` (see `resolve_base`), with a chat template.
+
+    If the base has no chat template, the ChatML default is set and the tokenizer's
+    `workbench_default_chat_template` attribute is True (False otherwise). Raises ModelLoadError.
+    """
+    return _load_tokenizer_cached(resolve_base(base), bool(trust_remote_code))
+
+
+def clear_tokenizer_cache() -> None:
+    _load_tokenizer_cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _load_tokenizer_cached(resolved: str, trust_remote_code: bool):
+    local = is_local(resolved)
+    if local and not any((Path(resolved) / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"The folder {resolved} holds no tokenizer files (tokenizer.json, tokenizer_config.json, "
+            "tokenizer.model…). Copy the tokenizer files of the model into it, or pick another base model."
+        )
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # transformers raises OSError, ValueError, ImportError, hub errors…
+        raise ModelLoadError(_explain(resolved, local, exc)) from exc
+    missing = not getattr(tokenizer, "chat_template", None)
+    if missing:
+        tokenizer.chat_template = demo.CHATML_TEMPLATE
+    setattr(tokenizer, DEFAULT_TEMPLATE_ATTR, missing)
+    return tokenizer
+
+
+def _explain(resolved: str, local: bool, exc: Exception) -> str:
+    detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    if local:
+        return (f"The tokenizer in {resolved} cannot be loaded ({detail}). Check that the folder holds a "
+                "complete tokenizer (tokenizer.json or the files its tokenizer_config.json names); "
+                "models with custom code need 'trust remote code'.")
+    text = str(exc).lower()
+    unreachable = hub_offline() or any(
+        word in text for word in ("offline", "connect", "connection", "network", "resolve host", "timed out")
+    )
+    if unreachable:
+        return (f"{resolved!r} is not a local folder and the Hugging Face hub cannot be reached "
+                f"(HF_HUB_OFFLINE=1 or no network). {_FIX}")
+    return (f"The tokenizer of {resolved!r} cannot be loaded from the Hugging Face hub ({detail}). Check "
+            f"the model id, and for gated models your access and HF_TOKEN. {_FIX}")
+
+
+def list_local_models() -> list[dict]:
+    """Prepared models (folders under models/ with a manifest.json): the manifest plus "path".
+
+    The demo model comes first when it is built; the rest are sorted by folder name. Unreadable
+    manifests are skipped.
+    """
+    found = []
+    root = paths.models_dir()
+    for folder in sorted(root.iterdir(), key=lambda p: p.name):
+        if folder.name.startswith(".") or not (folder / MANIFEST).is_file():
+            continue
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict):
+            continue
+        entry = {"name": folder.name, **manifest, "path": str(folder)}
+        found.append(entry)
+    found.sort(key=lambda entry: Path(entry["path"]).name != demo.DEMO_MODEL_NAME)
+    return found

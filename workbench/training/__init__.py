@@ -1,0 +1,1 @@
+"""Training: TrainConfig, the worker process, metrics callback, queue and memory estimate."""
