@@ -1,12 +1,63 @@
+"""Train: configure a LoRA/QLoRA run, see its memory estimate, launch it, watch it live."""
+
 import streamlit as st
 
-from ui.placeholder import coming_soon
+from ui.models import base_model_picker
+from ui.sidebar import device
+from ui.train.config_form import config_form, load_config
+from ui.train.launch import config_files, launch_bar, memory_panel, queue_panel, run_controls
+from ui.train.live import live_run
+from workbench.data import repository
+from workbench.models.presets import apply_preset, preset_for
+from workbench.training import runs
+from workbench.training.config import TrainConfig, cpu_preset
 
 st.title("Train")
-coming_soon(
-    "Pick a dataset revision and a base model (the demo model, a prepared model, a local folder or a "
-    "Hugging Face id), choose LoRA or QLoRA with sensible defaults and a memory estimate, and launch a run "
-    "that trains in the background. Loss, eval loss, speed and memory then update live on a chart; "
-    "runs can be cancelled, resumed and queued.",
-    issue="Training",
-)
+repository.ensure_samples()
+names = repository.dataset_names()
+if not names:
+    st.info("No dataset yet: create or import one on the Datasets page first.")
+    st.stop()
+
+left, middle, right = st.columns([2, 1, 2])
+dataset = left.selectbox("Dataset", names, key="train_dataset")
+revisions = repository.revisions(dataset)
+revision = middle.selectbox("Revision", [r.n for r in revisions], key=f"train_revision_{dataset}",
+                            format_func=lambda n: f"{n} (latest)" if n == revisions[0].n else str(n))
+chosen = next(r for r in revisions if r.n == revision)
+split = chosen.split
+middle.caption(f"{chosen.rows} rows · " + (f"train {len(split.train)} / validation {len(split.validation)}"
+                                          if split else "no validation split: eval loss will be missing"))
+with right:
+    base = base_model_picker("Base model", key="train_base")
+
+gpu = device()
+default = TrainConfig() if gpu.kind == "cuda" else cpu_preset()
+if gpu.kind != "cuda":
+    st.caption(":material/info: No GPU here, so the **CPU preset** is the default: LoRA r 16 on every linear "
+               "layer, a higher learning rate, no gradient checkpointing or packing — the GPU recipe would take "
+               "hours on a CPU.")
+preset = preset_for(base)
+if preset and st.button(f"Use the recommended settings for {preset.name}", key="train_apply_preset"):
+    current = st.session_state.get("train_last_config") or default
+    load_config(apply_preset(current, preset))
+    st.rerun()
+
+values = config_form(default)
+config = TrainConfig(base_model=base, dataset=dataset, dataset_revision=revision, **values)
+st.session_state["train_last_config"] = config
+memory_panel(config, gpu)
+config_files(config)
+launch_bar(config)
+queue_panel()
+
+watched = st.session_state.get("train_watch") or next((r["id"] for r in runs.list_runs()
+                                                      if r["status"] in ("running", "cancelling")), None)
+if watched:
+    st.divider()
+    st.subheader("Live")
+    try:
+        run_controls(watched)
+        live_run(watched)
+    except runs.RunError:
+        st.session_state.pop("train_watch", None)

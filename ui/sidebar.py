@@ -9,9 +9,19 @@ from workbench.models import demo
 from workbench.training import queue
 
 
-@st.cache_resource(show_spinner=False)
-def _device() -> system.DeviceInfo:
+@st.cache_data(ttl=30, show_spinner=False)
+def device() -> system.DeviceInfo:
+    """The compute device and its free memory, read at most every 30 seconds."""
     return system.device_info()
+
+
+@st.cache_resource(show_spinner=False)
+def _startup_checks() -> bool:
+    """Once per server start: runs whose worker died while the app was down become interrupted."""
+    from workbench.training import runs
+
+    runs.mark_interrupted()
+    return True
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -22,8 +32,9 @@ def _ollama() -> system.OllamaStatus:
 def render_sidebar() -> None:
     with st.sidebar:
         st.caption("**Status**")
-        device = _device()
-        st.markdown(f":material/memory: **Device:** {device.label}")
+        _startup_checks()
+        device_info = device()
+        st.markdown(f":material/memory: **Device:** {device_info.label}")
         ollama = _ollama()
         st.markdown(f":{'green' if ollama.reachable else 'red'}[:material/smart_toy:] {ollama.label}")
         active = queue.active_runs()

@@ -6,13 +6,17 @@ import argparse
 import sys
 
 from workbench.cli import datasets as datasets_cli
+from workbench.cli import training as training_cli
 from workbench.data.repository import DatasetError
+from workbench.training.config import ConfigError
+from workbench.training.runs import RunError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     datasets_cli.add_parser(commands)
+    training_cli.add_parsers(commands)
 
     demo = commands.add_parser("demo-model", help="build the tiny offline demo model (a few seconds)")
     demo.add_argument("--force", action="store_true", help="rebuild even if it exists")
@@ -27,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args) or 0
-    except (DatasetError, OSError) as exc:
+    except (DatasetError, ConfigError, RunError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

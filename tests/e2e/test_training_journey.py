@@ -1,0 +1,39 @@
+"""A user picks the sample dataset and the demo model, launches, watches the live chart grow, sees it complete."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from workbench.training import runs
+
+pytestmark = pytest.mark.e2e
+
+
+def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
+    page = browser_page
+    page.goto(f"{app_url}/train")
+    expect(page.get_by_role("heading", name="Train")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("informes-proyectos")
+    expect(page.get_by_text("CPU preset", exact=True)).to_be_visible()
+    # keep the CPU run short: a handful of steps, evaluated twice
+    max_steps = page.get_by_role("spinbutton", name="Max steps")
+    max_steps.fill("24")
+    max_steps.press("Enter")
+    page.get_by_text("Advanced settings").click()
+    eval_steps = page.get_by_role("spinbutton", name="Eval steps")
+    eval_steps.fill("8")
+    eval_steps.press("Enter")
+    page.get_by_role("button", name="Launch training").click()
+
+    expect(page.get_by_role("heading", name="Live")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Step \d+ of 24"))).to_be_visible(timeout=90_000)
+    chart = page.get_by_test_id("stVegaLiteChart").first
+    expect(chart).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("— completed")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Adapter saved in")).to_be_visible()
+
+    run = runs.list_runs()[0]
+    assert run["status"] == "completed"
+    losses = [m["value"] for m in runs.run_metrics(run["id"], ("loss",))]
+    assert len(losses) >= 10 and min(losses[-3:]) < losses[0]

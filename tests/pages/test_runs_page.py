@@ -1,0 +1,43 @@
+from workbench import store
+from workbench.data import repository
+from workbench.training import runs
+from workbench.training.config import TrainConfig
+
+PAGE = "pages/runs.py"
+
+
+def _finished_run(name, losses):
+    if "tiny" not in repository.dataset_names():
+        repository.create_dataset("tiny", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"}
+                                                     for i in range(4)])
+    run_id = runs.create_run(TrainConfig(dataset="tiny"), name=name)
+    db = store.open_db()
+    db["runs"].update(run_id, {"status": "completed", "started": "2026-01-01T10:00:00+00:00",
+                               "finished": "2026-01-01T10:03:00+00:00"})
+    db["metrics"].insert_all([{"run_id": run_id, "step": i + 1, "epoch": 0.1 * i, "name": "loss", "value": v}
+                              for i, v in enumerate(losses)])
+    return run_id
+
+
+def test_lists_runs_with_status_dataset_duration_and_loss(page):
+    _finished_run("first", [3.0, 2.0, 1.5])
+    at = page(PAGE)
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table.iloc[0]
+    assert row["run"] == "first" and row["status"] == "completed" and row["dataset"] == "tiny r1"
+    assert row["duration"] == "3.0 min" and row["loss"] == 1.5
+    assert any("first" in m.value and "completed" in m.value for m in at.markdown)
+
+
+def test_empty_history_points_to_the_train_page(page):
+    at = page(PAGE)
+    assert "launch one on the Train page" in at.info[0].value
+
+
+def test_delete_with_confirmation(page):
+    run_id = _finished_run("doomed", [1.0])
+    at = page(PAGE)
+    at.button(key=f"runs_delete_{run_id}").click().run()
+    assert not at.exception
+    assert runs.list_runs() == []

@@ -1,0 +1,164 @@
+"""Run lifecycle without training: queue, launch command, cancel, resume, delete, interrupted detection."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench import paths, store
+from workbench.data import repository
+from workbench.training import runs
+from workbench.training.config import ConfigError, TrainConfig
+
+ROWS = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(6)]
+
+
+@pytest.fixture
+def dataset():
+    repository.create_dataset("tiny", "alpaca", ROWS)
+    return "tiny"
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """Launch a process that looks like a worker (its command line names the module) but only sleeps."""
+    started = []
+
+    def launch(run):
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
+                                    "workbench.training.worker", str(run["id"])])
+        runs._children[process.pid] = process
+        started.append((run["id"], bool(run.get("resume")), process))
+        return process.pid
+
+    monkeypatch.setattr(runs, "_launch", launch)
+    yield started
+    for _, _, process in started:
+        process.kill()
+        process.wait()
+
+
+def _config(dataset, **kw):
+    return TrainConfig(dataset=dataset, base_model="demo", **kw)
+
+
+def test_create_run_queues_with_the_resolved_revision(dataset):
+    run_id = runs.create_run(_config(dataset), name="first")
+    run = runs.get_run(run_id)
+    assert run["status"] == "queued" and run["name"] == "first"
+    assert runs.run_config(run).dataset_revision == 1
+    assert run["dataset_revision_id"] == repository.get_revision(dataset).id
+    assert runs.get_run(runs.create_run(_config(dataset), name="first"))["name"] == "first-2"
+
+
+def test_invalid_settings_are_all_reported_at_once(dataset):
+    with pytest.raises(ConfigError) as error:
+        runs.create_run(_config(dataset, lora_r=0, learning_rate=0, max_length=4))
+    assert [p.split(":")[0] for p in error.value.problems] == ["lora_r", "learning_rate", "max_length"]
+    assert runs.list_runs() == []
+
+
+def test_a_dataset_with_row_errors_is_refused_with_the_rows(dataset):
+    repository.save_rows(dataset, [*ROWS, {"instruction": "", "input": "", "output": "x"}], base_revision=1)
+    with pytest.raises(runs.RunError, match="(?s)1 row error.*tiny.jsonl:7: instruction: empty"):
+        runs.create_run(_config(dataset))
+
+
+def test_one_job_at_a_time_and_the_queue_starts_the_next(dataset, fake_launch):
+    first = runs.start_run(_config(dataset))
+    second = runs.start_run(_config(dataset))
+    assert [s[0] for s in fake_launch] == [first]
+    assert runs.get_run(first)["status"] == "running" and runs.get_run(second)["status"] == "queued"
+    store.open_db()["runs"].update(first, {"status": "completed"})
+    assert runs.schedule() == second
+    assert runs.get_run(second)["status"] == "running"
+    assert runs.get_run(second)["pid"] == fake_launch[1][2].pid
+
+
+def test_a_killed_worker_is_marked_interrupted(dataset, fake_launch):
+    run_id = runs.start_run(_config(dataset))
+    assert runs.mark_interrupted() == []
+    process = fake_launch[0][2]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert runs.mark_interrupted() == [run_id]
+    run = runs.get_run(run_id)
+    assert run["status"] == "interrupted"
+    assert f"pid {process.pid}" in run["error"] and "Resume the run" in run["error"]
+
+
+def test_a_pid_reused_by_another_program_is_not_taken_for_the_worker(dataset):
+    run_id = runs.create_run(_config(dataset))
+    store.open_db()["runs"].update(run_id, {"status": "running", "pid": os.getpid()})  # pytest, not a worker
+    assert runs.mark_interrupted() == [run_id]
+
+
+def test_cancel_a_queued_run_at_once_and_ask_a_running_one_to_stop(dataset, fake_launch):
+    running = runs.start_run(_config(dataset))
+    queued = runs.start_run(_config(dataset))
+    assert runs.cancel_run(queued) == "cancelled"
+    assert runs.cancel_run(running, keep_best=True) == "cancelling"
+    run = runs.get_run(running)
+    assert run["status"] == "cancelling" and run["stop_mode"] == "keep_best"
+    store.open_db()["runs"].update(running, {"status": "completed"})
+    with pytest.raises(runs.RunError, match="is completed: only queued or running"):
+        runs.cancel_run(running)
+
+
+def test_resume_needs_a_checkpoint_and_relaunches_with_resume(dataset, fake_launch):
+    run_id = runs.create_run(_config(dataset), name="broken")
+    store.open_db()["runs"].update(run_id, {"status": "interrupted"})
+    with pytest.raises(runs.RunError, match="saved no checkpoint"):
+        runs.resume_run(run_id)
+    (paths.runs_dir() / "broken" / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    (paths.runs_dir() / "broken" / "checkpoints" / "checkpoint-12").mkdir(parents=True)
+    assert runs.latest_checkpoint("broken").name == "checkpoint-12"
+    runs.resume_run(run_id)
+    assert fake_launch[-1][:2] == (run_id, True)
+    assert runs.get_run(run_id)["status"] == "running"
+
+
+def test_worker_command_uses_accelerate_with_several_gpus():
+    assert runs.worker_command(3, gpus=1) == [sys.executable, "-m", "workbench.training.worker", "3"]
+    command = runs.worker_command(3, resume=True, gpus=4)
+    assert command[:5] == [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "4"]
+    assert command[-4:] == ["--module", "workbench.training.worker", "3", "--resume"]
+
+
+def test_delete_removes_rows_and_folders_but_not_a_running_run(dataset, fake_launch):
+    run_id = runs.start_run(_config(dataset), name="gone")
+    with pytest.raises(runs.RunError, match="cancel it before deleting"):
+        runs.delete_run(run_id)
+    store.open_db()["runs"].update(run_id, {"status": "cancelled"})
+    store.open_db()["metrics"].insert({"run_id": run_id, "step": 1, "name": "loss", "value": 1.0})
+    (paths.adapters_dir() / "gone").mkdir()
+    runs.delete_run(run_id)
+    assert runs.list_runs() == []
+    assert store.open_db()["metrics"].count == 0
+    assert not (paths.adapters_dir() / "gone").exists() and not (paths.runs_dir() / "gone").exists()
+
+
+def test_launch_starts_a_detached_process_with_its_log(dataset, monkeypatch):
+    monkeypatch.setattr(runs, "worker_command", lambda run_id, resume=False, gpus=None: [
+        sys.executable, "-c", "import os, sys; print('worker for', sys.argv[1], os.environ['WORKBENCH_HOME'])",
+        str(run_id)])
+    run_id = runs.start_run(_config(dataset), name="logged")
+    pid = runs.get_run(run_id)["pid"]
+    assert os.getsid(pid) == pid  # its own session: closing the app does not stop it
+    deadline = time.monotonic() + 20
+    while "worker for" not in runs.log_tail("logged") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"worker for {run_id} {paths.home()}" in runs.log_tail("logged")
+
+
+def test_final_metrics_and_progress(dataset):
+    run_id = runs.create_run(_config(dataset))
+    db = store.open_db()
+    db["metrics"].insert_all([{"run_id": run_id, "step": s, "name": "loss", "value": 3.0 - s} for s in (1, 2)])
+    db["runs"].update(run_id, {"progress_json": json.dumps({"step": 2, "max_steps": 10})})
+    assert runs.final_metrics(run_id) == {"loss": 1.0}
+    assert runs.run_progress(runs.get_run(run_id))["max_steps"] == 10

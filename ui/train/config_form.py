@@ -1,0 +1,95 @@
+"""The TrainConfig form: one widget per field, grouped, with each field's help text.
+
+Widget keys are `tc_<field>`. `load_config(config)` queues values to show (from a cloned run, an imported
+YAML or a preset); they are applied before the widgets are drawn on the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+
+from workbench.training.config import (
+    CHAT_TEMPLATES,
+    METHODS,
+    PRECISIONS,
+    SCHEDULERS,
+    TARGET_MODULE_PRESETS,
+    TrainConfig,
+)
+
+BASIC = ("method", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "num_epochs",
+         "max_steps", "max_length", "per_device_batch_size", "gradient_accumulation_steps")
+ADVANCED = ("lr_scheduler", "warmup", "weight_decay", "packing", "train_on_inputs", "gradient_checkpointing",
+            "precision", "optimizer", "seed", "eval_steps", "save_steps", "logging_steps", "chat_template",
+            "system_prompt", "trust_remote_code", "auto_evaluate")
+CHOICES = {"method": METHODS, "lr_scheduler": SCHEDULERS, "precision": PRECISIONS, "chat_template": CHAT_TEMPLATES}
+PENDING = "tc_pending"
+
+
+def load_config(config: TrainConfig) -> None:
+    st.session_state[PENDING] = config
+
+
+def _apply_pending(default: TrainConfig) -> None:
+    pending = st.session_state.pop(PENDING, None)
+    for f in fields(TrainConfig):
+        key = f"tc_{f.name}"
+        if pending is not None:
+            st.session_state[key] = getattr(pending, f.name)
+        elif key not in st.session_state:
+            st.session_state[key] = getattr(default, f.name)
+
+
+def config_form(default: TrainConfig) -> dict:
+    """Draw the settings; returns the values of every TrainConfig field the form owns."""
+    _apply_pending(default)
+    values = {}
+    columns = st.columns(4)
+    for i, name in enumerate(BASIC):
+        with columns[i % 4]:
+            values[name] = _widget(name)
+    with st.expander("Advanced settings"):
+        columns = st.columns(4)
+        for i, name in enumerate(ADVANCED):
+            with columns[i % 4]:
+                values[name] = _widget(name)
+    return values
+
+
+def _widget(name: str):
+    key, help_text = f"tc_{name}", TrainConfig.help(name)
+    label = name.replace("_", " ").capitalize()
+    current = st.session_state[key]
+    if name in CHOICES:
+        return st.selectbox(label, CHOICES[name], key=key, help=help_text)
+    if name == "target_modules":
+        return _target_modules(key, help_text)
+    if name == "system_prompt":
+        return st.text_area(label, key=key, help=help_text, height=80)
+    if isinstance(current, bool):
+        return st.checkbox(label, key=key, help=help_text)
+    if isinstance(current, int):
+        return int(st.number_input(label, key=key, help=help_text, step=1))
+    if isinstance(current, float):
+        fmt = "%.2e" if name == "learning_rate" else "%.3g"
+        step = {"learning_rate": 1e-5, "lora_dropout": 0.01, "num_epochs": 0.5, "warmup": 0.01}.get(name, 0.01)
+        return float(st.number_input(label, key=key, help=help_text, step=step, format=fmt))
+    return st.text_input(label, key=key, help=help_text)
+
+
+def _target_modules(key: str, help_text: str) -> str:
+    options = [*TARGET_MODULE_PRESETS, "custom"]
+    current = st.session_state[key]
+    choice_key = f"{key}_choice"
+    if choice_key not in st.session_state or (current in TARGET_MODULE_PRESETS) != (
+            st.session_state[choice_key] in TARGET_MODULE_PRESETS):
+        st.session_state[choice_key] = current if current in TARGET_MODULE_PRESETS else "custom"
+    choice = st.selectbox("Target modules", options, key=choice_key, help=help_text)
+    if choice != "custom":
+        st.session_state[key] = choice
+        return choice
+    if st.session_state[key] in TARGET_MODULE_PRESETS:
+        st.session_state[key] = "q_proj,v_proj"
+    return st.text_input("Module names (comma separated)", key=key)

@@ -1,0 +1,69 @@
+"""The Runs page pieces: the table of runs with selection, and one run's actions."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from ui.train.config_form import load_config
+from workbench.data import repository
+from workbench.training import runs
+
+
+def _row(run: dict) -> dict:
+    metrics = runs.final_metrics(run["id"])
+    seconds = runs.duration_seconds(run)
+    try:
+        dataset, revision = repository.revision_by_id(run["dataset_revision_id"])
+        data = f"{dataset} r{revision.n}"
+    except Exception:  # the dataset was deleted: the run still lists
+        data = "(deleted)"
+    return {"id": run["id"], "run": run["name"], "status": run["status"], "base": run["base_model"],
+            "dataset": data, "duration": f"{seconds / 60:.1f} min" if seconds else "",
+            "loss": metrics.get("loss"), "eval loss": metrics.get("eval_loss"), "created": run["created"]}
+
+
+def runs_table(all_runs: list[dict]) -> list[int]:
+    """Show every run; returns the ids the user selected (several overlay their curves)."""
+    frame = pd.DataFrame([_row(r) for r in all_runs])
+    event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+                         key="runs_table", column_config={
+                             "id": None, "loss": st.column_config.NumberColumn(format="%.4f"),
+                             "eval loss": st.column_config.NumberColumn(format="%.4f")})
+    st.caption("Select several rows to overlay their loss curves.")
+    return [int(frame.iloc[i]["id"]) for i in event.selection.rows]
+
+
+def run_actions(run_id: int) -> None:
+    run = runs.get_run(run_id)
+    cols = st.columns(4)
+    if run["status"] in ("queued", "running") and cols[0].button("Cancel", key=f"runs_cancel_{run_id}"):
+        runs.cancel_run(run_id)
+        st.rerun()
+    resumable = run["status"] in ("interrupted", "failed", "cancelled") and runs.latest_checkpoint(run["name"])
+    if resumable and cols[0].button("Resume from last checkpoint", key=f"runs_resume_{run_id}"):
+        try:
+            runs.resume_run(run_id)
+        except runs.RunError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+    if cols[1].button("Clone config into a new run", key=f"runs_clone_{run_id}"):
+        config = runs.run_config(run)
+        load_config(config)
+        st.session_state["train_dataset"] = config.dataset
+        st.switch_page("pages/train.py")
+    with cols[2].popover("Delete"):
+        st.write(f"Delete **{run['name']}**, its checkpoints and its adapter? This cannot be undone.")
+        if st.button("Yes, delete", key=f"runs_delete_{run_id}", type="primary"):
+            try:
+                runs.delete_run(run_id)
+            except runs.RunError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.pop("runs_focus", None)
+                st.rerun()
+    with cols[3].popover("Config"):
+        st.code(json.dumps(json.loads(run["config_json"]), indent=2), language="json")

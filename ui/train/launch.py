@@ -1,0 +1,98 @@
+"""Train page pieces: memory estimate, config files (YAML, Axolotl, accelerate), launch, queue, run controls."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ui.train.config_form import load_config
+from workbench.data import repository
+from workbench.system import DeviceInfo
+from workbench.training import runs
+from workbench.training.config import ConfigError, TrainConfig
+from workbench.training.export import accelerate_command, config_from_yaml, config_to_yaml, to_axolotl_yaml
+from workbench.training.memory import estimate_memory, model_shape_for, recommend
+
+
+def config_problems(config: TrainConfig) -> list[str]:
+    try:
+        config.validate()
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def memory_panel(config: TrainConfig, device: DeviceInfo) -> None:
+    try:
+        shape = model_shape_for(config.base_model)
+    except Exception as exc:  # an unreachable hub id: say so, the rest of the page still works
+        st.caption(f":material/memory: No memory estimate: {exc}")
+        return
+    estimate = estimate_memory(config, shape, device)
+    text = recommend(config, shape, device)
+    (st.warning if estimate.fits is False else st.info)(text, icon=":material/memory:")
+    with st.expander(f"Memory estimate: about {estimate.total_gb:.1f} GB "
+                     f"({estimate.trainable_params:,} trainable parameters)"):
+        st.dataframe(pd.DataFrame([{"part": k, "GB": round(v, 2)} for k, v in estimate.breakdown.items()]),
+                     hide_index=True)
+
+
+def config_files(config: TrainConfig) -> None:
+    with st.expander("Config files: YAML, Axolotl, accelerate"):
+        left, right = st.columns(2)
+        left.download_button("Download config (YAML)", config_to_yaml(config), file_name="train-config.yaml",
+                             key="train_yaml_download")
+        dataset_file = f"{config.dataset}-r{config.dataset_revision}-chat.jsonl"
+        right.download_button("Download Axolotl config", to_axolotl_yaml(config, dataset_file, config.base_model),
+                              file_name="axolotl.yaml", key="train_axolotl_download")
+        right.caption(f"Axolotl reads chat rows: put the dataset next to it as `{dataset_file}` "
+                      "(Datasets → Export → chat).")
+        upload = st.file_uploader("Load a config (YAML)", type=["yaml", "yml"], key="train_yaml_upload")
+        if upload is not None and st.button("Use this config", key="train_yaml_use"):
+            try:
+                load_config(config_from_yaml(upload.getvalue().decode("utf-8"), upload.name))
+            except (ConfigError, UnicodeDecodeError) as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
+        st.caption("The same job on a cluster (several GPUs, DDP):")
+        st.code(accelerate_command("my-run", "train-config.yaml", 8), language="bash")
+
+
+def launch_bar(config: TrainConfig) -> None:
+    problems = config_problems(config)
+    if problems:
+        st.error("Fix these settings before launching:\n" + "\n".join(f"- {p}" for p in problems))
+    left, right = st.columns([3, 1])
+    name = left.text_input("Run name (optional)", key="train_run_name", placeholder="dataset-base-date")
+    if right.button("Launch training", type="primary", key="train_launch", disabled=bool(problems),
+                    icon=":material/play_arrow:"):
+        try:
+            run_id = runs.start_run(config, name.strip() or None)
+        except (ConfigError, runs.RunError, repository.DatasetError) as exc:
+            st.error(str(exc))
+            return
+        st.session_state["train_watch"] = run_id
+        st.rerun()
+
+
+def queue_panel() -> None:
+    waiting = [r for r in runs.list_runs() if r["status"] in ("queued", "running", "cancelling")]
+    if len(waiting) > 1 or any(r["status"] == "queued" for r in waiting):
+        st.caption("Queue (one GPU job at a time; the next starts by itself):")
+        st.dataframe(pd.DataFrame([{"run": r["name"], "status": r["status"], "created": r["created"]}
+                                   for r in reversed(waiting)]), hide_index=True)
+
+
+def run_controls(run_id: int) -> None:
+    run = runs.get_run(run_id)
+    if run["status"] not in ("queued", "running"):
+        return
+    left, right, _ = st.columns([1, 1, 2])
+    if left.button("Cancel (keep the adapter so far)", key=f"train_cancel_{run_id}"):
+        runs.cancel_run(run_id)
+        st.rerun()
+    if run["status"] == "running" and right.button("Stop and keep best", key=f"train_keep_best_{run_id}",
+                                                   help="stop now and keep the weights with the lowest eval loss"):
+        runs.cancel_run(run_id, keep_best=True)
+        st.rerun()

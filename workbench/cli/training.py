@@ -1,0 +1,142 @@
+"""`python -m workbench train ...` and `python -m workbench runs list|show|cancel|resume|delete ...`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from workbench.training import runs
+from workbench.training.config import ConfigError, TrainConfig
+from workbench.training.export import config_from_yaml
+
+
+def add_parsers(commands) -> None:
+    train = commands.add_parser("train", help="queue a training run (it starts when the GPU is free)")
+    train.add_argument("--dataset", help="dataset name")
+    train.add_argument("--base", help="base model: demo, a prepared model, a local folder or a hub id")
+    train.add_argument("--config", type=Path, help="a YAML config exported from the app or `runs show`")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one setting, e.g. --set lora_r=16 --set max_steps=50")
+    train.add_argument("--name", help="run name (default: dataset-base-time)")
+    train.add_argument("--wait", action="store_true", help="stay until the run ends, printing progress")
+    train.set_defaults(handler=_train)
+
+    runs_parser = commands.add_parser("runs", help="list, show, cancel, resume or delete runs")
+    sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    sub.add_parser("list", help="every run with status and losses").set_defaults(handler=_list)
+    for action, text in (("show", "a run's config, progress and final metrics"),
+                         ("cancel", "stop a queued or running run (the adapter so far is kept)"),
+                         ("resume", "continue an interrupted/failed/cancelled run from its last checkpoint"),
+                         ("delete", "delete a run, its checkpoints and its adapter")):
+        parser = sub.add_parser(action, help=text)
+        parser.add_argument("run", help="run id or name")
+        if action == "cancel":
+            parser.add_argument("--keep-best", action="store_true", help="keep the lowest-eval-loss weights")
+        if action == "delete":
+            parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.set_defaults(handler=globals()[f"_{action}"])
+
+
+def parse_value(text: str):
+    """`--set` values: JSON where it parses (numbers, true/false, null), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_config(args) -> TrainConfig:
+    config = config_from_yaml(args.config.read_text(encoding="utf-8"), str(args.config)) if args.config \
+        else TrainConfig()
+    updates = {}
+    for pair in args.set:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError([f"--set {pair!r}: expected KEY=VALUE"])
+        updates[key.strip()] = parse_value(value)
+    if args.dataset:
+        updates["dataset"] = args.dataset
+    if args.base:
+        updates["base_model"] = args.base
+    return TrainConfig.from_dict({**config.to_dict(), **updates}).validate()
+
+
+def _train(args) -> int:
+    config = build_config(args)
+    run_id = runs.start_run(config, args.name)
+    run = runs.get_run(run_id)
+    print(f"Run {run['name']} (id {run_id}) {run['status']}. Follow it in the app or with "
+          f"`python -m workbench runs show {run_id}`.")
+    if not args.wait:
+        return 0
+    final = runs.wait_for(run_id, on_update=_printer())
+    print(f"Run {final['name']} {final['status']}." + (f"\n{final['error']}" if final.get("error") else ""))
+    if final["adapter_dir"]:
+        print(f"Adapter: {final['adapter_dir']}")
+    return 0 if final["status"] == "completed" else 1
+
+
+def _printer():
+    last = {"step": None}
+
+    def show(run: dict) -> None:
+        progress = runs.run_progress(run)
+        step = progress.get("step")
+        if step is not None and step != last["step"]:
+            last["step"] = step
+            metrics = runs.final_metrics(run["id"])
+            loss = f" loss {metrics['loss']:.4f}" if "loss" in metrics else ""
+            print(f"  step {step}/{progress.get('max_steps', '?')}{loss}", flush=True)
+
+    return show
+
+
+def _list(args) -> int:
+    rows = runs.list_runs()
+    if not rows:
+        print("No runs yet: `python -m workbench train --dataset NAME --base demo`.")
+    for run in rows:
+        metrics = runs.final_metrics(run["id"])
+        losses = " ".join(f"{k} {metrics[k]:.4f}" for k in ("loss", "eval_loss") if k in metrics)
+        print(f"{run['id']}\t{run['name']}\t{run['status']}\t{run['base_model']}\t{losses}")
+    return 0
+
+
+def _show(args) -> int:
+    run = runs.get_run(args.run)
+    print(json.dumps({
+        "id": run["id"], "name": run["name"], "status": run["status"], "base_model": run["base_model"],
+        "created": run["created"], "started": run["started"], "finished": run["finished"],
+        "adapter_dir": run["adapter_dir"], "progress": runs.run_progress(run),
+        "final_metrics": runs.final_metrics(run["id"]), "error": run["error"],
+        "config": json.loads(run["config_json"]),
+    }, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cancel(args) -> int:
+    run = runs.get_run(args.run)
+    print(f"Run {run['name']}: {runs.cancel_run(run['id'], keep_best=args.keep_best)}")
+    return 0
+
+
+def _resume(args) -> int:
+    run = runs.get_run(args.run)
+    runs.resume_run(run["id"])
+    print(f"Run {run['name']} queued to resume from {runs.latest_checkpoint(run['name']).name}.")
+    return 0
+
+
+def _delete(args) -> int:
+    run = runs.get_run(args.run)
+    if not args.yes and sys.stdin.isatty():
+        if input(f"Delete run {run['name']} and its adapter? [y/N] ").strip().lower() != "y":
+            print("Nothing deleted.")
+            return 1
+    elif not args.yes:
+        print("Pass --yes to delete without a prompt.", file=sys.stderr)
+        return 2
+    runs.delete_run(run["id"])
+    print(f"Deleted run {run['name']}.")
+    return 0

@@ -1,0 +1,155 @@
+"""TrainConfig: every setting of a training run, with help text, validated in one place.
+
+The same dataclass is filled by the Train page, the CLI (`--set key=value`, `--config FILE`) and read
+back by the worker process from the database. Defaults follow the seeds' recipe for a GPU (LoRA r 8,
+alpha 16, dropout 0.05, lr 2e-4, cosine, 3 epochs, max length 1024, gradient accumulation 4, loss on
+completions only, packing); `cpu_preset()` gives the settings that make CPU training take minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+TARGET_MODULE_PRESETS = {
+    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "all-linear": "all-linear",
+}
+METHODS = ("lora", "qlora")
+SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+CHAT_TEMPLATES = ("model", "chatml")
+
+
+def _f(default: Any, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+class ConfigError(ValueError):
+    """Every problem of a TrainConfig at once, one per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Invalid training settings:\n" + "\n".join(f"- {p}" for p in problems))
+
+
+@dataclass
+class TrainConfig:
+    # What to train
+    base_model: str = _f("demo", "Base model: 'demo', a prepared model name, a local folder or a Hugging Face id.")
+    dataset: str = _f("", "Name of the dataset to train on.")
+    dataset_revision: int | None = _f(None, "Dataset revision (default: the latest).")
+    method: str = _f("lora", "'lora' (16/32-bit base) or 'qlora' (4-bit NF4 base with bitsandbytes; needs a CUDA GPU).")
+    # LoRA
+    lora_r: int = _f(8, "LoRA rank: the size of the low-rank update. Higher learns more, uses more memory.")
+    lora_alpha: int = _f(16, "LoRA alpha: scales the update (alpha / r). Usually 2 × r.")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA layers, 0 to < 1.")
+    target_modules: str = _f("attention", "Layers that get adapters: 'attention', 'all-linear', or a comma list "
+                                           "of module names such as 'q_proj,v_proj'.")
+    # Optimisation
+    learning_rate: float = _f(2e-4, "Peak learning rate.")
+    lr_scheduler: str = _f("cosine", "Learning-rate schedule: cosine, linear, constant, constant_with_warmup.")
+    warmup: float = _f(0.03, "Warm-up: a ratio of the total steps when < 1, else a number of steps.")
+    weight_decay: float = _f(0.0, "Weight decay (L2) on the adapter weights.")
+    num_epochs: float = _f(3.0, "Passes over the training rows.")
+    max_steps: int = _f(-1, "Stop after this many optimizer steps (-1: run all epochs).")
+    per_device_batch_size: int = _f(1, "Rows (or packed sequences) per forward pass on each device.")
+    gradient_accumulation_steps: int = _f(4, "Forward passes per optimizer step; effective batch = batch × this.")
+    max_length: int = _f(1024, "Longest sequence in tokens; longer rows are truncated.")
+    packing: bool = _f(True, "Pack several short rows into one sequence of max_length (faster on GPU).")
+    train_on_inputs: bool = _f(False, "Also learn the prompt tokens. Off: loss on the completions only.")
+    gradient_checkpointing: bool = _f(True, "Recompute activations to save memory (about 20-30 % slower).")
+    precision: str = _f("auto", "auto (bf16 where the GPU supports it, else fp16; fp32 on CPU), bf16, fp16, fp32.")
+    optimizer: str = _f("auto", "auto (paged 8-bit AdamW for QLoRA, AdamW otherwise) or a transformers optim name.")
+    seed: int = _f(42, "Random seed for initialisation, shuffling and dropout.")
+    # Evaluation, saving, logging
+    eval_steps: int = _f(0, "Evaluate on the validation split every N steps (0: once per epoch).")
+    save_steps: int = _f(0, "Save a checkpoint every N steps (0: once per epoch).")
+    logging_steps: int = _f(1, "Log loss, learning rate and speed every N steps.")
+    # Prompting
+    system_prompt: str = _f("", "System prompt added to rows that have none (and used when chatting later).")
+    chat_template: str = _f("model", "'model' (the base tokenizer's own template) or 'chatml'.")
+    trust_remote_code: bool = _f(False, "Run code shipped with the model repository. Only for models you trust.")
+    # After training
+    auto_evaluate: bool = _f(True, "Score base and adapter on the validation split when the run completes.")
+
+    def validate(self) -> TrainConfig:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def resolved_target_modules(self) -> list[str] | str:
+        preset = TARGET_MODULE_PRESETS.get(self.target_modules)
+        if preset is not None:
+            return preset
+        return [m.strip() for m in self.target_modules.split(",") if m.strip()]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError([f"{key}: unknown setting (known: {', '.join(sorted(known))})" for key in unknown])
+        return cls(**data)
+
+    def with_updates(self, **updates) -> TrainConfig:
+        return dataclasses.replace(self, **updates)
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+
+
+def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
+    """Settings for CPU training: bigger LoRA on every linear layer, higher lr, no checkpointing/packing."""
+    return (config or TrainConfig()).with_updates(
+        lora_r=16, lora_alpha=32, target_modules="all-linear", learning_rate=1e-3,
+        gradient_checkpointing=False, packing=False, gradient_accumulation_steps=1,
+        per_device_batch_size=4, method="lora", precision="fp32",
+    )
+
+
+def _problems(c: TrainConfig) -> list[str]:
+    problems: list[str] = []
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+
+    need(bool(c.base_model.strip()), "base_model: empty — choose 'demo', a prepared model, a folder or a hub id.")
+    need(bool(c.dataset.strip()), "dataset: empty — pick the dataset to train on.")
+    need(c.dataset_revision is None or c.dataset_revision >= 1, "dataset_revision: must be 1 or more (or empty).")
+    need(c.method in METHODS, f"method: {c.method!r} is not one of {', '.join(METHODS)}.")
+    need(c.lora_r >= 1, f"lora_r: {c.lora_r} — the rank must be at least 1 (typical: 8-64).")
+    need(c.lora_alpha >= 1, f"lora_alpha: {c.lora_alpha} — must be at least 1 (typical: 2 × lora_r).")
+    need(0 <= c.lora_dropout < 1, f"lora_dropout: {c.lora_dropout} — must be in [0, 1).")
+    need(bool(c.resolved_target_modules()), "target_modules: empty — use 'attention', 'all-linear' or names.")
+    need(0 < c.learning_rate <= 1, f"learning_rate: {c.learning_rate} — must be > 0 and ≤ 1 (typical: 1e-4 to 1e-3).")
+    need(c.lr_scheduler in SCHEDULERS, f"lr_scheduler: {c.lr_scheduler!r} is not one of {', '.join(SCHEDULERS)}.")
+    need(c.warmup >= 0, f"warmup: {c.warmup} — must be ≥ 0 (a ratio below 1, or a number of steps).")
+    need(c.warmup < 1 or float(c.warmup).is_integer(), f"warmup: {c.warmup} — steps must be a whole number.")
+    need(c.weight_decay >= 0, f"weight_decay: {c.weight_decay} — must be ≥ 0.")
+    need(c.num_epochs > 0 or c.max_steps > 0, "num_epochs: must be > 0 unless max_steps is set.")
+    need(c.max_steps == -1 or c.max_steps >= 1, f"max_steps: {c.max_steps} — use -1 (all epochs) or ≥ 1.")
+    need(c.per_device_batch_size >= 1, f"per_device_batch_size: {c.per_device_batch_size} — must be ≥ 1.")
+    need(c.gradient_accumulation_steps >= 1,
+         f"gradient_accumulation_steps: {c.gradient_accumulation_steps} — must be ≥ 1.")
+    need(16 <= c.max_length <= 131072, f"max_length: {c.max_length} — must be between 16 and 131072 tokens.")
+    need(c.precision in PRECISIONS, f"precision: {c.precision!r} is not one of {', '.join(PRECISIONS)}.")
+    need(c.eval_steps >= 0, f"eval_steps: {c.eval_steps} — must be ≥ 0 (0: once per epoch).")
+    need(c.save_steps >= 0, f"save_steps: {c.save_steps} — must be ≥ 0 (0: once per epoch).")
+    need(c.logging_steps >= 1, f"logging_steps: {c.logging_steps} — must be ≥ 1.")
+    need(c.chat_template in CHAT_TEMPLATES, f"chat_template: {c.chat_template!r} is not one of "
+                                           f"{', '.join(CHAT_TEMPLATES)}.")
+    need(not (c.method == "qlora" and c.precision == "fp32"),
+         "precision: fp32 with QLoRA — 4-bit bases compute in bf16/fp16; use 'auto'.")
+    return problems

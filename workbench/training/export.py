@@ -1,0 +1,209 @@
+"""Training settings as files: the workbench's own YAML, an Axolotl config, and a cluster command line.
+
+- `config_to_yaml` / `config_from_yaml`: every TrainConfig field, each under a comment with its help
+  text; reading back gives an equal TrainConfig. Unknown keys and wrong types are ConfigErrors that name
+  the file and the key. Values are not range-checked here: `TrainConfig.validate()` does that, after
+  the CLI's `--set` overrides are applied.
+- `to_axolotl_yaml`: the same recipe as an Axolotl config (the seeds' format), for training elsewhere.
+- `accelerate_command`: the command that runs the same job on a multi-GPU machine.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+import types
+import typing
+from dataclasses import fields
+
+import yaml
+
+from workbench.training.config import ConfigError, TrainConfig
+
+HEADER = ("# LoRA Workbench training config. Load it on the Train page (Config files) or with\n"
+          "#   python -m workbench train --config FILE [--set key=value ...]\n")
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def config_to_yaml(config: TrainConfig) -> str:
+    """The config as YAML, one `key: value` per field in dataclass order, each after its help text."""
+    parts = [HEADER]
+    for f in fields(TrainConfig):
+        parts.append(f"\n# {f.metadata['help']}\n")
+        parts.append(yaml.safe_dump({f.name: getattr(config, f.name)}, allow_unicode=True, sort_keys=False,
+                                    default_flow_style=False, width=100))
+    return "".join(parts)
+
+
+def config_from_yaml(text: str, source: str = "config.yaml") -> TrainConfig:
+    """A TrainConfig from YAML (settings not in the file keep their defaults); ConfigError naming the
+    file and each bad key otherwise."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{where}: not valid YAML ({problem})."]) from exc
+    if data is None:
+        raise ConfigError([f"{source}: empty — expected settings such as 'lora_r: 8', one per line."])
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: expected settings as 'key: value' lines, got {type(data).__name__} "
+                           f"{_short(data)}."])
+    hints = typing.get_type_hints(TrainConfig)
+    values, problems = {}, []
+    for key, value in data.items():
+        if not isinstance(key, str) or key not in hints:
+            close = difflib.get_close_matches(str(key), list(hints), n=1)
+            hint = f" — did you mean {close[0]!r}?" if close else f" (known: {', '.join(hints)})"
+            problems.append(f"{source}: {key}: unknown setting{hint}")
+            continue
+        converted, error = _convert(value, hints[key])
+        if error:
+            problems.append(f"{source}: {key}: {error}")
+        else:
+            values[key] = converted
+    if problems:
+        raise ConfigError(problems)
+    return TrainConfig(**values)
+
+
+def _convert(value, hint) -> tuple[object, str | None]:
+    """(value as the field's type, None) or (None, what is wrong). Ints are accepted for floats, and
+    text like '2e-4' too (YAML 1.1 reads an exponent without a dot as text)."""
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        return (None, None) if type(None) in allowed else (None, f"is empty — expected {_expected(allowed)}.")
+    for kind in allowed:
+        if kind is bool and isinstance(value, bool):
+            return value, None
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value), None
+        if kind is float and isinstance(value, str):
+            try:
+                return float(value), None
+            except ValueError:
+                pass
+        if kind is str and isinstance(value, str):
+            return value, None
+    quote = " (put text in quotes)" if str in allowed else ""
+    return None, f"expected {_expected(allowed)}, got {_short(value)} ({type(value).__name__}){quote}."
+
+
+def _expected(allowed) -> str:
+    names = [_TYPE_NAMES[kind] for kind in allowed if kind in _TYPE_NAMES]
+    return " or ".join(names) + (" (or empty)" if type(None) in allowed else "")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- Axolotl -------------------------------------------------------------------------------------------
+
+def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) -> str:
+    """The config as an Axolotl YAML (`accelerate launch -m axolotl.cli.train axolotl.yaml`).
+
+    `dataset_path` must be a JSONL file of chat rows ({"messages": [{"role", "content"}, ...]}):
+    the dataset type is Axolotl's chat_template with field_messages: messages.
+    """
+    qlora = config.method == "qlora"
+    targets = config.resolved_target_modules()
+    out: dict = {
+        "base_model": base_model_id,
+        "load_in_8bit": False,
+        "load_in_4bit": qlora,
+        "strict": False,
+        "chat_template": "chatml" if config.chat_template == "chatml" else "tokenizer_default",
+        "datasets": [{"path": dataset_path, "type": "chat_template", "field_messages": "messages"}],
+        "dataset_prepared_path": "last_run_prepared",
+        "val_set_size": 0,
+        "output_dir": "./lora-output",
+        "adapter": "qlora" if qlora else "lora",
+        "lora_r": config.lora_r,
+        "lora_alpha": config.lora_alpha,
+        "lora_dropout": config.lora_dropout,
+    }
+    if targets == "all-linear":
+        out["lora_target_linear"] = True
+    else:
+        out["lora_target_modules"] = list(targets)
+    out.update({
+        "sequence_len": config.max_length,
+        "sample_packing": config.packing,
+        "pad_to_sequence_len": config.packing,
+        "micro_batch_size": config.per_device_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "num_epochs": config.num_epochs,
+    })
+    if config.max_steps > 0:
+        out["max_steps"] = config.max_steps
+    optimizer = config.optimizer
+    if optimizer == "auto":
+        optimizer = "paged_adamw_8bit" if qlora else "adamw_torch"
+    out.update({"optimizer": optimizer, "lr_scheduler": config.lr_scheduler, "learning_rate": config.learning_rate})
+    if config.warmup < 1:
+        out["warmup_ratio"] = config.warmup
+    else:
+        out["warmup_steps"] = int(config.warmup)
+    out.update({
+        "weight_decay": config.weight_decay,
+        "train_on_inputs": config.train_on_inputs,
+        **_precision(config.precision),
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "logging_steps": config.logging_steps,
+    })
+    if config.save_steps > 0:
+        out["save_steps"] = config.save_steps
+    else:
+        out["saves_per_epoch"] = 1
+    out["seed"] = config.seed
+    if config.trust_remote_code:
+        out["trust_remote_code"] = True
+
+    header = [f"# Axolotl config exported by LoRA Workbench: {config.method} on {base_model_id}.",
+              "# Run it with: accelerate launch -m axolotl.cli.train axolotl.yaml",
+              f"# {dataset_path} must hold chat rows: {{\"messages\": [{{\"role\": ..., \"content\": ...}}]}}."]
+    if config.system_prompt:
+        header.append("# The workbench adds this system prompt to rows without one; Axolotl does not, so put it "
+                      "in the rows:")
+        header.extend(f"#   {line}" for line in config.system_prompt.splitlines())
+    body = yaml.safe_dump(out, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100)
+    return "\n".join(header) + "\n" + body
+
+
+def _precision(precision: str) -> dict:
+    if precision == "bf16":
+        return {"bf16": True, "fp16": False}
+    if precision == "fp16":
+        return {"bf16": False, "fp16": True}
+    if precision == "fp32":
+        return {"bf16": False, "fp16": False}
+    return {"bf16": "auto"}
+
+
+# --- cluster command -----------------------------------------------------------------------------------
+
+def accelerate_command(run_name: str, config_path: str, num_processes: int) -> str:
+    """The shell lines that run this job on a machine with `num_processes` GPUs (DDP, one process each).
+
+    `python -m workbench train` queues the run and starts its worker under
+    `accelerate launch --num_processes N` by itself when it sees N GPUs (`runs.worker_command`), so the
+    command names the GPUs and is not itself wrapped in `accelerate launch` (every one of its processes
+    would queue a run of its own).
+    """
+    if num_processes < 1:
+        raise ValueError(f"num_processes: {num_processes} — must be at least 1.")
+    gpus = ",".join(str(i) for i in range(num_processes))
+    command = shlex.join(["python", "-m", "workbench", "train", "--config", config_path, "--name", run_name,
+                          "--wait"])
+    return (
+        "# WORKBENCH_HOME must point at a copy of this workspace (workbench.db, datasets/, models/) on that "
+        "machine:\n# the run reads its dataset and base model there and writes its adapter there.\n"
+        f"# The worker runs as `accelerate launch --num_processes {num_processes}` (DDP, one process per GPU).\n"
+        f"CUDA_VISIBLE_DEVICES={gpus} {command}"
+    )

@@ -1,0 +1,423 @@
+"""The training worker: one process per run, started detached by the app (or by the CLI).
+
+    python -m workbench.training.worker RUN_ID [--resume]
+
+It reads the run's TrainConfig from the registry, builds the datasets from the run's dataset revision,
+loads the base, trains a LoRA adapter with TRL's SFTTrainer and saves it to `adapters/<run name>/`.
+Status, progress and metrics go to the registry (see callback.py); readable progress lines go to
+stdout, which the app's launcher sends to `runs/<name>/train.log`. The steps, top to bottom:
+
+    running -> datasets -> model -> SFTConfig + SFTTrainer -> train (or resume) -> [keep best] -> save
+    -> completed | cancelled          (any exception: failed, with a plain reason and the traceback tail)
+
+Under `accelerate launch` (several GPUs) every process runs this; only process 0 writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import traceback
+import uuid
+import warnings
+from pathlib import Path
+
+from workbench import paths, store
+from workbench.training.config import ConfigError, TrainConfig
+from workbench.training.data import TrainingError
+
+OOM_REASON = "GPU out of memory: reduce max_length or batch size, or use QLoRA"
+TRACEBACK_LINES = 20
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+RUN_FILE = "workbench_run.json"
+HISTORY_FILE = "loss_history.json"
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def run_training(run_id: int, resume: bool = False, *, extra_callbacks: list | None = None,
+                 schedule_next: bool = True) -> str:
+    """Train run `run_id` in this process; returns the final status (completed, cancelled or failed).
+
+    `extra_callbacks` are added to the trainer after the DatabaseCallback (tests use them to interrupt a
+    run). With `schedule_next`, the next queued run is started at the end, whatever the outcome.
+    """
+    main = is_main_process()
+    db = store.open_db()
+    status = "failed"
+    try:
+        run = db["runs"].get(run_id)
+    except Exception as exc:  # sqlite_utils.db.NotFoundError: the run was deleted meanwhile
+        print(f"Run {run_id} is not in the registry ({type(exc).__name__}); nothing to do.", flush=True)
+        return status
+    try:
+        if run["status"] == "cancelling":  # cancelled before the worker got going
+            status = "cancelled"
+            if main:
+                _finish(db, run_id, status, progress={"phase": "done", "step": 0})
+            print(f"Run {run['name']} was cancelled before training started.", flush=True)
+            return status
+        if main:
+            db["runs"].update(run_id, {
+                "status": "running", "pid": os.getpid(), "started": run["started"] or store.now(),
+                "finished": None, "error": None,
+                "progress_json": json.dumps({"phase": "loading", "updated": store.now()}),
+            })
+        status = _train(db, run, resume, extra_callbacks or [], main)
+    except BaseException as exc:
+        status = "failed"
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "Stopped from the keyboard (Ctrl+C)." if interrupted else failure_reason(exc)
+        tail = "".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:]
+        print(f"\nRun {run['name']} failed: {reason}\n" + "\n".join(tail), file=sys.stderr, flush=True)
+        if main:
+            progress = _progress(db, run_id)
+            _finish(db, run_id, "interrupted" if interrupted else status, progress={**progress, "phase": "failed"},
+                    error=reason + "\n\n" + "\n".join(tail))
+        if interrupted:
+            raise
+    finally:
+        if main and schedule_next:
+            _schedule_next()
+    return status
+
+
+def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> str:
+    from peft import set_peft_model_state_dict
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    from workbench.models.loading import resolve_base
+    from workbench.models.training_load import load_for_training, peft_config_for, precision_for
+    from workbench.training.callback import DatabaseCallback
+    from workbench.training.data import build_datasets
+
+    run_id, name = run["id"], run["name"]
+    config = TrainConfig.from_dict(json.loads(run["config_json"])).validate()
+    say = _printer(main)
+    say(f"=== Run {name} (id {run_id}) · {store.now()} · pid {os.getpid()}")
+
+    train_ds, eval_ds, info = build_datasets(config, run["dataset_revision_id"])
+    say(f"Dataset {info['dataset']!r} revision {info['revision_n']} (sha256 {info['revision_sha256'][:12]}…): "
+        f"{info['train_rows']} training rows, {info['validation_rows']} validation rows, {info['shape']} shape")
+
+    resolved = resolve_base(config.base_model)
+    started = time.monotonic()
+    model, tokenizer = load_for_training(config)
+    bf16, fp16, dtype = precision_for(config)
+    say(f"Base {config.base_model!r} ({resolved}) loaded in {time.monotonic() - started:.1f} s: "
+        f"{config.method}, {str(dtype).removeprefix('torch.')}{', bf16 mixed' if bf16 else ''}"
+        f"{', fp16 mixed' if fp16 else ''}, device {_device_name()}")
+
+    checkpoints = paths.runs_dir() / name / "checkpoints"
+    checkpoint = latest_checkpoint(checkpoints) if resume else None
+    if main:
+        _prepare_outputs(db, run_id, checkpoints, checkpoint, resume)
+    if resume and checkpoint is None:
+        say("No checkpoint to resume from: training starts from the beginning.")
+    elif checkpoint is not None:
+        say(f"Resuming from {checkpoint.name}.")
+
+    args = sft_config(config, checkpoints, has_eval=eval_ds is not None, bf16=bf16, fp16=fp16)
+    callback = DatabaseCallback(run_id, echo=main)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+        peft_config=peft_config_for(config), callbacks=[callback, *extra_callbacks],
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
+    _check_prepared(trainer, config, info, say)
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {config.resolved_target_modules()}: "
+        f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f} %)")
+    if main:
+        _set_progress(db, run_id, {"phase": "training", "step": 0, "updated": store.now()})
+
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+    restored_best = None
+    if callback.stop_requested and callback.stop_mode == "keep_best":
+        if callback.best_state is not None:
+            set_peft_model_state_dict(trainer.model, callback.best_state)
+            restored_best = callback.best_step
+            say(f"Keeping the best evaluation: step {callback.best_step}, eval_loss {callback.best_eval_loss:.4f}.")
+        else:
+            say("Keep best: no evaluation ran yet, so the adapter is saved as it stands.")
+    status = "cancelled" if callback.stop_requested else "completed"
+    if not main:
+        return status
+
+    _set_progress(db, run_id, {**callback.progress(trainer.state, "saving")})
+    # All of the run's metrics, earlier attempts before a resume included.
+    history = [dict(row) for row in db.query(
+        "select step, epoch, name, value, ts from metrics where run_id = ? order by step, rowid", [run_id])]
+    losses = [h["value"] for h in history if h["name"] == "loss"]
+    eval_losses = [h["value"] for h in history if h["name"] == "eval_loss"]
+    final = {
+        "loss": losses[-1] if losses else None,
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "best_eval_loss": min(eval_losses, default=None),
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "runtime_seconds": result.metrics.get("train_runtime"),  # this attempt's
+        "tokens_per_second": callback.average_tokens_per_second(),
+        "tokens_seen": trainer.state.num_input_tokens_seen,
+    }
+    record = {
+        "run": name, "run_id": run_id, "status": status, "config": config.to_dict(),
+        "base_model": config.base_model, "base_model_path": resolved,
+        "dataset": info["dataset"], "dataset_revision": info["revision_n"],
+        "dataset_revision_sha256": info["revision_sha256"], "dataset_format": info["format"],
+        "train_rows": info["train_rows"], "validation_rows": info["validation_rows"],
+        "training_shape": info["shape"], "chat_template": config.chat_template,
+        "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
+        "stop_mode": callback.stop_mode if callback.stop_requested else None,
+        "restored_best_step": restored_best, "resumed_from": checkpoint.name if checkpoint else None,
+        "final_metrics": final, "created": store.now(),
+    }
+    target = save_adapter(trainer.model, tokenizer, name, record, history)
+    say(f"Adapter saved to {target} ({status}); final loss {_fmt(final['loss'])}, "
+        f"eval_loss {_fmt(final['eval_loss'])}, {final['steps']} steps in {_fmt(final['runtime_seconds'], '.1f')} s.")
+    _finish(db, run_id, status, adapter_dir=target.relative_to(paths.home()).as_posix(),
+            progress={**callback.progress(trainer.state, "done")})
+    return status
+
+
+def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: bool, fp16: bool):
+    """The SFTConfig of a run. Every option that differs from TRL's defaults is set on purpose."""
+    import torch
+    from transformers.training_args import OptimizerNames
+    from trl import SFTConfig
+
+    cuda = torch.cuda.is_available()
+    optim = config.optimizer
+    if optim == "auto":
+        optim = "paged_adamw_8bit" if config.method == "qlora" else "adamw_torch_fused" if cuda else "adamw_torch"
+    known = {o.value for o in OptimizerNames}
+    if optim not in known:
+        raise TrainingError(f"optimizer: {optim!r} is not a transformers optimizer name; use 'auto' or one of "
+                            "adamw_torch, adamw_torch_fused, adamw_8bit, paged_adamw_8bit, adafactor, sgd.")
+    warmup = config.warmup if config.warmup < 1 else int(config.warmup)  # a ratio below 1, else steps
+    evaluate = "no" if not has_eval else "steps" if config.eval_steps > 0 else "epoch"
+    save = "steps" if config.save_steps > 0 else "epoch"
+    return SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=config.num_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=warmup,
+        weight_decay=config.weight_decay,
+        max_length=config.max_length,
+        packing=config.packing,
+        # Prompt/completion rows: loss on the completion only. `messages` rows (train_on_inputs): every token.
+        completion_only_loss=not config.train_on_inputs,
+        assistant_only_loss=False,
+        # transformers 5 renamed gradient_checkpointing (the old name still works, with a FutureWarning)
+        activation_checkpointing=config.gradient_checkpointing,
+        bf16=bf16,  # SFTConfig turns bf16 on when unset, which fails on CPU: always say it
+        fp16=fp16,
+        optim=optim,
+        seed=config.seed,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        eval_strategy=evaluate,
+        eval_steps=config.eval_steps if evaluate == "steps" else None,
+        prediction_loss_only=True,  # evaluation needs the loss only, not every logit of the validation set
+        save_strategy=save,
+        save_steps=config.save_steps if save == "steps" else 500,
+        save_total_limit=3,
+        report_to="none",
+        include_num_input_tokens_seen="non_padding",  # real tokens, for tokens/s
+        dataset_num_proc=None,
+        disable_tqdm=True,
+        dataloader_pin_memory=cuda,
+    )
+
+
+def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:
+    """TRL drops rows whose completion was cut off entirely by max_length: say so, and stop if none are left."""
+    for split, dataset, rows in (("training", trainer.train_dataset, info["train_rows"]),
+                                 ("validation", trainer.eval_dataset, info["validation_rows"])):
+        if dataset is None or not rows:
+            continue
+        left = len(dataset)
+        if left == 0:
+            raise TrainingError(
+                f"No {split} row fits in max_length ({config.max_length} tokens): every prompt is so long that "
+                "nothing of the answer is left to learn from after truncation. Raise max_length or shorten "
+                "the prompts."
+            )
+        if not config.packing and left < rows:
+            say(f"Note: {rows - left} of {rows} {split} rows were dropped: their prompt fills max_length "
+                f"({config.max_length} tokens), leaving no answer tokens to learn from.")
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The highest `checkpoint-N` folder that was written completely (it has trainer_state.json)."""
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.iterdir() if CHECKPOINT.match(p.name) and (p / "trainer_state.json").is_file()]
+    return max(found, key=lambda p: int(CHECKPOINT.match(p.name).group(1)), default=None)
+
+
+def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict]) -> Path:
+    """Write the adapter folder in a temporary sibling, then rename it into place (replacing an older one)."""
+    from workbench.fileio import write_json_atomic
+
+    target = paths.adapters_dir() / name
+    building = target.parent / f".{name}.building-{uuid.uuid4().hex[:8]}"
+    try:
+        model.save_pretrained(str(building), safe_serialization=True)
+        tokenizer.save_pretrained(str(building))
+        write_json_atomic(building / RUN_FILE, record)
+        write_json_atomic(building / HISTORY_FILE, history)
+        old = None
+        if target.exists():
+            old = target.parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(target, old)
+        os.rename(building, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One plain sentence (or the message of our own errors) saying why a run failed."""
+    from workbench.data.repository import DatasetError
+    from workbench.models.loading import ModelLoadError
+
+    for error in _chain(exc):
+        if _is_oom(error):
+            return OOM_REASON
+    if isinstance(exc, TrainingError | ModelLoadError | DatasetError | ConfigError):
+        return str(exc)
+    # The traceback's last entry ("ValueError: …"), cut to its first line: the rest is in the tail.
+    return "".join(traceback.format_exception_only(exc)).strip().splitlines()[0]
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_oom(exc: BaseException) -> bool:
+    try:
+        import torch
+
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            return True
+    except ImportError:
+        pass
+    text = str(exc)
+    return "CUDA out of memory" in text or "CUBLAS_STATUS_ALLOC_FAILED" in text
+
+
+def _prepare_outputs(db, run_id: int, checkpoints: Path, checkpoint: Path | None, resume: bool) -> None:
+    """Fresh start: drop old checkpoints and metrics. Resume: drop the metrics logged after the checkpoint."""
+    if checkpoint is None:
+        if checkpoints.exists():
+            shutil.rmtree(checkpoints)
+        db.execute("delete from metrics where run_id = ?", [run_id])
+    else:
+        step = int(CHECKPOINT.match(checkpoint.name).group(1))
+        db.execute("delete from metrics where run_id = ? and step > ?", [run_id, step])
+    checkpoints.mkdir(parents=True, exist_ok=True)
+
+
+def _finish(db, run_id: int, status: str, *, progress: dict, adapter_dir: str | None = None,
+            error: str | None = None) -> None:
+    update = {"status": status, "finished": store.now(), "error": error,
+              "progress_json": json.dumps({**progress, "updated": store.now()})}
+    if adapter_dir is not None:
+        update["adapter_dir"] = adapter_dir
+    db["runs"].update(run_id, update)
+
+
+def _set_progress(db, run_id: int, progress: dict) -> None:
+    db["runs"].update(run_id, {"progress_json": json.dumps({**progress, "updated": store.now()})})
+
+
+def _progress(db, run_id: int) -> dict:
+    try:
+        row = db["runs"].get(run_id)
+        return json.loads(row["progress_json"]) if row.get("progress_json") else {}
+    except Exception:
+        return {}
+
+
+def _schedule_next() -> None:
+    """Start the next queued run (the queue lives in runs.py); never let it change this run's outcome."""
+    try:
+        from workbench.training import runs
+
+        runs.schedule()
+    except (ImportError, AttributeError):
+        pass
+    except Exception as exc:  # the app's own start-up check will start it later
+        print(f"Could not start the next queued run: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
+def _printer(main: bool):
+    def say(line: str) -> None:
+        if main:
+            print(line, flush=True)
+
+    return say
+
+
+def _device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name()}, {torch.cuda.device_count()} visible)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _quiet_progress_bars() -> None:
+    """No tqdm bars in train.log (dataset tokenizing, weight loading): the callback prints progress lines."""
+    try:
+        import datasets
+        from transformers.utils import logging as hf_logging
+
+        datasets.disable_progress_bars()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.training.worker",
+                                     description="Train one LoRA Workbench run (the app starts this for you).")
+    parser.add_argument("run_id", type=int, help="id of the run in the registry")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _quiet_progress_bars()
+    # Raised inside peft's get_peft_model with transformers 5 (an alias rename); nothing to act on in train.log.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    status = run_training(args.run_id, resume=args.resume)
+    return 0 if status in ("completed", "cancelled") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
