@@ -10,7 +10,7 @@ from ui.train.live import live_run
 from workbench.data import repository
 from workbench.models.presets import apply_preset, preset_for
 from workbench.training import runs
-from workbench.training.config import TrainConfig, cpu_preset
+from workbench.training.config import TrainConfig, default_config
 
 st.title("Train")
 repository.ensure_samples()
@@ -32,7 +32,7 @@ with right:
     base = base_model_picker("Base model", key="train_base")
 
 gpu = device()
-default = TrainConfig() if gpu.kind == "cuda" else cpu_preset()
+default = default_config(gpu.kind == "cuda")
 if gpu.kind != "cuda":
     st.caption(":material/info: No GPU here, so the **CPU preset** is the default: LoRA r 16 on every linear "
                "layer, a higher learning rate, no gradient checkpointing or packing — the GPU recipe would take "

@@ -89,3 +89,28 @@ def test_demo_model_command_builds_into_the_workspace(workbench_home, capsys):
     assert main(["demo-model"]) == 0
     assert (workbench_home / "models" / "demo" / "manifest.json").is_file()
     assert "Demo model ready" in capsys.readouterr().out
+
+
+def test_train_wait_then_runs_list_show_and_delete(tmp_path, capsys):
+    main(["datasets", "import", str(_write(tmp_path / "nums.jsonl", GOOD))])
+    main(["datasets", "split", "nums", "--count", "4"])
+    capsys.readouterr()
+    code = main(["train", "--dataset", "nums", "--base", "demo", "--name", "cli-run", "--wait",
+                 "--set", "max_steps=6", "--set", "eval_steps=3", "--set", "lora_r=4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "No GPU: using the CPU preset" in out and "Run cli-run completed." in out
+    assert main(["runs", "list"]) == 0
+    assert "\tcli-run\tcompleted\tdemo\tloss " in capsys.readouterr().out
+    assert main(["runs", "show", "cli-run"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["config"]["lora_r"] == 4 and shown["progress"]["step"] == 6
+    assert main(["runs", "delete", "cli-run", "--yes"]) == 0
+    assert main(["runs", "show", "cli-run"]) == 2
+    assert "No run 'cli-run'" in capsys.readouterr().err
+
+
+def test_train_reports_every_bad_setting(capsys):
+    assert main(["train", "--dataset", "informes-proyectos", "--set", "lora_r=0", "--set", "lr_scheduler=zig"]) == 2
+    err = capsys.readouterr().err
+    assert "lora_r: 0" in err and "lr_scheduler: 'zig'" in err

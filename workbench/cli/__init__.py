@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("datasets", "train"):
+            from workbench.data.repository import ensure_samples
+
+            ensure_samples()
         return args.handler(args) or 0
     except (DatasetError, ConfigError, RunError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

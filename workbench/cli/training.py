@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.system import device_info
 from workbench.training import runs
-from workbench.training.config import ConfigError, TrainConfig
+from workbench.training.config import ConfigError, TrainConfig, default_config
 from workbench.training.export import config_from_yaml
 
 
@@ -47,8 +48,13 @@ def parse_value(text: str):
 
 
 def build_config(args) -> TrainConfig:
-    config = config_from_yaml(args.config.read_text(encoding="utf-8"), str(args.config)) if args.config \
-        else TrainConfig()
+    if args.config:
+        config = config_from_yaml(args.config.read_text(encoding="utf-8"), str(args.config))
+    else:
+        has_gpu = device_info().kind == "cuda"
+        config = default_config(has_gpu)
+        if not has_gpu:
+            print("No GPU: using the CPU preset (LoRA r 16 on all linear layers, lr 1e-3, no checkpointing).")
     updates = {}
     for pair in args.set:
         key, sep, value = pair.partition("=")

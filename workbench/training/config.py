@@ -118,6 +118,11 @@ def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
     )
 
 
+def default_config(has_gpu: bool) -> TrainConfig:
+    """The seeds' recipe on a GPU; the CPU preset otherwise (the GPU recipe would take hours there)."""
+    return TrainConfig() if has_gpu else cpu_preset()
+
+
 def _problems(c: TrainConfig) -> list[str]:
     problems: list[str] = []
 
