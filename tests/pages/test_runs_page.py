@@ -41,3 +41,14 @@ def test_delete_with_confirmation(page):
     at.button(key=f"runs_delete_{run_id}").click().run()
     assert not at.exception
     assert runs.list_runs() == []
+
+
+def test_overlay_chart_puts_each_selected_run_on_one_chart():
+    from ui.train.live import overlay_chart
+
+    first, second = _finished_run("a", [3.0, 2.0]), _finished_run("b", [2.5, 1.0, 0.5])
+    spec = overlay_chart([first, second], "loss").to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert sorted({v["run"] for v in values}) == ["a", "b"] and len(values) == 5
+    assert spec["encoding"]["color"]["field"] == "run"
+    assert overlay_chart([first], "eval_loss") is None
