@@ -26,6 +26,8 @@ ADVANCED = ("lr_scheduler", "warmup", "weight_decay", "packing", "train_on_input
             "system_prompt", "trust_remote_code", "auto_evaluate")
 CHOICES = {"method": METHODS, "lr_scheduler": SCHEDULERS, "precision": PRECISIONS, "chat_template": CHAT_TEMPLATES}
 PENDING = "tc_pending"
+LABELS = {"lora_r": "LoRA rank (r)", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
+          "lr_scheduler": "LR schedule", "per_device_batch_size": "Batch size (per device)"}
 
 
 def load_config(config: TrainConfig) -> None:
@@ -60,7 +62,7 @@ def config_form(default: TrainConfig) -> dict:
 
 def _widget(name: str):
     key, help_text = f"tc_{name}", TrainConfig.help(name)
-    label = name.replace("_", " ").capitalize()
+    label = LABELS.get(name) or name.replace("_", " ").capitalize()
     current = st.session_state[key]
     if name in CHOICES:
         return st.selectbox(label, CHOICES[name], key=key, help=help_text)
