@@ -1,10 +1,30 @@
+"""Compare: the base and an adapter side by side — live chat and held-out scores."""
+
 import streamlit as st
 
-from ui.placeholder import coming_soon
+from ui.compare.chat import render_chat, settings_form
+from ui.compare.evaluation import render_evaluation
+from ui.compare.sides import BASE_SIDE, attach_sides, engine_for, pick_sides
+from workbench.training import runs
 
 st.title("Compare")
-coming_soon(
-    "Chat with the base model and a trained adapter side by side, both answers streaming at once, and score "
-    "both on held-out rows (exact match, JSON validity, field F1, ROUGE-L) to see what training changed.",
-    issue="Compare",
-)
+picked = pick_sides()
+if picked is None:
+    st.stop()
+base, on_base, left, right = picked
+adapter_run = next((s for s in (right, left) if s != BASE_SIDE), None)
+section = st.segmented_control("Section", ["Chat", "Held-out evaluation"], default="Chat", key="cmp_section",
+                               label_visibility="collapsed")
+
+if section == "Held-out evaluation":
+    if adapter_run is None:
+        st.info("Pick an adapter on one side to evaluate it against the base.")
+    else:
+        render_evaluation(adapter_run)
+else:
+    trained_system = runs.run_config(runs.get_run(adapter_run)).system_prompt if adapter_run else ""
+    settings = settings_form(trained_system)
+    engine = engine_for(base)
+    adapter_names = attach_sides(engine, on_base, [left, right])
+    labels = [f"{base} (base)" if s == BASE_SIDE else f"{s} (adapter)" for s in (left, right)]
+    render_chat(engine, [left, right], adapter_names, settings, labels)

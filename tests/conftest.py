@@ -37,3 +37,24 @@ def workbench_home(tmp_path, monkeypatch, request) -> Path:
         (home / "models").mkdir()
         (home / "models" / "demo").symlink_to(demo, target_is_directory=True)
     return home
+
+
+@pytest.fixture
+def trained_run(workbench_home):
+    """A completed run with a real (briefly trained) adapter on the demo model, in this test's workspace."""
+    from workbench.data import repository
+    from workbench.data.split import SplitSpec
+    from workbench.training import runs
+    from workbench.training.config import TrainConfig
+    from workbench.training.worker import run_training
+
+    rows = [{"instruction": f"Repite: {w}", "input": "", "output": w}
+            for w in ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho")]
+    repository.create_dataset("words", "alpaca", rows)
+    repository.make_split("words", 1, SplitSpec(seed=1, validation_ratio=None, validation_count=2))
+    config = TrainConfig(dataset="words", base_model="demo", max_steps=6, eval_steps=0, packing=False,
+                         gradient_checkpointing=False, gradient_accumulation_steps=1, learning_rate=1e-2,
+                         warmup=0, precision="fp32", target_modules="all-linear", auto_evaluate=False)
+    run_id = runs.create_run(config, name="words-demo")
+    assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
+    return runs.get_run(run_id)

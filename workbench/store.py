@@ -72,7 +72,23 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("resume", int, not_null_default=0)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    # Held-out evaluation jobs (workbench/evaluation/runner.py). No foreign key to runs: deleting a run
+    # deletes its jobs by run_id, like its metrics.
+    db["eval_jobs"].create(
+        {"id": int, "run_id": int, "status": str, "split": str, "limit_n": int, "revision_id": int, "pid": int,
+         "created": str, "started": str, "finished": str, "error": str, "progress_json": str},
+        pk="id",
+    )
+    db["eval_jobs"].create_index(["run_id", "id"])
+    # Results belong to the job that wrote them, so that a re-evaluation replaces the old ones cleanly.
+    db["evals"].add_column("job_id", int)
+    db["eval_rows"].add_column("job_id", int)
+    db["evals"].create_index(["run_id", "job_id"])
+    db["eval_rows"].create_index(["run_id", "job_id", "row_index"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

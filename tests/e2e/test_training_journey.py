@@ -1,10 +1,12 @@
 """A user picks the sample dataset and the demo model, launches, watches the live chart grow, sees it complete."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
 
+from workbench.evaluation import runner
 from workbench.training import runs
 
 pytestmark = pytest.mark.e2e
@@ -37,3 +39,12 @@ def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
     assert run["status"] == "completed"
     losses = [m["value"] for m in runs.run_metrics(run["id"], ("loss",))]
     assert len(losses) >= 10 and min(losses[-3:]) < losses[0]
+
+    # the completed run is evaluated against its base on the validation split, in the background
+    job = runner.latest_job(run["id"])
+    assert job is not None and job["split"] == "validation"
+    deadline = time.monotonic() + 240
+    while runner.get_job(job["id"])["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert runner.get_job(job["id"])["status"] == "completed", runner.get_job(job["id"])["error"]
+    assert {r["metric"] for r in runner.results(run["id"])} >= {"exact_match", "json_valid", "loss"}

@@ -22,7 +22,7 @@ def test_sidebar_counts_runs_in_progress(page):
     assert any("r1 — running" in c.value for c in at.sidebar.caption)
 
 
-@pytest.mark.parametrize("script,title", [("pages/compare.py", "Compare"), ("pages/publish.py", "Publish")])
+@pytest.mark.parametrize("script,title", [("pages/publish.py", "Publish")])
 def test_pages_not_built_yet_say_what_they_will_do(page, script, title):
     at = page(script)
     assert not at.exception

@@ -35,6 +35,7 @@ def test_launch_starts_a_background_run_and_shows_it_live(page):
     at = page(PAGE)
     _set(at, "max_steps", 3)
     _set(at, "eval_steps", 2)
+    _set(at, "auto_evaluate", False)
     at.run()
     at.button(key="train_launch").click().run()
     assert not at.exception
@@ -50,6 +51,7 @@ def test_launch_starts_a_background_run_and_shows_it_live(page):
 def test_cancel_button_asks_the_running_run_to_stop(page):
     at = page(PAGE)
     _set(at, "max_steps", 400)
+    _set(at, "auto_evaluate", False)
     at.run()
     at.button(key="train_launch").click().run()
     run = runs.list_runs()[0]

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui.train.config_form import load_config
 from workbench.data import repository
+from workbench.evaluation import runner
 from workbench.training import runs
 
 
@@ -22,7 +23,24 @@ def _row(run: dict) -> dict:
         data = "(deleted)"
     return {"id": run["id"], "run": run["name"], "status": run["status"], "base": run["base_model"],
             "dataset": data, "duration": f"{seconds / 60:.1f} min" if seconds else "",
-            "loss": metrics.get("loss"), "eval loss": metrics.get("eval_loss"), "created": run["created"]}
+            "loss": metrics.get("loss"), "eval loss": metrics.get("eval_loss"), **_deltas(run["id"]),
+            "created": run["created"]}
+
+
+def _deltas(run_id: int) -> dict:
+    """Base → adapter on held-out rows, from the run's latest evaluation."""
+    scores = {r["metric"]: r for r in runner.results(run_id)}
+
+    def arrow(metric: str, percent: bool = True) -> str:
+        row = scores.get(metric)
+        if not row or row["base"] is None or row["adapter"] is None:
+            return ""
+        if percent:
+            return f"{row['base']:.0%} → {row['adapter']:.0%}"
+        return f"{row['base']:.3f} → {row['adapter']:.3f}"
+
+    return {"exact match": arrow("exact_match"), "valid JSON": arrow("json_valid"),
+            "field F1": arrow("field_f1", percent=False)}
 
 
 def runs_table(all_runs: list[dict]) -> list[int]:

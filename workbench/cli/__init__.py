@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from workbench.cli import datasets as datasets_cli
+from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import training as training_cli
 from workbench.data.repository import DatasetError
 from workbench.training.config import ConfigError
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     datasets_cli.add_parser(commands)
     training_cli.add_parsers(commands)
+    evaluation_cli.add_parser(commands)
 
     demo = commands.add_parser("demo-model", help="build the tiny offline demo model (a few seconds)")
     demo.add_argument("--force", action="store_true", help="rebuild even if it exists")

@@ -54,12 +54,17 @@ def start_run(config: TrainConfig, name: str | None = None) -> int:
 
 
 def schedule() -> int | None:
-    """Start the oldest queued run if no run is active. Returns the run started, if any."""
+    """Start the oldest queued run if no run or evaluation is active. Returns the run started, if any."""
+    from workbench.evaluation.runner import mark_interrupted_evals
+
     mark_interrupted()
+    mark_interrupted_evals()
     db = store.open_db()
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         busy = db.execute("select count(*) from runs where status in ('running', 'cancelling')").fetchone()[0]
+        busy += db.execute("select count(*) from eval_jobs where status in ('running', 'cancelling')"
+                           ).fetchone()[0]  # an evaluation holds the GPU too
         queued = db.execute("select id from runs where status = 'queued' order by id limit 1").fetchone()
         if busy or not queued:
             db.conn.execute("COMMIT")
@@ -136,7 +141,7 @@ def delete_run(run_id: int) -> None:
     db = store.open_db()
     db.conn.execute("BEGIN IMMEDIATE")
     try:
-        for table in ("metrics", "evals", "eval_rows", "publishes"):
+        for table in ("metrics", "evals", "eval_rows", "eval_jobs", "publishes"):
             db[table].delete_where("run_id = ?", [run_id])
         db["runs"].delete(run_id)
         db.conn.execute("COMMIT")
@@ -225,6 +230,11 @@ def duration_seconds(run: dict) -> float | None:
         return None
     end = datetime.fromisoformat(run["finished"]) if run.get("finished") else datetime.now().astimezone()
     return (end - datetime.fromisoformat(run["started"])).total_seconds()
+
+
+def has_validation(run: dict) -> bool:
+    _, revision = repository.revision_by_id(run["dataset_revision_id"])
+    return bool(revision.split and revision.split.validation)
 
 
 def run_folder(name: str) -> Path:

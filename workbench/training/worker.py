@@ -85,6 +85,7 @@ def run_training(run_id: int, resume: bool = False, *, extra_callbacks: list | N
             raise
     finally:
         if main and schedule_next:
+            _auto_evaluate(run_id, status)
             _schedule_next()
     return status
 
@@ -359,6 +360,24 @@ def _progress(db, run_id: int) -> dict:
         return json.loads(row["progress_json"]) if row.get("progress_json") else {}
     except Exception:
         return {}
+
+
+def _auto_evaluate(run_id: int, status: str) -> None:
+    """Score base and adapter on the held-out split once a run completes (TrainConfig.auto_evaluate)."""
+    if status != "completed":
+        return
+    try:
+        from workbench.evaluation import runner
+        from workbench.training import runs
+
+        run = runs.get_run(run_id)
+        if not runs.run_config(run).auto_evaluate:
+            return
+        split = "validation" if runs.has_validation(run) else "all"
+        runner.start_eval(run_id, split=split)
+        print(f"Evaluation of base and adapter started ({split} rows); see the Compare page.", flush=True)
+    except Exception as exc:  # never let it change the run's outcome
+        print(f"Could not start the evaluation: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 def _schedule_next() -> None:

@@ -17,7 +17,7 @@ from workbench.training.callback import DatabaseCallback, lora_state
 from workbench.training.config import TrainConfig, cpu_preset
 
 ROWS = [{"instruction": f"Repite {i}.", "input": "", "output": f"Repito {i}: uno, dos, tres."} for i in range(20)]
-FAST = {"max_steps": 40, "learning_rate": 2e-2, "lr_scheduler": "constant", "warmup": 0.0, "max_length": 64,
+FAST = {"auto_evaluate": False, "max_steps": 40, "learning_rate": 2e-2, "lr_scheduler": "constant", "warmup": 0.0, "max_length": 64,
         "per_device_batch_size": 4, "eval_steps": 2, "save_steps": 0, "logging_steps": 1}
 
 

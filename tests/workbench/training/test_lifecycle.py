@@ -17,7 +17,7 @@ def _config(**kw) -> TrainConfig:
     repository.create_dataset("words", "alpaca", ROWS)
     base = dict(dataset="words", base_model="demo", max_steps=400, save_steps=4, eval_steps=0, packing=False,
                 gradient_checkpointing=False, gradient_accumulation_steps=1, learning_rate=1e-2, warmup=0,
-                precision="fp32", target_modules="all-linear")
+                precision="fp32", target_modules="all-linear", auto_evaluate=False)
     return TrainConfig(**{**base, **kw})
 
 

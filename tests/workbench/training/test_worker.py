@@ -25,7 +25,7 @@ from workbench.training.data import TrainingError
 
 ROWS = [{"instruction": f"Di el número {i}.", "input": "", "output": f"El número es {i}. Uno, dos, tres."}
         for i in range(24)]
-FAST = {"max_steps": 12, "learning_rate": 2e-2, "lr_scheduler": "constant", "warmup": 0.0, "max_length": 64,
+FAST = {"auto_evaluate": False, "max_steps": 12, "learning_rate": 2e-2, "lr_scheduler": "constant", "warmup": 0.0, "max_length": 64,
         "per_device_batch_size": 4, "eval_steps": 4, "save_steps": 0, "logging_steps": 1}
 
 

@@ -1,0 +1,72 @@
+import time
+
+PAGE = "pages/compare.py"
+
+
+def test_without_adapters_the_page_says_how_to_get_one(page):
+    at = page(PAGE)
+    assert not at.exception
+    assert "No trained adapter yet" in at.info[0].value
+
+
+def test_one_prompt_streams_an_answer_into_both_columns(page, trained_run):
+    at = page(PAGE)
+    assert not at.exception
+    assert at.selectbox(key="cmp_base").value == "demo"
+    assert at.selectbox(key="cmp_left").value == "__base__"
+    assert at.selectbox(key="cmp_right").value == "words-demo"
+    at.number_input(key="cmp_max_new").set_value(8)
+    at.chat_input(key="cmp_prompt").set_value("Repite: uno").run()
+    assert not at.exception, at.exception
+    history = at.session_state["cmp_history"]
+    left, right = history["__base__"], history["words-demo"]
+    assert [m["role"] for m in left] == [m["role"] for m in right] == ["user", "assistant"]
+    for side in (left, right):
+        stats = side[1]["stats"]
+        assert stats["tokens"] >= 1 and stats["ttft"] > 0 and stats["tps"] > 0
+    answers = [m.markdown[0].value for m in at.chat_message if m.name == "assistant"]
+    assert len(answers) == 2
+    assert any("tok/s" in c.value for c in at.caption)
+
+
+def test_clear_empties_both_histories(page, trained_run):
+    at = page(PAGE)
+    at.number_input(key="cmp_max_new").set_value(4)
+    at.chat_input(key="cmp_prompt").set_value("hola").run()
+    at.button(key="cmp_clear").click().run()
+    assert at.session_state["cmp_history"] == {"__base__": [], "words-demo": []}
+
+
+def test_evaluation_section_shows_metric_deltas_and_filterable_rows(page, trained_run):
+    from workbench.evaluation import runner
+
+    job_id = runner.create_eval(trained_run["id"], split="all", limit=3)
+    assert runner.run_eval(job_id, echo=False) == "completed"
+    at = page(PAGE)
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert {"exact_match", "rouge_l", "loss", "perplexity"} <= set(table["metric"])
+    assert list(table.columns[:4]) == ["metric", "base", "adapter", "delta"]
+    assert "3 of 3 rows" in " ".join(c.value for c in at.caption)
+    verdicts = [r["details"]["verdict"] for r in runner.rows(trained_run["id"])]
+    at.button_group(key="cmp_eval_filter").set_value(verdicts[0]).run()
+    shown = sum(v == verdicts[0] for v in verdicts)
+    assert f"{shown} of 3 rows" in " ".join(c.value for c in at.caption)
+
+
+def test_evaluate_button_starts_a_background_job(page, trained_run):
+    from workbench.evaluation import runner
+
+    at = page(PAGE)
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    at.number_input(key="cmp_eval_limit").set_value(1)
+    next(b for b in at.button if b.label == "Evaluate base and adapter").click().run()
+    assert not at.exception
+    job = runner.latest_job(trained_run["id"])
+    assert job["limit_n"] == 1 and job["split"] == "validation"
+    deadline = time.monotonic() + 120
+    while runner.get_job(job["id"])["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "evaluation did not finish"
+        time.sleep(0.5)
+    assert runner.get_job(job["id"])["status"] == "completed", runner.get_job(job["id"])["error"]

@@ -1,0 +1,238 @@
+"""Held-out evaluation end to end on CPU: the demo model memorises a tiny task, then base and adapter are scored.
+
+One run is trained per module (a few seconds) in its own workspace; each test gets a copy of that workspace.
+"""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench import paths, store
+from workbench.cli import main as cli_main
+from workbench.data import repository
+from workbench.data.split import SplitSpec
+from workbench.evaluation import metrics, runner
+from workbench.evaluation.runner import EvalError
+from workbench.training import runs, worker
+from workbench.training.config import TrainConfig
+
+WORDS = ["casa", "perro", "gato", "mesa", "libro", "agua", "sol", "luna", "flor", "cielo", "tren", "mar"]
+ROWS = [{"instruction": f"Repite: {word}", "input": "", "output": word} for word in WORDS]
+RUN = "repite"
+
+
+def _config(**updates) -> TrainConfig:
+    return TrainConfig(
+        dataset="repite", base_model="demo", max_steps=80, learning_rate=3e-3, lr_scheduler="constant",
+        target_modules="all-linear", lora_r=16, lora_alpha=32, lora_dropout=0.0, eval_steps=0, packing=False,
+        gradient_checkpointing=False, gradient_accumulation_steps=1, per_device_batch_size=4, warmup=0,
+        max_length=64, save_steps=1000, logging_steps=10, auto_evaluate=False, precision="fp32",
+    ).with_updates(**updates)
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory, demo_model_dir):
+    """A workspace with the dataset (8 train, 4 validation rows) and one completed run that memorised it."""
+    home = tmp_path_factory.mktemp("eval-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORKBENCH_HOME", str(home))
+        (home / "models").mkdir()
+        (home / "models" / "demo").symlink_to(demo_model_dir, target_is_directory=True)
+        repository.create_dataset("repite", "alpaca", ROWS)
+        repository.make_split("repite", 1, SplitSpec(seed=1, validation_count=4))
+        run_id = runs.create_run(_config(), name=RUN)
+        assert worker.run_training(run_id, schedule_next=False) == "completed"
+        store.open_db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return home
+
+
+@pytest.fixture
+def run_id(trained_home, workbench_home) -> int:
+    shutil.copytree(trained_home, workbench_home, symlinks=True, dirs_exist_ok=True,
+                    ignore=lambda folder, names: ["models"] if folder == str(trained_home) else [])
+    return runs.get_run(RUN)["id"]
+
+
+def stored_evals(run_id: int) -> dict[str, dict]:
+    return {r["metric"]: r for r in store.open_db()["evals"].rows_where("run_id = ?", [run_id])}
+
+
+def test_the_adapter_beats_the_base_on_what_it_memorised(run_id):
+    job_id = runner.create_eval(run_id, split="train")
+    job = runner.get_job(job_id)
+    assert job["status"] == "queued" and job["split"] == "train"
+    assert runner.job_progress(job)["total"] == 8
+
+    seen = []
+    assert runner.run_eval(job_id, on_progress=lambda p: seen.append(dict(p))) == "completed"
+
+    job = runner.get_job(job_id)
+    assert job["status"] == "completed" and job["error"] is None and job["pid"] == os.getpid()
+    assert job["started"] and job["finished"]
+    progress = runner.job_progress(job)
+    assert (progress["done"], progress["total"], progress["eta_seconds"]) == (8, 8, 0)
+    assert [p["done"] for p in seen if p["phase"] == "generating"] == list(range(1, 9))
+
+    evals = stored_evals(run_id)
+    assert set(evals) == {*metrics.METRICS, "loss", "perplexity"}
+    assert all(r["job_id"] == job_id and r["split"] == "train" for r in evals.values())
+    assert evals["exact_match"]["adapter_value"] > evals["exact_match"]["base_value"]
+    assert evals["exact_match"]["adapter_value"] >= 0.75, evals["exact_match"]
+    assert evals["loss"]["adapter_value"] < evals["loss"]["base_value"]
+    for side in ("base_value", "adapter_value"):
+        assert evals["perplexity"][side] == pytest.approx(math.exp(evals["loss"][side]))
+
+    table = runner.results(run_id)
+    assert [r["metric"] for r in table] == [*metrics.METRICS, "loss", "perplexity"]
+    exact = table[0]
+    assert exact["delta"] == pytest.approx(exact["adapter"] - exact["base"]) and exact["delta"] > 0
+
+    found = runner.rows(run_id)
+    train = repository.get_revision("repite").split.train
+    assert [r["row_index"] for r in found] == train
+    assert len(found) == store.open_db()["eval_rows"].count_where("run_id = ?", [run_id]) == 8
+    verdicts = {"both right", "adapter better", "adapter worse", "both wrong", "same"}
+    assert all(r["verdict"] in verdicts for r in found)
+    assert sum(r["verdict"] == "adapter better" for r in found) >= 6
+    first = found[0]
+    assert first["prompt"] == f"Repite: {WORDS[train[0]]}" and first["reference"] == WORDS[train[0]]
+    assert first["adapter_output"] == WORDS[train[0]]
+    assert set(first["base_scores"]) == set(first["adapter_scores"]) == set(metrics.METRICS)
+    assert first["details"]["adapter_tokens"] >= 1
+    assert runner.eval_rows_for(job) == found
+
+
+def test_the_validation_split_is_the_default_the_limit_holds_and_a_new_job_replaces_the_old(run_id):
+    first = runner.create_eval(run_id, split="train", limit=3)
+    assert runner.run_eval(first, echo=False) == "completed"
+    assert [r["row_index"] for r in runner.rows(run_id)] == repository.get_revision("repite").split.train[:3]
+
+    second = runner.create_eval(run_id, limit=2)
+    assert runner.get_job(second)["split"] == "validation"
+    assert runner.run_eval(second, echo=False) == "completed"
+    validation = repository.get_revision("repite").split.validation
+    assert [r["row_index"] for r in runner.rows(run_id)] == validation[:2]
+    db = store.open_db()
+    assert {r["job_id"] for r in db["eval_rows"].rows_where("run_id = ?", [run_id])} == {second}
+    assert {r["job_id"] for r in db["evals"].rows_where("run_id = ?", [run_id])} == {second}
+    assert runner.latest_job(run_id)["id"] == second
+    assert runner.eval_rows_for(first) == []
+
+
+def test_a_job_cancelled_between_rows_keeps_the_rows_it_scored(run_id):
+    done = runner.create_eval(run_id, split="all", limit=2)
+    assert runner.run_eval(done, echo=False) == "completed"
+
+    job_id = runner.create_eval(run_id, split="all")
+
+    def cancel_after_two(progress):
+        if progress["phase"] == "generating" and progress["done"] == 2:
+            assert runner.cancel_eval(job_id) == "cancelling"
+
+    assert runner.run_eval(job_id, on_progress=cancel_after_two, echo=False) == "cancelled"
+    job = runner.get_job(job_id)
+    assert job["status"] == "cancelled" and job["finished"]
+    assert runner.job_progress(job)["done"] == 2 and runner.job_progress(job)["total"] == 12
+    assert len(runner.eval_rows_for(job_id)) == 2
+    assert {r["metric"] for r in store.open_db()["evals"].rows_where("job_id = ?", [job_id])} >= {"loss"}
+    # The completed job's results stay what the run shows; the cancelled job's partial ones stay readable.
+    assert runner.results_job(run_id)["id"] == done
+    assert len(runner.results(run_id, job_id)) == len(metrics.METRICS) + 2
+
+    queued = runner.create_eval(run_id, limit=1)
+    assert runner.cancel_eval(queued) == "cancelled"
+    with pytest.raises(EvalError, match="only queued or running"):
+        runner.cancel_eval(queued)
+    assert runner.run_eval(queued) == "cancelled"  # the worker of a cancelled job does nothing
+
+
+def test_what_cannot_be_evaluated_says_why(run_id):
+    untrained = runs.create_run(_config(), name="untrained")
+    with pytest.raises(EvalError, match="has no adapter yet"):
+        runner.create_eval(untrained)
+    store.open_db()["runs"].update(untrained, {"status": "running", "adapter_dir": f"adapters/{RUN}"})
+    with pytest.raises(EvalError, match="is running: evaluate it once it has completed"):
+        runner.create_eval(untrained)
+    with pytest.raises(EvalError, match="Unknown split"):
+        runner.create_eval(run_id, split="test")
+    with pytest.raises(EvalError, match="limit"):
+        runner.create_eval(run_id, limit=0)
+
+    # The adapter folder disappears after the job was queued: the job fails with the reason.
+    job_id = runner.create_eval(run_id, limit=1)
+    shutil.rmtree(paths.adapters_dir() / RUN)
+    assert runner.run_eval(job_id, echo=False) == "failed"
+    job = runner.get_job(job_id)
+    assert job["status"] == "failed" and job["error"].startswith(f"The adapter of run {RUN!r} is missing")
+    assert runner.job_progress(job)["phase"] == "failed"
+
+
+def test_a_dataset_without_a_split_has_no_validation_rows(run_id):
+    repository.save_rows("repite", ROWS[:6], base_revision=1, note="no split")
+    with pytest.raises(EvalError, match="has no validation split"):
+        runner.create_eval(run_id, dataset_revision=2)
+    job_id = runner.create_eval(run_id, split="train", dataset_revision=2, limit=2)
+    assert runner.get_job(job_id)["revision_id"] == repository.get_revision("repite", 2).id
+    assert runner.job_progress(runner.get_job(job_id))["total"] == 2
+
+
+def test_jobs_whose_process_died_are_marked_interrupted(run_id):
+    job_id = runner.create_eval(run_id, limit=1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.open_db()["eval_jobs"].update(job_id, {"status": "running", "pid": dead.pid})
+    assert runner.mark_interrupted_evals() == [job_id]
+    job = runner.get_job(job_id)
+    assert job["status"] == "interrupted" and "ended without reporting" in job["error"]
+    assert runner.mark_interrupted_evals() == []
+
+
+def test_start_eval_runs_the_worker_as_a_detached_process(run_id):
+    job_id = runner.start_eval(run_id, split="train", limit=3)
+    job = runner.get_job(job_id)
+    assert job["status"] in ("running", "completed") and job["pid"] and job["pid"] != os.getpid()
+    deadline = time.monotonic() + 120
+    while runner.get_job(job_id)["status"] in runner.ACTIVE and time.monotonic() < deadline:
+        assert runner.mark_interrupted_evals() == []
+        time.sleep(0.3)
+    log = (paths.runs_dir() / RUN / runner.LOG_FILE).read_text()
+    job = runner.get_job(job_id)
+    assert job["status"] == "completed", log
+    assert "row 3/3" in log and "Evaluation completed" in log
+    assert len(runner.rows(run_id)) == 3 and runner.results(run_id)
+
+
+def test_the_worker_exit_code_says_whether_the_job_failed(run_id):
+    from workbench.evaluation import worker as eval_worker
+
+    job_id = runner.create_eval(run_id, split="train", limit=1)
+    assert eval_worker.main([str(job_id)]) == 0
+    assert eval_worker.main(["999"]) == 1
+
+
+def test_the_cli_prints_the_metric_table(run_id, capsys):
+    assert cli_main(["eval", RUN, "--split", "train", "--limit", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "row 4/4" in out and "Evaluation completed." in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("metric"))
+    assert lines[header].split() == ["metric", "base", "adapter", "delta"]
+    table = lines[header + 2:header + 2 + len(metrics.METRICS) + 2]
+    assert [line.split()[0] for line in table] == [*metrics.METRICS, "loss", "perplexity"]
+    assert len({len(line) for line in table}) == 1  # aligned columns
+    exact = table[0].split()
+    assert float(exact[2]) > float(exact[1]) and exact[3].startswith("+")
+    assert json.loads(store.open_db()["eval_jobs"].get(runner.latest_job(runs.get_run(RUN)["id"])["id"])
+                      ["progress_json"])["done"] == 4
+
+    assert cli_main(["eval", "no-such-run"]) == 2
+    assert "No run 'no-such-run'" in capsys.readouterr().err
+    untrained = runs.create_run(_config(), name="untrained")
+    assert cli_main(["eval", str(untrained)]) == 2
+    assert "has no adapter yet" in capsys.readouterr().err

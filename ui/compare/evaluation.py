@@ -1,0 +1,100 @@
+"""Held-out evaluation of one adapter against its base: launch in the background, watch, read the table."""
+
+from __future__ import annotations
+
+import difflib
+import html
+
+import pandas as pd
+import streamlit as st
+
+from workbench.evaluation import runner
+from workbench.training import runs
+
+FILTERS = ("all rows", "adapter better", "adapter worse", "both wrong", "both right", "same")
+
+
+def render_evaluation(run_name: str) -> None:
+    run = runs.get_run(run_name)
+    _launcher(run)
+    job = runner.latest_job(run["id"])
+    if job is None:
+        st.caption("No evaluation of this adapter yet.")
+        return
+    active = job["status"] in ("queued", "running", "cancelling")
+    st.fragment(run_every="2s" if active else None)(_job_view)(job["id"], active)
+    if not active:
+        _results(run["id"])
+
+
+def _launcher(run: dict) -> None:
+    with st.form("cmp_eval_form"):
+        cols = st.columns([2, 1, 1])
+        split = cols[0].selectbox("Rows", ["validation", "train", "all"], key="cmp_eval_split",
+                                  help="The run's own dataset revision; validation is the held-out split.")
+        limit = cols[1].number_input("Sample of N rows (0: all)", 0, 100000, 0, key="cmp_eval_limit")
+        go = cols[2].form_submit_button("Evaluate base and adapter", type="primary")
+    if go:
+        try:
+            runner.start_eval(run["id"], split=split, limit=int(limit) or None)
+        except runner.EvalError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+
+
+def _job_view(job_id: int, polling: bool) -> None:
+    job = runner.get_job(job_id)
+    if polling and job["status"] not in ("queued", "running", "cancelling"):
+        st.rerun()
+    progress = runner.job_progress(job)
+    done, total = progress.get("done", 0), progress.get("total") or 0
+    eta = progress.get("eta_seconds")
+    text = f"Evaluation {job['status']}: {done} of {total} rows" + (f" · about {eta:.0f} s left" if eta else "")
+    st.progress(done / total if total else 0.0, text=text)
+    if job["status"] == "failed" and job.get("error"):
+        st.error(job["error"].split("\n\n")[0])
+    if job["status"] in ("queued", "running") and st.button("Cancel evaluation", key=f"cmp_eval_cancel_{job_id}"):
+        runner.cancel_eval(job_id)
+        st.rerun()
+
+
+def _results(run_id: int) -> None:
+    table = runner.results(run_id)
+    if not table:
+        return
+    frame = pd.DataFrame(table)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "base": st.column_config.NumberColumn(format="%.3f"),
+        "adapter": st.column_config.NumberColumn(format="%.3f"),
+        "delta": st.column_config.NumberColumn(format="%+.3f")})
+    rows = runner.rows(run_id)
+    which = st.segmented_control("Rows", FILTERS, default="all rows", key="cmp_eval_filter")
+    shown = [r for r in rows if which in (None, "all rows") or r["details"].get("verdict") == which]
+    st.caption(f"{len(shown)} of {len(rows)} rows · differences from the reference are highlighted")
+    for row in shown[:50]:
+        _row_card(row)
+
+
+def _highlight(text: str, reference: str) -> str:
+    """The text with the parts that differ from the reference marked."""
+    out = []
+    matcher = difflib.SequenceMatcher(a=reference, b=text, autojunk=False)
+    for tag, _, _, b0, b1 in matcher.get_opcodes():
+        piece = html.escape(text[b0:b1])
+        out.append(piece if tag == "equal" else f"<mark>{piece}</mark>")
+    return "".join(out) or "<em>(empty)</em>"
+
+
+def _row_card(row: dict) -> None:
+    verdict = row["details"].get("verdict", "")
+    with st.expander(f"Row {row['row_index'] + 1} — {verdict}"):
+        st.markdown(f"**Prompt**\n\n{row['prompt']}")
+        cols = st.columns(3)
+        style = "white-space: pre-wrap; font-family: monospace; font-size: 0.85em"
+        cols[0].markdown(f"**Reference**<div style='{style}'>{html.escape(row['reference'])}</div>",
+                         unsafe_allow_html=True)
+        cols[1].markdown(f"**Base**<div style='{style}'>{_highlight(row['base_output'], row['reference'])}</div>",
+                         unsafe_allow_html=True)
+        cols[2].markdown(f"**Adapter**<div style='{style}'>"
+                         f"{_highlight(row['adapter_output'], row['reference'])}</div>", unsafe_allow_html=True)

@@ -1,0 +1,43 @@
+"""Which two sides are compared, and the one cached engine they share (one base in memory at a time)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.inference.engine import Engine, adapter_choices
+
+BASE_SIDE = "__base__"
+
+
+@st.cache_resource(max_entries=1, show_spinner="Loading the base model…", on_release=lambda e: e.unload())
+def engine_for(base: str, quantization: str = "none") -> Engine:
+    """One base per (base, quantization); switching base releases the previous one's memory."""
+    return Engine(base, quantization=quantization)
+
+
+def pick_sides() -> tuple[str, list[dict], str, str] | None:
+    """The base, the adapters on it, and the left and right side (BASE_SIDE or an adapter run name)."""
+    adapters = adapter_choices()
+    if not adapters:
+        st.info("No trained adapter yet: train one on the Train page, then compare it with its base here.")
+        return None
+    bases = list(dict.fromkeys(a["base_model"] for a in adapters))
+    base = st.selectbox("Base model", bases, key="cmp_base",
+                        help="Sides share one loaded base; adapters are switched per request.")
+    on_base = [a for a in adapters if a["base_model"] == base]
+    options = [BASE_SIDE, *[a["name"] for a in on_base]]
+    label = {BASE_SIDE: f"{base} (base, no adapter)"}
+
+    def fmt(option: str) -> str:
+        return label.get(option, f"adapter: {option}")
+
+    left, right = st.columns(2)
+    left_side = left.selectbox("Left", options, index=0, format_func=fmt, key="cmp_left")
+    right_side = right.selectbox("Right", options, index=1, format_func=fmt, key="cmp_right")
+    return base, on_base, left_side, right_side
+
+
+def attach_sides(engine: Engine, on_base: list[dict], sides: list[str]) -> list[str | None]:
+    """Attach the sides' adapters (once each) and return the engine's adapter name per side."""
+    by_name = {a["name"]: a for a in on_base}
+    return [None if side == BASE_SIDE else engine.attach(by_name[side]["adapter_dir"], side) for side in sides]

@@ -1,0 +1,1 @@
+"""Evaluation: per-row and aggregate metrics comparing base and adapter outputs."""

@@ -1,0 +1,609 @@
+"""Held-out evaluation jobs: score a run's base and adapter on rows of its dataset, side by side.
+
+A job is a row of `eval_jobs`. It runs either in a detached worker process started by the app
+(`start_eval` -> `python -m workbench.evaluation.worker JOB_ID`, log in `runs/<run name>/eval.log`) or
+in the foreground (`python -m workbench eval RUN`: `create_eval` + `run_eval`). The steps of `run_eval`:
+
+    load the base (Engine) and attach the run's adapter
+    -> for each selected row: greedy generation, base and adapter in one batched call; score both;
+       store an `eval_rows` row; update progress; stop here if the app set status 'cancelling'
+    -> loss and perplexity of the reference answers (completion tokens only), base and adapter
+    -> aggregate each side, write `evals` rows -> completed | cancelled   (any exception: failed)
+
+Results belong to their job (`job_id`): a completed job replaces every older result of its run; a
+cancelled job keeps the rows it finished and their aggregates, under its own id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from workbench import paths, store
+from workbench.data import repository
+from workbench.data.records import prompt_and_reference
+from workbench.training import runs
+from workbench.training.config import TrainConfig
+from workbench.training.runs import RunError
+
+SPLITS = ("validation", "train", "all")
+STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
+ACTIVE = ("queued", "running", "cancelling")
+TERMINAL = ("cancelled", "completed", "failed", "interrupted")
+WORKER_MODULE = "workbench.evaluation.worker"
+LOG_FILE = "eval.log"
+MAX_NEW_TOKENS = 1024
+EXTRA_METRICS = ("loss", "perplexity")
+TRACEBACK_LINES = 20
+
+
+class EvalError(RunError):
+    """An evaluation that cannot be done; the message says why and what to do."""
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+
+def create_eval(run_id: int | str, split: str = "validation", limit: int | None = None,
+                dataset_revision: int | None = None) -> int:
+    """Queue an evaluation of a run's adapter against its base; returns the job id.
+
+    `split`: "validation" (default), "train" or "all" rows of the run's own dataset revision, or of
+    revision `dataset_revision` (a revision number of the same dataset). `limit`: the first N of them.
+    """
+    run = runs.get_run(run_id)
+    if run["status"] in ("running", "cancelling"):
+        raise EvalError(f"Run {run['name']!r} is {run['status']}: evaluate it once it has completed.")
+    if split not in SPLITS:
+        raise EvalError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise EvalError(f"limit: {limit!r} — give a whole number of rows, 1 or more (or none for all).")
+    _adapter_path(run)
+    name, revision = repository.revision_by_id(run["dataset_revision_id"])
+    if dataset_revision is not None:
+        revision = repository.get_revision(name, dataset_revision)
+    indices = select_indices(revision, split, limit, name)  # fail now, not in the worker
+    mark_interrupted_evals()
+    db = store.open_db()
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        busy = db.execute("select id, status from eval_jobs where run_id = ? and status in ('running', 'cancelling')",
+                          [run["id"]]).fetchone()
+        if busy:
+            raise EvalError(f"Run {run['name']!r} is already being evaluated (job {busy[0]}, {busy[1]}): wait for "
+                            "it to finish or cancel it first.")
+        # A job queued earlier and never started is superseded by this one.
+        db.execute("update eval_jobs set status = 'cancelled', finished = ?, error = ? "
+                   "where run_id = ? and status = 'queued'", [store.now(), "Replaced by a newer evaluation.",
+                                                               run["id"]])
+        job_id = db["eval_jobs"].insert({
+            "run_id": run["id"], "status": "queued", "split": split, "limit_n": limit,
+            "revision_id": revision.id, "created": store.now(),
+            "progress_json": json.dumps({"phase": "queued", "done": 0, "total": len(indices), "eta_seconds": None}),
+        }).last_pk
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    return job_id
+
+
+def start_eval(run_id: int | str, split: str = "validation", limit: int | None = None,
+               dataset_revision: int | None = None) -> int:
+    """Create a job and start its worker process, detached (closing the app does not stop it)."""
+    job_id = create_eval(run_id, split, limit, dataset_revision)
+    launch_eval(job_id)
+    return job_id
+
+
+def launch_eval(job_id: int) -> int:
+    """Start the detached worker of a queued job; returns its pid."""
+    db = store.open_db()
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        job = get_job(job_id)
+        if job["status"] != "queued":
+            raise EvalError(f"Evaluation job {job_id} is {job['status']}: only a queued job can be started.")
+        pid = _launch(job)
+        db["eval_jobs"].update(job_id, {"status": "running", "pid": pid, "error": None,
+                                        "progress_json": json.dumps({**job_progress(job), "phase": "starting"})})
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    return pid
+
+
+def worker_command(job_id: int) -> list[str]:
+    return [sys.executable, "-m", WORKER_MODULE, str(job_id)]
+
+
+def _launch(job: dict) -> int:
+    run = runs.get_run(job["run_id"])
+    folder = paths.runs_dir() / run["name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(folder / LOG_FILE, "ab") as log:
+        log.write(f"\n=== {store.now()} starting evaluation job {job['id']} of run {run['name']} ===\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            worker_command(job["id"]), cwd=paths.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    _children[process.pid] = process
+    return process.pid
+
+
+_children: dict[int, subprocess.Popen] = {}  # workers this process started, reaped when they end
+
+
+def cancel_eval(job_id: int) -> str:
+    """Ask a job to stop. A queued job is cancelled at once; a running one stops after its current row."""
+    job = get_job(job_id)
+    db = store.open_db()
+    if job["status"] == "queued":
+        db["eval_jobs"].update(job_id, {"status": "cancelled", "finished": store.now()})
+        return "cancelled"
+    if job["status"] not in ("running", "cancelling"):
+        raise EvalError(f"Evaluation job {job_id} is {job['status']}: only queued or running jobs can be cancelled.")
+    db["eval_jobs"].update(job_id, {"status": "cancelling"})
+    return "cancelling"
+
+
+def mark_interrupted_evals() -> list[int]:
+    """Jobs whose process is gone without a word (killed, machine restarted) become interrupted."""
+    db = store.open_db()
+    lost = []
+    for job in db["eval_jobs"].rows_where("status in ('running', 'cancelling')"):
+        if job["pid"] and _process_alive(job["pid"]):
+            continue
+        db["eval_jobs"].update(job["id"], {
+            "status": "interrupted", "finished": store.now(),
+            "error": f"The evaluation process (pid {job['pid']}) ended without reporting: it was killed or the "
+                     "machine restarted. Start the evaluation again.",
+        })
+        lost.append(job["id"])
+    return lost
+
+
+def _process_alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        _children.pop(pid, None)
+        return False
+    if pid == os.getpid():  # evaluating in the foreground (CLI)
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+            cmdline = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    # The worker module, or `python -m workbench eval` in a terminal.
+    return state != "Z" and "workbench" in cmdline
+
+
+def get_job(job_id: int) -> dict:
+    row = next(store.open_db()["eval_jobs"].rows_where("id = ?", [int(job_id)]), None)
+    if row is None:
+        raise EvalError(f"No evaluation job {job_id}: it was deleted with its run, or never existed.")
+    return row
+
+
+def latest_job(run_id: int) -> dict | None:
+    """The run's newest job, whatever its status (None if it was never evaluated)."""
+    return next(store.open_db()["eval_jobs"].rows_where("run_id = ?", [run_id], order_by="id desc", limit=1),
+                None)
+
+
+def list_jobs(run_id: int) -> list[dict]:
+    return list(store.open_db()["eval_jobs"].rows_where("run_id = ?", [run_id], order_by="id desc"))
+
+
+def job_progress(job: dict) -> dict:
+    """{"phase", "done", "total", "eta_seconds", ...} of a job row."""
+    return json.loads(job["progress_json"]) if job.get("progress_json") else {}
+
+
+def results_job(run_id: int) -> dict | None:
+    """The job whose results a run shows: its latest completed one, else its latest cancelled one with rows."""
+    db = store.open_db()
+    for status in ("completed", "cancelled"):
+        row = db.execute(
+            "select id from eval_jobs where run_id = ? and status = ? and exists "
+            "(select 1 from evals where evals.job_id = eval_jobs.id) order by id desc limit 1",
+            [run_id, status]).fetchone()
+        if row:
+            return get_job(row[0])
+    return None
+
+
+def results(run_id: int, job_id: int | None = None) -> list[dict]:
+    """The metric table of a run's latest completed job (or of `job_id`):
+    [{"metric", "base", "adapter", "delta"}], the text metrics first, then loss and perplexity."""
+    from workbench.evaluation import metrics
+
+    if job_id is None:
+        job = results_job(run_id)
+        if job is None:
+            return []
+        job_id = job["id"]
+    stored = list(store.open_db()["evals"].rows_where("run_id = ? and job_id = ?", [run_id, job_id],
+                                                      order_by="id"))
+    base = {r["metric"]: r["base_value"] for r in stored}
+    adapter = {r["metric"]: r["adapter_value"] for r in stored}
+    text = [m for m in base if m not in EXTRA_METRICS]
+    table = list(metrics.compare({m: base[m] for m in text}, {m: adapter[m] for m in text})) if text else []
+    shown = {row["metric"] for row in table}
+    for metric in base:
+        if metric not in shown:
+            table.append({"metric": metric, "base": base[metric], "adapter": adapter[metric],
+                          "delta": _delta(base[metric], adapter[metric])})
+    return table
+
+
+def rows(run_id: int, job_id: int | None = None) -> list[dict]:
+    """The per-row outputs of a run's latest completed job (or of `job_id`); see `eval_rows_for`."""
+    if job_id is None:
+        job = results_job(run_id)
+        if job is None:
+            return []
+        job_id = job["id"]
+    return eval_rows_for(job_id)
+
+
+def eval_rows_for(job: dict | int) -> list[dict]:
+    """One dict per evaluated row, in dataset order: row_index, prompt, reference, base_output,
+    adapter_output, base_scores, adapter_scores, verdict, details (everything stored for the row)."""
+    job_id = job["id"] if isinstance(job, dict) else int(job)
+    found = []
+    for row in store.open_db()["eval_rows"].rows_where("job_id = ?", [job_id], order_by="row_index"):
+        details = json.loads(row["details_json"]) if row.get("details_json") else {}
+        found.append({**row, "details": details, "base_scores": details.get("base_scores", {}),
+                      "adapter_scores": details.get("adapter_scores", {}), "verdict": details.get("verdict")})
+    return found
+
+
+# --------------------------------------------------------------------------------------- row choice
+
+
+def select_indices(revision: repository.Revision, split: str, limit: int | None, dataset: str) -> list[int]:
+    """Row indices (0-based, in dataset order) that a job evaluates."""
+    if split not in SPLITS:
+        raise EvalError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
+    n = revision.rows
+    if split == "all":
+        indices = list(range(n))
+    elif revision.split is None:
+        if split == "validation":
+            raise EvalError(
+                f"Dataset {dataset!r} revision {revision.n} has no validation split, so there are no held-out "
+                f"rows to score. Make a split on the Datasets page (or `python -m workbench datasets split "
+                f"{dataset}`), or evaluate on the 'train' or 'all' rows."
+            )
+        indices = list(range(n))  # without a split, every row trained
+    else:
+        if max(revision.split.train + revision.split.validation, default=-1) >= n:
+            raise EvalError(f"The split of dataset {dataset!r} revision {revision.n} does not fit its {n} rows: "
+                            "make a new split on the Datasets page.")
+        indices = sorted(revision.split.validation if split == "validation" else revision.split.train)
+    if not indices:
+        raise EvalError(f"Dataset {dataset!r} revision {revision.n} has no {split} rows: make a split with "
+                        "validation rows on the Datasets page, or evaluate on 'all'.")
+    return indices[:limit] if limit else indices
+
+
+def _adapter_path(run: dict) -> Path:
+    if not run.get("adapter_dir"):
+        raise EvalError(f"Run {run['name']!r} ({run['status']}) has no adapter yet, so there is nothing to "
+                        "compare with the base: wait for it to complete (or train it) and evaluate then.")
+    path = paths.home() / run["adapter_dir"]
+    if not (path / "adapter_config.json").is_file():
+        raise EvalError(f"The adapter of run {run['name']!r} is missing from {path}: it was moved or deleted. "
+                        "Train the run again (clone its config) to evaluate it.")
+    return path
+
+
+# ------------------------------------------------------------------------------------------- running
+
+
+def run_eval(job_id: int, on_progress: Callable[[dict], None] | None = None, *, echo: bool = True) -> str:
+    """Run job `job_id` in this process (the worker and the CLI call this); returns its final status.
+
+    `on_progress(progress)` is called after each row and at the end. With `echo`, readable progress
+    lines go to stdout (the worker's eval.log).
+    """
+    db = store.open_db()
+    job = get_job(job_id)
+    if job["status"] == "cancelling":  # cancelled before the worker got going
+        _finish(db, job_id, "cancelled", {**job_progress(job), "phase": "done"})
+        return "cancelled"
+    if job["status"] not in ("queued", "running"):
+        print(f"Evaluation job {job_id} is {job['status']}; nothing to do.", flush=True)
+        return job["status"]
+    db["eval_jobs"].update(job_id, {
+        "status": "running", "pid": os.getpid(), "started": store.now(), "finished": None, "error": None,
+        "progress_json": json.dumps({**job_progress(job), "phase": "loading"}),
+    })
+    try:
+        status = _evaluate(db, get_job(job_id), on_progress, _say if echo else _silent)
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "Stopped from the keyboard (Ctrl+C)." if interrupted else failure_reason(exc)
+        tail = "".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:]
+        print(f"\nEvaluation job {job_id} failed: {reason}\n" + "\n".join(tail), file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            progress = job_progress(get_job(job_id))
+            _finish(db, job_id, "interrupted" if interrupted else "failed", {**progress, "phase": "failed"},
+                    error=reason + "\n\n" + "\n".join(tail))
+        if interrupted:
+            raise
+        return "failed"
+    return status
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One plain sentence (or the message of our own errors) saying why a job failed."""
+    from workbench.training.worker import failure_reason as training_reason
+
+    if isinstance(exc, EvalError):
+        return str(exc)
+    return training_reason(exc)
+
+
+def _evaluate(db, job: dict, on_progress, say) -> str:
+    from workbench.evaluation import metrics
+    from workbench.inference.engine import Engine, GenerationSettings, Side
+
+    job_id = job["id"]
+    run = runs.get_run(job["run_id"])
+    config = runs.run_config(run)
+    adapter_dir = _adapter_path(run)
+    dataset, revision = repository.revision_by_id(job["revision_id"])
+    fmt = repository.get_dataset(dataset).format
+    all_rows = repository.read_revision_rows(revision)
+    indices = select_indices(revision, job["split"], job["limit_n"], dataset)
+    examples = [(i, *_prompt(all_rows[i], fmt, config)) for i in indices]
+    total = len(examples)
+    say(f"=== Evaluation job {job_id} of run {run['name']} · {store.now()} · pid {os.getpid()}")
+    say(f"Dataset {dataset!r} revision {revision.n}: {total} {job['split']} row(s)"
+        + (f" (limit {job['limit_n']})" if job["limit_n"] else ""))
+
+    started = time.monotonic()
+    quantization = "4bit" if config.method == "qlora" else "none"  # score it the way it was trained
+    engine = Engine(config.base_model, quantization=quantization, trust_remote_code=config.trust_remote_code)
+    try:
+        try:
+            name = engine.attach(str(adapter_dir), run["name"])
+        except ValueError as exc:  # not a LoRA adapter of this base: the engine's message says which
+            raise EvalError(str(exc)) from exc
+        tokenizer = engine.tokenizer_for(None)
+        longest = max(len(tokenizer(ref, add_special_tokens=False)["input_ids"]) for _, _, ref in examples)
+        # Room for the longest reference and some slack; the engine stops earlier at the end of the turn.
+        max_new = min(MAX_NEW_TOKENS, int(longest * 1.3) + 16)
+        settings = GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=max_new,
+                                      repetition_penalty=1.0, seed=config.seed, greedy=True)
+        say(f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
+            f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer.")
+
+        progress = {"phase": "generating", "done": 0, "total": total, "eta_seconds": None}
+        _set_progress(db, job_id, progress)
+        done: list[tuple] = []  # (messages, reference, base text, adapter text, base scores, adapter scores)
+        cancelled = False
+        generation_started = time.monotonic()
+        for index, messages, reference in examples:
+            if _status(db, job_id) == "cancelling":
+                cancelled = True
+                break
+            base_out, adapter_out = engine.generate([Side(None, messages), Side(name, messages)], settings)
+            base_scores = metrics.score_row(base_out.text, reference)
+            adapter_scores = metrics.score_row(adapter_out.text, reference)
+            verdict = metrics.verdict(base_scores, adapter_scores)
+            db["eval_rows"].insert({
+                "run_id": run["id"], "job_id": job_id, "row_index": index, "prompt": _prompt_text(messages),
+                "reference": reference, "base_output": base_out.text, "adapter_output": adapter_out.text,
+                "details_json": json.dumps({
+                    "base_scores": base_scores, "adapter_scores": adapter_scores, "verdict": verdict,
+                    "messages": messages, "base_tokens": base_out.tokens, "adapter_tokens": adapter_out.tokens,
+                    "base_seconds": base_out.total_s, "adapter_seconds": adapter_out.total_s,
+                    "base_stopped": getattr(base_out, "stopped", None),
+                    "adapter_stopped": getattr(adapter_out, "stopped", None),
+                }, ensure_ascii=False),
+            })
+            done.append((messages, reference, base_out.text, adapter_out.text, base_scores, adapter_scores))
+            elapsed = time.monotonic() - generation_started
+            left = total - len(done)
+            progress = {**progress, "done": len(done), "eta_seconds": round(elapsed / len(done) * left, 1)}
+            _set_progress(db, job_id, progress)
+            say(f"row {len(done)}/{total} (#{index + 1}): {verdict}")
+            if on_progress:
+                on_progress(progress)
+
+        if not done:
+            say("Cancelled before the first row: nothing to score.")
+            _finish(db, job_id, "cancelled", {**progress, "phase": "done", "eta_seconds": 0})
+            return "cancelled"
+
+        _set_progress(db, job_id, {**progress, "phase": "loss", "eta_seconds": None})
+        pairs = [(messages, reference) for messages, reference, *_ in done]
+        base_loss = completion_loss(engine, None, pairs, config.max_length)
+        adapter_loss = completion_loss(engine, name, pairs, config.max_length)
+    finally:
+        with contextlib.suppress(Exception):
+            engine.unload()
+
+    references = [d[1] for d in done]
+    base = metrics.aggregate([d[4] for d in done], [d[2] for d in done], references)
+    adapter = metrics.aggregate([d[5] for d in done], [d[3] for d in done], references)
+    base = {**_numbers(base), "loss": base_loss, "perplexity": _perplexity(base_loss)}
+    adapter = {**_numbers(adapter), "loss": adapter_loss, "perplexity": _perplexity(adapter_loss)}
+    status = "cancelled" if cancelled else "completed"
+    _store_results(db, job, base, adapter, replace_older=status == "completed")
+    progress = {**progress, "phase": "done", "eta_seconds": 0}
+    _finish(db, job_id, status, progress)
+    say(f"Evaluation {status}: {len(done)} of {total} rows scored in {time.monotonic() - started:.1f} s.")
+    for row in results(run["id"], job_id):
+        say(f"  {row['metric']}: base {_fmt(row['base'])}, adapter {_fmt(row['adapter'])}")
+    if on_progress:
+        on_progress(progress)
+    return status
+
+
+def _prompt(row: dict, fmt: str, config: TrainConfig) -> tuple[list[dict], str]:
+    """The messages to answer (with the run's system prompt where the row has none, as in training)."""
+    messages, reference = prompt_and_reference(row, fmt)
+    messages = [{"role": m["role"], "content": str(m["content"])} for m in messages]
+    system = config.system_prompt.strip()
+    if system and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": config.system_prompt})
+    return messages, reference
+
+
+def _prompt_text(messages: list[dict]) -> str:
+    """What the evaluation table shows as the prompt: the user turn, or the whole exchange if longer."""
+    turns = [m for m in messages if m["role"] != "system"]
+    if len(turns) == 1:
+        return turns[0]["content"]
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
+
+
+def completion_loss(engine, adapter: str | None, pairs: list[tuple[list[dict], str]],
+                    max_length: int = 1024) -> float | None:
+    """Mean cross-entropy per reference token given its prompt (prompt tokens masked, as in training),
+    with the adapter `adapter` active, or with adapters disabled for None. None if no token is left."""
+    import torch
+
+    model = engine.model
+    tokenizer = engine.tokenizer_for(adapter)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        with torch.no_grad(), _active(model, adapter):
+            for messages, reference in pairs:
+                ids, n_prompt = encode_pair(tokenizer, messages, reference)
+                ids = ids[:max_length]  # training truncates on the right too
+                if len(ids) <= n_prompt:
+                    continue
+                input_ids = torch.tensor([ids], device=device)
+                logits = model(input_ids=input_ids).logits[0, :-1].float()
+                targets = input_ids[0, 1:].clone()
+                targets[: max(n_prompt - 1, 0)] = -100  # token t+1 is predicted at position t: mask the prompt's
+                loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100, reduction="sum")
+                total += float(loss)
+                count += int((targets != -100).sum())
+    finally:
+        if was_training:
+            model.train()
+    return total / count if count else None
+
+
+def encode_pair(tokenizer, messages: list[dict], reference: str) -> tuple[list[int], int]:
+    """(token ids of prompt + answer, number of prompt tokens). The answer is what the chat template adds
+    for the assistant turn after the generation prompt (its text and end-of-turn marker)."""
+    prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    full_text = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reference}],
+                                              tokenize=False)
+    if full_text.startswith(prompt_text):
+        answer = full_text[len(prompt_text):]
+    else:  # a template that renders earlier turns differently once an answer follows
+        answer = reference + (tokenizer.eos_token or "")
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    return list(prompt_ids) + list(answer_ids), len(prompt_ids)
+
+
+@contextlib.contextmanager
+def _active(model, adapter: str | None):
+    """Run the model as the base (adapters off) or with one adapter on."""
+    if adapter is None:
+        if hasattr(model, "disable_adapter"):  # a PeftModel
+            with model.disable_adapter():
+                yield
+        else:  # transformers' own PEFT integration
+            model.disable_adapters()
+            try:
+                yield
+            finally:
+                model.enable_adapters()
+    else:
+        # The evaluation engine holds one adapter: the run's. PEFT names it (run names may hold '.').
+        attached = list(getattr(model, "peft_config", {}) or [])
+        if len(attached) != 1:
+            raise EvalError(f"Loss needs an engine with exactly one adapter attached, found {len(attached)}.")
+        model.set_adapter(attached[0])
+        yield
+
+
+def _store_results(db, job: dict, base: dict, adapter: dict, *, replace_older: bool) -> None:
+    run_id, job_id = job["run_id"], job["id"]
+    stamp = store.now()
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        if replace_older:
+            for table in ("evals", "eval_rows"):
+                db.execute(f"delete from {table} where run_id = ? and (job_id is null or job_id != ?)",
+                           [run_id, job_id])
+        db["evals"].insert_all([
+            {"run_id": run_id, "job_id": job_id, "split": job["split"], "metric": metric,
+             "base_value": base.get(metric), "adapter_value": adapter.get(metric), "created": stamp}
+            for metric in [*base, *(m for m in adapter if m not in base)]
+        ])
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+
+
+def _numbers(values: dict) -> dict:
+    return {k: (None if v is None else float(v)) for k, v in values.items()
+            if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
+
+
+def _perplexity(loss: float | None) -> float | None:
+    if loss is None:
+        return None
+    return math.exp(loss) if loss < 700 else math.inf
+
+
+def _delta(base, adapter):
+    return None if base is None or adapter is None else adapter - base
+
+
+def _status(db, job_id: int) -> str:
+    row = db.execute("select status from eval_jobs where id = ?", [job_id]).fetchone()
+    if row is None:
+        raise EvalError(f"Evaluation job {job_id} was deleted (with its run?) while it ran.")
+    return row[0]
+
+
+def _set_progress(db, job_id: int, progress: dict) -> None:
+    db["eval_jobs"].update(job_id, {"progress_json": json.dumps({**progress, "updated": store.now()})})
+
+
+def _finish(db, job_id: int, status: str, progress: dict, error: str | None = None) -> None:
+    db["eval_jobs"].update(job_id, {"status": status, "finished": store.now(), "error": error,
+                                    "progress_json": json.dumps({**progress, "updated": store.now()})})
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _silent(line: str) -> None:
+    pass
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

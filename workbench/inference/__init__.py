@@ -1,0 +1,11 @@
+"""One loaded base with LoRA adapters attached; batched streaming generation (see engine.py)."""
+
+from workbench.inference.engine import (
+    Engine,
+    GenerationResult,
+    GenerationSettings,
+    Side,
+    adapter_choices,
+)
+
+__all__ = ["Engine", "GenerationResult", "GenerationSettings", "Side", "adapter_choices"]
