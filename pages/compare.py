@@ -20,9 +20,9 @@ if section == "Held-out evaluation":
     if adapter_run is None:
         st.info("Pick an adapter on one side to evaluate it against the base.")
     else:
-        render_evaluation(adapter_run)
+        render_evaluation(adapter_run.split("@")[0])
 else:
-    trained_system = runs.run_config(runs.get_run(adapter_run)).system_prompt if adapter_run else ""
+    trained_system = runs.run_config(runs.get_run(adapter_run.split("@")[0])).system_prompt if adapter_run else ""
     settings = settings_form(trained_system)
     engine = engine_for(base)
     adapter_names = attach_sides(engine, on_base, [left, right])

@@ -70,3 +70,13 @@ def test_evaluate_button_starts_a_background_job(page, trained_run):
         assert time.monotonic() < deadline, "evaluation did not finish"
         time.sleep(0.5)
     assert runner.get_job(job["id"])["status"] == "completed", runner.get_job(job["id"])["error"]
+
+
+def test_checkpoints_of_a_run_can_be_a_side(page, trained_run):
+    at = page(PAGE)
+    assert "adapter: words-demo@checkpoint-6" in at.selectbox(key="cmp_right").options  # saved at step 6
+    at.selectbox(key="cmp_left").set_value("words-demo@checkpoint-6")
+    at.number_input(key="cmp_max_new").set_value(4)
+    at.chat_input(key="cmp_prompt").set_value("Repite: uno").run()
+    assert not at.exception, at.exception
+    assert [m["role"] for m in at.session_state["cmp_history"]["words-demo@checkpoint-6"]] == ["user", "assistant"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from workbench import paths
 from workbench.inference.engine import Engine, adapter_choices
 
 BASE_SIDE = "__base__"
@@ -25,6 +26,7 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
     base = st.selectbox("Base model", bases, key="cmp_base",
                         help="Sides share one loaded base; adapters are switched per request.")
     on_base = [a for a in adapters if a["base_model"] == base]
+    on_base += [c for a in on_base for c in _checkpoints(a)]
     options = [BASE_SIDE, *[a["name"] for a in on_base]]
     label = {BASE_SIDE: f"{base} (base, no adapter)"}
 
@@ -35,6 +37,14 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
     left_side = left.selectbox("Left", options, index=0, format_func=fmt, key="cmp_left")
     right_side = right.selectbox("Right", options, index=1, format_func=fmt, key="cmp_right")
     return base, on_base, left_side, right_side
+
+
+def _checkpoints(adapter: dict) -> list[dict]:
+    """The run's intermediate checkpoints, each usable as a side ("run@checkpoint-40")."""
+    folder = paths.runs_dir() / adapter["name"] / "checkpoints"
+    found = sorted((p for p in folder.glob("checkpoint-*") if (p / "adapter_model.safetensors").exists()),
+                   key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    return [{**adapter, "name": f"{adapter['name']}@{p.name}", "adapter_dir": str(p)} for p in found]
 
 
 def attach_sides(engine: Engine, on_base: list[dict], sides: list[str]) -> list[str | None]:
