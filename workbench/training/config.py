@@ -110,9 +110,13 @@ class TrainConfig:
 
 
 def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
-    """Settings for CPU training: bigger LoRA on every linear layer, higher lr, no checkpointing/packing."""
+    """Settings for CPU training: bigger LoRA on every linear layer, higher lr, no checkpointing/packing.
+
+    One epoch: on 2 cores SmolLM2-135M trains at about 100-150 tokens/s, so the sample dataset's epoch
+    (45 steps of 4 rows) takes about 6 minutes, and its loss is already low after it.
+    """
     return (config or TrainConfig()).with_updates(
-        lora_r=16, lora_alpha=32, target_modules="all-linear", learning_rate=1e-3,
+        lora_r=16, lora_alpha=32, target_modules="all-linear", learning_rate=1e-3, num_epochs=1.0,
         gradient_checkpointing=False, packing=False, gradient_accumulation_steps=1,
         per_device_batch_size=4, method="lora", precision="fp32",
     )

@@ -1,0 +1,23 @@
+PAGE = "pages/models.py"
+
+
+def test_lists_the_catalogue_with_status_and_notes(page):
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert {"demo", "smollm2-135m-instruct"} <= set(table["model"])
+    status = dict(zip(table["model"], table["status"], strict=True))
+    assert status["demo"] == "ready" and status["smollm2-135m-instruct"] == "absent"
+    assert at.selectbox(key="models_choice").value == "demo"  # prepared models first
+    at.selectbox(key="models_choice").set_value("smollm2-135m-instruct").run()
+    assert any("4-bit" in c.value or "Q4_1" in c.value for c in at.caption)
+    assert at.button(key="models_prepare_smollm2-135m-instruct").label == "Prepare smollm2-135m-instruct"
+
+
+def test_base_picker_offers_unprepared_models_with_a_way_to_get_them(page):
+    at = page("pages/train.py")
+    picker = at.selectbox(key="train_base")
+    assert picker.value == "demo"
+    assert "smollm2-135m-instruct (not prepared yet)" in picker.options
+    picker.set_value("smollm2-135m-instruct").run()
+    assert any("not prepared yet" in w.value for w in at.warning)

