@@ -20,7 +20,6 @@ import contextlib
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import traceback
@@ -30,6 +29,7 @@ from pathlib import Path
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.records import prompt_and_reference
+from workbench.processes import launch_detached, process_alive
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 from workbench.training.runs import RunError
@@ -128,22 +128,8 @@ def worker_command(job_id: int) -> list[str]:
 
 def _launch(job: dict) -> int:
     run = runs.get_run(job["run_id"])
-    folder = paths.runs_dir() / run["name"]
-    folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    with open(folder / LOG_FILE, "ab") as log:
-        log.write(f"\n=== {store.now()} starting evaluation job {job['id']} of run {run['name']} ===\n".encode())
-        log.flush()
-        process = subprocess.Popen(
-            worker_command(job["id"]), cwd=paths.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    _children[process.pid] = process
-    return process.pid
-
-
-_children: dict[int, subprocess.Popen] = {}  # workers this process started, reaped when they end
+    return launch_detached(worker_command(job["id"]), paths.runs_dir() / run["name"] / LOG_FILE,
+                           f"starting evaluation job {job['id']} of run {run['name']}")
 
 
 def cancel_eval(job_id: int) -> str:
@@ -164,7 +150,7 @@ def mark_interrupted_evals() -> list[int]:
     db = store.open_db()
     lost = []
     for job in db["eval_jobs"].rows_where("status in ('running', 'cancelling')"):
-        if job["pid"] and _process_alive(job["pid"]):
+        if job["pid"] and (job["pid"] == os.getpid() or process_alive(job["pid"], ("workbench",))):
             continue
         db["eval_jobs"].update(job["id"], {
             "status": "interrupted", "finished": store.now(),
@@ -173,24 +159,6 @@ def mark_interrupted_evals() -> list[int]:
         })
         lost.append(job["id"])
     return lost
-
-
-def _process_alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    if pid == os.getpid():  # evaluating in the foreground (CLI)
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-            cmdline = cmd.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    # The worker module, or `python -m workbench eval` in a terminal.
-    return state != "Z" and "workbench" in cmdline
 
 
 def get_job(job_id: int) -> dict:

@@ -9,10 +9,8 @@ the oldest queued run when none is running, and the worker calls it again when i
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,11 +19,13 @@ from pathlib import Path
 
 from workbench import paths, store
 from workbench.data import formats, repository
+from workbench.processes import launch_detached, process_alive
 from workbench.training.config import TrainConfig
 
 TERMINAL = ("cancelled", "completed", "failed", "interrupted")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 WORKER_MODULE = "workbench.training.worker"
+WORKER_MARKERS = (WORKER_MODULE, "accelerate")
 
 
 class RunError(ValueError):
@@ -91,21 +91,8 @@ def worker_command(run_id: int, resume: bool = False, gpus: int | None = None) -
 
 
 def _launch(run: dict) -> int:
-    folder = run_folder(run["name"])
-    env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    with open(folder / "train.log", "ab") as log:
-        log.write(f"\n=== {store.now()} starting run {run['name']} (id {run['id']}) ===\n".encode())
-        log.flush()
-        process = subprocess.Popen(
-            worker_command(run["id"], resume=bool(run.get("resume"))), cwd=paths.REPO_ROOT, env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    _children[process.pid] = process
-    return process.pid
-
-
-_children: dict[int, subprocess.Popen] = {}  # workers this process started, reaped when they end
+    return launch_detached(worker_command(run["id"], resume=bool(run.get("resume"))),
+                           run_folder(run["name"]) / "train.log", f"starting run {run['name']} (id {run['id']})")
 
 
 def cancel_run(run_id: int, keep_best: bool = False) -> str:
@@ -157,7 +144,7 @@ def mark_interrupted() -> list[int]:
     db = store.open_db()
     lost = []
     for run in db["runs"].rows_where("status in ('running', 'cancelling')"):
-        if run["pid"] and _worker_alive(run["pid"]):
+        if run["pid"] and process_alive(run["pid"], WORKER_MARKERS):
             continue
         db["runs"].update(run["id"], {
             "status": "interrupted", "finished": store.now(),
@@ -166,21 +153,6 @@ def mark_interrupted() -> list[int]:
         })
         lost.append(run["id"])
     return lost
-
-
-def _worker_alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-            cmdline = cmd.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    return state != "Z" and ("workbench.training.worker" in cmdline or "accelerate" in cmdline)
 
 
 def get_run(run_id_or_name: int | str) -> dict:

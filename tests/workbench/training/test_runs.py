@@ -11,6 +11,7 @@ import pytest
 
 from workbench import paths, store
 from workbench.data import repository
+from workbench.processes import remember_child
 from workbench.training import runs
 from workbench.training.config import ConfigError, TrainConfig
 
@@ -31,7 +32,7 @@ def fake_launch(monkeypatch):
     def launch(run):
         process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
                                     "workbench.training.worker", str(run["id"])])
-        runs._children[process.pid] = process
+        remember_child(process)
         started.append((run["id"], bool(run.get("resume")), process))
         return process.pid
 

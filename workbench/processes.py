@@ -1,0 +1,50 @@
+"""Detached worker processes: start one with its log, and tell whether one is still alive.
+
+Training and evaluation workers run in their own session (`start_new_session=True`) so closing the app
+does not stop them; the registry keeps their pid, and a pid that is gone, a zombie, or reused by an
+unrelated program means the worker died without reporting.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from workbench import paths, store
+
+_children: dict[int, subprocess.Popen] = {}  # workers this process started, reaped when they end
+
+
+def launch_detached(command: list[str], log_path: Path, header: str) -> int:
+    """Start `command` from the repository with WORKBENCH_HOME set, appending its output to `log_path`."""
+    env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== {store.now()} {header} ===\n".encode())
+        log.flush()
+        process = subprocess.Popen(command, cwd=paths.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    remember_child(process)
+    return process.pid
+
+
+def remember_child(process: subprocess.Popen) -> None:
+    _children[process.pid] = process
+
+
+def process_alive(pid: int, markers: tuple[str, ...]) -> bool:
+    """Whether `pid` is a live process whose command line contains one of `markers`."""
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        _children.pop(pid, None)
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+            cmdline = cmd.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return state != "Z" and any(marker in cmdline for marker in markers)
