@@ -60,11 +60,13 @@ def test_evaluate_button_starts_a_background_job(page, trained_run):
 
     at = page(PAGE)
     at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    assert at.selectbox(key="cmp_eval_revision").value == 1  # the revision the adapter trained on
     at.number_input(key="cmp_eval_limit").set_value(1)
     next(b for b in at.button if b.label == "Evaluate base and adapter").click().run()
     assert not at.exception
     job = runner.latest_job(trained_run["id"])
     assert job["limit_n"] == 1 and job["split"] == "validation"
+    assert job["revision_id"] == trained_run["dataset_revision_id"]
     deadline = time.monotonic() + 120
     while runner.get_job(job["id"])["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, "evaluation did not finish"

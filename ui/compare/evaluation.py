@@ -8,6 +8,7 @@ import html
 import pandas as pd
 import streamlit as st
 
+from workbench.data import repository
 from workbench.evaluation import runner
 from workbench.training import runs
 
@@ -28,15 +29,20 @@ def render_evaluation(run_name: str) -> None:
 
 
 def _launcher(run: dict) -> None:
+    dataset, trained_on = repository.revision_by_id(run["dataset_revision_id"])
+    numbers = [r.n for r in repository.revisions(dataset)]
     with st.form("cmp_eval_form"):
-        cols = st.columns([2, 1, 1])
-        split = cols[0].selectbox("Rows", ["validation", "train", "all"], key="cmp_eval_split",
-                                  help="The run's own dataset revision; validation is the held-out split.")
-        limit = cols[1].number_input("Sample of N rows (0: all)", 0, 100000, 0, key="cmp_eval_limit")
-        go = cols[2].form_submit_button("Evaluate base and adapter", type="primary")
+        cols = st.columns([1, 2, 1, 1])
+        revision = cols[0].selectbox(f"Revision of {dataset}", numbers, index=numbers.index(trained_on.n),
+                                     key="cmp_eval_revision",
+                                     format_func=lambda n: f"{n} (trained on)" if n == trained_on.n else str(n))
+        split = cols[1].selectbox("Rows", ["validation", "train", "all"], key="cmp_eval_split",
+                                  help="Validation is the held-out split of that revision.")
+        limit = cols[2].number_input("Sample of N rows (0: all)", 0, 100000, 0, key="cmp_eval_limit")
+        go = cols[3].form_submit_button("Evaluate base and adapter", type="primary")
     if go:
         try:
-            runner.start_eval(run["id"], split=split, limit=int(limit) or None)
+            runner.start_eval(run["id"], split=split, limit=int(limit) or None, dataset_revision=int(revision))
         except runner.EvalError as exc:
             st.error(str(exc))
             return
