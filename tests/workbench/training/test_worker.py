@@ -237,3 +237,16 @@ def test_saved_adapter_loads_back_onto_the_base():
     saved = load_file(adapter / "adapter_model.safetensors")
     assert saved and all(k.startswith("base_model.model.") for k in saved)
     assert any("lora_B" in name for name, _ in model.named_parameters())
+
+
+def test_a_completed_run_starts_its_evaluation_when_asked(monkeypatch):
+    from workbench.evaluation import runner
+
+    started = []
+    monkeypatch.setattr(runner, "start_eval", lambda run_id, split: started.append((run_id, split)) or 1)
+    run_id = make_run(auto_evaluate=True)
+    assert worker.run_training(run_id) == "completed"
+    assert started == [(run_id, "validation")]
+    other = make_run(name="no-eval")
+    assert worker.run_training(other) == "completed"
+    assert started == [(run_id, "validation")]
