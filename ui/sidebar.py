@@ -6,7 +6,7 @@ import streamlit as st
 
 from workbench import system
 from workbench.models import demo
-from workbench.training import queue
+from workbench.training import runs
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -18,8 +18,6 @@ def device() -> system.DeviceInfo:
 @st.cache_resource(show_spinner=False)
 def _startup_checks() -> bool:
     """Once per server start: runs whose worker died while the app was down become interrupted."""
-    from workbench.training import runs
-
     runs.mark_interrupted()
     return True
 
@@ -37,7 +35,7 @@ def render_sidebar() -> None:
         st.markdown(f":material/memory: **Device:** {device_info.label}")
         ollama = _ollama()
         st.markdown(f":{'green' if ollama.reachable else 'red'}[:material/smart_toy:] {ollama.label}")
-        active = queue.active_runs()
+        active = runs.active_runs()
         st.markdown(f":material/directions_run: **Runs in progress:** {len(active)}" if active
                     else ":material/bedtime: No runs in progress")
         for run in active[:5]:

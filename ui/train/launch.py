@@ -77,11 +77,11 @@ def launch_bar(config: TrainConfig) -> None:
 
 
 def queue_panel() -> None:
-    waiting = [r for r in runs.list_runs() if r["status"] in ("queued", "running", "cancelling")]
+    waiting = runs.active_runs()
     if len(waiting) > 1 or any(r["status"] == "queued" for r in waiting):
         st.caption("Queue (one GPU job at a time; the next starts by itself):")
         st.dataframe(pd.DataFrame([{"run": r["name"], "status": r["status"], "created": r["created"]}
-                                   for r in reversed(waiting)]), hide_index=True)
+                                   for r in waiting]), hide_index=True)
 
 
 def run_controls(run_id: int) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.records import prompt_and_reference
-from workbench.processes import launch_detached, process_alive
+from workbench.processes import launch_detached, mark_lost
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 from workbench.training.runs import RunError
@@ -147,18 +147,10 @@ def cancel_eval(job_id: int) -> str:
 
 def mark_interrupted_evals() -> list[int]:
     """Jobs whose process is gone without a word (killed, machine restarted) become interrupted."""
-    db = store.open_db()
-    lost = []
-    for job in db["eval_jobs"].rows_where("status in ('running', 'cancelling')"):
-        if job["pid"] and (job["pid"] == os.getpid() or process_alive(job["pid"], ("workbench",))):
-            continue
-        db["eval_jobs"].update(job["id"], {
-            "status": "interrupted", "finished": store.now(),
-            "error": f"The evaluation process (pid {job['pid']}) ended without reporting: it was killed or the "
-                     "machine restarted. Start the evaluation again.",
-        })
-        lost.append(job["id"])
-    return lost
+    # "workbench" also matches `python -m workbench eval` running in a terminal.
+    return mark_lost("eval_jobs", ("workbench",), lambda job: (
+        f"The evaluation process (pid {job['pid']}) ended without reporting: it was killed or the machine "
+        "restarted. Start the evaluation again."), this_process_counts=True)
 
 
 def get_job(job_id: int) -> dict:

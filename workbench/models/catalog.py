@@ -668,25 +668,29 @@ def _prepare_from_gguf(item: CatalogEntry, source: Source, report, wheel_url_or_
             parameters = convert_gguf(gguf, building, report)
         except OSError as exc:
             raise _os_error("converting the model", exc, building) from exc
-        write_json_atomic(building / MANIFEST, {
-            "name": item.name,
-            "title": item.title,
+        path = _publish(item, building, target, report, {
             "source": f"pypi:{source.spec} ({source.gguf_name})",
             "source_sha256": source.wheel_sha256,
             "licence": source.licence or item.licence,
             "conversion": "GGUF Q4_1 dequantized to fp32 by transformers, saved as safetensors",
             "parameters": parameters,
-            "chat_template": item.template_family,
             "based_on": SMOLLM2_HUB_ID if item.name == SMOLLM2 else None,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         })
-        report("save", "Moving the finished model into place…", 0.9)
-        path = _finish(building, target)
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     report("save", f"{item.name} ready at {path}.", 1.0)
     return path
+
+
+def _publish(item: CatalogEntry, building: Path, target: Path, report, manifest_fields: dict) -> Path:
+    """Write the manifest (its presence marks a finished model), then rename the build into place."""
+    write_json_atomic(building / MANIFEST, {
+        "name": item.name, "title": item.title, **manifest_fields, "chat_template": item.template_family,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    })
+    report("save", "Moving the finished model into place…", 0.9)
+    return _finish(building, target)
 
 
 # --- Hugging Face hub ------------------------------------------------------------------------------------
@@ -729,19 +733,10 @@ def _prepare_from_hub(item: CatalogEntry, source: Source, report) -> Path:
             raise PrepareError(f"{source.hub_id} downloaded without a config.json; it is not a transformers "
                                "model the workbench can train.")
         report("download", "Downloaded.", 1.0)
-        write_json_atomic(building / MANIFEST, {
-            "name": item.name,
-            "title": item.title,
-            "source": source.hub_id,
-            "hub_id": source.hub_id,
-            "licence": source.licence or item.licence,
-            "conversion": "none (downloaded as published)",
-            "parameters": item.parameters,
-            "chat_template": item.template_family,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        path = _publish(item, building, target, report, {
+            "source": source.hub_id, "hub_id": source.hub_id, "licence": source.licence or item.licence,
+            "conversion": "none (downloaded as published)", "parameters": item.parameters,
         })
-        report("save", "Moving the finished model into place…", 0.9)
-        path = _finish(building, target)
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from workbench import paths, store
 from workbench.data import formats, repository
-from workbench.processes import launch_detached, process_alive
+from workbench.processes import launch_detached, mark_lost
 from workbench.training.config import TrainConfig
 
 TERMINAL = ("cancelled", "completed", "failed", "interrupted")
@@ -141,18 +141,9 @@ def delete_run(run_id: int) -> None:
 
 def mark_interrupted() -> list[int]:
     """Runs whose worker process is gone without a word (killed, machine restarted) become interrupted."""
-    db = store.open_db()
-    lost = []
-    for run in db["runs"].rows_where("status in ('running', 'cancelling')"):
-        if run["pid"] and process_alive(run["pid"], WORKER_MARKERS):
-            continue
-        db["runs"].update(run["id"], {
-            "status": "interrupted", "finished": store.now(),
-            "error": f"The worker process (pid {run['pid']}) ended without reporting: it was killed or the "
-                     "machine restarted. Resume the run to continue from its last checkpoint.",
-        })
-        lost.append(run["id"])
-    return lost
+    return mark_lost("runs", WORKER_MARKERS, lambda run: (
+        f"The worker process (pid {run['pid']}) ended without reporting: it was killed or the machine "
+        "restarted. Resume the run to continue from its last checkpoint."))
 
 
 def get_run(run_id_or_name: int | str) -> dict:
@@ -166,6 +157,12 @@ def get_run(run_id_or_name: int | str) -> dict:
     if row is None:
         raise RunError(f"No run {run_id_or_name!r}: see `python -m workbench runs list`.")
     return row
+
+
+def active_runs() -> list[dict]:
+    """Queued, running and cancelling runs, oldest first (the sidebar and the queue)."""
+    return list(store.open_db()["runs"].rows_where("status in ('queued', 'running', 'cancelling')",
+                                                   order_by="id"))
 
 
 def list_runs() -> list[dict]:
