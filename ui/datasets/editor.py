@@ -231,7 +231,7 @@ def _problems_panel(draft: Draft, problems: list[formats.Problem]) -> None:
     label = f"Validation: {errors} error(s), {warnings} warning(s)"
     with st.expander(label, expanded=errors > 0):
         st.code("\n".join(str(p) for p in problems[:500]) + ("\n…" if len(problems) > 500 else ""),
-                language=None)
+                language=None, wrap_lines=True)
         st.caption("Rows with errors can still be saved, but training refuses them: fix them in the Form view "
                    "(filter on 'Rows with errors').")
 

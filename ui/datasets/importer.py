@@ -126,7 +126,7 @@ def _summary(result: formats.ImportResult) -> None:
         st.caption(f":material/info: {note}")
     if result.problems:
         with st.expander(f"Problems ({len(result.problems)})", expanded=bool(result.errors)):
-            st.code("\n".join(str(p) for p in result.problems[:500]), language=None)
+            st.code("\n".join(str(p) for p in result.problems[:500]), language=None, wrap_lines=True)
     if good:
         preview = pd.DataFrame([{"text": row_text(r, result.stored_format)[:300]} for r in result.good_rows[:10]])
         with st.expander("Preview of the first good rows"):
