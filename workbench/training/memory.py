@@ -14,10 +14,13 @@ batch 1, max_length 1024, gradient checkpointing on:
     LoRA weights   32 layers × 4 modules × r 8 × (4096 + 4096) = 8.4M params × 4 B = 0.03 GB,
                    the same again for gradients, × 2 for AdamW's moments (× 0.5 for 8-bit AdamW)
     activations    layer inputs 1024 × 32 × 4096 × 2 B = 0.27 GB + one layer rebuilt 0.27 GB
-    logits         1024 tokens × 32000 × 12 B                                    =  0.39 GB
+    logits         1024 tokens × 32000 × 4 B                                     =  0.13 GB
 
-    LoRA:  (13.48 + 0.13 + 0.54 + 0.39) × 1.1 + 0.5 ≈ 16.5 GB
-    QLoRA: ( 4.39 + 0.08 + 0.54 + 0.39) × 1.1 + 0.5 ≈  6.4 GB
+    LoRA:  (13.48 + 0.13 + 0.54 + 0.13) × 1.1 + 0.5 ≈ 16.2 GB
+    QLoRA: ( 4.39 + 0.08 + 0.54 + 0.13) × 1.1 + 0.5 ≈  6.2 GB
+
+Measured on an H100 (bench/gpu_train.py), peak reserved + 0.5 GB of context: QLoRA on a random-weight
+7B Llama shape, 6.3 GB.
 
 It is an estimate: real use also depends on the attention kernel, on how long the packed or padded
 sequences really are (max_length is the worst case), and on fragmentation.
@@ -56,10 +59,12 @@ GRADIENT_BYTES = 4
 ADAMW_BYTES = 8
 ADAMW_8BIT_BYTES = 2
 
-# Logits: per token and vocabulary entry, the bf16 logits (2 B), the fp32 copy the loss keeps (4 B), its
-# fp32 gradient (4 B) and that gradient back in bf16 (2 B): 12 B. In fp32: 4 + 4 + 4 for the loss's
-# temporaries, the same 12 B. With a 150K-260K vocabulary (Qwen, Gemma) this is the largest activation.
-LOGIT_BYTES = 12
+# Logits: per token and vocabulary entry. The arithmetic of a naive loss (bf16 logits, an fp32 copy, its
+# fp32 gradient, that back in bf16) says 12 B, but the peak measured on an H100 through this worker
+# (bench/gpu_train.py, 2026-11-23) is about 2 B: the fp32 temporaries do not all live at the same time.
+# Llama-3.2-1B shape (128K vocabulary), bf16, 1024 tokens: 2.91 GB peak for 2.47 GB of weights, 0.2 GB of
+# activations and 0.26 GB of bf16 logits. 4 B keeps some margin.
+LOGIT_BYTES = 4
 # RMSNorm upcasts to fp32 and keeps three h-sized fp32 tensors for its backward; two norms per layer.
 NORM_BYTES_PER_HIDDEN = 2 * 3 * 4
 

@@ -110,6 +110,7 @@ def test_adapters_share_the_one_base(adapters):
 def test_use_runs_the_model_as_the_base_or_with_one_adapter(adapters):
     plain = Engine("demo")
     ids = plain.tokenizer(plain.render_prompt(None, HELLO), return_tensors="pt", add_special_tokens=False)
+    ids = ids.to(plain.model.device)
     with torch.no_grad(), plain.use(None) as model:
         base_logits = model(**ids).logits
     engine = Engine("demo")

@@ -115,7 +115,10 @@ def test_logs_become_metric_rows_with_throughput_and_progress(monkeypatch):
     callback.on_log(args, fake_state(1, 1000), control, logs={"eval_loss": 2.9, "eval_runtime": 0.1})
 
     rows = {r["name"]: r for r in store.open_db()["metrics"].rows_where("run_id = ?", [run_id])}
-    assert set(rows) == {"loss", "learning_rate", "grad_norm", "tokens_per_second", "eval_loss"}
+    expected = {"loss", "learning_rate", "grad_norm", "tokens_per_second", "eval_loss"}
+    if torch.cuda.is_available():
+        expected.add("gpu_memory_gb")
+    assert set(rows) == expected
     assert rows["tokens_per_second"]["value"] == pytest.approx(500.0)
     assert rows["loss"]["step"] == 1 and rows["loss"]["epoch"] == pytest.approx(0.2)
     progress = json.loads(store.open_db()["runs"].get(run_id)["progress_json"])
