@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.models_page import catalogue_table, model_panel
+from ui.models_page import catalogue_table, custom_catalog_help, model_panel
 from workbench.models import catalog
 
 st.title("Models")
@@ -13,3 +13,4 @@ names = catalog.names()
 ready_first = sorted(names, key=lambda n: catalog.status(n) != "ready")
 choice = st.selectbox("Model", ready_first, key="models_choice")
 model_panel(choice)
+custom_catalog_help()

@@ -35,8 +35,9 @@ gpu = device()
 default = default_config(gpu.kind == "cuda")
 if gpu.kind != "cuda":
     st.caption(":material/info: No GPU here, so the **CPU preset** is the default: LoRA r 16 on every linear "
-               "layer, a higher learning rate, no gradient checkpointing or packing — the GPU recipe would take "
-               "hours on a CPU.")
+               "layer, learning rate 1e-3, batch 2, 2 epochs, no gradient checkpointing or packing. Measured on 2 "
+               "cores, SmolLM2-135M learns the sample task in about 10 minutes this way; the GPU recipe would "
+               "take hours on a CPU.")
 preset = preset_for(base)
 if preset and st.button(f"Use the recommended settings for {preset.name}", key="train_apply_preset"):
     current = st.session_state.get("train_last_config") or default

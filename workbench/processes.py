@@ -38,7 +38,11 @@ def remember_child(process: subprocess.Popen) -> None:
 def process_alive(pid: int, markers: tuple[str, ...]) -> bool:
     """Whether `pid` is a live process whose command line contains one of `markers`."""
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is not None:
+        if child.poll() is None:
+            # Our own child, running. Right after Popen it may not have exec'ed yet, so its command line is
+            # still ours and the markers would not match: it must not be swept as lost.
+            return True
         _children.pop(pid, None)
         return False
     try:

@@ -1,4 +1,3 @@
-import pytest
 
 
 def test_app_shows_navigation_and_sidebar_status(page):
@@ -20,11 +19,3 @@ def test_sidebar_counts_runs_in_progress(page):
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "Runs in progress:** 1" in sidebar
     assert any("r1 — running" in c.value for c in at.sidebar.caption)
-
-
-@pytest.mark.parametrize("script,title", [("pages/publish.py", "Publish")])
-def test_pages_not_built_yet_say_what_they_will_do(page, script, title):
-    at = page(script)
-    assert not at.exception
-    assert at.title[0].value == title
-    assert "Not built yet" in at.info[0].value

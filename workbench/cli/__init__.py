@@ -8,6 +8,7 @@ import sys
 from workbench.cli import datasets as datasets_cli
 from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import models as models_cli
+from workbench.cli import publish as publish_cli
 from workbench.cli import training as training_cli
 from workbench.data.repository import DatasetError
 from workbench.training.config import ConfigError
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(commands)
     evaluation_cli.add_parser(commands)
     models_cli.add_parser(commands)
+    publish_cli.add_parser(commands)
 
     demo = commands.add_parser("demo-model", help="build the tiny offline demo model (a few seconds)")
     demo.add_argument("--force", action="store_true", help="rebuild even if it exists")

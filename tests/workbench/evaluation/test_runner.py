@@ -63,7 +63,8 @@ def stored_evals(run_id: int) -> dict[str, dict]:
     return {r["metric"]: r for r in store.open_db()["evals"].rows_where("run_id = ?", [run_id])}
 
 
-def test_the_adapter_beats_the_base_on_what_it_memorised(run_id):
+def test_the_adapter_beats_the_base_on_what_it_memorised(run_id, monkeypatch):
+    monkeypatch.setattr(runner, "EVAL_BATCH_ROWS", {"cpu": 3, "cuda": 3})
     job_id = runner.create_eval(run_id, split="train")
     job = runner.get_job(job_id)
     assert job["status"] == "queued" and job["split"] == "train"
@@ -77,7 +78,7 @@ def test_the_adapter_beats_the_base_on_what_it_memorised(run_id):
     assert job["started"] and job["finished"]
     progress = runner.job_progress(job)
     assert (progress["done"], progress["total"], progress["eta_seconds"]) == (8, 8, 0)
-    assert [p["done"] for p in seen if p["phase"] == "generating"] == list(range(1, 9))
+    assert [p["done"] for p in seen if p["phase"] == "generating"] == [3, 6, 8]  # after each batch of rows
 
     evals = stored_evals(run_id)
     assert set(evals) == {*metrics.METRICS, "loss", "perplexity"}
@@ -125,7 +126,8 @@ def test_the_validation_split_is_the_default_the_limit_holds_and_a_new_job_repla
     assert runner.eval_rows_for(first) == []
 
 
-def test_a_job_cancelled_between_rows_keeps_the_rows_it_scored(run_id):
+def test_a_job_cancelled_between_batches_keeps_the_rows_it_scored(run_id, monkeypatch):
+    monkeypatch.setattr(runner, "EVAL_BATCH_ROWS", {"cpu": 2, "cuda": 2})
     done = runner.create_eval(run_id, split="all", limit=2)
     assert runner.run_eval(done, echo=False) == "completed"
 
@@ -214,6 +216,17 @@ def test_the_worker_exit_code_says_whether_the_job_failed(run_id):
     job_id = runner.create_eval(run_id, split="train", limit=1)
     assert eval_worker.main([str(job_id)]) == 0
     assert eval_worker.main(["999"]) == 1
+
+
+def test_rows_generated_in_batches_read_as_one_by_one(run_id, monkeypatch):
+    outputs = {}
+    for size in (1, 5):
+        monkeypatch.setattr(runner, "EVAL_BATCH_ROWS", {"cpu": size, "cuda": size})
+        job_id = runner.create_eval(run_id, split="all")
+        assert runner.run_eval(job_id, echo=False) == "completed"
+        outputs[size] = [(r["base_output"], r["adapter_output"]) for r in runner.eval_rows_for(job_id)]
+    assert len(outputs[1]) == 12
+    assert outputs[5] == outputs[1]  # left padding changes nothing in greedy answers
 
 
 def test_the_cli_prints_the_metric_table(run_id, capsys):

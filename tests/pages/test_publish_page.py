@@ -1,0 +1,56 @@
+import json
+
+from workbench.publish import ollama as publish_ollama
+
+PAGE = "pages/publish.py"
+
+
+def test_without_ollama_or_runs_the_page_says_what_to_do(page):
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Publish"
+    assert any("Ollama is not running at http://127.0.0.1:9 — start it with `ollama serve`" in w.value
+               for w in at.warning)
+    assert any("No run has an adapter yet" in i.value for i in at.info)
+    assert any("Nothing published yet" in c.value for c in at.caption)
+
+
+def test_a_run_gets_a_plan_with_an_editable_modelfile(page, trained_run):
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    assert at.text_input(key="publish_name").value == "words-demo"
+    modelfile = at.text_area[0].value
+    assert modelfile.startswith("FROM ./merged") and 'PARAMETER stop "<|im_end|>"' in modelfile
+    assert "TEMPLATE" in modelfile and "PARAMETER num_ctx 1024" in modelfile
+    assert any("Route:** merged" in m.value and "chatml" in m.value for m in at.markdown)
+    assert at.button(key="publish_go").disabled  # Ollama is not running
+
+    at.text_area[0].set_value("FROM ./merged\nPARAMETER num_ctx 1024\n").run()
+    assert any("no TEMPLATE" in e.value for e in at.error)
+    at.text_input(key="publish_name").set_value("Not A Name").run()
+    assert any("not a valid Ollama model name" in e.value for e in at.error)
+
+
+def test_connected_ollama_lists_models_and_published_ones_can_be_deleted(page, trained_run, httpserver):
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.13.0"})
+    httpserver.expect_request("/api/tags").respond_with_json({"models": [{"model": "llama3.2:latest"}]})
+    httpserver.expect_request("/api/delete", method="DELETE").respond_with_data("", status=200)
+    host = httpserver.url_for("").rstrip("/")
+    spec = publish_ollama.plan(trained_run["id"], "words-bot", host=host, route="merged")
+    record = publish_ollama._record(spec, "published", {})
+    publish_ollama._finish(record, "published", {"verification": {
+        "replayed": 2, "agreed": 1, "differing": [{"prompt": "Repite: dos", "app": "dos", "ollama": "tres"}]}})
+
+    at = page(PAGE)
+    at.text_input(key="publish_host").set_value(host).run()
+    assert not at.exception, at.exception
+    assert any("Ollama 0.13.0" in s.value and "llama3.2:latest" in s.value for s in at.success)
+    assert not at.button(key="publish_go").disabled
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["words-bot"] and list(table["held-out replay identical"]) == ["1/2"]
+    assert any("1 held-out answer(s) differ" in e.label for e in at.expander)
+
+    at.button(key="publish_delete").click().run()
+    assert publish_ollama.list_publishes() == []
+    deletes = [r for r, _ in httpserver.log if r.method == "DELETE"]
+    assert json.loads(deletes[0].get_data()) == {"model": "words-bot"}

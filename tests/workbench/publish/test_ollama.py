@@ -1,0 +1,227 @@
+"""Publishing to Ollama with the real `ollama` client against a fake Ollama server (pytest-httpserver).
+
+The fake checks what a real server checks (a blob's digest is the sha256 of its bytes, create refers to
+uploaded blobs) and records every request, so the tests assert the exact uploads and create requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+from werkzeug import Request, Response
+
+from workbench.publish import ollama as publish_ollama
+from workbench.publish.merge import PublishError, adapter_dir
+
+NAME = "words-bot"
+
+
+class FakeOllama:
+    def __init__(self, httpserver):
+        self.server = httpserver
+        self.blobs: dict[str, bytes] = {}
+        self.creates: list[dict] = []
+        self.models: dict[str, dict] = {}
+        self.deleted: list[str] = []
+        self.chats: list[dict] = []
+        self.answers: dict[str, str] = {}     # last user message -> answer
+        self.create_error: str | None = None
+        httpserver.expect_request("/api/version", method="GET").respond_with_json({"version": "0.13.0"})
+        httpserver.expect_request("/api/tags", method="GET").respond_with_handler(self.tags)
+        httpserver.expect_request(re.compile(r"^/api/blobs/sha256:[0-9a-f]{64}$"), method="POST") \
+            .respond_with_handler(self.blob)
+        httpserver.expect_request("/api/create", method="POST").respond_with_handler(self.create)
+        httpserver.expect_request("/api/show", method="POST").respond_with_handler(self.show)
+        httpserver.expect_request("/api/chat", method="POST").respond_with_handler(self.chat)
+        httpserver.expect_request("/api/delete", method="DELETE").respond_with_handler(self.delete)
+
+    @property
+    def host(self) -> str:
+        return self.server.url_for("").rstrip("/")
+
+    def tags(self, request: Request) -> Response:
+        return Response(json.dumps({"models": [{"model": f"{m}:latest", "name": f"{m}:latest"} for m in self.models]}),
+                        content_type="application/json")
+
+    def blob(self, request: Request) -> Response:
+        digest = request.path.rsplit("/", 1)[1]
+        data = request.get_data()
+        if digest != "sha256:" + hashlib.sha256(data).hexdigest():
+            return Response(json.dumps({"error": "digest mismatch"}), status=400)
+        self.blobs[digest] = data
+        return Response(status=201)
+
+    def create(self, request: Request) -> Response:
+        body = request.get_json()
+        self.creates.append(body)
+        missing = [d for d in [*body.get("files", {}).values(), *body.get("adapters", {}).values()]
+                   if d not in self.blobs]
+        if missing:
+            return Response(json.dumps({"error": f"blob {missing[0]} not found"}), status=400)
+        if self.create_error:
+            lines = [{"status": "parsing model"}, {"error": self.create_error}]
+        else:
+            self.models[body["model"]] = body
+            lines = [{"status": "parsing model"}, {"status": "writing manifest"}, {"status": "success"}]
+        return Response("".join(json.dumps(line) + "\n" for line in lines), content_type="application/x-ndjson")
+
+    def show(self, request: Request) -> Response:
+        body = self.models.get(request.get_json()["model"])
+        if body is None:
+            return Response(json.dumps({"error": "model not found"}), status=404)
+        parameters = "\n".join(f"{key} {json.dumps(v) if isinstance(v, str) else v}"
+                               for key, value in body.get("parameters", {}).items()
+                               for v in (value if isinstance(value, list) else [value]))
+        modelfile = f"FROM {body.get('from', 'blobs')}\n" + ("ADAPTER blob\n" if body.get("adapters") else "")
+        return Response(json.dumps({"template": body.get("template", ""), "parameters": parameters,
+                                    "modelfile": modelfile, "details": {"format": "safetensors"},
+                                    "model_info": {"general.architecture": "llama"}}),
+                        content_type="application/json")
+
+    def chat(self, request: Request) -> Response:
+        body = request.get_json()
+        self.chats.append(body)
+        content = self.answers.get(body["messages"][-1]["content"], "Hello!")
+        return Response(json.dumps({"model": body["model"], "message": {"role": "assistant", "content": content},
+                                    "done": True}), content_type="application/json")
+
+    def delete(self, request: Request) -> Response:
+        name = request.get_json()["model"]
+        self.deleted.append(name)
+        self.models.pop(name, None)
+        return Response(status=200)
+
+
+@pytest.fixture
+def fake(httpserver):
+    return FakeOllama(httpserver)
+
+
+def _sha(path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_model_names_follow_ollama_rules():
+    for good in ("bot", "support-bot", "acme/support-bot:v2", "a.b_c-d:latest"):
+        assert publish_ollama.check_name(good) == good
+    for bad in ("", "Bot", "my bot", "-bot", "a/b/c", "bot:", "bot:-x", "x" * 81):
+        with pytest.raises(PublishError, match="not a valid Ollama model name"):
+            publish_ollama.check_name(bad)
+
+
+def test_plan_and_modelfile_round_trip(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host)
+    assert (spec.route, spec.family, spec.quantize, spec.base_model) == ("merged", "chatml", None, None)
+    assert spec.parameters == {"stop": ["<|im_end|>", *[s for s in spec.parameters["stop"][1:]]], "num_ctx": 1024}
+    assert "<|im_start|>" in spec.template
+    text = publish_ollama.modelfile(spec)
+    assert text.startswith("FROM ./merged") and 'PARAMETER stop "<|im_end|>"' in text
+    assert publish_ollama.apply_modelfile(spec, text) == spec
+
+    edited = text.replace("PARAMETER num_ctx 1024", "PARAMETER num_ctx 2048\nPARAMETER temperature 0.2") \
+        + 'SYSTEM """Answer in Spanish."""\n'
+    changed = publish_ollama.apply_modelfile(spec, edited)
+    assert changed.parameters["num_ctx"] == 2048 and changed.parameters["temperature"] == 0.2
+    assert changed.system == "Answer in Spanish." and changed.template == spec.template
+    with pytest.raises(PublishError, match="line 1: LICENSE is not supported"):
+        publish_ollama.apply_modelfile(spec, "LICENSE mit\n" + text)
+    with pytest.raises(PublishError, match="no TEMPLATE"):
+        publish_ollama.apply_modelfile(spec, "FROM ./merged\n")
+    with pytest.raises(PublishError, match="quantize: 'q3' is not one Ollama offers"):
+        publish_ollama.plan(trained_run["id"], NAME, host=fake.host, quantize="q3")
+
+
+def test_merged_route_uploads_blobs_creates_verifies_and_records(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, quantize="q8_0")
+    # The fake answers the held-out prompts as the app does, so the replay agrees on both rows.
+    from workbench.evaluation.runner import heldout_prompts
+    from workbench.inference.engine import Engine, GenerationSettings, Side
+
+    prompts = heldout_prompts(trained_run, 5)
+    engine = Engine("demo")
+    name = engine.attach(str(adapter_dir(trained_run)), trained_run["name"])
+    app = engine.generate([Side(name, m) for m, _ in prompts],
+                          GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=256,
+                                             repetition_penalty=1.0, seed=42, greedy=True))
+    fake.answers = {m[-1]["content"]: r.text for (m, _), r in zip(prompts, app, strict=True)}
+    seen = []
+
+    record = publish_ollama.publish(spec, seen.append)
+
+    folder = publish_ollama.merge_run(trained_run["id"])
+    expected_files = {f: _sha(folder / f) for f in ("config.json", "generation_config.json", "tokenizer.json",
+                                                    "tokenizer_config.json", "model.safetensors")}
+    assert len(fake.creates) == 1
+    request = fake.creates[0]
+    assert {k: v for k, v in request["files"].items() if k in expected_files} == expected_files
+    assert set(request["files"]) <= {*expected_files, "special_tokens_map.json"}
+    assert request == {"model": NAME, "stream": True, "quantize": "q8_0", "files": request["files"],
+                       "template": spec.template, "parameters": spec.parameters}
+    assert all(digest in fake.blobs for digest in request["files"].values())
+    assert "ollama: success" in seen and seen[-1] == f"Published: `ollama run {NAME}`."
+    assert record["status"] == "published" and record["name"] == NAME and record["target"] == "ollama:merged"
+    verification = record["details"]["verification"]
+    assert verification["replayed"] == len(prompts) == 2 and verification["agreed"] == 2
+    assert verification["differing"] == []
+    assert [c["options"]["temperature"] for c in fake.chats] == [0, 0, 0]
+    assert publish_ollama.list_publishes(trained_run["id"])[0]["id"] == record["id"]
+
+    publish_ollama.delete_published(record["id"])
+    assert fake.deleted == [NAME] and publish_ollama.list_publishes() == []
+
+
+def test_replay_shows_the_answers_that_differ(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host)
+    record = publish_ollama.publish(spec, replay=1)
+    verification = record["details"]["verification"]
+    assert verification["replayed"] == 1 and verification["agreed"] == 0
+    pair = verification["differing"][0]
+    assert pair["ollama"] == "Hello!" and pair["prompt"].startswith("Repite:") and pair["app"] != "Hello!"
+
+
+def test_a_refused_create_deletes_the_half_made_model_and_says_why(trained_run, fake):
+    fake.create_error = "unsupported architecture"
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host)
+    with pytest.raises(PublishError, match="Ollama refused: unsupported architecture"):
+        publish_ollama.publish(spec)
+    assert fake.deleted == [NAME]
+    record = publish_ollama.list_publishes()[0]
+    assert record["status"] == "failed" and "unsupported architecture" in record["details"]["error"]
+
+
+def test_ollama_not_running_is_a_clear_error_and_creates_nothing(trained_run):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host="http://127.0.0.1:9")
+    assert spec.route == "merged"  # no server: no base to build on
+    with pytest.raises(PublishError, match=r"Ollama is not running at http://127.0.0.1:9 — start it with `ollama serve`"):
+        publish_ollama.publish(spec)
+    assert publish_ollama.list_publishes()[0]["status"] == "failed"
+
+
+def test_adapter_route_creates_the_base_once_then_only_uploads_the_adapter(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
+    assert spec.base_model == "wb-base-demo"
+    publish_ollama.publish(spec, replay=0)
+    base_request, model_request = fake.creates
+    assert base_request["model"] == "wb-base-demo" and "model.safetensors" in base_request["files"]
+    folder = adapter_dir(trained_run)
+    assert model_request == {"model": NAME, "stream": True, "from": "wb-base-demo",
+                             "adapters": {"adapter_config.json": _sha(folder / "adapter_config.json"),
+                                          "adapter_model.safetensors": _sha(folder / "adapter_model.safetensors")},
+                             "template": spec.template, "parameters": spec.parameters}
+    # With the base in Ollama, the next publish picks the adapter route by itself and uploads no base.
+    again = publish_ollama.plan(trained_run["id"], "words-bot-2", host=fake.host)
+    assert again.route == "adapter"
+    publish_ollama.publish(again, replay=0)
+    assert [c["model"] for c in fake.creates] == ["wb-base-demo", NAME, "words-bot-2"]
+
+
+def test_adapter_route_refuses_what_it_cannot_carry(trained_run, fake):
+    config_file = adapter_dir(trained_run) / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "use_dora": True}))
+    with pytest.raises(PublishError, match="DoRA.*Use the merged route"):
+        publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
+    assert publish_ollama.plan(trained_run["id"], NAME, host=fake.host).route == "merged"

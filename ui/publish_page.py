@@ -1,0 +1,141 @@
+"""The Publish page pieces: Ollama connection, planning with an editable Modelfile, the background publish,
+and the list of published models."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from workbench.publish import ollama as publish_ollama
+from workbench.publish.merge import PublishError
+from workbench.system import ollama_host
+from workbench.training import runs
+
+ROUTE_HELP = ("**merged**: the adapter is merged into the base and the whole model is uploaded (works for every "
+              "adapter; Ollama can quantize it). **adapter**: the base is uploaded to Ollama once, then each run "
+              "only uploads its small LoRA file (plain LoRA only). **auto** picks adapter when the run's base is "
+              "already in Ollama, merged otherwise.")
+
+
+def connection_panel() -> tuple[str, dict | None]:
+    host = st.text_input("Ollama host", value=ollama_host(), key="publish_host").strip().rstrip("/")
+    try:
+        server = publish_ollama.connection(host)
+    except PublishError as exc:
+        st.warning(str(exc), icon=":material/cloud_off:")
+        return host, None
+    models = ", ".join(server["models"]) or "none yet"
+    st.success(f"Ollama {server['version']} at {host}. Installed models: {models}.", icon=":material/cloud_done:")
+    return host, server
+
+
+def publishable_runs() -> list[dict]:
+    return [r for r in runs.list_runs() if r.get("adapter_dir")]
+
+
+def default_name(run_name: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", run_name.lower()).strip("-._")[:60] or "my-model"
+
+
+def plan_form(run: dict, host: str) -> publish_ollama.PublishSpec | None:
+    name = st.text_input("Ollama model name", value=default_name(run["name"]), key="publish_name",
+                         help="Lowercase letters, digits, '.', '_' and '-'; optionally namespace/ and :tag.")
+    left, middle, right = st.columns(3)
+    route = left.selectbox("Route", ["auto", *publish_ollama.ROUTES], key="publish_route", help=ROUTE_HELP)
+    quantize = middle.selectbox("Quantization by Ollama", ["none", *publish_ollama.QUANTIZATIONS],
+                                key="publish_quantize",
+                                help="none keeps the weights as trained (answers closest to the app).")
+    st.session_state.setdefault("publish_replay", publish_ollama.DEFAULT_REPLAY)
+    right.number_input("Held-out prompts to replay", min_value=0, max_value=50, key="publish_replay",
+                       help="Compared word for word between Ollama and the app after publishing.")
+    st.caption(ROUTE_HELP)
+    try:
+        return publish_ollama.plan(run["id"], name, host=host, route=None if route == "auto" else route,
+                                   quantize=None if quantize == "none" else quantize)
+    except PublishError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def modelfile_editor(spec: publish_ollama.PublishSpec) -> publish_ollama.PublishSpec | None:
+    st.markdown(f"**Route:** {spec.route} · **template family:** {spec.family} · "
+                f"**stop:** {', '.join(spec.parameters.get('stop', []))} · **num_ctx:** "
+                f"{spec.parameters.get('num_ctx')}")
+    planned = publish_ollama.modelfile(spec)
+    key = f"publish_modelfile_{spec.run_id}_{spec.name}_{spec.route}_{spec.quantize}"
+    text = st.text_area("Modelfile (edit TEMPLATE, SYSTEM or PARAMETER lines if you need to)", value=planned,
+                        height=320, key=key)
+    try:
+        return publish_ollama.apply_modelfile(spec, text)
+    except PublishError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def publish_button(spec: publish_ollama.PublishSpec, connected: bool) -> None:
+    if st.button(f"Publish {spec.name}", type="primary", key="publish_go", disabled=not connected,
+                 help=None if connected else "Start Ollama first (see above)."):
+        pid, log = publish_ollama.start_publish(spec, int(st.session_state["publish_replay"]))
+        st.session_state["publish_active"] = {"pid": pid, "log": str(log), "name": spec.name}
+        st.rerun()
+
+
+def progress_panel() -> None:
+    active = st.session_state.get("publish_active")
+    if not active:
+        return
+
+    @st.fragment(run_every="1s")
+    def body() -> None:
+        from pathlib import Path
+
+        from workbench.processes import process_alive
+
+        running = process_alive(active["pid"], ("workbench",))
+        log = Path(active["log"])
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        if running:
+            st.info(f"Publishing {active['name']}… " + (lines[-1].strip() if lines else "starting"),
+                    icon=":material/rocket_launch:")
+        with st.expander("Publish log", expanded=True):
+            st.code("\n".join(lines[-40:]) or "(starting)", language=None)
+        if not running:
+            st.session_state.pop("publish_active", None)
+            st.rerun()
+
+    body()
+
+
+def published_list() -> None:
+    records = publish_ollama.list_publishes()
+    if not records:
+        st.caption("Nothing published yet.")
+        return
+    rows = []
+    for record in records:
+        verification = record["details"].get("verification", {})
+        replay = f"{verification.get('agreed')}/{verification.get('replayed')}" if verification else ""
+        rows.append({"id": record["id"], "model": record["name"], "status": record["status"],
+                     "route": record["target"].removeprefix("ollama:"), "host": record["host"],
+                     "held-out replay identical": replay, "created": record["created"],
+                     "error": record["details"].get("error", "")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for record in records:
+        differing = record["details"].get("verification", {}).get("differing") or []
+        if differing:
+            with st.expander(f"{record['name']}: {len(differing)} held-out answer(s) differ from the app"):
+                st.dataframe(pd.DataFrame(differing), hide_index=True, width="stretch")
+    chosen = st.selectbox("Published model", [r["id"] for r in records], key="publish_delete_choice",
+                          format_func=lambda i: next(f"{r['name']} ({r['status']}, {r['host']})"
+                                                     for r in records if r["id"] == i))
+    with st.popover("Delete"):
+        st.write("Remove the model from Ollama and from this list?")
+        if st.button("Yes, delete", key="publish_delete"):
+            try:
+                publish_ollama.delete_published(chosen)
+            except PublishError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()

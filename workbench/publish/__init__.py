@@ -1,0 +1,1 @@
+"""Publishing trained adapters: Ollama templates and Modelfiles, GGUF export."""

@@ -1,0 +1,453 @@
+"""Publishing a run to Ollama with the `ollama` client: plan, Modelfile preview, create, verify, record.
+
+    spec = plan(run, "support-bot")          # route, template, stop, system, num_ctx from the run
+    text = modelfile(spec)                   # shown to the user, who may edit it
+    spec = apply_modelfile(spec, edited)     # TEMPLATE / SYSTEM / PARAMETER edits; FROM/ADAPTER fixed
+    result = publish(spec, progress)         # blobs, create, show, one chat, held-out replay, record
+
+Routes:
+- merged: the adapter merged into the base (`merge.merge_run`), its safetensors, config and tokenizer
+  files uploaded as blobs (`create_blob`) and the model created from them (`create(files=...)`),
+  optionally quantized by Ollama (`quantize`).
+- adapter: the base is created in Ollama once from the same folder the run trained on (`wb-base-NAME`),
+  then each run only uploads its LoRA adapter (`create(from_=base, adapters=...)`). Chosen automatically
+  when that base already exists in Ollama and the adapter is plain LoRA.
+
+A step that fails deletes the model this call created and raises PublishError in plain words. Every
+attempt is recorded in the `publishes` table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from workbench import store
+from workbench.publish.merge import PublishError, adapter_dir, adapter_problems, merge_run
+from workbench.system import ollama_host
+from workbench.training import runs
+
+ROUTES = ("merged", "adapter")
+QUANTIZATIONS = ("q4_K_M", "q4_K_S", "q8_0")
+# Ollama's model names: an optional namespace, the model, an optional tag.
+_PART = r"[a-z0-9][a-z0-9._-]{0,79}"
+NAME_RE = re.compile(rf"^(?:{_PART}/)?{_PART}(?::[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})?$")
+MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "tokenizer.model")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+BASE_PREFIX = "wb-base-"
+DEFAULT_REPLAY = 5
+CONNECT_TIMEOUT = 5.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PublishSpec:
+    run_id: int
+    run_name: str
+    name: str
+    host: str
+    route: str
+    quantize: str | None
+    template: str
+    system: str
+    parameters: dict = field(default_factory=dict)   # {"stop": [...], "num_ctx": N}
+    base_model: str | None = None                    # adapter route: the Ollama model it builds on
+    family: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------- planning
+
+
+def check_name(name: str) -> str:
+    cleaned = (name or "").strip()
+    if not NAME_RE.match(cleaned):
+        raise PublishError(f"{cleaned!r} is not a valid Ollama model name: use lowercase letters, digits, '.', '_' "
+                           "and '-' (starting with a letter or digit), optionally 'namespace/' before and ':tag' "
+                           "after, e.g. 'support-bot' or 'acme/support-bot:v2'.")
+    return cleaned
+
+
+def base_model_name(base: str) -> str:
+    """The Ollama name under which the adapter route keeps a run's base model."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", Path(base).name.lower()).strip("-._") or "base"
+    return f"{BASE_PREFIX}{slug}"[:80]
+
+
+def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | None = None,
+         quantize: str | None = None, client=None) -> PublishSpec:
+    """Everything `publish` will do, decided from the run; nothing is written or uploaded yet."""
+    from workbench.publish.templates import ollama_template_for
+
+    run = runs.get_run(run_id)
+    config = runs.run_config(run)
+    folder = adapter_dir(run)
+    name = check_name(name)
+    host = (host or ollama_host()).rstrip("/")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise PublishError(f"quantize: {quantize!r} is not one Ollama offers; use one of {', '.join(QUANTIZATIONS)} "
+                           "or none (keep the weights as they are).")
+    if route is not None and route not in ROUTES:
+        raise PublishError(f"route: {route!r} — use 'merged' or 'adapter'.")
+    problems = adapter_problems(folder)
+    base_name = base_model_name(config.base_model)
+    if route == "adapter" and problems:
+        raise PublishError(f"The adapter route cannot carry this adapter: {'; '.join(problems)}. Use the merged "
+                           "route, which applies the adapter exactly as PEFT does.")
+    if route is None:
+        route = "adapter" if not problems and _has_model(host, base_name, client) else "merged"
+    tokenizer = _tokenizer(folder, config)
+    translated = ollama_template_for(tokenizer, config.system_prompt)
+    parameters = {"stop": list(translated.stop), "num_ctx": int(config.max_length)}
+    return PublishSpec(run_id=run["id"], run_name=run["name"], name=name, host=host, route=route,
+                       quantize=quantize, template=translated.template,
+                       system=config.system_prompt if config.system_prompt.strip() else (translated.default_system or ""),
+                       parameters=parameters, base_model=base_name if route == "adapter" else None,
+                       family=translated.family)
+
+
+def _tokenizer(folder: Path, config):
+    from transformers import AutoTokenizer
+
+    from workbench.models.loading import load_tokenizer
+
+    if (folder / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(str(folder))
+    return load_tokenizer(config.base_model, trust_remote_code=config.trust_remote_code)
+
+
+# ------------------------------------------------------------------------------------------ Modelfile
+
+
+def modelfile(spec: PublishSpec) -> str:
+    """The Modelfile equivalent of what `publish` sends (shown before publishing; editable)."""
+    lines = []
+    if spec.route == "merged":
+        lines.append(f"FROM ./merged   # run {spec.run_name}: adapter merged into its base, safetensors")
+    else:
+        lines.append(f"FROM {spec.base_model}")
+        lines.append(f"ADAPTER ./adapter   # run {spec.run_name}: LoRA adapter, safetensors")
+    if spec.quantize:
+        lines.append(f"# quantized by Ollama on create: {spec.quantize}")
+    lines.append(f'TEMPLATE """{spec.template}"""')
+    if spec.system:
+        lines.append(f'SYSTEM """{spec.system}"""')
+    for key, value in spec.parameters.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"PARAMETER {key} {json.dumps(item) if isinstance(item, str) else item}")
+    return "\n".join(lines) + "\n"
+
+
+_TRIPLE = re.compile(r'^(TEMPLATE|SYSTEM)\s+"""(.*?)"""\s*$', re.S | re.M)
+
+
+def apply_modelfile(spec: PublishSpec, text: str) -> PublishSpec:
+    """Take TEMPLATE, SYSTEM and PARAMETER lines from an edited Modelfile; FROM/ADAPTER must stay as planned."""
+    found = {match.group(1): match.group(2) for match in _TRIPLE.finditer(text)}
+    rest = _TRIPLE.sub("", text)
+    parameters: dict = {}
+    for number, raw in enumerate(rest.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("PARAMETER") else raw.strip()
+        if not line:
+            continue
+        keyword = line.split(None, 1)[0].upper()
+        if keyword == "PARAMETER":
+            parts = line.split(None, 2)
+            if len(parts) < 3:
+                raise PublishError(f"Modelfile line {number}: PARAMETER needs a name and a value.")
+            _add_parameter(parameters, parts[1], parts[2].strip(), number)
+        elif keyword in ("FROM", "ADAPTER"):
+            continue  # the route decides these; edits to them are ignored, not silently followed
+        else:
+            raise PublishError(f"Modelfile line {number}: {keyword} is not supported here; edit TEMPLATE, SYSTEM "
+                               "or PARAMETER lines (choose the route and quantization with the options).")
+    if "TEMPLATE" not in found:
+        raise PublishError('The Modelfile has no TEMPLATE """...""" block: the model would lose its chat format.')
+    return replace(spec, template=found["TEMPLATE"], system=found.get("SYSTEM", ""),
+                   parameters=parameters or spec.parameters)
+
+
+def _add_parameter(parameters: dict, key: str, value: str, number: int) -> None:
+    if value.startswith('"'):
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise PublishError(f"Modelfile line {number}: {value} is not a valid quoted string.") from exc
+    else:
+        try:
+            parsed = int(value)
+        except ValueError:
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = value
+    if key == "stop":
+        parameters.setdefault("stop", []).append(parsed)
+    else:
+        parameters[key] = parsed
+
+
+# ------------------------------------------------------------------------------------------ publishing
+
+
+def client_for(host: str):
+    import ollama
+
+    return ollama.Client(host=host, timeout=None)
+
+
+def connection(host: str) -> dict:
+    """{"version", "models"} of the Ollama server at `host`, or PublishError saying how to start it."""
+    import httpx
+
+    try:
+        version = httpx.get(f"{host}/api/version", timeout=CONNECT_TIMEOUT).json().get("version", "?")
+        models = httpx.get(f"{host}/api/tags", timeout=CONNECT_TIMEOUT).json().get("models", [])
+    except (httpx.HTTPError, ValueError) as exc:
+        raise PublishError(f"Ollama is not running at {host} — start it with `ollama serve` (or set the host to "
+                           f"where it runs). ({type(exc).__name__})") from exc
+    return {"version": version, "models": sorted(m.get("model") or m.get("name") for m in models)}
+
+
+def _has_model(host: str, name: str, client=None) -> bool:
+    try:
+        models = connection(host)["models"]
+    except PublishError:
+        return False
+    return any(m == name or m.split(":")[0] == name for m in models)
+
+
+def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int = DEFAULT_REPLAY,
+            client=None) -> dict:
+    """Create the model in Ollama, verify it and record the attempt; returns the publishes record."""
+    say = progress or (lambda message: None)
+    client = client or client_for(spec.host)
+    record_id = _record(spec, "running", {})
+    created = False
+    try:
+        server = connection(spec.host)
+        say(f"Ollama {server['version']} at {spec.host}.")
+        if spec.route == "merged":
+            files = _upload_folder(client, merge_run(spec.run_id, say), say)
+            request = {"files": files}
+        else:
+            request = {"from_": _ensure_base(client, spec, server["models"], say),
+                       "adapters": _upload(client, adapter_dir(runs.get_run(spec.run_id)), ADAPTER_FILES, say)}
+        say(f"Creating {spec.name}…")
+        created = True
+        for update in client.create(model=spec.name, quantize=spec.quantize, template=spec.template,
+                                    system=spec.system or None, parameters=spec.parameters, stream=True,
+                                    **request):
+            if getattr(update, "status", None):
+                say(f"ollama: {update.status}")
+        verification = verify(client, spec, say, replay=replay)
+    except BaseException as exc:
+        reason = _reason(exc, spec)
+        if created:
+            _delete_quietly(client, spec.name, say)
+        _finish(record_id, "failed", {"error": reason})
+        if isinstance(exc, PublishError):
+            raise
+        raise PublishError(reason) from exc
+    details = {"verification": verification}
+    _finish(record_id, "published", details)
+    say(f"Published: `ollama run {spec.name}`.")
+    return get_publish(record_id)
+
+
+def _upload_folder(client, folder: Path, say: Progress) -> dict[str, str]:
+    names = [*MODEL_FILES, *sorted(p.name for p in folder.glob("*.safetensors")),
+             *(["model.safetensors.index.json"] if (folder / "model.safetensors.index.json").is_file() else [])]
+    return _upload(client, folder, names, say)
+
+
+def _upload(client, folder: Path, names, say: Progress) -> dict[str, str]:
+    files = {}
+    for name in names:
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        say(f"Uploading {name} ({path.stat().st_size / 1e6:.1f} MB)…")
+        files[name] = client.create_blob(path)
+    if not any(name.endswith(".safetensors") for name in files):
+        raise PublishError(f"No safetensors weights in {folder}: nothing to create the model from.")
+    return files
+
+
+def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress) -> str:
+    """The adapter route's base in Ollama, created from the folder the run trained on when missing."""
+    from workbench.models.loading import resolve_base
+
+    name = spec.base_model or base_model_name(runs.run_config(runs.get_run(spec.run_id)).base_model)
+    if any(m == name or m.split(":")[0] == name for m in installed):
+        say(f"Base {name} is already in Ollama.")
+        return name
+    folder = Path(resolve_base(runs.run_config(runs.get_run(spec.run_id)).base_model))
+    if not folder.is_dir():
+        raise PublishError(f"The base of run {spec.run_name!r} is not a local folder, so it cannot be uploaded to "
+                           "Ollama: use the merged route.")
+    say(f"Creating the base {name} in Ollama from {folder} (once per base)…")
+    files = _upload_folder(client, folder, say)
+    for update in client.create(model=name, files=files, template=spec.template, stream=True):
+        if getattr(update, "status", None):
+            say(f"ollama: {update.status}")
+    return name
+
+
+def verify(client, spec: PublishSpec, say: Progress, *, replay: int = DEFAULT_REPLAY) -> dict:
+    """`show` must list the template, the stop parameters (and the adapter); one chat must answer; then
+    held-out prompts are replayed through Ollama and the in-app adapter (greedy) and compared."""
+    shown = client.show(spec.name)
+    problems = []
+    if (shown.template or "").strip() != spec.template.strip():
+        problems.append("the template Ollama stored differs from the one sent")
+    for stop in spec.parameters.get("stop", []):
+        if stop not in (shown.parameters or ""):
+            problems.append(f"the stop parameter {stop!r} is missing")
+    if spec.route == "adapter" and "ADAPTER" not in (shown.modelfile or ""):
+        problems.append("the adapter is missing from the model")
+    if problems:
+        raise PublishError(f"Ollama created {spec.name} but {'; '.join(problems)}.")
+    say("Checked with `show`: template, stop parameters" + (" and adapter" if spec.route == "adapter" else "") + ".")
+    answer = client.chat(model=spec.name, messages=[{"role": "user", "content": "Hello"}],
+                         options={"num_predict": 16, "temperature": 0})
+    if not (answer.message.content or "").strip():
+        raise PublishError(f"{spec.name} was created but gave an empty answer to a one-word chat.")
+    say("One short chat answered.")
+    return {"show": "ok", "chat": answer.message.content[:200], **replay_heldout(client, spec, replay, say)}
+
+
+def replay_heldout(client, spec: PublishSpec, count: int, say: Progress) -> dict:
+    """Greedy answers from Ollama and from the in-app engine on `count` validation prompts, compared."""
+    if count <= 0:
+        return {"replayed": 0, "agreed": 0, "differing": []}
+    from workbench.evaluation.runner import heldout_prompts
+    from workbench.inference.engine import Engine, GenerationSettings, Side
+
+    run = runs.get_run(spec.run_id)
+    config = runs.run_config(run)
+    prompts = heldout_prompts(run, count)
+    if not prompts:
+        return {"replayed": 0, "agreed": 0, "differing": []}
+    say(f"Replaying {len(prompts)} held-out prompt(s) through Ollama and the app…")
+    engine = Engine(config.base_model, trust_remote_code=config.trust_remote_code)
+    try:
+        name = engine.attach(str(adapter_dir(run)), run["name"])
+        settings = GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=256,
+                                      repetition_penalty=1.0, seed=config.seed, greedy=True)
+        app = engine.generate([Side(name, messages) for messages, _ in prompts], settings)
+    finally:
+        engine.unload()
+    differing, agreed = [], 0
+    for (messages, _), mine in zip(prompts, app, strict=True):
+        theirs = client.chat(model=spec.name, messages=messages,
+                             options={"temperature": 0, "top_k": 1, "seed": config.seed, "num_predict": 256})
+        text = (theirs.message.content or "").strip()
+        if text == mine.text.strip():
+            agreed += 1
+        else:
+            differing.append({"prompt": messages[-1]["content"], "app": mine.text.strip(), "ollama": text})
+    say(f"{agreed} of {len(prompts)} held-out answers agree word for word.")
+    return {"replayed": len(prompts), "agreed": agreed, "differing": differing}
+
+
+def _delete_quietly(client, name: str, say: Progress) -> None:
+    try:
+        client.delete(name)
+        say(f"Deleted the half-made {name}.")
+    except Exception:  # the server may be gone; nothing more to do
+        say(f"Could not delete {name}: remove it with `ollama rm {name}`.")
+
+
+def _reason(exc: BaseException, spec: PublishSpec) -> str:
+    import httpx
+
+    if isinstance(exc, PublishError):
+        return str(exc)
+    if isinstance(exc, httpx.ConnectError | ConnectionError):
+        return f"Ollama is not running at {spec.host} (or went away) — start it with `ollama serve` and publish again."
+    error = getattr(exc, "error", None)
+    if error:
+        return f"Ollama refused: {error}"
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return "The disk is full: free some space and publish again."
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ----------------------------------------------------------------------------------------------- records
+
+
+def _record(spec: PublishSpec, status: str, details: dict) -> int:
+    return store.open_db()["publishes"].insert({
+        "run_id": spec.run_id, "target": f"ollama:{spec.route}", "name": spec.name, "host": spec.host,
+        "created": store.now(), "status": status,
+        "details_json": json.dumps({"spec": spec.to_dict(), **details}, ensure_ascii=False),
+    }).last_pk
+
+
+def _finish(record_id: int, status: str, details: dict) -> None:
+    db = store.open_db()
+    row = db["publishes"].get(record_id)
+    merged = {**json.loads(row["details_json"] or "{}"), **details, "finished": time.time()}
+    db["publishes"].update(record_id, {"status": status, "details_json": json.dumps(merged, ensure_ascii=False)})
+
+
+def get_publish(record_id: int) -> dict:
+    row = store.open_db()["publishes"].get(record_id)
+    return {**row, "details": json.loads(row["details_json"] or "{}")}
+
+
+def list_publishes(run_id: int | None = None) -> list[dict]:
+    where, args = ("run_id = ?", [run_id]) if run_id is not None else (None, None)
+    rows = store.open_db()["publishes"].rows_where(where, args, order_by="id desc")
+    return [{**row, "details": json.loads(row["details_json"] or "{}")} for row in rows]
+
+
+def delete_published(record_id: int, *, client=None) -> None:
+    """Remove the model from Ollama (if it is still there) and its record."""
+    row = get_publish(record_id)
+    client = client or client_for(row["host"])
+    try:
+        client.delete(row["name"])
+    except Exception as exc:
+        if getattr(exc, "status_code", None) != 404:
+            raise PublishError(f"Could not delete {row['name']} from Ollama at {row['host']}: "
+                               f"{getattr(exc, 'error', exc)}") from exc
+    store.open_db()["publishes"].delete(record_id)
+
+
+# ---------------------------------------------------------------------------------------- background
+
+
+def publish_log(spec: PublishSpec) -> Path:
+    from workbench import paths
+
+    return paths.home() / "exports" / spec.run_name / f"publish-{spec.name.replace('/', '_').replace(':', '_')}.log"
+
+
+def start_publish(spec: PublishSpec, replay: int = DEFAULT_REPLAY) -> tuple[int, Path]:
+    """Run `python -m workbench publish ...` for `spec` as a detached process (the app's Publish button);
+    the Modelfile as planned or edited goes with it. Returns (pid, log file)."""
+    import sys
+
+    from workbench.fileio import write_text_atomic
+    from workbench.processes import launch_detached
+
+    log = publish_log(spec)
+    planned = log.with_suffix(".Modelfile")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(planned, modelfile(spec))
+    command = [sys.executable, "-m", "workbench", "publish", str(spec.run_id), "--ollama", spec.name,
+               "--host", spec.host, "--route", spec.route, "--replay", str(replay), "--modelfile", str(planned)]
+    if spec.quantize:
+        command += ["--quantize", spec.quantize]
+    log.write_text("", encoding="utf-8")
+    return launch_detached(command, log, f"publishing run {spec.run_name} as {spec.name}"), log
