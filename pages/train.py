@@ -35,7 +35,7 @@ gpu = device()
 default = default_config(gpu.kind == "cuda")
 if gpu.kind != "cuda":
     st.caption(":material/info: No GPU here, so the **CPU preset** is the default: LoRA r 16 on every linear "
-               "layer, learning rate 1e-3, batch 2, 2 epochs, no gradient checkpointing or packing. Measured on 2 "
+               "layer, learning rate 2e-3, batch 2, 2 epochs, no gradient checkpointing or packing. Measured on 2 "
                "cores, SmolLM2-135M learns the sample task in about 10 minutes this way; the GPU recipe would "
                "take hours on a CPU.")
 preset = preset_for(base)

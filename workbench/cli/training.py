@@ -54,7 +54,7 @@ def build_config(args) -> TrainConfig:
         has_gpu = device_info().kind == "cuda"
         config = default_config(has_gpu)
         if not has_gpu:
-            print("No GPU: using the CPU preset (LoRA r 16 on all linear layers, lr 1e-3, batch 2, 2 epochs, "
+            print("No GPU: using the CPU preset (LoRA r 16 on all linear layers, lr 2e-3, batch 2, 2 epochs, "
                   "no checkpointing).")
     updates = {}
     for pair in args.set:

@@ -338,7 +338,8 @@ def replay_heldout(client, spec: PublishSpec, count: int, say: Progress) -> dict
     if not prompts:
         return {"replayed": 0, "agreed": 0, "differing": []}
     say(f"Replaying {len(prompts)} held-out prompt(s) through Ollama and the app…")
-    engine = Engine(config.base_model, trust_remote_code=config.trust_remote_code)
+    quantization = "4bit" if config.method == "qlora" else "none"  # the adapter as it was trained
+    engine = Engine(config.base_model, quantization=quantization, trust_remote_code=config.trust_remote_code)
     try:
         name = engine.attach(str(adapter_dir(run)), run["name"])
         settings = GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=256,
