@@ -1,5 +1,7 @@
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from workbench.processes import process_alive, remember_child
 
@@ -18,9 +20,17 @@ def test_a_child_of_ours_counts_as_alive_before_its_command_line_names_it():
     assert process_alive(child.pid, ("no-such-marker",)) is False
 
 
+def _wait_for_exec(pid: int, marker: str) -> None:
+    deadline = time.monotonic() + 10
+    while marker not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+        assert time.monotonic() < deadline, "the child never exec'ed"
+        time.sleep(0.01)
+
+
 def test_a_process_is_recognised_by_its_command_line():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "workbench.training.worker"])
     try:
+        _wait_for_exec(child.pid, "workbench.training.worker")  # not a child we remember: only its command line
         assert process_alive(child.pid, ("workbench.training.worker",)) is True
         assert process_alive(child.pid, ("workbench.evaluation.worker",)) is False
     finally:
