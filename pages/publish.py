@@ -24,7 +24,7 @@ else:
     names = {r["id"]: f"{r['name']} ({r['status']}, {r['base_model']})" for r in candidates}
     run_id = st.selectbox("Run", list(names), format_func=names.get, key="publish_run")
     run = next(r for r in candidates if r["id"] == run_id)
-    spec = plan_form(run, host)
+    spec = plan_form(run, host, server)
     if spec is not None:
         spec = modelfile_editor(spec)
     if spec is not None:

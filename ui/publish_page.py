@@ -39,11 +39,19 @@ def default_name(run_name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", run_name.lower()).strip("-._")[:60] or "my-model"
 
 
-def plan_form(run: dict, host: str) -> publish_ollama.PublishSpec | None:
+@st.cache_data(ttl=30, show_spinner=False)
+def _plan(run_id: int, name: str, host: str, route: str | None, quantize: str | None,
+          installed: tuple[str, ...] | None) -> publish_ollama.PublishSpec:
+    # Loads the run's tokenizer and checks the template translation: once per choice, not on every rerun.
+    return publish_ollama.plan(run_id, name, host=host, route=route, quantize=quantize,
+                               installed=None if installed is None else list(installed))
+
+
+def plan_form(run: dict, host: str, server: dict | None) -> publish_ollama.PublishSpec | None:
     name = st.text_input("Ollama model name", value=default_name(run["name"]), key="publish_name",
                          help="Lowercase letters, digits, '.', '_' and '-'; optionally namespace/ and :tag.")
     left, middle, right = st.columns(3)
-    route = left.selectbox("Route", ["auto", *publish_ollama.ROUTES], key="publish_route", help=ROUTE_HELP)
+    route = left.selectbox("Route", ["auto", *publish_ollama.ROUTES], key="publish_route")
     quantize = middle.selectbox("Quantization by Ollama", ["none", *publish_ollama.QUANTIZATIONS],
                                 key="publish_quantize",
                                 help="none keeps the weights as trained (answers closest to the app).")
@@ -52,8 +60,8 @@ def plan_form(run: dict, host: str) -> publish_ollama.PublishSpec | None:
                        help="Compared word for word between Ollama and the app after publishing.")
     st.caption(ROUTE_HELP)
     try:
-        return publish_ollama.plan(run["id"], name, host=host, route=None if route == "auto" else route,
-                                   quantize=None if quantize == "none" else quantize)
+        return _plan(run["id"], name, host, None if route == "auto" else route,
+                     None if quantize == "none" else quantize, tuple(server["models"]) if server else ())
     except PublishError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
@@ -80,6 +88,8 @@ def publish_button(spec: publish_ollama.PublishSpec, connected: bool) -> None:
         pid, log = publish_ollama.start_publish(spec, int(st.session_state["publish_replay"]))
         st.session_state["publish_active"] = {"pid": pid, "log": str(log), "name": spec.name}
         st.rerun()
+    if not connected:
+        st.caption("Publishing needs Ollama running (see above); the plan and the Modelfile are ready meanwhile.")
 
 
 def progress_panel() -> None:

@@ -83,8 +83,10 @@ def base_model_name(base: str) -> str:
 
 
 def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | None = None,
-         quantize: str | None = None, client=None) -> PublishSpec:
-    """Everything `publish` will do, decided from the run; nothing is written or uploaded yet."""
+         quantize: str | None = None, installed: list[str] | None = None) -> PublishSpec:
+    """Everything `publish` will do, decided from the run; nothing is written or uploaded yet.
+
+    `installed`: the models already in Ollama, when the caller has just asked (else they are asked for)."""
     from workbench.publish.templates import ollama_template_for
 
     run = runs.get_run(run_id)
@@ -103,7 +105,7 @@ def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | 
         raise PublishError(f"The adapter route cannot carry this adapter: {'; '.join(problems)}. Use the merged "
                            "route, which applies the adapter exactly as PEFT does.")
     if route is None:
-        route = "adapter" if not problems and _has_model(host, base_name, client) else "merged"
+        route = "adapter" if not problems and _has_model(host, base_name, installed) else "merged"
     tokenizer = _tokenizer(folder, config)
     translated = ollama_template_for(tokenizer, config.system_prompt)
     parameters = {"stop": list(translated.stop), "num_ctx": int(config.max_length)}
@@ -217,12 +219,13 @@ def connection(host: str) -> dict:
     return {"version": version, "models": sorted(m.get("model") or m.get("name") for m in models)}
 
 
-def _has_model(host: str, name: str, client=None) -> bool:
-    try:
-        models = connection(host)["models"]
-    except PublishError:
-        return False
-    return any(m == name or m.split(":")[0] == name for m in models)
+def _has_model(host: str, name: str, installed: list[str] | None = None) -> bool:
+    if installed is None:
+        try:
+            installed = connection(host)["models"]
+        except PublishError:
+            return False
+    return any(m == name or m.split(":")[0] == name for m in installed)
 
 
 def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int = DEFAULT_REPLAY,
@@ -250,11 +253,11 @@ def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int 
                 say(f"ollama: {update.status}")
         verification = verify(client, spec, say, replay=replay)
     except BaseException as exc:
-        reason = _reason(exc, spec)
+        reason = "Stopped (Ctrl+C)." if isinstance(exc, KeyboardInterrupt) else _reason(exc, spec)
         if created:
             _delete_quietly(client, spec.name, say)
         _finish(record_id, "failed", {"error": reason})
-        if isinstance(exc, PublishError):
+        if isinstance(exc, PublishError | KeyboardInterrupt | SystemExit):
             raise
         raise PublishError(reason) from exc
     details = {"verification": verification}
@@ -286,11 +289,12 @@ def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress)
     """The adapter route's base in Ollama, created from the folder the run trained on when missing."""
     from workbench.models.loading import resolve_base
 
-    name = spec.base_model or base_model_name(runs.run_config(runs.get_run(spec.run_id)).base_model)
-    if any(m == name or m.split(":")[0] == name for m in installed):
+    base = runs.run_config(runs.get_run(spec.run_id)).base_model
+    name = spec.base_model or base_model_name(base)
+    if _has_model(spec.host, name, installed):
         say(f"Base {name} is already in Ollama.")
         return name
-    folder = Path(resolve_base(runs.run_config(runs.get_run(spec.run_id)).base_model))
+    folder = Path(resolve_base(base))
     if not folder.is_dir():
         raise PublishError(f"The base of run {spec.run_name!r} is not a local folder, so it cannot be uploaded to "
                            "Ollama: use the merged route.")
