@@ -1,9 +1,11 @@
-"""Publish: a trained adapter -> an Ollama model that answers like it did in the app, verified."""
+"""Publish: a trained adapter -> an Ollama model that answers like it did in the app, verified; or GGUF files."""
 
 import streamlit as st
 
 from ui.publish_page import (
     connection_panel,
+    exports_list,
+    gguf_form,
     modelfile_editor,
     plan_form,
     progress_panel,
@@ -13,22 +15,31 @@ from ui.publish_page import (
 )
 
 st.title("Publish")
-st.caption("Creates an Ollama model from a run with the chat template, stop tokens and system prompt it trained "
-           "with, then checks it: `show` must list them, one chat must answer, and held-out prompts are replayed "
-           "through Ollama and the app and compared.")
-host, server = connection_panel()
+st.caption("To Ollama: a model with the chat template, stop tokens and system prompt the run trained with, then "
+           "checked: `show` must list them, one chat must answer, and held-out prompts are replayed through Ollama "
+           "and the app and compared. As GGUF: files for llama.cpp, LM Studio or Ollama, with a Modelfile.")
 candidates = publishable_runs()
+run = None
 if not candidates:
     st.info("No run has an adapter yet: train one on the Train page first.", icon=":material/info:")
 else:
     names = {r["id"]: f"{r['name']} ({r['status']}, {r['base_model']})" for r in candidates}
     run_id = st.selectbox("Run", list(names), format_func=names.get, key="publish_run")
     run = next(r for r in candidates if r["id"] == run_id)
-    spec = plan_form(run, host, server)
-    if spec is not None:
-        spec = modelfile_editor(spec)
-    if spec is not None:
-        publish_button(spec, server is not None)
 progress_panel()
-st.subheader("Published models")
-published_list()
+to_ollama, to_gguf = st.tabs(["Ollama", "GGUF export"])
+with to_ollama:
+    host, server = connection_panel()
+    if run is not None:
+        spec = plan_form(run, host, server)
+        if spec is not None:
+            spec = modelfile_editor(spec)
+        if spec is not None:
+            publish_button(spec, server is not None)
+    st.subheader("Published models")
+    published_list()
+with to_gguf:
+    if run is not None:
+        gguf_form(run)
+    st.subheader("GGUF exports")
+    exports_list()

@@ -42,6 +42,14 @@ def workbench_home(tmp_path, monkeypatch, request) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def converter_dir():
+    """llama.cpp's converters from the pinned llama-cpp-python sdist, fetched from PyPI once per machine."""
+    from workbench.publish import llama_cpp
+
+    return llama_cpp.converter()
+
+
 @pytest.fixture
 def trained_run(workbench_home):
     """A completed run with a real (briefly trained) adapter on the demo model, in this test's workspace."""

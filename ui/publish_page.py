@@ -4,10 +4,12 @@ and the list of published models."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from workbench.publish import gguf
 from workbench.publish import ollama as publish_ollama
 from workbench.publish.merge import PublishError
 from workbench.system import ollama_host
@@ -83,10 +85,10 @@ def modelfile_editor(spec: publish_ollama.PublishSpec) -> publish_ollama.Publish
 
 
 def publish_button(spec: publish_ollama.PublishSpec, connected: bool) -> None:
-    if st.button(f"Publish {spec.name}", type="primary", key="publish_go", disabled=not connected,
+    if st.button(f"Publish {spec.name}", type="primary", key="publish_go", disabled=not connected or busy(),
                  help=None if connected else "Start Ollama first (see above)."):
         pid, log = publish_ollama.start_publish(spec, int(st.session_state["publish_replay"]))
-        st.session_state["publish_active"] = {"pid": pid, "log": str(log), "name": spec.name}
+        st.session_state["publish_active"] = {"pid": pid, "log": str(log), "label": f"Publishing {spec.name}"}
         st.rerun()
     if not connected:
         st.caption("Publishing needs Ollama running (see above); the plan and the Modelfile are ready meanwhile.")
@@ -107,15 +109,19 @@ def progress_panel() -> None:
         log = Path(active["log"])
         lines = log.read_text(errors="replace").splitlines() if log.exists() else []
         if running:
-            st.info(f"Publishing {active['name']}… " + (lines[-1].strip() if lines else "starting"),
+            st.info(f"{active['label']}… " + (lines[-1].strip() if lines else "starting"),
                     icon=":material/rocket_launch:")
-        with st.expander("Publish log", expanded=True):
+        with st.expander("Log", expanded=True):
             st.code("\n".join(lines[-40:]) or "(starting)", language=None)
         if not running:
             st.session_state.pop("publish_active", None)
             st.rerun()
 
     body()
+
+
+def busy() -> bool:
+    return "publish_active" in st.session_state
 
 
 def published_list() -> None:
@@ -137,15 +143,78 @@ def published_list() -> None:
         if differing:
             with st.expander(f"{record['name']}: {len(differing)} held-out answer(s) differ from the app"):
                 st.dataframe(pd.DataFrame(differing), hide_index=True, width="stretch")
-    chosen = st.selectbox("Published model", [r["id"] for r in records], key="publish_delete_choice",
-                          format_func=lambda i: next(f"{r['name']} ({r['status']}, {r['host']})"
-                                                     for r in records if r["id"] == i))
+    delete_picker("Published model", records, "publish_delete", "Remove the model from Ollama and from this list?",
+                  publish_ollama.delete_published, lambda r: f"{r['name']} ({r['status']}, {r['host']})")
+
+
+def delete_picker(label: str, records: list[dict], key: str, question: str, delete, describe) -> None:
+    """Pick one record and delete it after a confirmation; a refusal is shown, not raised."""
+    by_id = {r["id"]: r for r in records}
+    chosen = st.selectbox(label, list(by_id), key=f"{key}_choice", format_func=lambda i: describe(by_id[i]))
     with st.popover("Delete"):
-        st.write("Remove the model from Ollama and from this list?")
-        if st.button("Yes, delete", key="publish_delete"):
+        st.write(question)
+        if st.button("Yes, delete", key=key):
             try:
-                publish_ollama.delete_published(chosen)
+                delete(chosen)
             except PublishError as exc:
                 st.error(str(exc))
             else:
                 st.rerun()
+
+
+# ------------------------------------------------------------------------------------------ GGUF export
+
+QUANT_HELP = ("q8_0 (default) is close to the trained weights at half the size of f16; f16/bf16/f32 keep them as "
+              "they are; the K-quants (q4_K_M: about a third of f16) need llama-cpp-python installed.")
+
+
+def gguf_form(run: dict) -> None:
+    has_quantizer = gguf._has_llama_cpp()
+    left, right = st.columns(2)
+    quantize = left.selectbox("Quantization", gguf.QUANTIZATIONS, key="gguf_quantize", help=QUANT_HELP,
+                              index=gguf.QUANTIZATIONS.index(gguf.DEFAULT_QUANTIZATION),
+                              format_func=lambda q: q if q in gguf.CONVERTER_TYPES or has_quantizer
+                              else f"{q} (needs llama-cpp-python)")
+    folder = right.text_input("Export folder", value=str(gguf.default_out_dir(run, quantize)),
+                              key=f"gguf_out_{run['id']}_{quantize}",
+                              help="A new or empty folder, or an earlier export (replaced whole).")
+    adapter = st.checkbox("Also write the adapter alone as GGUF (for `llama-cli --lora` over the base)", value=True,
+                          key="gguf_adapter")
+    if has_quantizer:
+        st.session_state.setdefault("gguf_compare", gguf.DEFAULT_COMPARE)
+        st.number_input("Held-out prompts to compare in llama.cpp", min_value=0, max_value=20, key="gguf_compare",
+                        help="Greedy answers of the GGUF in llama.cpp and of the merged model, token by token.")
+    else:
+        st.caption("llama-cpp-python is not installed: the files are checked with the gguf reader, and answers are "
+                   "not compared in llama.cpp.")
+    if quantize in gguf.K_QUANTS and not has_quantizer:
+        st.error(f"{quantize} needs llama.cpp's quantizer: install llama-cpp-python (`.venv/bin/pip install "
+                 "llama-cpp-python`, it compiles for a few minutes) or choose q8_0.", icon=":material/error:")
+        return
+    if st.button("Export GGUF", type="primary", key="gguf_go", disabled=busy()):
+        job = gguf.GGUFExport(run["id"], out_dir=Path(folder.strip()) if folder.strip() else None, quantize=quantize,
+                              include_adapter=adapter, compare=int(st.session_state.get("gguf_compare", 0)))
+        pid, log = gguf.start_export(job)
+        st.session_state["publish_active"] = {"pid": pid, "log": str(log),
+                                              "label": f"Exporting {run['name']} as GGUF ({quantize})"}
+        st.rerun()
+
+
+def exports_list() -> None:
+    records = gguf.list_exports()
+    if not records:
+        st.caption("No GGUF export yet.")
+        return
+    rows = []
+    for record in records:
+        manifest = record["details"].get("manifest") or {}
+        comparison = manifest.get("llama_cpp_comparison") or {}
+        rows.append({"id": record["id"], "folder": record["name"], "status": record["status"],
+                     "quantization": record["target"].removeprefix("gguf:"),
+                     "files": ", ".join(f["name"] for f in manifest.get("files", {}).values()),
+                     "llama.cpp same answers": f"{comparison['same_answers']}/{comparison['prompts']}"
+                     if comparison else "", "created": record["created"],
+                     "error": record["details"].get("error", "")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    delete_picker("Export", records, "gguf_delete", "Delete the export folder and its files?", gguf.delete_export,
+                  lambda r: f"{r['name']} ({r['status']})")

@@ -1,6 +1,7 @@
 import json
 
 from workbench.publish import ollama as publish_ollama
+from workbench.publish import records
 
 PAGE = "pages/publish.py"
 
@@ -38,7 +39,7 @@ def test_connected_ollama_lists_models_and_published_ones_can_be_deleted(page, t
     host = httpserver.url_for("").rstrip("/")
     spec = publish_ollama.plan(trained_run["id"], "words-bot", host=host, route="merged")
     record = publish_ollama._record(spec, "published", {})
-    publish_ollama._finish(record, "published", {"verification": {
+    records.finish(record, "published", {"verification": {
         "replayed": 2, "agreed": 1, "differing": [{"prompt": "Repite: dos", "app": "dos", "ollama": "tres"}]}})
 
     at = page(PAGE)
@@ -54,3 +55,51 @@ def test_connected_ollama_lists_models_and_published_ones_can_be_deleted(page, t
     assert publish_ollama.list_publishes() == []
     deletes = [r for r, _ in httpserver.log if r.method == "DELETE"]
     assert json.loads(deletes[0].get_data()) == {"model": "words-bot"}
+
+
+def _wait_for(pid: int, seconds: float = 240) -> None:
+    import time
+
+    from workbench.processes import process_alive
+
+    deadline = time.monotonic() + seconds
+    while process_alive(pid, ("workbench",)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not process_alive(pid, ("workbench",)), "the export did not finish"
+
+
+def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, trained_run, converter_dir):
+    from pathlib import Path
+
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="gguf_quantize").value == "q8_0"
+    folder = next(t for t in at.text_input if t.key.startswith("gguf_out_"))
+    assert folder.value.endswith("exports/words-demo/gguf-q8_0")
+    at.checkbox(key="gguf_adapter").uncheck()
+    at.button(key="gguf_go").click().run()
+    active = at.session_state["publish_active"]
+    assert active["label"] == "Exporting words-demo as GGUF (q8_0)"
+    assert any("Exporting words-demo" in i.value for i in at.info)
+    _wait_for(active["pid"])
+
+    at.run()
+    table = at.dataframe[-1].value
+    assert list(table["status"]) == ["exported"], Path(active["log"]).read_text()[-2000:]
+    assert list(table["files"]) == ["words-demo-q8_0.gguf"]
+    assert (Path(folder.value) / "Modelfile").is_file()
+
+    at.button(key="gguf_delete").click().run()
+    assert not Path(folder.value).exists()
+    assert any("No GGUF export yet" in c.value for c in at.caption)
+
+
+def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run, monkeypatch):
+    from workbench.publish import gguf
+
+    monkeypatch.setattr(gguf, "_has_llama_cpp", lambda: False)
+    at = page(PAGE)
+    at.selectbox(key="gguf_quantize").set_value("q4_K_M").run()
+    assert any("q4_K_M needs llama.cpp's quantizer: install llama-cpp-python" in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "gguf_go"]
+    assert any("llama-cpp-python is not installed" in c.value for c in at.caption)

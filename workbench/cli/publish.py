@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from workbench.publish import gguf
 from workbench.publish import ollama as publish_ollama
 from workbench.publish.merge import PublishError
 
@@ -24,6 +25,19 @@ def add_parser(commands) -> None:
                         help="use TEMPLATE, SYSTEM and PARAMETER lines from this (edited) Modelfile")
     parser.add_argument("--print-modelfile", action="store_true", help="print the planned Modelfile and stop")
     parser.set_defaults(handler=_publish)
+
+    export = commands.add_parser("export-gguf", help="export a run as GGUF files (merged model, adapter, Modelfile)")
+    export.add_argument("run", help="run id or name")
+    export.add_argument("--out", type=Path, metavar="DIR",
+                        help="the export folder (new, empty, or an earlier export; default exports/RUN/gguf-QUANT)")
+    export.add_argument("--quantize", choices=gguf.QUANTIZATIONS, default=gguf.DEFAULT_QUANTIZATION,
+                        help=f"weights of the merged GGUF (default {gguf.DEFAULT_QUANTIZATION}; the K-quants need "
+                             "llama-cpp-python)")
+    export.add_argument("--no-adapter", action="store_true", help="do not write the adapter alone as GGUF")
+    export.add_argument("--compare", type=int, default=gguf.DEFAULT_COMPARE, metavar="N",
+                        help="held-out prompts to compare with llama.cpp when llama-cpp-python is installed "
+                             f"(default {gguf.DEFAULT_COMPARE}; 0: none)")
+    export.set_defaults(handler=_export)
 
 
 def _publish(args) -> int:
@@ -45,4 +59,25 @@ def _publish(args) -> int:
         print(f"  differs on {pair['prompt'][:60]!r}:\n    app:    {pair['app'][:200]}\n    ollama: {pair['ollama'][:200]}")
     print(f"Published {spec.name}: held-out replay {verification['agreed']}/{verification['replayed']} identical. "
           f"Try it: ollama run {spec.name}")
+    return 0
+
+
+def _export(args) -> int:
+    job = gguf.GGUFExport(args.run, out_dir=args.out, quantize=args.quantize, include_adapter=not args.no_adapter,
+                          compare=args.compare)
+    print(f"Exporting run {args.run} as GGUF ({args.quantize})…", flush=True)
+    try:
+        manifest = gguf.export_gguf(job, lambda line: print(f"  {line}", flush=True))
+    except PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for part in manifest["files"].values():
+        print(f"  {part['name']}  {part['bytes'] / 1e6:.1f} MB  sha256 {part['sha256'][:16]}…")
+    if manifest["adapter_skipped"]:
+        print(f"  no separate adapter file: {manifest['adapter_skipped']}")
+    comparison = manifest.get("llama_cpp_comparison")
+    if comparison:
+        print(f"  llama.cpp vs transformers (greedy): {comparison['same_answers']}/{comparison['prompts']} same answers, "
+              f"{comparison['same_tokenization']}/{comparison['prompts']} same tokenization")
+    print(f"Exported to {manifest['folder']} (Modelfile and README.md inside).")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,9 @@ from workbench.training.config import TrainConfig
 MERGED_DIR = "merged"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                    "tokenizer.model", "vocab.json", "merges.txt")
+
+
+GENERATION_TAGS = re.compile(r"{%-?\s*(?:end)?generation\s*-?%}")
 
 
 class PublishError(RuntimeError):
@@ -130,7 +134,12 @@ def _load_merged(config: TrainConfig, source: Path, say):
 
 
 def _copy_chat_template(source: Path, target: Path) -> None:
-    """The run's own template file wins over whatever save_pretrained wrote (they should agree)."""
+    """The run's own template wins over whatever save_pretrained wrote (they should agree), without the
+    training-only {% generation %} markers: they render nothing, and llama.cpp's or LM Studio's template
+    engines may not know the tag."""
     template = source / "chat_template.jinja"
+    if not template.is_file():
+        template = target / "chat_template.jinja"
     if template.is_file():
-        shutil.copyfile(template, target / "chat_template.jinja")
+        text = GENERATION_TAGS.sub("", template.read_text(encoding="utf-8"))
+        (target / "chat_template.jinja").write_text(text, encoding="utf-8")

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from workbench import store
+from workbench.publish import records
 from workbench.publish.merge import PublishError, adapter_dir, adapter_problems, merge_run
 from workbench.system import ollama_host
 from workbench.training import runs
@@ -39,6 +38,11 @@ NAME_RE = re.compile(rf"^(?:{_PART}/)?{_PART}(?::[A-Za-z0-9_][A-Za-z0-9._-]{{0,1
 MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "tokenizer.model")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+# What Ollama's own safetensors import converts (ollama/convert); other architectures go as GGUF made by
+# llama.cpp's converter. Adapters: Ollama converts LoRA safetensors for llama-architecture and Gemma 2 bases only.
+OLLAMA_READS_MODEL = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "GemmaForCausalLM",
+                                "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM"})
+OLLAMA_READS_ADAPTER = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Gemma2ForCausalLM"})
 BASE_PREFIX = "wb-base-"
 DEFAULT_REPLAY = 5
 CONNECT_TIMEOUT = 5.0
@@ -59,6 +63,7 @@ class PublishSpec:
     parameters: dict = field(default_factory=dict)   # {"stop": [...], "num_ctx": N}
     base_model: str | None = None                    # adapter route: the Ollama model it builds on
     family: str = ""
+    weights: str = "safetensors"                     # or "gguf": what is uploaded (see OLLAMA_READS_*)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,11 +114,24 @@ def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | 
     tokenizer = _tokenizer(folder, config)
     translated = ollama_template_for(tokenizer, config.system_prompt)
     parameters = {"stop": list(translated.stop), "num_ctx": int(config.max_length)}
+    readable = OLLAMA_READS_ADAPTER if route == "adapter" else OLLAMA_READS_MODEL
+    architectures = _architectures(config.base_model)
+    weights = "gguf" if architectures and not set(architectures) & readable else "safetensors"
     return PublishSpec(run_id=run["id"], run_name=run["name"], name=name, host=host, route=route,
                        quantize=quantize, template=translated.template,
                        system=config.system_prompt if config.system_prompt.strip() else (translated.default_system or ""),
                        parameters=parameters, base_model=base_name if route == "adapter" else None,
-                       family=translated.family)
+                       family=translated.family, weights=weights)
+
+
+def _architectures(base: str) -> list[str]:
+    """The base's `architectures` from its config.json ([] when it is not on disk)."""
+    from workbench.models.loading import resolve_base
+
+    config = Path(resolve_base(base)) / "config.json"
+    if not config.is_file():
+        return []
+    return list(json.loads(config.read_text(encoding="utf-8")).get("architectures") or [])
 
 
 def _tokenizer(folder: Path, config):
@@ -132,20 +150,26 @@ def _tokenizer(folder: Path, config):
 def modelfile(spec: PublishSpec) -> str:
     """The Modelfile equivalent of what `publish` sends (shown before publishing; editable)."""
     lines = []
+    weights = "GGUF made by llama.cpp's converter" if spec.weights == "gguf" else "safetensors"
     if spec.route == "merged":
-        lines.append(f"FROM ./merged   # run {spec.run_name}: adapter merged into its base, safetensors")
+        lines.append(f"FROM ./merged   # run {spec.run_name}: adapter merged into its base, {weights}")
     else:
         lines.append(f"FROM {spec.base_model}")
-        lines.append(f"ADAPTER ./adapter   # run {spec.run_name}: LoRA adapter, safetensors")
+        lines.append(f"ADAPTER ./adapter   # run {spec.run_name}: LoRA adapter, {weights}")
     if spec.quantize:
         lines.append(f"# quantized by Ollama on create: {spec.quantize}")
-    lines.append(f'TEMPLATE """{spec.template}"""')
-    if spec.system:
-        lines.append(f'SYSTEM """{spec.system}"""')
-    for key, value in spec.parameters.items():
+    return "\n".join([*lines, *modelfile_body(spec.template, spec.system, spec.parameters)]) + "\n"
+
+
+def modelfile_body(template: str, system: str, parameters: dict) -> list[str]:
+    """The TEMPLATE, SYSTEM and PARAMETER lines of a Modelfile."""
+    lines = [f'TEMPLATE """{template}"""']
+    if system:
+        lines.append(f'SYSTEM """{system}"""')
+    for key, value in parameters.items():
         for item in value if isinstance(value, list) else [value]:
             lines.append(f"PARAMETER {key} {json.dumps(item) if isinstance(item, str) else item}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 _TRIPLE = re.compile(r'^(TEMPLATE|SYSTEM)\s+"""(.*?)"""\s*$', re.S | re.M)
@@ -239,11 +263,10 @@ def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int 
         server = connection(spec.host)
         say(f"Ollama {server['version']} at {spec.host}.")
         if spec.route == "merged":
-            files = _upload_folder(client, merge_run(spec.run_id, say), say)
-            request = {"files": files}
+            request = {"files": _model_files(client, spec, merge_run(spec.run_id, say), say)}
         else:
             request = {"from_": _ensure_base(client, spec, server["models"], say),
-                       "adapters": _upload(client, adapter_dir(runs.get_run(spec.run_id)), ADAPTER_FILES, say)}
+                       "adapters": _adapter_files(client, spec, say)}
         say(f"Creating {spec.name}…")
         created = True
         for update in client.create(model=spec.name, quantize=spec.quantize, template=spec.template,
@@ -256,14 +279,59 @@ def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int 
         reason = "Stopped (Ctrl+C)." if isinstance(exc, KeyboardInterrupt) else _reason(exc, spec)
         if created:
             _delete_quietly(client, spec.name, say)
-        _finish(record_id, "failed", {"error": reason})
+        records.finish(record_id, "failed", {"error": reason})
         if isinstance(exc, PublishError | KeyboardInterrupt | SystemExit):
             raise
         raise PublishError(reason) from exc
     details = {"verification": verification}
-    _finish(record_id, "published", details)
+    records.finish(record_id, "published", details)
     say(f"Published: `ollama run {spec.name}`.")
-    return get_publish(record_id)
+    return records.get_record(record_id)
+
+
+def _model_files(client, spec: PublishSpec, folder: Path, say: Progress) -> dict[str, str]:
+    """The model's files as uploaded blobs: its safetensors folder, or one GGUF where Ollama cannot read it."""
+    architectures = set(_architectures(str(folder)))
+    if not architectures or architectures & OLLAMA_READS_MODEL:
+        return _upload_folder(client, folder, say)
+    from workbench.publish import gguf, llama_cpp
+
+    with _scratch(spec) as scratch:
+        scratch = Path(scratch)
+        target = scratch / "model.gguf"
+        say("Ollama cannot read this architecture's safetensors: converting to GGUF with llama.cpp's converter…")
+        llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(folder), "--outfile", str(target), "--outtype",
+                                                          gguf._float_type(folder)], say)
+        return _upload(client, scratch, ["model.gguf"], say)
+
+
+def _adapter_files(client, spec: PublishSpec, say: Progress) -> dict[str, str]:
+    """The LoRA adapter as uploaded blobs: safetensors, or GGUF where Ollama cannot convert it itself."""
+    folder = adapter_dir(runs.get_run(spec.run_id))
+    if spec.weights != "gguf":
+        return _upload(client, folder, ADAPTER_FILES, say)
+    from workbench.models.loading import resolve_base
+    from workbench.publish import llama_cpp
+
+    base = resolve_base(runs.run_config(runs.get_run(spec.run_id)).base_model)
+    with _scratch(spec) as scratch:
+        scratch = Path(scratch)
+        target = scratch / "adapter.gguf"
+        say("Ollama cannot convert LoRA safetensors for this architecture: converting the adapter to GGUF…")
+        llama_cpp.run_converter(llama_cpp.ADAPTER_SCRIPT, ["--base", base, "--outfile", str(target), "--outtype",
+                                                            "f32", str(folder)], say)
+        return _upload(client, scratch, ["adapter.gguf"], say)
+
+
+def _scratch(spec: PublishSpec):
+    """A folder for converted files, gone after the upload (Ollama keeps its own copy of each blob)."""
+    import tempfile
+
+    from workbench.publish.merge import exports_dir
+
+    parent = exports_dir(runs.get_run(spec.run_id))
+    parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=".ollama-upload-", dir=parent)
 
 
 def _upload_folder(client, folder: Path, say: Progress) -> dict[str, str]:
@@ -280,7 +348,7 @@ def _upload(client, folder: Path, names, say: Progress) -> dict[str, str]:
             continue
         say(f"Uploading {name} ({path.stat().st_size / 1e6:.1f} MB)…")
         files[name] = client.create_blob(path)
-    if not any(name.endswith(".safetensors") for name in files):
+    if not any(name.endswith((".safetensors", ".gguf")) for name in files):
         raise PublishError(f"No safetensors weights in {folder}: nothing to create the model from.")
     return files
 
@@ -299,7 +367,7 @@ def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress)
         raise PublishError(f"The base of run {spec.run_name!r} is not a local folder, so it cannot be uploaded to "
                            "Ollama: use the merged route.")
     say(f"Creating the base {name} in Ollama from {folder} (once per base)…")
-    files = _upload_folder(client, folder, say)
+    files = _model_files(client, spec, folder, say)
     for update in client.create(model=name, files=files, template=spec.template, stream=True):
         if getattr(update, "status", None):
             say(f"ollama: {update.status}")
@@ -377,7 +445,7 @@ def _reason(exc: BaseException, spec: PublishSpec) -> str:
 
     if isinstance(exc, PublishError):
         return str(exc)
-    if isinstance(exc, httpx.ConnectError | ConnectionError):
+    if isinstance(exc, httpx.TransportError | ConnectionError):
         return f"Ollama is not running at {spec.host} (or went away) — start it with `ollama serve` and publish again."
     error = getattr(exc, "error", None)
     if error:
@@ -391,34 +459,17 @@ def _reason(exc: BaseException, spec: PublishSpec) -> str:
 
 
 def _record(spec: PublishSpec, status: str, details: dict) -> int:
-    return store.open_db()["publishes"].insert({
-        "run_id": spec.run_id, "target": f"ollama:{spec.route}", "name": spec.name, "host": spec.host,
-        "created": store.now(), "status": status,
-        "details_json": json.dumps({"spec": spec.to_dict(), **details}, ensure_ascii=False),
-    }).last_pk
-
-
-def _finish(record_id: int, status: str, details: dict) -> None:
-    db = store.open_db()
-    row = db["publishes"].get(record_id)
-    merged = {**json.loads(row["details_json"] or "{}"), **details, "finished": time.time()}
-    db["publishes"].update(record_id, {"status": status, "details_json": json.dumps(merged, ensure_ascii=False)})
-
-
-def get_publish(record_id: int) -> dict:
-    row = store.open_db()["publishes"].get(record_id)
-    return {**row, "details": json.loads(row["details_json"] or "{}")}
+    return records.start(spec.run_id, f"ollama:{spec.route}", spec.name, spec.host, status,
+                         {"spec": spec.to_dict(), **details})
 
 
 def list_publishes(run_id: int | None = None) -> list[dict]:
-    where, args = ("run_id = ?", [run_id]) if run_id is not None else (None, None)
-    rows = store.open_db()["publishes"].rows_where(where, args, order_by="id desc")
-    return [{**row, "details": json.loads(row["details_json"] or "{}")} for row in rows]
+    return [r for r in records.list_records(run_id) if r["target"].startswith("ollama:")]
 
 
 def delete_published(record_id: int, *, client=None) -> None:
     """Remove the model from Ollama (if it is still there) and its record."""
-    row = get_publish(record_id)
+    row = records.get_record(record_id)
     client = client or client_for(row["host"])
     try:
         client.delete(row["name"])
@@ -426,7 +477,7 @@ def delete_published(record_id: int, *, client=None) -> None:
         if getattr(exc, "status_code", None) != 404:
             raise PublishError(f"Could not delete {row['name']} from Ollama at {row['host']}: "
                                f"{getattr(exc, 'error', exc)}") from exc
-    store.open_db()["publishes"].delete(record_id)
+    records.delete(record_id)
 
 
 # ---------------------------------------------------------------------------------------- background

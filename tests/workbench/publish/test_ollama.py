@@ -225,3 +225,86 @@ def test_adapter_route_refuses_what_it_cannot_carry(trained_run, fake):
     with pytest.raises(PublishError, match="DoRA.*Use the merged route"):
         publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
     assert publish_ollama.plan(trained_run["id"], NAME, host=fake.host).route == "merged"
+
+
+# ---------------------------------------------- architectures Ollama cannot read as safetensors: GGUF instead
+
+
+def test_merged_route_uploads_a_gguf_where_ollama_cannot_read_the_safetensors(trained_run, fake, monkeypatch,
+                                                                              converter_dir):
+    monkeypatch.setattr(publish_ollama, "OLLAMA_READS_MODEL", frozenset({"Qwen2ForCausalLM"}))
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="merged")
+    assert spec.weights == "gguf" and "GGUF made by llama.cpp" in publish_ollama.modelfile(spec)
+    publish_ollama.publish(spec, replay=0)
+    [request] = fake.creates
+    assert list(request["files"]) == ["model.gguf"]
+    assert fake.blobs[request["files"]["model.gguf"]][:4] == b"GGUF"
+    assert not list(publish_ollama.merge_run(trained_run["id"]).parent.glob(".ollama-upload-*"))  # scratch removed
+
+
+def test_adapter_route_uploads_a_gguf_adapter_where_ollama_cannot_convert_it(trained_run, fake, monkeypatch,
+                                                                            converter_dir):
+    monkeypatch.setattr(publish_ollama, "OLLAMA_READS_ADAPTER", frozenset({"Gemma2ForCausalLM"}))
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
+    assert spec.weights == "gguf"
+    publish_ollama.publish(spec, replay=0)
+    base_request, model_request = fake.creates
+    assert "model.safetensors" in base_request["files"]        # Ollama reads the Llama base itself
+    assert list(model_request["adapters"]) == ["adapter.gguf"]
+    from gguf import GGUFReader
+
+    blob = fake.blobs[model_request["adapters"]["adapter.gguf"]]
+    path = adapter_dir(trained_run).parent / "uploaded.gguf"
+    path.write_bytes(blob)
+    reader = GGUFReader(str(path))
+    assert reader.fields["general.type"].contents() == "adapter"
+    assert reader.fields["adapter.lora.alpha"].contents() == 16.0
+
+
+# ------------------------------------------------------------------------------------ Ollama going away
+
+
+class GoneAfter:
+    """An httpx transport that lets requests through to the fake until `path` is hit for the `nth` time;
+    from then on Ollama is gone (every request fails as a dropped connection would)."""
+
+    def __init__(self, transport, path: str, nth: int = 1):
+        self.transport, self.path, self.nth, self.gone = transport, path, nth, False
+
+    def handle_request(self, request):
+        import httpx
+
+        if request.url.path.startswith(self.path):
+            self.nth -= 1
+            self.gone = self.gone or self.nth <= 0
+        if self.gone:
+            raise httpx.ReadError("Server disconnected without sending a response.", request=request)
+        return self.transport.handle_request(request)
+
+    def close(self):
+        self.transport.close()
+
+
+def _client_losing_ollama(host: str, path: str, nth: int = 1):
+    client = publish_ollama.client_for(host)
+    client._client._transport = GoneAfter(client._client._transport, path, nth)
+    return client
+
+
+def test_ollama_going_away_mid_upload_creates_nothing_and_says_so(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="merged")
+    client = _client_losing_ollama(fake.host, "/api/blobs/", nth=2)
+    with pytest.raises(PublishError, match=r"Ollama is not running at .* \(or went away\) — start it with `ollama serve`"):
+        publish_ollama.publish(spec, client=client, replay=0)
+    assert len(fake.blobs) == 1 and fake.creates == [] and fake.models == {}
+    [record] = publish_ollama.list_publishes()
+    assert record["status"] == "failed" and "went away" in record["details"]["error"]
+
+
+def test_ollama_going_away_mid_create_asks_to_remove_the_half_made_model(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="merged")
+    client = _client_losing_ollama(fake.host, "/api/create")
+    seen = []
+    with pytest.raises(PublishError, match="went away"):
+        publish_ollama.publish(spec, seen.append, client=client, replay=0)
+    assert f"Could not delete {NAME}: remove it with `ollama rm {NAME}`." in seen

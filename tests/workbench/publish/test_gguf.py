@@ -1,0 +1,256 @@
+"""GGUF export through llama.cpp's real converters (fetched once from PyPI into the shared cache), checked
+with the `gguf` reader and, where llama-cpp-python is installed, against transformers' greedy answers."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from workbench.publish import convert_child, gguf, llama_cpp
+from workbench.publish.merge import PublishError, adapter_dir, exports_dir
+
+HAS_LLAMA_CPP = gguf._has_llama_cpp()
+needs_llama_cpp = pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed")
+
+
+def _export(run, **kwargs) -> dict:
+    return gguf.export_gguf(gguf.GGUFExport(run["id"], **kwargs))
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".building-" in p.name or ".old-" in p.name] if folder.exists() else []
+
+
+# ------------------------------------------------------------------------------------------- the export
+
+
+def test_export_writes_a_checked_model_adapter_modelfile_and_readme(trained_run, converter_dir):
+    manifest = _export(trained_run, quantize="q8_0", compare=0)
+    out = exports_dir(trained_run) / "gguf-q8_0"
+    assert Path(manifest["folder"]) == out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["Modelfile", "README.md", "export.json", "words-demo-lora-f32.gguf", "words-demo-q8_0.gguf"]
+    assert _leftovers(out.parent) == []
+
+    metadata, tensors = gguf.read_gguf(out / "words-demo-q8_0.gguf")
+    assert metadata["general.architecture"] == "llama" and metadata["general.file_type"] == 7   # Q8_0
+    assert "token_embd.weight" in tensors and any(t.startswith("blk.1.") for t in tensors)
+    template = metadata["tokenizer.chat_template"]
+    assert "<|im_start|>" in template and "% generation %" not in template   # training-only tags are gone
+    assert metadata["tokenizer.ggml.eos_token_id"] == 2 and metadata["tokenizer.ggml.pre"] == "gpt-2"
+
+    metadata, tensors = gguf.read_gguf(out / "words-demo-lora-f32.gguf")
+    adapter = json.loads((adapter_dir(trained_run) / "adapter_config.json").read_text())
+    assert metadata["general.type"] == "adapter" and metadata["adapter.type"] == "lora"
+    assert metadata["adapter.lora.alpha"] == adapter["lora_alpha"]
+    assert {t.rsplit(".", 1)[1] for t in tensors} == {"lora_a", "lora_b"}
+    assert len(tensors) == 2 * 7 * 2     # 7 linear layers per block, 2 blocks, A and B
+
+    modelfile = (out / "Modelfile").read_text()
+    assert "FROM ./words-demo-q8_0.gguf" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    assert 'TEMPLATE """' in modelfile and "PARAMETER num_ctx 1024" in modelfile
+    readme = (out / "README.md").read_text()
+    assert "ollama create words-demo -f Modelfile" in readme and "llama-cli -m words-demo-q8_0.gguf" in readme
+    saved = json.loads((out / "export.json").read_text())
+    model = saved["files"]["model"]
+    assert model["sha256"] == hashlib.sha256((out / model["name"]).read_bytes()).hexdigest()
+    assert saved["checks"]["model"]["problems"] == [] and saved["checks"]["adapter"]["problems"] == []
+
+    [record] = gguf.list_exports(trained_run["id"])
+    assert record["status"] == "exported" and record["name"] == str(out) and record["target"] == "gguf:q8_0"
+
+
+def test_the_cli_exports_to_a_chosen_folder_and_says_where(trained_run, converter_dir, tmp_path, capsys):
+    from workbench.cli import main
+
+    out = tmp_path / "for-lm-studio"
+    assert main(["export-gguf", "words-demo", "--out", str(out), "--quantize", "f16", "--no-adapter",
+                 "--compare", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"Exported to {out}" in printed and "words-demo-f16.gguf" in printed
+    assert "no separate adapter file: not asked for" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "README.md", "export.json", "words-demo-f16.gguf"]
+    assert gguf.read_gguf(out / "words-demo-f16.gguf")[0]["general.file_type"] == 1
+
+
+def test_exporting_again_replaces_the_earlier_export_whole(trained_run, converter_dir, tmp_path):
+    out = tmp_path / "export"
+    _export(trained_run, out_dir=out, quantize="f16", include_adapter=False, compare=0)
+    (out / "stale.txt").write_text("from an older export")
+    _export(trained_run, out_dir=out, quantize="f16", include_adapter=False, compare=0)
+    assert not (out / "stale.txt").exists() and (out / "words-demo-f16.gguf").is_file()
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_adapter_that_cannot_travel_alone_is_exported_merged_and_says_why(trained_run, converter_dir):
+    config_path = adapter_dir(trained_run) / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "use_rslora": True}))
+    manifest = _export(trained_run, quantize="f32", compare=0)
+    assert list(manifest["files"]) == ["model"] and "rsLoRA" in manifest["adapter_skipped"]
+    assert "No separate adapter file: it uses rsLoRA" in (Path(manifest["folder"]) / "README.md").read_text()
+
+
+@needs_llama_cpp
+def test_the_merged_gguf_answers_like_transformers_in_llama_cpp(trained_run, converter_dir):
+    manifest = _export(trained_run, quantize="f32", include_adapter=False, compare=2)
+    comparison = manifest["llama_cpp_comparison"]
+    assert comparison["prompts"] == 2
+    assert comparison["same_tokenization"] == 2 and comparison["same_answers"] == 2, comparison["differing"]
+    assert "same answer on 2" in (Path(manifest["folder"]) / "README.md").read_text()
+
+
+@needs_llama_cpp
+def test_k_quants_go_through_llama_cpps_quantizer(trained_run, converter_dir, tmp_path):
+    _export(trained_run, out_dir=tmp_path / "q4", quantize="q4_K_M", include_adapter=False, compare=0)
+    metadata, _ = gguf.read_gguf(tmp_path / "q4" / "words-demo-q4_K_M.gguf")
+    assert metadata["general.file_type"] == 15
+    assert sorted(p.name for p in (tmp_path / "q4").iterdir())[-1] == "words-demo-q4_K_M.gguf"  # no float leftover
+
+
+# ------------------------------------------------------------------------------ bad input and faults
+
+
+def test_k_quants_without_llama_cpp_python_say_what_to_install(trained_run, monkeypatch):
+    monkeypatch.setattr(gguf, "_has_llama_cpp", lambda: False)
+    with pytest.raises(PublishError, match="llama-cpp-python.*q8_0"):
+        _export(trained_run, quantize="q4_K_M")
+    assert not exports_dir(trained_run).exists()
+
+
+def test_an_unknown_quantization_is_refused(trained_run):
+    with pytest.raises(PublishError, match="q3_K_XS.*not offered"):
+        _export(trained_run, quantize="q3_K_XS")
+
+
+def test_a_folder_with_other_files_is_refused_and_left_alone(trained_run, tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(PublishError, match="already holds other files"):
+        _export(trained_run, out_dir=out)
+    assert [p.name for p in out.iterdir()] == ["holiday.jpg"]
+    assert not exports_dir(trained_run).exists()   # not even merged
+
+
+def test_not_enough_disk_space_is_said_before_anything_is_written(trained_run, monkeypatch):
+    monkeypatch.setattr(gguf.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12, 1000))
+    with pytest.raises(PublishError, match=r"Not enough disk space.*needs about .* GB, 0.00 GB are free"):
+        _export(trained_run)
+    assert not exports_dir(trained_run).exists()
+
+
+def test_a_disk_that_fills_up_mid_export_leaves_nothing_half_made(trained_run, monkeypatch):
+    def converter_filling_the_disk(script, args, progress=None):
+        outfile = Path(args[args.index("--outfile") + 1])
+        outfile.write_bytes(b"GGUF" + b"\0" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(llama_cpp, "run_converter", converter_filling_the_disk)
+    with pytest.raises(PublishError, match="disk filled up"):
+        _export(trained_run)
+    folder = exports_dir(trained_run)
+    assert sorted(p.name for p in folder.iterdir()) == ["merged"]   # the merge itself completed and is reused
+    [record] = gguf.list_exports(trained_run["id"])
+    assert record["status"] == "failed" and "disk filled up" in record["details"]["error"]
+
+
+def test_a_converter_that_fails_reports_its_last_lines(monkeypatch, tmp_path):
+    folder = tmp_path / "cache" / f"llama.cpp-{llama_cpp.LLAMA_CPP_PYTHON}"
+    folder.mkdir(parents=True)
+    (folder / llama_cpp.MODEL_SCRIPT).write_text("import sys\nprint('INFO:hf-to-gguf:loading')\n"
+                                                 "print('ERROR: unsupported architecture Foo')\nsys.exit(3)\n")
+    (folder / llama_cpp.ADAPTER_SCRIPT).write_text(
+        "import sys\nprint('OSError: [Errno 28] No space left on device', file=sys.stderr)\nsys.exit(1)\n")
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    lines = []
+    with pytest.raises(PublishError, match=r"(?s)convert_hf_to_gguf.py failed \(exit 3\).*unsupported architecture"):
+        llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [], lines.append)
+    assert lines == ["llama.cpp: INFO:hf-to-gguf:loading", "llama.cpp: ERROR: unsupported architecture Foo"]
+    with pytest.raises(PublishError, match="disk filled up"):
+        llama_cpp.run_converter(llama_cpp.ADAPTER_SCRIPT, [])
+
+
+# ------------------------------------------------------------------------------- fetching the converters
+
+
+def _fake_sdist(path: Path) -> Path:
+    root = f"llama_cpp_python-{llama_cpp.LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
+    members = {root + "convert_hf_to_gguf.py": b"# model", root + "convert_lora_to_gguf.py": b"# adapter",
+               root + "conversion/__init__.py": b"", root + "gguf-py/gguf/__init__.py": b"",
+               root + "src/llama.cpp": b"// not needed", root + "conversion/../../../../escape.py": b"bad"}
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_the_converters_are_fetched_once_with_pip_checked_and_only_they_are_unpacked(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    sdist = _fake_sdist(tmp_path / "published.tar.gz")
+
+    def pip(command, **kwargs):
+        calls.append(command)
+        shutil.copyfile(sdist, Path(command[command.index("-d") + 1]) / llama_cpp.SDIST_NAME)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(llama_cpp.subprocess, "run", pip)
+    monkeypatch.setattr(llama_cpp, "SDIST_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    folder = llama_cpp.converter()
+    assert folder == tmp_path / "cache" / f"llama.cpp-{llama_cpp.LLAMA_CPP_PYTHON}"
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        "conversion/__init__.py", "convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "gguf-py/gguf/__init__.py"]
+    assert not (tmp_path / "escape.py").exists() and not list((tmp_path / "cache").glob(".*"))
+    assert calls[0][-1] == f"llama-cpp-python=={llama_cpp.LLAMA_CPP_PYTHON}" and "--no-binary" in calls[0]
+    llama_cpp.converter()
+    assert len(calls) == 1   # cached
+
+
+def test_a_download_that_does_not_match_the_pinned_hash_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+
+    def pip(command, **kwargs):
+        _fake_sdist(Path(command[command.index("-d") + 1]) / llama_cpp.SDIST_NAME)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(llama_cpp.subprocess, "run", pip)
+    with pytest.raises(PublishError, match="does not match its pinned sha256"):
+        llama_cpp.converter()
+    assert not llama_cpp.converter_dir().exists()
+
+
+def test_no_package_index_gives_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    with pytest.raises(PublishError, match=r"Could not fetch llama.cpp's converters .*PIP_INDEX_URL"):
+        llama_cpp.converter()
+    assert not llama_cpp.converter_dir().exists()
+
+
+# -------------------------------------------------------------------------------- pre-tokenizer naming
+
+
+def test_plain_gpt2_byte_level_pre_tokenization_is_recognised_and_nothing_else(demo_model_dir, tmp_path):
+    assert convert_child.plain_gpt2_pretokenizer(demo_model_dir)
+    data = json.loads((demo_model_dir / "tokenizer.json").read_text())
+    for change in ({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}},
+                   {"pre_tokenizer": {"type": "Metaspace", "replacement": "▁"}},
+                   {"normalizer": {"type": "NFC"}}):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / "tokenizer.json").write_text(json.dumps({**data, **change}))
+        assert not convert_child.plain_gpt2_pretokenizer(folder), change
+    assert not convert_child.plain_gpt2_pretokenizer(tmp_path / "missing")
