@@ -27,8 +27,9 @@ else:
     run_id = st.selectbox("Run", list(names), format_func=names.get, key="publish_run")
     run = next(r for r in candidates if r["id"] == run_id)
 progress_panel()
-to_ollama, to_gguf = st.tabs(["Ollama", "GGUF export"])
-with to_ollama:
+
+
+def ollama_tab() -> None:
     host, server = connection_panel()
     if run is not None:
         spec = plan_form(run, host, server)
@@ -38,8 +39,19 @@ with to_ollama:
             publish_button(spec, server is not None)
     st.subheader("Published models")
     published_list()
-with to_gguf:
+
+
+def gguf_tab() -> None:
     if run is not None:
         gguf_form(run)
     st.subheader("GGUF exports")
     exports_list()
+
+
+# Keyed, rerun on change: the chosen tab survives the reruns of a background job, and only it is computed
+# (the Ollama tab asks the server; the GGUF tab does not need it).
+to_ollama, to_gguf = st.tabs(["Ollama", "GGUF export"], key="publish_tab", on_change="rerun")
+for tab, body in ((to_ollama, ollama_tab), (to_gguf, gguf_tab)):
+    if tab.open:
+        with tab:
+            body()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from werkzeug import Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -168,3 +171,89 @@ def fake_wheel(tmp_path_factory) -> Path:
         archive.writestr("llm_tiny/__init__.py", "")
         archive.writestr("llm_tiny-0.0.1.dist-info/METADATA", "Name: llm-tiny\nVersion: 0.0.1\n")
     return wheel
+
+
+# --- a fake Ollama server (pytest-httpserver) that checks what a real one checks and records every request ------
+
+
+class FakeOllama:
+    def __init__(self, httpserver):
+        self.server = httpserver
+        self.blobs: dict[str, bytes] = {}
+        self.creates: list[dict] = []
+        self.models: dict[str, dict] = {}
+        self.deleted: list[str] = []
+        self.chats: list[dict] = []
+        self.answers: dict[str, str] = {}     # last user message -> answer
+        self.create_error: str | None = None
+        self.model_info = {"general.architecture": "llama", "llama.embedding_length": 64, "llama.block_count": 2,
+                           "llama.vocab_size": 3000}   # the demo model's shape
+        httpserver.expect_request("/api/version", method="GET").respond_with_json({"version": "0.13.0"})
+        httpserver.expect_request("/api/tags", method="GET").respond_with_handler(self.tags)
+        httpserver.expect_request(re.compile(r"^/api/blobs/sha256:[0-9a-f]{64}$"), method="POST") \
+            .respond_with_handler(self.blob)
+        httpserver.expect_request("/api/create", method="POST").respond_with_handler(self.create)
+        httpserver.expect_request("/api/show", method="POST").respond_with_handler(self.show)
+        httpserver.expect_request("/api/chat", method="POST").respond_with_handler(self.chat)
+        httpserver.expect_request("/api/delete", method="DELETE").respond_with_handler(self.delete)
+
+    @property
+    def host(self) -> str:
+        return self.server.url_for("").rstrip("/")
+
+    def tags(self, request: Request) -> Response:
+        return Response(json.dumps({"models": [{"model": f"{m}:latest", "name": f"{m}:latest"} for m in self.models]}),
+                        content_type="application/json")
+
+    def blob(self, request: Request) -> Response:
+        digest = request.path.rsplit("/", 1)[1]
+        data = request.get_data()
+        if digest != "sha256:" + hashlib.sha256(data).hexdigest():
+            return Response(json.dumps({"error": "digest mismatch"}), status=400)
+        self.blobs[digest] = data
+        return Response(status=201)
+
+    def create(self, request: Request) -> Response:
+        body = request.get_json()
+        self.creates.append(body)
+        missing = [d for d in [*body.get("files", {}).values(), *body.get("adapters", {}).values()]
+                   if d not in self.blobs]
+        if missing:
+            return Response(json.dumps({"error": f"blob {missing[0]} not found"}), status=400)
+        if self.create_error:
+            lines = [{"status": "parsing model"}, {"error": self.create_error}]
+        else:
+            self.models[body["model"]] = body
+            lines = [{"status": "parsing model"}, {"status": "writing manifest"}, {"status": "success"}]
+        return Response("".join(json.dumps(line) + "\n" for line in lines), content_type="application/x-ndjson")
+
+    def show(self, request: Request) -> Response:
+        body = self.models.get(request.get_json()["model"])
+        if body is None:
+            return Response(json.dumps({"error": "model not found"}), status=404)
+        parameters = "\n".join(f"{key} {json.dumps(v) if isinstance(v, str) else v}"
+                               for key, value in body.get("parameters", {}).items()
+                               for v in (value if isinstance(value, list) else [value]))
+        modelfile = f"FROM {body.get('from', 'blobs')}\n" + ("ADAPTER blob\n" if body.get("adapters") else "")
+        return Response(json.dumps({"template": body.get("template", ""), "parameters": parameters,
+                                    "modelfile": modelfile, "details": {"format": "safetensors"},
+                                    "model_info": self.model_info}),
+                        content_type="application/json")
+
+    def chat(self, request: Request) -> Response:
+        body = request.get_json()
+        self.chats.append(body)
+        content = self.answers.get(body["messages"][-1]["content"], "Hello!")
+        return Response(json.dumps({"model": body["model"], "message": {"role": "assistant", "content": content},
+                                    "done": True}), content_type="application/json")
+
+    def delete(self, request: Request) -> Response:
+        name = request.get_json()["model"]
+        self.deleted.append(name)
+        self.models.pop(name, None)
+        return Response(status=200)
+
+
+@pytest.fixture
+def fake_ollama(httpserver):
+    return FakeOllama(httpserver)

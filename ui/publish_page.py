@@ -135,6 +135,7 @@ def published_list() -> None:
         replay = f"{verification.get('agreed')}/{verification.get('replayed')}" if verification else ""
         rows.append({"id": record["id"], "model": record["name"], "status": record["status"],
                      "route": record["target"].removeprefix("ollama:"), "host": record["host"],
+                     "quantization": record["details"].get("spec", {}).get("quantize") or "none",
                      "held-out replay identical": replay, "created": record["created"],
                      "error": record["details"].get("error", "")})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -49,6 +49,7 @@ def test_connected_ollama_lists_models_and_published_ones_can_be_deleted(page, t
     assert not at.button(key="publish_go").disabled
     table = at.dataframe[0].value
     assert list(table["model"]) == ["words-bot"] and list(table["held-out replay identical"]) == ["1/2"]
+    assert list(table["quantization"]) == ["none"]
     assert any("1 held-out answer(s) differ" in e.label for e in at.expander)
 
     at.button(key="publish_delete").click().run()
@@ -73,7 +74,11 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
 
     at = page(PAGE)
     assert not at.exception, at.exception
+    assert not [s for s in at.selectbox if s.key == "gguf_quantize"]    # only the open tab is computed
+    at.session_state["publish_tab"] = "GGUF export"
+    at.run()
     assert at.selectbox(key="gguf_quantize").value == "q8_0"
+    assert not at.warning       # the GGUF tab works without asking Ollama
     folder = next(t for t in at.text_input if t.key.startswith("gguf_out_"))
     assert folder.value.endswith("exports/words-demo/gguf-q8_0")
     at.checkbox(key="gguf_adapter").uncheck()
@@ -99,6 +104,8 @@ def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run
 
     monkeypatch.setattr(gguf, "_has_llama_cpp", lambda: False)
     at = page(PAGE)
+    at.session_state["publish_tab"] = "GGUF export"
+    at.run()
     at.selectbox(key="gguf_quantize").set_value("q4_K_M").run()
     assert any("q4_K_M needs llama.cpp's quantizer: install llama-cpp-python" in e.value for e in at.error)
     assert not [b for b in at.button if b.key == "gguf_go"]

@@ -97,12 +97,12 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
     adapter = adapter_dir(run)
     skipped = adapter_problems(adapter) if job.include_adapter else ["not asked for"]
     _check_space(out, run, job.quantize)
-    merged = merge_run(run["id"], say)
-    float_type = _float_type(merged)
-    building = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:8]}"
-    building.mkdir(parents=True)
     record_id = _record(run, out, job, "running")
+    building = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:8]}"
     try:
+        merged = merge_run(run["id"], say)
+        float_type = _float_type(merged)
+        building.mkdir(parents=True)
         model_file = building / f"{slug(run['name'])}-{job.quantize}.gguf"
         _convert_model(merged, model_file, job.quantize, float_type, run["name"], say)
         adapter_file = None
@@ -312,10 +312,9 @@ def greedy_agreement(model_file: Path, merged: Path, prompts: list[list[dict]],
     try:
         for messages in prompts:
             text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            # As apply_chat_template tokenizes: the template writes any BOS itself, none is added.
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
-                ids = [tokenizer.bos_token_id, *ids]
-            theirs_ids = engine.tokenize(text.encode(), add_bos=ids[:1] == [tokenizer.bos_token_id], special=True)
+            theirs_ids = engine.tokenize(text.encode(), add_bos=False, special=True)
             with torch.no_grad():
                 output = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
                                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)

@@ -121,8 +121,9 @@ def _load_merged(config: TrainConfig, source: Path, say):
     try:
         model = PeftModel.from_pretrained(base, str(source))
     except (ValueError, RuntimeError, KeyError) as exc:
-        raise PublishError(f"The adapter in {source} does not fit the base {config.base_model!r} ({exc}). Was the "
-                           "base replaced since the run? Prepare the same base again and retry.") from exc
+        raise PublishError(f"The adapter in {source} does not fit the base {config.base_model!r} "
+                           f"({_first_problem(exc)}). Was the base replaced since the run? Prepare the same base "
+                           "again and retry.") from exc
     say("Merging the adapter into the base (merge_and_unload)…")
     merged = model.merge_and_unload()
     if isinstance(stored, str):
@@ -131,6 +132,14 @@ def _load_merged(config: TrainConfig, source: Path, say):
         merged = merged.to(stored)
     tokenizer = AutoTokenizer.from_pretrained(str(source) if (source / "tokenizer_config.json").is_file() else resolved)
     return merged, tokenizer
+
+
+def _first_problem(exc: Exception) -> str:
+    """PEFT lists every mismatching tensor; the first one says enough."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = next((line for line in lines if line.startswith("size mismatch")), lines[0] if lines else "")
+    more = sum(line.startswith("size mismatch") for line in lines) - 1
+    return detail.rstrip(".") + (f", and {more} more" if more > 0 else "")
 
 
 def _copy_chat_template(source: Path, target: Path) -> None:

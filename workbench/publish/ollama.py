@@ -359,10 +359,11 @@ def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress)
 
     base = runs.run_config(runs.get_run(spec.run_id)).base_model
     name = spec.base_model or base_model_name(base)
-    if _has_model(spec.host, name, installed):
-        say(f"Base {name} is already in Ollama.")
-        return name
     folder = Path(resolve_base(base))
+    if _has_model(spec.host, name, installed):
+        _check_same_base(client, name, folder)
+        say(f"Base {name} is already in Ollama (same shape as the run's base).")
+        return name
     if not folder.is_dir():
         raise PublishError(f"The base of run {spec.run_name!r} is not a local folder, so it cannot be uploaded to "
                            "Ollama: use the merged route.")
@@ -372,6 +373,26 @@ def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress)
         if getattr(update, "status", None):
             say(f"ollama: {update.status}")
     return name
+
+
+def _check_same_base(client, name: str, folder: Path) -> None:
+    """The base already in Ollama must have the run's base's shape, or the adapter would be applied to another
+    model (an adapter of the wrong shape fails; one of the right shape on other weights answers wrongly)."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    info = client.show(name).modelinfo or {}
+    architecture = info.get("general.architecture", "")
+    pairs = {"hidden size": (info.get(f"{architecture}.embedding_length"), config.get("hidden_size")),
+             "layers": (info.get(f"{architecture}.block_count"), config.get("num_hidden_layers")),
+             "vocabulary": (info.get(f"{architecture}.vocab_size"), config.get("vocab_size"))}
+    differing = [f"{what} {theirs} vs {ours}" for what, (theirs, ours) in pairs.items()
+                 if theirs is not None and ours is not None and int(theirs) != int(ours)]
+    if differing:
+        raise PublishError(f"The Ollama model {name} is not the base this run trained on ({', '.join(differing)} in "
+                           f"Ollama vs the run's base): remove it with `ollama rm {name}` and publish again (it is "
+                           "then created from the run's base), or use the merged route.")
 
 
 def verify(client, spec: PublishSpec, say: Progress, *, replay: int = DEFAULT_REPLAY) -> dict:

@@ -8,96 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 import pytest
-from werkzeug import Request, Response
 
 from workbench.publish import ollama as publish_ollama
-from workbench.publish.merge import PublishError, adapter_dir
+from workbench.publish.merge import PublishError, adapter_dir, exports_dir
 
 NAME = "words-bot"
 
 
-class FakeOllama:
-    def __init__(self, httpserver):
-        self.server = httpserver
-        self.blobs: dict[str, bytes] = {}
-        self.creates: list[dict] = []
-        self.models: dict[str, dict] = {}
-        self.deleted: list[str] = []
-        self.chats: list[dict] = []
-        self.answers: dict[str, str] = {}     # last user message -> answer
-        self.create_error: str | None = None
-        httpserver.expect_request("/api/version", method="GET").respond_with_json({"version": "0.13.0"})
-        httpserver.expect_request("/api/tags", method="GET").respond_with_handler(self.tags)
-        httpserver.expect_request(re.compile(r"^/api/blobs/sha256:[0-9a-f]{64}$"), method="POST") \
-            .respond_with_handler(self.blob)
-        httpserver.expect_request("/api/create", method="POST").respond_with_handler(self.create)
-        httpserver.expect_request("/api/show", method="POST").respond_with_handler(self.show)
-        httpserver.expect_request("/api/chat", method="POST").respond_with_handler(self.chat)
-        httpserver.expect_request("/api/delete", method="DELETE").respond_with_handler(self.delete)
-
-    @property
-    def host(self) -> str:
-        return self.server.url_for("").rstrip("/")
-
-    def tags(self, request: Request) -> Response:
-        return Response(json.dumps({"models": [{"model": f"{m}:latest", "name": f"{m}:latest"} for m in self.models]}),
-                        content_type="application/json")
-
-    def blob(self, request: Request) -> Response:
-        digest = request.path.rsplit("/", 1)[1]
-        data = request.get_data()
-        if digest != "sha256:" + hashlib.sha256(data).hexdigest():
-            return Response(json.dumps({"error": "digest mismatch"}), status=400)
-        self.blobs[digest] = data
-        return Response(status=201)
-
-    def create(self, request: Request) -> Response:
-        body = request.get_json()
-        self.creates.append(body)
-        missing = [d for d in [*body.get("files", {}).values(), *body.get("adapters", {}).values()]
-                   if d not in self.blobs]
-        if missing:
-            return Response(json.dumps({"error": f"blob {missing[0]} not found"}), status=400)
-        if self.create_error:
-            lines = [{"status": "parsing model"}, {"error": self.create_error}]
-        else:
-            self.models[body["model"]] = body
-            lines = [{"status": "parsing model"}, {"status": "writing manifest"}, {"status": "success"}]
-        return Response("".join(json.dumps(line) + "\n" for line in lines), content_type="application/x-ndjson")
-
-    def show(self, request: Request) -> Response:
-        body = self.models.get(request.get_json()["model"])
-        if body is None:
-            return Response(json.dumps({"error": "model not found"}), status=404)
-        parameters = "\n".join(f"{key} {json.dumps(v) if isinstance(v, str) else v}"
-                               for key, value in body.get("parameters", {}).items()
-                               for v in (value if isinstance(value, list) else [value]))
-        modelfile = f"FROM {body.get('from', 'blobs')}\n" + ("ADAPTER blob\n" if body.get("adapters") else "")
-        return Response(json.dumps({"template": body.get("template", ""), "parameters": parameters,
-                                    "modelfile": modelfile, "details": {"format": "safetensors"},
-                                    "model_info": {"general.architecture": "llama"}}),
-                        content_type="application/json")
-
-    def chat(self, request: Request) -> Response:
-        body = request.get_json()
-        self.chats.append(body)
-        content = self.answers.get(body["messages"][-1]["content"], "Hello!")
-        return Response(json.dumps({"model": body["model"], "message": {"role": "assistant", "content": content},
-                                    "done": True}), content_type="application/json")
-
-    def delete(self, request: Request) -> Response:
-        name = request.get_json()["model"]
-        self.deleted.append(name)
-        self.models.pop(name, None)
-        return Response(status=200)
-
-
 @pytest.fixture
-def fake(httpserver):
-    return FakeOllama(httpserver)
+def fake(fake_ollama):
+    return fake_ollama
 
 
 def _sha(path) -> str:
@@ -308,3 +230,36 @@ def test_ollama_going_away_mid_create_asks_to_remove_the_half_made_model(trained
     with pytest.raises(PublishError, match="went away"):
         publish_ollama.publish(spec, seen.append, client=client, replay=0)
     assert f"Could not delete {NAME}: remove it with `ollama rm {NAME}`." in seen
+
+
+# --------------------------------------------------------------------------- a base that does not match
+
+
+def test_adapter_route_refuses_an_ollama_base_of_another_shape(trained_run, fake):
+    spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
+    publish_ollama.publish(spec, replay=0)                      # creates wb-base-demo, then the model
+    fake.model_info = {"general.architecture": "llama", "llama.embedding_length": 2048, "llama.block_count": 16}
+    again = publish_ollama.plan(trained_run["id"], "words-bot-2", host=fake.host, route="adapter")
+    with pytest.raises(PublishError, match=r"wb-base-demo is not the base this run trained on \(hidden size 2048 vs "
+                                           r"64, layers 16 vs 2.*`ollama rm wb-base-demo`"):
+        publish_ollama.publish(again, replay=0)
+    assert [c["model"] for c in fake.creates] == ["wb-base-demo", NAME]   # nothing more was created
+
+
+def test_merging_onto_a_base_that_does_not_fit_the_adapter_says_so(trained_run, tmp_path, monkeypatch):
+    import shutil
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from workbench.models import loading
+    from workbench.models.demo import demo_model_path
+
+    other = tmp_path / "other-base"
+    LlamaForCausalLM(LlamaConfig(vocab_size=3000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(demo_model_path() / name, other / name)
+    monkeypatch.setattr(loading, "resolve_base", lambda base: str(other))
+    with pytest.raises(PublishError, match=r"does not fit the base .demo. \(size mismatch for .*q_proj.*, and 27 more\)\. .*Prepare the same base again"):
+        publish_ollama.merge_run(trained_run["id"])
+    assert not (exports_dir(trained_run) / "merged").exists()
