@@ -217,5 +217,10 @@ def exports_list() -> None:
                      if comparison else "", "created": record["created"],
                      "error": record["details"].get("error", "")})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for record in records:
+        differing = ((record["details"].get("manifest") or {}).get("llama_cpp_comparison") or {}).get("differing")
+        if differing:
+            with st.expander(f"{record['name']}: {len(differing)} prompt(s) where llama.cpp and transformers differ"):
+                st.dataframe(pd.DataFrame(differing), hide_index=True, width="stretch")
     delete_picker("Export", records, "gguf_delete", "Delete the export folder and its files?", gguf.delete_export,
                   lambda r: f"{r['name']} ({r['status']})")

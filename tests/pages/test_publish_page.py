@@ -110,3 +110,21 @@ def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run
     assert any("q4_K_M needs llama.cpp's quantizer: install llama-cpp-python" in e.value for e in at.error)
     assert not [b for b in at.button if b.key == "gguf_go"]
     assert any("llama-cpp-python is not installed" in c.value for c in at.caption)
+
+
+def test_exports_where_llama_cpp_answered_differently_show_the_pairs(page, trained_run, tmp_path):
+    comparison = {"prompts": 2, "same_tokenization": 2, "same_answers": 1,
+                  "differing": [{"prompt": "Repite: dos", "same_tokens": True, "same_answer": False,
+                                 "transformers": "dos", "llama.cpp": "tres"}]}
+    record = records.start(trained_run["id"], "gguf:q4_K_M", str(tmp_path / "export"), "", "running", {})
+    records.finish(record, "exported", {"manifest": {"files": {"model": {"name": "words-demo-q4_K_M.gguf"}},
+                                                     "llama_cpp_comparison": comparison}})
+    at = page(PAGE)
+    at.session_state["publish_tab"] = "GGUF export"
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["llama.cpp same answers"]) == ["1/2"] and list(table["status"]) == ["exported"]
+    [expander] = [e for e in at.expander if "llama.cpp and transformers differ" in e.label]
+    assert expander.label.endswith("1 prompt(s) where llama.cpp and transformers differ")
+    assert list(at.dataframe[1].value["llama.cpp"]) == ["tres"]
