@@ -94,30 +94,51 @@ def publish_button(spec: publish_ollama.PublishSpec, connected: bool) -> None:
         st.caption("Publishing needs Ollama running (see above); the plan and the Modelfile are ready meanwhile.")
 
 
+def _log_lines(active: dict) -> list[str]:
+    log = Path(active["log"])
+    return log.read_text(errors="replace").splitlines() if log.exists() else []
+
+
 def progress_panel() -> None:
+    """The running job's live log; once it ends, how it ended (its last words), until the next job starts."""
     active = st.session_state.get("publish_active")
     if not active:
+        finished_panel()
         return
 
     @st.fragment(run_every="1s")
     def body() -> None:
-        from pathlib import Path
-
         from workbench.processes import process_alive
 
         running = process_alive(active["pid"], ("workbench",))
-        log = Path(active["log"])
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        lines = _log_lines(active)
         if running:
             st.info(f"{active['label']}… " + (lines[-1].strip() if lines else "starting"),
                     icon=":material/rocket_launch:")
         with st.expander("Log", expanded=True):
             st.code("\n".join(lines[-40:]) or "(starting)", language=None)
         if not running:
-            st.session_state.pop("publish_active", None)
+            st.session_state["publish_finished"] = st.session_state.pop("publish_active")
             st.rerun()
 
     body()
+
+
+def finished_panel() -> None:
+    finished = st.session_state.get("publish_finished")
+    if not finished:
+        return
+    lines = [line for line in _log_lines(finished) if line.strip()]
+    errors = [n for n, line in enumerate(lines) if line.startswith("error: ")]
+    if errors:
+        reason = "\n".join(lines[errors[-1]:]).removeprefix("error: ")
+        st.error(f"{finished['label']} failed: {reason}", icon=":material/error:")
+    elif lines and not lines[-1].startswith("==="):
+        st.success(lines[-1].strip(), icon=":material/check_circle:")
+    else:
+        st.warning(f"{finished['label']} ended without a word: see the log.", icon=":material/warning:")
+    with st.expander("Log of the last job"):
+        st.code("\n".join(lines[-60:]), language=None)
 
 
 def busy() -> bool:

@@ -22,6 +22,7 @@ def test_publish_to_ollama_then_export_gguf(trained_run, app_url, browser_page, 
     expect(page.get_by_text("Publishing words-demo…").first).to_be_visible()
     table = page.get_by_test_id("stDataFrame").first
     expect(table).to_contain_text("published", timeout=180_000)
+    expect(page.get_by_text("Published words-demo: held-out replay").first).to_be_visible()
     expect(page.get_by_text("held-out answer(s) differ from the app")).to_be_visible()
     [create] = fake_ollama.creates
     assert create["model"] == "words-demo" and "model.safetensors" in create["files"]
@@ -34,6 +35,7 @@ def test_publish_to_ollama_then_export_gguf(trained_run, app_url, browser_page, 
     expect(page.get_by_text("Exporting words-demo as GGUF (q8_0)").first).to_be_visible()
     exports = page.get_by_test_id("stDataFrame").filter(has_text="gguf-q8_0")
     expect(exports).to_contain_text("exported", timeout=180_000)
+    expect(page.get_by_text("Exported to").first).to_be_visible()
     from workbench.publish.merge import exports_dir
 
     folder = exports_dir(trained_run) / "gguf-q8_0"

@@ -89,6 +89,7 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
     _wait_for(active["pid"])
 
     at.run()
+    assert any(s.value.startswith(f"Exported to {folder.value}") for s in at.success)
     table = at.dataframe[-1].value
     assert list(table["status"]) == ["exported"], Path(active["log"]).read_text()[-2000:]
     assert list(table["files"]) == ["words-demo-q8_0.gguf"]
@@ -97,6 +98,17 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
     at.button(key="gguf_delete").click().run()
     assert not Path(folder.value).exists()
     assert any("No GGUF export yet" in c.value for c in at.caption)
+
+    # A failing export says why on the page, not only in its log.
+    occupied = Path(folder.value).parent / "photos"
+    occupied.mkdir()
+    (occupied / "holiday.jpg").write_bytes(b"\xff\xd8")
+    next(t for t in at.text_input if t.key.startswith("gguf_out_")).set_value(str(occupied)).run()
+    at.button(key="gguf_go").click().run()
+    _wait_for(at.session_state["publish_active"]["pid"])
+    at.run()
+    assert any("Exporting words-demo as GGUF (q8_0) failed:" in e.value and "already holds other files" in e.value
+               for e in at.error), [e.value for e in at.error]
 
 
 def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run, monkeypatch):
