@@ -202,6 +202,9 @@ def gguf_form(run: dict) -> None:
                               help="A new or empty folder, or an earlier export (replaced whole).")
     adapter = st.checkbox("Also write the adapter alone as GGUF (for `llama-cli --lora` over the base)", value=True,
                           key="gguf_adapter")
+    base = adapter and st.checkbox("…and the base as GGUF, to apply it to", value=False, key="gguf_base",
+                                   help="The very GGUF a catalogue model was prepared from where there is one (the "
+                                        "exact weights trained on), else the base converted from its folder.")
     if has_quantizer:
         st.session_state.setdefault("gguf_compare", gguf.DEFAULT_COMPARE)
         st.number_input("Held-out prompts to compare in llama.cpp", min_value=0, max_value=20, key="gguf_compare",
@@ -215,7 +218,8 @@ def gguf_form(run: dict) -> None:
         return
     if st.button("Export GGUF", type="primary", key="gguf_go", disabled=busy()):
         job = gguf.GGUFExport(run["id"], out_dir=Path(folder.strip()) if folder.strip() else None, quantize=quantize,
-                              include_adapter=adapter, compare=int(st.session_state.get("gguf_compare", 0)))
+                              include_adapter=adapter, include_base=bool(base),
+                              compare=int(st.session_state.get("gguf_compare", 0)))
         pid, log = gguf.start_export(job)
         st.session_state["publish_active"] = {"pid": pid, "log": str(log),
                                               "label": f"Exporting {run['name']} as GGUF ({quantize})"}

@@ -34,6 +34,8 @@ def add_parser(commands) -> None:
                         help=f"weights of the merged GGUF (default {gguf.DEFAULT_QUANTIZATION}; the K-quants need "
                              "llama-cpp-python)")
     export.add_argument("--no-adapter", action="store_true", help="do not write the adapter alone as GGUF")
+    export.add_argument("--with-base", action="store_true",
+                        help="also write the base as GGUF, to apply the adapter to (`llama-cli -m BASE --lora ADAPTER`)")
     export.add_argument("--compare", type=int, default=gguf.DEFAULT_COMPARE, metavar="N",
                         help="held-out prompts to compare with llama.cpp when llama-cpp-python is installed "
                              f"(default {gguf.DEFAULT_COMPARE}; 0: none)")
@@ -63,8 +65,11 @@ def _publish(args) -> int:
 
 
 def _export(args) -> int:
+    if args.no_adapter and args.with_base:
+        print("error: --with-base goes with the adapter file; drop --no-adapter.", file=sys.stderr)
+        return 2
     job = gguf.GGUFExport(args.run, out_dir=args.out, quantize=args.quantize, include_adapter=not args.no_adapter,
-                          compare=args.compare)
+                          include_base=args.with_base, compare=args.compare)
     print(f"Exporting run {args.run} as GGUF ({args.quantize})…", flush=True)
     try:
         manifest = gguf.export_gguf(job, lambda line: print(f"  {line}", flush=True))

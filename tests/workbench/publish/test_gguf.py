@@ -254,3 +254,25 @@ def test_plain_gpt2_byte_level_pre_tokenization_is_recognised_and_nothing_else(d
         (folder / "tokenizer.json").write_text(json.dumps({**data, **change}))
         assert not convert_child.plain_gpt2_pretokenizer(folder), change
     assert not convert_child.plain_gpt2_pretokenizer(tmp_path / "missing")
+
+
+def test_the_base_can_come_along_for_the_adapter(trained_run, converter_dir):
+    manifest = _export(trained_run, quantize="f32", include_base=True, compare=2)
+    out = Path(manifest["folder"])
+    assert manifest["files"]["base"]["name"] == "demo-base-f32.gguf"
+    metadata, tensors = gguf.read_gguf(out / "demo-base-f32.gguf")
+    assert metadata["general.architecture"] == "llama" and "token_embd.weight" in tensors
+    assert manifest["checks"]["base"]["problems"] == []
+    readme = (out / "README.md").read_text()
+    assert "`llama-cli -m demo-base-f32.gguf --lora words-demo-lora-f32.gguf -cnv`" in readme
+    if HAS_LLAMA_CPP:   # the adapter GGUF over the base GGUF answers as the merged model does
+        over_base = manifest["llama_cpp_comparison"]["adapter_over_base"]
+        assert over_base["prompts"] == 2 and over_base["same_answers"] == 2, over_base["differing"]
+        assert "The adapter over the base in llama.cpp vs the merged model in transformers: same answer on 2" in readme
+
+
+def test_the_cli_refuses_a_base_without_its_adapter(trained_run, capsys):
+    from workbench.cli import main
+
+    assert main(["export-gguf", "words-demo", "--no-adapter", "--with-base"]) == 2
+    assert "--with-base goes with the adapter file" in capsys.readouterr().err
