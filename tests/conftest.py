@@ -22,6 +22,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# llama.cpp's converters (GGUF export) are fetched once into the checkout, not the user's home.
+os.environ.setdefault("WORKBENCH_CACHE", str(ROOT / ".cache" / "lora-workbench"))
 
 
 @pytest.fixture(scope="session")
