@@ -4,7 +4,7 @@
 
 A random-weight model of SmolLM2-135M's shape (only shapes matter for conversion speed and size; nothing is
 downloaded) with the demo tokenizer is saved like a merged export, then converted by llama.cpp's own
-converter exactly as `export-gguf` does (workbench.publish.gguf._convert_model). The K-quants need
+converter exactly as `export-gguf` does (workbench.publish.gguf.convert_model). The K-quants need
 llama-cpp-python and are skipped without it. The converters are fetched into the cache on first use.
 """
 
@@ -56,19 +56,19 @@ def main() -> int:
         os.environ["WORKBENCH_HOME"] = str(Path(scratch) / "home")
         llama_cpp.converter(print)
         merged = build_model(args.shape, Path(scratch) / "merged")
-        kinds = ["f32", "f16", "q8_0"] + (list(gguf.K_QUANTS[:1]) if gguf._has_llama_cpp() else [])
+        kinds = ["f32", "f16", "q8_0"] + (list(gguf.K_QUANTS[:1]) if gguf.has_llama_cpp() else [])
         results = {}
         for kind in kinds:
             target = Path(scratch) / f"model-{kind}.gguf"
             started = time.perf_counter()
-            gguf._convert_model(merged, target, kind, "f32", "bench", lambda line: None)
+            gguf.convert_model(merged, target, kind, "f32", "bench", lambda line: None)
             results[kind] = (time.perf_counter() - started, target.stat().st_size)
     base_time, base_size = results["f32"]
     print(f"\nshape {args.shape}; baseline f32: {base_time:.1f} s, {base_size / 1e6:.1f} MB")
     print(f"{'quantization':<14}{'seconds':>9}{'time vs f32':>13}{'MB':>9}{'size vs f32':>13}")
     for kind, (seconds, size) in results.items():
         print(f"{kind:<14}{seconds:>9.1f}{seconds / base_time:>12.2f}x{size / 1e6:>9.1f}{size / base_size:>12.2f}x")
-    if not gguf._has_llama_cpp():
+    if not gguf.has_llama_cpp():
         print("(q4_K_M skipped: llama-cpp-python is not installed)")
     return 0
 

@@ -191,7 +191,7 @@ QUANT_HELP = ("q8_0 (default) is close to the trained weights at half the size o
 
 
 def gguf_form(run: dict) -> None:
-    has_quantizer = gguf._has_llama_cpp()
+    has_quantizer = gguf.has_llama_cpp()
     left, right = st.columns(2)
     quantize = left.selectbox("Quantization", gguf.QUANTIZATIONS, key="gguf_quantize", help=QUANT_HELP,
                               index=gguf.QUANTIZATIONS.index(gguf.DEFAULT_QUANTIZATION),

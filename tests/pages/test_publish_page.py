@@ -114,7 +114,7 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
 def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run, monkeypatch):
     from workbench.publish import gguf
 
-    monkeypatch.setattr(gguf, "_has_llama_cpp", lambda: False)
+    monkeypatch.setattr(gguf, "has_llama_cpp", lambda: False)
     at = page(PAGE)
     at.session_state["publish_tab"] = "GGUF export"
     at.run()

@@ -89,7 +89,7 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
     config = runs.run_config(run)
     if job.quantize not in QUANTIZATIONS:
         raise PublishError(f"quantize: {job.quantize!r} is not offered; use one of {', '.join(QUANTIZATIONS)}.")
-    if job.quantize in K_QUANTS and not _has_llama_cpp():
+    if job.quantize in K_QUANTS and not has_llama_cpp():
         raise PublishError(f"{job.quantize} needs llama.cpp's quantizer, which comes with llama-cpp-python: install "
                            "it (`.venv/bin/pip install llama-cpp-python`, it compiles llama.cpp for a few minutes) or "
                            f"choose {', '.join(CONVERTER_TYPES)}. Publishing to Ollama can also quantize to q4_K_M.")
@@ -102,10 +102,10 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
     building = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:8]}"
     try:
         merged = merge_run(run["id"], say)
-        float_type = _float_type(merged)
+        float_type = float_type_of(merged)
         building.mkdir(parents=True)
         model_file = building / f"{slug(run['name'])}-{job.quantize}.gguf"
-        _convert_model(merged, model_file, job.quantize, float_type, run["name"], say)
+        convert_model(merged, model_file, job.quantize, float_type, run["name"], say)
         adapter_file = None
         if not skipped:
             adapter_file = building / f"{slug(run['name'])}-lora-{float_type}.gguf"
@@ -184,13 +184,13 @@ def _check_space(out: Path, run: dict, quantize: str) -> None:
                            "(nothing was written).")
 
 
-def _has_llama_cpp() -> bool:
+def has_llama_cpp() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def _float_type(merged: Path) -> str:
+def float_type_of(merged: Path) -> str:
     """The converter's float type that keeps the merged weights as they are."""
     config = json.loads((merged / "config.json").read_text(encoding="utf-8"))
     dtype = str(config.get("dtype") or config.get("torch_dtype") or "float32")
@@ -200,7 +200,7 @@ def _float_type(merged: Path) -> str:
 # ----------------------------------------------------------------------------------------- conversion
 
 
-def _convert_model(merged: Path, target: Path, quantize: str, float_type: str, name: str, say: Progress) -> None:
+def convert_model(merged: Path, target: Path, quantize: str, float_type: str, name: str, say: Progress) -> None:
     direct = quantize if quantize in CONVERTER_TYPES else float_type
     first = target if quantize in CONVERTER_TYPES else target.with_name(f".{target.stem}-{float_type}.gguf")
     say(f"Converting the merged model to GGUF ({direct}) with llama.cpp's converter…")
@@ -334,7 +334,7 @@ def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int
     """Greedy answers of the GGUF in llama.cpp and of the merged model in transformers, token by token.
 
     None when llama-cpp-python is not installed or there are no held-out prompts."""
-    if count <= 0 or not _has_llama_cpp():
+    if count <= 0 or not has_llama_cpp():
         return None
     from workbench.evaluation.runner import heldout_prompts
 

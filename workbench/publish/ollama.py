@@ -301,7 +301,7 @@ def _model_files(client, spec: PublishSpec, folder: Path, say: Progress) -> dict
         target = scratch / "model.gguf"
         say("Ollama cannot read this architecture's safetensors: converting to GGUF with llama.cpp's converter…")
         llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(folder), "--outfile", str(target), "--outtype",
-                                                          gguf._float_type(folder)], say)
+                                                          gguf.float_type_of(folder)], say)
         return _upload(client, scratch, ["model.gguf"], say)
 
 

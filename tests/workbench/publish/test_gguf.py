@@ -17,7 +17,7 @@ import pytest
 from workbench.publish import convert_child, gguf, llama_cpp
 from workbench.publish.merge import PublishError, adapter_dir, exports_dir
 
-HAS_LLAMA_CPP = gguf._has_llama_cpp()
+HAS_LLAMA_CPP = gguf.has_llama_cpp()
 needs_llama_cpp = pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed")
 
 
@@ -120,7 +120,7 @@ def test_k_quants_go_through_llama_cpps_quantizer(trained_run, converter_dir, tm
 
 
 def test_k_quants_without_llama_cpp_python_say_what_to_install(trained_run, monkeypatch):
-    monkeypatch.setattr(gguf, "_has_llama_cpp", lambda: False)
+    monkeypatch.setattr(gguf, "has_llama_cpp", lambda: False)
     with pytest.raises(PublishError, match="llama-cpp-python.*q8_0"):
         _export(trained_run, quantize="q4_K_M")
     assert not exports_dir(trained_run).exists()
