@@ -10,11 +10,18 @@ PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench setup setup-dev chromium clean-venv
+.PHONY: run dev test lint bench setup setup-dev chromium clean-venv
 
 run: $(VENV)/.app-installed
 	$(PY) -m workbench prepare-defaults
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+# For developers: reload the app when its source changes (watches app.py, pages/, ui/, workbench/ only).
+dev: $(VENV)/.app-installed
+	$(PY) -m workbench prepare-defaults
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) \
+		--server.fileWatcherType auto --server.runOnSave true \
+		$(foreach d,.venv .cache .git models runs adapters datasets exports cache,--server.folderWatchBlacklist $(d))
 
 test: $(VENV)/.dev-installed $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest

@@ -8,11 +8,16 @@ preset, the default without a GPU) and `eval RUN --limit N` as a user would, in 
 WORKBENCH_HOME, and prints each step's time against its budget (train ≤ 12 min, evaluate ≤ 5 min on
 2 cores) and the held-out scores of the adapter against the base measured in the same run.
 `--import bench/data/tickets-soporte.jsonl` runs the second task (fields to infer, not copy).
+
+`--trl` then trains the same split with plain TRL, variant (a) of bench/train_throughput.py (SFTTrainer
+with TRL's defaults, the same LoRA, epochs and learning rate), scores it with the same `eval`, and prints
+how long each took to an adapter with the exact match plain TRL reached, and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -21,13 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BUDGETS = {"prepare": None, "train": 12 * 60, "evaluate": 5 * 60}
+BUDGETS = {"prepare": None, "train": 12 * 60, "evaluate": 5 * 60, "train TRL": 12 * 60}
 
 
-def step(label: str, args: list[str], env: dict) -> float:
+def step(label: str, args: list[str], env: dict, script: list[str] | None = None) -> float:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "workbench", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    command = [sys.executable, *script] if script else [sys.executable, "-m", "workbench", *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{label} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -46,7 +51,11 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--home", help="workspace to use (default: a new temporary folder)")
     parser.add_argument("--set", action="append", default=[], help="extra train settings, KEY=VALUE")
+    parser.add_argument("--trl", action="store_true", help="also train and score plain TRL (its defaults)")
+    parser.add_argument("--trl-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.trl_child:
+        return trl_child(args.trl_child)
     home = args.home or tempfile.mkdtemp(prefix="wb-journey-")
     env = {**os.environ, "WORKBENCH_HOME": home}
     print(f"workspace {home}, {os.cpu_count()} CPU cores, base {args.base}, "
@@ -60,12 +69,11 @@ def main() -> int:
     step("split", ["datasets", "split", dataset, "--count", str(args.validation), "--seed", "42"], env)
     run = f"journey-{int(time.time())}"
     extra = [x for pair in args.set for x in ("--set", pair)]
-    step("train", ["train", "--dataset", dataset, "--base", args.base, "--name", run,
-                   "--set", "auto_evaluate=false", *extra, "--wait"], env)
+    train_seconds = step("train", ["train", "--dataset", dataset, "--base", args.base, "--name", run,
+                                   "--set", "auto_evaluate=false", *extra, "--wait"], env)
     step("evaluate", ["eval", run, "--split", "validation", "--limit", str(args.limit)], env)
     os.environ["WORKBENCH_HOME"] = home
     sys.path.insert(0, str(ROOT))
-    from workbench.evaluation import runner
     from workbench.training import runs
 
     record = runs.get_run(run)
@@ -73,11 +81,69 @@ def main() -> int:
     evals = [m["value"] for m in runs.run_metrics(record["id"], ("eval_loss",))]
     print(f"train: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
           + (f", eval loss {evals[-1]:.3f}" if evals else ""))
+    workbench_match = print_scores(record["id"])
+    if args.trl:
+        trl_seconds = step("train TRL", [], env, script=[__file__, "--trl-child", run])
+        step("evaluate", ["eval", f"{run}-trl", "--split", "validation", "--limit", str(args.limit)], env)
+        trl_match = print_scores(runs.get_run(f"{run}-trl")["id"])
+        print(time_to_match(train_seconds, workbench_match, trl_seconds, trl_match))
+    return 0
+
+
+def print_scores(run_id: int) -> float:
+    """Print the held-out table of a run; returns the adapter's exact match."""
+    from workbench.evaluation import runner
+
     print(f"\n{'metric':18} {'base':>8} {'adapter':>8} {'delta':>8}")
-    for row in runner.results(record["id"]):
+    exact = float("nan")
+    for row in runner.results(run_id):
         cells = [f"{v:8.3f}" if isinstance(v, float) else f"{'—':>8}" for v in (row["base"], row["adapter"],
                                                                                  row["delta"])]
         print(f"{row['metric']:18} {' '.join(cells)}")
+        if row["metric"] == "exact_match":
+            exact = row["adapter"]
+    return exact
+
+
+def time_to_match(workbench_seconds: float, workbench_match: float, trl_seconds: float, trl_match: float) -> str:
+    """Time to an adapter as good as plain TRL's (held-out exact match), each way, and the ratio."""
+    line = (f"\ntime to the plain-TRL adapter's exact match {trl_match:.3f}: plain TRL {trl_seconds:.0f} s, "
+            f"workbench ")
+    if workbench_match >= trl_match:
+        return line + (f"<= {workbench_seconds:.0f} s (it reached {workbench_match:.3f}); "
+                       f"time_ratio<={workbench_seconds / trl_seconds:.2f}")
+    return line + f"did not reach it (reached {workbench_match:.3f} in {workbench_seconds:.0f} s); time_ratio=n/a"
+
+
+def trl_child(run_name: str) -> int:
+    """Train the workbench run's dataset revision with plain TRL, variant (a), and register it as RUN-trl."""
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from train_throughput import Meter, trl_trainer
+
+    from workbench import store
+    from workbench.training import runs
+    from workbench.training.data import build_datasets
+    from workbench.training.worker import _quiet_progress_bars, save_adapter
+
+    _quiet_progress_bars()
+    source = runs.get_run(run_name)
+    config = runs.run_config(source)
+    train_ds, _, info = build_datasets(config, source["dataset_revision_id"])
+    trainer, settings = trl_trainer("a", config, train_ds, Meter())
+    print(f"plain TRL: {settings}", flush=True)
+    trainer.train()
+    name = f"{run_name}-trl"
+    record = {"run": name, "status": "completed", "config": config.to_dict(), "base_model": config.base_model,
+              "chat_template": config.chat_template, "trained_with": f"plain TRL SFTTrainer ({settings})",
+              "dataset": info["dataset"], "dataset_revision": info["revision_n"]}
+    target = save_adapter(trainer.model, trainer.processing_class, name, record, [])
+    store.open_db()["runs"].insert({
+        "name": name, "status": "completed", "config_json": json.dumps(config.to_dict()),
+        "dataset_revision_id": source["dataset_revision_id"], "base_model": config.base_model,
+        "created": store.now(), "finished": store.now(), "resume": 0,
+        "adapter_dir": target.relative_to(Path(os.environ["WORKBENCH_HOME"]).resolve()).as_posix(),
+    })
     return 0
 
 

@@ -1,6 +1,6 @@
 """Training on a CUDA GPU: speed and peak memory of LoRA and QLoRA, against fp32 LoRA and the memory estimate.
 
-    python bench/gpu_train.py [--steps 30] [--shapes smollm2-135m,llama-3.2-1b] [--big]
+    python bench/gpu_train.py [--steps 30] [--shapes smollm2-135m,llama-3.2-1b] [--big] [--vs-trl SHAPE]
 
 Each base is a random-weight model of a real model's shape (no downloads: only shapes matter for speed
 and memory), saved to disk in bf16 and trained through the real worker (in this process) on the sample
@@ -8,6 +8,12 @@ dataset with the demo tokenizer. Speed ratios are against the fp32 LoRA baseline
 measured in the same run. "estimate" is what the Train page predicts (workbench.training.memory) for
 the same settings; "peak" is torch.cuda.max_memory_allocated for that run. --big adds a Llama-2-7B
 shape with QLoRA only, the flagship "7B on one consumer card" case.
+
+`--vs-trl SHAPE` (default llama-3.2-1b; "none" skips it) then runs bench/train_throughput.py's three
+variants on that shape, in bf16 LoRA and in QLoRA: (a) TRL's defaults, (b) TRL tuned by flags (no
+checkpointing, packing), (c) the workbench's GPU defaults fitted to the card (workbench.training.autosize),
+one epoch of the sample dataset each, with MFU against the card's dense bf16 peak (4·N FLOPs per trained
+token for LoRA: the frozen weights get no gradient).
 """
 
 from __future__ import annotations
@@ -98,6 +104,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--shapes", default="smollm2-135m,llama-3.2-1b")
     parser.add_argument("--big", action="store_true", help="also QLoRA on a Llama-2-7B shape")
+    parser.add_argument("--vs-trl", default="llama-3.2-1b", help="shape for the TRL comparison ('none': skip)")
+    parser.add_argument("--peak-tflops", type=float, help="the card's dense bf16 peak (default: from its name)")
     args = parser.parse_args()
     os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="wb-gpu-bench-")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -132,7 +140,43 @@ def main() -> int:
                   f"peak {result['peak']:5.2f} GB (reserved {result['reserved']:5.2f})  estimate {result['estimate']:5.2f} GB  "
                   f"loss {loss[0]:.2f}->{loss[1]:.2f}  ({result['elapsed']:.0f} s wall)")
         shutil.rmtree(base)
+    if args.vs_trl != "none":
+        versus_trl(args.vs_trl, scratch, tokenizer_dir, args.peak_tflops)
     return 0
+
+
+# Dense bf16 tensor-core peaks (no sparsity), by a part of the name torch reports.
+PEAK_TFLOPS = {"H200": 989, "H100 PCIe": 756, "H100": 989, "A100": 312, "L40S": 362, "L4": 121, "A10": 125,
+               "RTX 4090": 165, "RTX 3090": 71}
+
+
+def peak_flops(name: str, override: float | None) -> float | None:
+    if override:
+        return override * 1e12
+    found = next((tflops for part, tflops in PEAK_TFLOPS.items() if part in name), None)
+    return found * 1e12 if found else None
+
+
+def versus_trl(shape: str, scratch: Path, tokenizer_dir: Path, override: float | None) -> None:
+    """(a) TRL default, (b) TRL tuned, (c) the workbench on one shape, bf16 LoRA then QLoRA, with MFU."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import train_throughput
+
+    peak = peak_flops(torch.cuda.get_device_name(), override)
+    base = build_base(shape, scratch / f"{shape}-vs-trl", tokenizer_dir)
+    for method in ("lora", "qlora"):
+        home, _, _ = train_throughput.prepare_home(str(base), None)
+        print(f"\n{shape}, {method}: TRL against the workbench, one epoch of the sample dataset"
+              + ("" if peak else " (peak FLOPs of this card unknown: pass --peak-tflops for MFU)"), flush=True)
+        results = train_throughput.run_variants(home, str(base), 1.0, method, peak_flops=peak)
+        line = train_throughput.summary_line(results)
+        if peak:
+            c = results["c"]
+            line += f" mfu_workbench={train_throughput.mfu(c['tokens_per_second'], c['parameters'], peak):.3f}"
+        print(line, flush=True)
+    shutil.rmtree(base)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -28,6 +30,8 @@ class DeviceInfo:
 
 
 def device_info() -> DeviceInfo:
+    if not may_have_cuda():  # no NVIDIA driver: say so without importing torch (seconds, in the app's server)
+        return DeviceInfo(kind="cpu", name=f"{os.cpu_count()} cores", bf16=cpu_has_native_bf16())
     import torch
 
     if torch.cuda.is_available():
@@ -36,7 +40,31 @@ def device_info() -> DeviceInfo:
             kind="cuda", name=torch.cuda.get_device_name(0), count=torch.cuda.device_count(),
             total_gb=total / 1e9, free_gb=free / 1e9, bf16=torch.cuda.is_bf16_supported(),
         )
-    return DeviceInfo(kind="cpu", name=f"{os.cpu_count()} cores")
+    return DeviceInfo(kind="cpu", name=f"{os.cpu_count()} cores", bf16=cpu_has_native_bf16())
+
+
+def may_have_cuda() -> bool:
+    """False only where CUDA surely is not there: Linux without the NVIDIA driver loaded."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return Path("/proc/driver/nvidia/version").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX): bf16 autocast then pays off.
+
+    Without it torch emulates bf16 and training gets slower, not faster. Read from /proc/cpuinfo (Linux);
+    elsewhere False, which keeps fp32.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def ollama_host() -> str:

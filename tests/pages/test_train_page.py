@@ -60,3 +60,48 @@ def test_cancel_button_asks_the_running_run_to_stop(page):
     final = runs.wait_for(run["id"], poll=0.5, timeout=120)
     assert final["status"] == "cancelled"
     time.sleep(0.1)
+
+
+def _completed_run_with_metrics(steps: int) -> int:
+    from workbench import store
+    from workbench.data import repository
+    from workbench.training.config import TrainConfig, cpu_preset
+
+    repository.ensure_samples()
+    run_id = runs.create_run(cpu_preset(TrainConfig(dataset="informes-proyectos", base_model="demo")), name="seen")
+    db = store.open_db()
+    db["runs"].update(run_id, {"status": "completed"})
+    _add_metrics(run_id, range(1, steps + 1))
+    return run_id
+
+
+def _add_metrics(run_id: int, steps) -> None:
+    from workbench import store
+
+    store.open_db()["metrics"].insert_all(
+        [{"run_id": run_id, "step": s, "epoch": s / 10, "name": name, "value": 1.0 / s, "ts": store.now()}
+         for s in steps for name in ("loss", "learning_rate", "tokens_per_second")])
+
+
+def test_the_live_view_reads_only_the_metric_rows_added_since_its_last_poll(page, monkeypatch):
+    asked = []
+    real = runs.run_metrics_after
+    monkeypatch.setattr(runs, "run_metrics_after", lambda run_id, after=0: asked.append(after) or real(run_id, after))
+    run_id = _completed_run_with_metrics(5)
+    at = page(PAGE)
+    at.session_state["train_watch"] = run_id
+    at.run()
+    assert not at.exception
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # loss, learning rate, tokens per second (no GPU memory on this run)
+    seen = at.session_state["live_metrics"][run_id]
+    assert asked[-1] == 0 and len(seen["rows"]) == 15
+
+    had = seen["rowid"]
+    _add_metrics(run_id, [6, 7])
+    at.run()
+    assert asked[-1] == had > 0  # asked only for the rows after those it had
+    seen = at.session_state["live_metrics"][run_id]
+    assert len(seen["rows"]) == 21 and sorted(r["step"] for r in seen["rows"])[-1] == 7
+    spec = at.session_state["live_chart_specs"][run_id][1][0]
+    assert max(row["step"] for rows in spec["datasets"].values() for row in rows) == 7

@@ -1,7 +1,8 @@
 """The live view of one run: progress with ETA, loss/eval-loss, learning rate, speed, memory, log tail.
 
 It polls the registry every few seconds inside a fragment while the run is active, and stops polling
-when the run ends (one full rerun then shows the final state without a timer).
+when the run ends (one full rerun then shows the final state without a timer). Each poll reads only
+the metric rows written since the last one (the rows already read are kept in the session).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import streamlit as st
 from workbench import store
 from workbench.training import runs
 
-POLL = "2s"
+# Every poll redraws the charts in the browser, which shares the CPU with the trainer: on 2 cores a 2 s poll
+# cost the run 5-20 % (bench/app_overhead.py). A CPU step takes seconds anyway.
+POLL = "5s"
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
                 "cancelling": ":material/pending:", "cancelled": ":material/cancel:",
                 "completed": ":material/check_circle:", "failed": ":material/error:",
@@ -34,13 +37,27 @@ def _body(run_id: int, polling: bool) -> None:
     if run["status"] == "queued":
         runs.schedule()
     _header(run)
-    metrics = pd.DataFrame(runs.run_metrics(run_id))
+    metrics, version = _metrics(run_id)
     if metrics.empty:
         st.caption("No metrics yet: the worker is loading the model and the data…")
     else:
-        _charts(metrics)
+        _charts(run_id, metrics, version)
     with st.expander("Log (last lines)", expanded=run["status"] == "failed"):
         st.code(runs.log_tail(run["name"]) or "(empty)", language=None)
+
+
+def _metrics(run_id: int) -> tuple[pd.DataFrame, int]:
+    """(all metric rows of the run, the last rowid): reads from the registry only the rows added since the
+    last poll."""
+    seen = st.session_state.setdefault("live_metrics", {}).setdefault(run_id, {"rowid": 0, "rows": []})
+    new = runs.run_metrics_after(run_id, seen["rowid"])
+    if new:
+        seen["rows"].extend(new)
+        seen["rowid"] = new[-1]["rowid"]
+    frame = pd.DataFrame(seen["rows"])
+    if not frame.empty:
+        frame = frame.sort_values(["step", "rowid"], kind="stable")
+    return frame, seen["rowid"]
 
 
 def _header(run: dict) -> None:
@@ -67,21 +84,25 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-def _charts(metrics: pd.DataFrame) -> None:
-    losses = metrics[metrics["name"].isin(["loss", "eval_loss"])]
-    left, right = st.columns(2)
-    if not losses.empty:
-        left.altair_chart(_line(losses, "Loss", color="name"), width="stretch")
-    lr = metrics[metrics["name"] == "learning_rate"]
-    if not lr.empty:
-        right.altair_chart(_line(lr, "Learning rate"), width="stretch")
-    speed = metrics[metrics["name"] == "tokens_per_second"]
-    memory = metrics[metrics["name"] == "gpu_memory_gb"]
-    left, right = st.columns(2)
-    if not speed.empty:
-        left.altair_chart(_line(speed, "Tokens per second"), width="stretch")
-    if not memory.empty:
-        right.altair_chart(_line(memory, "GPU memory (GB)"), width="stretch")
+CHARTS = (("Loss", ("loss", "eval_loss"), "name"), ("Learning rate", ("learning_rate",), None),
+          ("Tokens per second", ("tokens_per_second",), None), ("GPU memory (GB)", ("gpu_memory_gb",), None))
+
+
+def _charts(run_id: int, metrics: pd.DataFrame, version: int) -> None:
+    """The run's charts, two a row. Their Vega-Lite specs are built (and validated by Altair) only when new
+    metric rows arrived: a poll with nothing new costs the server almost nothing."""
+    cache = st.session_state.setdefault("live_chart_specs", {})
+    if cache.get(run_id, (None,))[0] != version:
+        specs = []
+        for title, names, color in CHARTS:
+            rows = metrics[metrics["name"].isin(names)]
+            if not rows.empty:
+                specs.append(_line(rows, title, color=color).to_dict())
+        cache[run_id] = (version, specs)
+    specs = cache[run_id][1]
+    for start in range(0, len(specs), 2):
+        for column, spec in zip(st.columns(2), specs[start:start + 2], strict=False):
+            column.vega_lite_chart(spec=spec, width="stretch")
 
 
 def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Chart:

@@ -6,10 +6,13 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.models.loading import ModelLoadError
 from workbench.system import device_info
 from workbench.training import runs
+from workbench.training.autosize import fit_to_gpu
 from workbench.training.config import ConfigError, TrainConfig, default_config
 from workbench.training.export import config_from_yaml
+from workbench.training.memory import model_shape_for
 
 
 def add_parsers(commands) -> None:
@@ -48,10 +51,10 @@ def parse_value(text: str):
 
 
 def build_config(args) -> TrainConfig:
+    has_gpu = device_info().kind == "cuda"
     if args.config:
         config = config_from_yaml(args.config.read_text(encoding="utf-8"), str(args.config))
     else:
-        has_gpu = device_info().kind == "cuda"
         config = default_config(has_gpu)
         if not has_gpu:
             print("No GPU: using the CPU preset (LoRA r 16 on all linear layers, lr 2e-3, batch 2, 2 epochs, "
@@ -66,7 +69,23 @@ def build_config(args) -> TrainConfig:
         updates["dataset"] = args.dataset
     if args.base:
         updates["base_model"] = args.base
-    return TrainConfig.from_dict({**config.to_dict(), **updates}).validate()
+    config = TrainConfig.from_dict({**config.to_dict(), **updates}).validate()
+    sized = {"per_device_batch_size", "gradient_accumulation_steps", "gradient_checkpointing"}
+    if not args.config and has_gpu and not sized & set(updates):
+        config = _fit_to_gpu(config)
+    return config
+
+
+def _fit_to_gpu(config: TrainConfig) -> TrainConfig:
+    """The GPU recipe with the batch and checkpointing this card allows (workbench.training.autosize)."""
+    try:
+        shape = model_shape_for(config.base_model)
+    except ModelLoadError:
+        return config
+    fitted = fit_to_gpu(config, shape, device_info())
+    print(f"GPU: batch {fitted.per_device_batch_size} x {fitted.gradient_accumulation_steps} accumulation, "
+          f"gradient checkpointing {'on' if fitted.gradient_checkpointing else 'off'} (from the memory estimate).")
+    return fitted
 
 
 def _train(args) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from workbench.models import demo
 from workbench.models.loading import ModelLoadError, is_local, load_tokenizer, resolve_base
+from workbench.system import cpu_has_native_bf16
 from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError
 
@@ -31,15 +32,21 @@ def cuda_available() -> bool:
 def precision_for(config: TrainConfig):
     """(bf16, fp16, dtype): the mixed-precision flags for SFTConfig and the dtype to load the base in.
 
-    CPU: always fp32 (bf16/fp16 autocast on CPU is slow or unsupported). CUDA: 'auto' is bf16 where the
-    GPU supports it (Ampere and newer), else fp16; an explicit 'bf16' on a GPU without it is an error.
+    CPU: 'auto' is bf16 autocast over fp32 weights where the CPU has native bf16 (AVX512-BF16/AMX: about
+    2x faster steps at the same loss, bench/train_throughput.py), else fp32; 'bf16' asks for it anyway;
+    'fp16' and 'fp32' train in fp32. CUDA: 'auto' is bf16 where the GPU supports it (Ampere and newer),
+    else fp16; an explicit 'bf16' on a GPU without it is an error.
     """
     import torch
 
-    if not cuda_available():
-        return False, False, torch.float32
-    bf16_ok = torch.cuda.is_bf16_supported()
     wanted = config.precision
+    if not cuda_available():
+        native = cpu_has_native_bf16()
+        if wanted == "bf16" and not native:
+            raise TrainingError("This CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 would be slower "
+                                "than fp32: set precision to 'auto' or 'fp32'.")
+        return wanted in ("auto", "bf16") and native, False, torch.float32
+    bf16_ok = torch.cuda.is_bf16_supported()
     if wanted == "auto":
         wanted = "bf16" if bf16_ok else "fp16"
     if wanted == "bf16":
@@ -50,6 +57,19 @@ def precision_for(config: TrainConfig):
     if wanted == "fp16":
         return False, True, torch.float16
     return False, False, torch.float32
+
+
+def attention_implementation(dtype) -> str | None:
+    """The fastest attention installed: FlashAttention-2 on a GPU in 16-bit where the flash-attn package is
+    there, else None (transformers' default, SDPA where the model has it). Both keep packed rows apart:
+    packing is padding-free, one row of several sequences told apart by their position_ids."""
+    import importlib.util
+
+    import torch
+
+    if cuda_available() and dtype in (torch.bfloat16, torch.float16) and importlib.util.find_spec("flash_attn"):
+        return "flash_attention_2"
+    return None
 
 
 def peft_config_for(config: TrainConfig):
@@ -93,6 +113,8 @@ def load_for_training(config: TrainConfig):
     from transformers import AutoModelForCausalLM
 
     kwargs = {"dtype": dtype, "trust_remote_code": config.trust_remote_code}
+    if attention_implementation(dtype):
+        kwargs["attn_implementation"] = attention_implementation(dtype)
     if config.method == "qlora":
         from transformers import BitsAndBytesConfig
 

@@ -61,7 +61,8 @@ class TrainConfig:
     packing: bool = _f(True, "Pack several short rows into one sequence of max_length (faster on GPU).")
     train_on_inputs: bool = _f(False, "Also learn the prompt tokens. Off: loss on the completions only.")
     gradient_checkpointing: bool = _f(True, "Recompute activations to save memory (about 20-30 % slower).")
-    precision: str = _f("auto", "auto (bf16 where the GPU supports it, else fp16; fp32 on CPU), bf16, fp16, fp32.")
+    precision: str = _f("auto", "auto (bf16 where the GPU supports it, else fp16; on CPU bf16 autocast where the "
+                                "CPU has native bf16, else fp32), bf16, fp16, fp32.")
     optimizer: str = _f("auto", "auto (paged 8-bit AdamW for QLoRA, AdamW otherwise) or a transformers optim name.")
     seed: int = _f(42, "Random seed for initialisation, shuffling and dropout.")
     # Evaluation, saving, logging
@@ -123,7 +124,7 @@ def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
     return (config or TrainConfig()).with_updates(
         lora_r=16, lora_alpha=32, target_modules="all-linear", learning_rate=2e-3, num_epochs=2.0,
         gradient_checkpointing=False, packing=False, gradient_accumulation_steps=1,
-        per_device_batch_size=2, method="lora", precision="fp32",
+        per_device_batch_size=2, method="lora", precision="auto",
     )
 
 

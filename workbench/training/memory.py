@@ -187,7 +187,8 @@ def _gb(value: float) -> str:
 def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float, dict[str, float], int]:
     h, layers, vocab = shape.hidden_size, shape.num_layers, shape.vocab_size
     tokens = config.per_device_batch_size * config.max_length     # padded or packed to max_length: worst case
-    # The worker trains in fp32 on a CPU whatever `precision` says; on a GPU 'auto' is bf16 or fp16.
+    # On a CPU the weights stay fp32 (bf16 autocast only casts the matmuls): counted as fp32, the safe side.
+    # On a GPU 'auto' is bf16 or fp16.
     precision = "fp32" if not cuda or config.precision == "fp32" else "bf16"
     act_bytes = WEIGHT_BYTES[precision]
 

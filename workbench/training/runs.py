@@ -186,6 +186,17 @@ def run_metrics(run_id: int, names: tuple[str, ...] | None = None) -> list[dict]
     return list(db["metrics"].rows_where(where, args, order_by="step, rowid"))
 
 
+def run_metrics_after(run_id: int, after_rowid: int = 0) -> list[dict]:
+    """The metric rows of a run written after row `after_rowid`, oldest first, each with its `rowid`.
+
+    The live view keeps what it has and asks for these only, instead of the whole table every poll.
+    """
+    rows = store.open_db().execute(
+        "select rowid, step, epoch, name, value, ts from metrics where run_id = ? and rowid > ? order by rowid",
+        [run_id, after_rowid]).fetchall()
+    return [dict(zip(("rowid", "step", "epoch", "name", "value", "ts"), row, strict=True)) for row in rows]
+
+
 def final_metrics(run_id: int) -> dict[str, float]:
     """The last value of each metric of a run."""
     rows = store.open_db().execute(

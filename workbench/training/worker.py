@@ -93,12 +93,12 @@ def run_training(run_id: int, resume: bool = False, *, extra_callbacks: list | N
 def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> str:
     from peft import set_peft_model_state_dict
     from transformers import PrinterCallback
-    from trl import SFTTrainer
 
     from workbench.models.loading import resolve_base
     from workbench.models.training_load import load_for_training, peft_config_for, precision_for
     from workbench.training.callback import DatabaseCallback
     from workbench.training.data import build_datasets
+    from workbench.training.trainer import WorkbenchSFTTrainer
 
     run_id, name = run["id"], run["name"]
     config = TrainConfig.from_dict(json.loads(run["config_json"])).validate()
@@ -128,15 +128,20 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
 
     args = sft_config(config, checkpoints, has_eval=eval_ds is not None, bf16=bf16, fp16=fp16)
     callback = DatabaseCallback(run_id, echo=main)
-    trainer = SFTTrainer(
+    trainer = WorkbenchSFTTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
         peft_config=peft_config_for(config), callbacks=[callback, *extra_callbacks],
+        # On CUDA, TRL's own fused LM head already scores only the labelled positions, in chunks, with its
+        # Triton kernel (never holding the full logits); elsewhere it scores every position.
+        label_only_loss=not _cuda(),
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
     _check_prepared(trainer, config, info, say)
     trainable, total = trainer.model.get_nb_trainable_parameters()
     say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {config.resolved_target_modules()}: "
         f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f} %)")
+    say("Loss: LM head and cross-entropy only at the labelled positions" if trainer.label_only_loss
+        else "Loss: TRL's fused LM head")
     if main:
         _set_progress(db, run_id, {"phase": "training", "step": 0, "updated": store.now()})
 
@@ -223,10 +228,13 @@ def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: b
         # Prompt/completion rows: loss on the completion only. `messages` rows (train_on_inputs): every token.
         completion_only_loss=not config.train_on_inputs,
         assistant_only_loss=False,
+        # Rows of like length share a batch, so little of each batch is padding (measured: README).
+        train_sampling_strategy="random" if config.packing else "group_by_length",
         # transformers 5 renamed gradient_checkpointing (the old name still works, with a FutureWarning)
         activation_checkpointing=config.gradient_checkpointing,
         bf16=bf16,  # SFTConfig turns bf16 on when unset, which fails on CPU: always say it
         fp16=fp16,
+        use_cpu=not cuda,  # bf16 autocast on a CPU with native bf16 needs it; harmless otherwise
         optim=optim,
         seed=config.seed,
         logging_steps=config.logging_steps,
@@ -243,6 +251,12 @@ def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: b
         disable_tqdm=True,
         dataloader_pin_memory=cuda,
     )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:

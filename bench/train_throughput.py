@@ -1,0 +1,367 @@
+"""The workbench's training against plain TRL, side by side: same rows, epochs, LoRA and learning rate.
+
+    .venv/bin/python bench/train_throughput.py [--quick] [--base NAME] [--rows N] [--epochs E]
+
+Three variants train the same training rows of the sample dataset for the same epochs (so the same
+trained tokens), with the same LoRA rank, alpha, dropout, target modules and learning rate:
+  (a) TRL default: SFTTrainer with SFTConfig() as TRL's docs show it, plus that peft_config; on CPU
+      only what the CPU forces is changed (named in the output);
+  (b) TRL tuned: the best measured here from TRL/transformers flags alone (named in the output);
+  (c) the workbench: its own worker (`run_training`) with its defaults for this machine.
+Each runs in its own process (so peak memory is its own) and reports trained non-pad tokens per second
+with the first steps left out as warm-up, wall time of training, peak memory (RSS on CPU,
+max_memory_allocated on CUDA), final training loss, and the validation loss of the held-out rows,
+computed the same way for all three (fp32, no autocast, completion tokens only). The last line is:
+
+    speedup_vs_trl_default=X.XX speedup_vs_trl_tuned=Y.YY memory_ratio=Z.ZZ loss_parity=ok|FAIL
+
+loss_parity is ok when (c)'s validation loss is at most 2 % above (a)'s. `--quick` (under 3 minutes on
+2 cores) trains 24 rows for one epoch; the default, all training rows for one epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = ("a", "b", "c")
+LABELS = {"a": "(a) TRL default", "b": "(b) TRL tuned", "c": "(c) workbench"}
+WARMUP_STEPS = 1
+LOSS_PARITY = 1.02
+
+
+# ------------------------------------------------------------------------------------------- parent
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="24 rows, one epoch: under 3 minutes on 2 cores")
+    parser.add_argument("--base", help="base model (default: smollm2-135m-instruct when prepared, else demo)")
+    parser.add_argument("--rows", type=int, help="training rows (default: all; --quick: 32)")
+    parser.add_argument("--validation", type=int, help="held-out rows scored (default: all; --quick: 8)")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--method", choices=("lora", "qlora"), default="lora", help="qlora needs a CUDA GPU")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.rows = args.rows or 24
+        args.validation = args.validation or 6
+    if args.child:
+        return child(args)
+
+    started = time.perf_counter()
+    home, base, note = prepare_home(args.base, args.rows)
+    print(f"base {base} ({note}), {args.rows or 'all'} training rows, {args.epochs:g} epoch(s), "
+          f"{os.cpu_count()} CPU cores, {describe_device()}", flush=True)
+    results = run_variants(home, base, args.epochs, args.method, args.validation)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    print(summary_line(results))
+    return 0
+
+
+def run_variants(home: str, base: str, epochs: float, method: str = "lora", validation: int | None = None,
+                 peak_flops: float | None = None) -> dict:
+    """Train (a), (b), (c) one after the other, each in its own process; print each as it ends."""
+    results: dict = {}
+    for variant in VARIANTS:
+        out = Path(home) / f"result-{variant}-{method}.json"
+        command = [sys.executable, __file__, "--child", variant, "--home", home, "--out", str(out),
+                   "--base", base, "--epochs", str(epochs), "--method", method]
+        if validation:
+            command += ["--validation", str(validation)]
+        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "WORKBENCH_HOME": home},
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-5000:], file=sys.stderr)
+            raise SystemExit(f"variant {variant} failed ({done.returncode})")
+        results[variant] = json.loads(out.read_text())
+        print_variant(variant, results[variant], results["a"], peak_flops)
+    return results
+
+
+def prepare_home(base: str | None, rows_wanted: int | None) -> tuple[str, str, str]:
+    """A scratch workspace with the sample dataset (first `rows` training rows) and the base linked in."""
+    home = tempfile.mkdtemp(prefix="wb-throughput-")
+    os.environ["WORKBENCH_HOME"] = home
+    from workbench import paths
+    from workbench.data import repository
+    from workbench.data.split import Split
+    from workbench.models import demo
+
+    checkout_models = paths.REPO_ROOT / "models"
+    smollm2 = checkout_models / "smollm2-135m-instruct"
+    if base is None:
+        base = "smollm2-135m-instruct" if (smollm2 / "config.json").is_file() else "demo"
+    note = "prepared in the catalogue" if base != "demo" else "SmolLM2 not prepared: the tiny demo model"
+    if base == "demo":
+        demo.build_demo_model(paths.models_dir() / "demo")
+    elif not Path(base).is_absolute() and (checkout_models / base).is_dir():
+        (paths.models_dir() / base).symlink_to(checkout_models / base, target_is_directory=True)
+    repository.ensure_samples()
+    sample = repository.dataset_names()[0]
+    revision = repository.revisions(sample)[0]
+    rows = repository.read_revision_rows(revision)
+    train = revision.split.train[:rows_wanted] if rows_wanted else revision.split.train
+    validation = revision.split.validation
+    repository.create_dataset("bench", repository.get_dataset(sample).format, [rows[i] for i in train + validation])
+    # the sample's own held-out rows stay the held-out rows
+    repository.set_split("bench", 1, Split(spec=revision.split.spec, train=list(range(len(train))),
+                                           validation=list(range(len(train), len(train) + len(validation)))))
+    return home, base, note
+
+
+def describe_device() -> str:
+    import torch
+
+    from workbench.system import cpu_has_native_bf16
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}, torch threads {torch.get_num_threads()}"
+
+
+def mfu(tokens_per_second: float, parameters: int, peak_flops: float) -> float:
+    """Model FLOPs utilisation of LoRA: 4·N FLOPs per trained token (forward 2·N, backward 2·N for the
+    activations' gradients; the frozen base weights get none), against the card's dense bf16 peak."""
+    return tokens_per_second * 4 * parameters / peak_flops
+
+
+def print_variant(variant: str, r: dict, baseline: dict, peak_flops: float | None = None) -> None:
+    print(f"\n{LABELS[variant]}: {r['settings']}")
+    if peak_flops:
+        print(f"    MFU {mfu(r['tokens_per_second'], r['parameters'], peak_flops):.1%} (4·N FLOPs per token, "
+              f"N = {r['parameters'] / 1e9:.2f}B, peak {peak_flops / 1e12:.0f} TFLOP/s)")
+    print(f"    {r['tokens_per_second']:8,.0f} tok/s ({r['tokens_per_second'] / baseline['tokens_per_second']:.2f}x)"
+          f"   wall {r['wall_seconds']:6.1f} s   peak {r['peak_mb']:7,.0f} MB   steps {r['steps']}"
+          f"   train loss {r['final_train_loss']:.4f}   validation loss {r['validation_loss']:.4f}", flush=True)
+
+
+def summary_line(results: dict) -> str:
+    a, b, c = results["a"], results["b"], results["c"]
+    parity = "ok" if c["validation_loss"] <= LOSS_PARITY * a["validation_loss"] else "FAIL"
+    return (f"speedup_vs_trl_default={c['tokens_per_second'] / a['tokens_per_second']:.2f} "
+            f"speedup_vs_trl_tuned={c['tokens_per_second'] / b['tokens_per_second']:.2f} "
+            f"memory_ratio={c['peak_mb'] / a['peak_mb']:.2f} loss_parity={parity}")
+
+
+# -------------------------------------------------------------------------------------------- child
+
+def child(args) -> int:
+    os.environ["WORKBENCH_HOME"] = args.home
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from workbench.training.config import default_config
+    from workbench.training.data import build_datasets
+    from workbench.training.runs import create_run, get_run
+    from workbench.training.worker import _quiet_progress_bars
+
+    _quiet_progress_bars()
+    import torch
+
+    cuda = torch.cuda.is_available()
+    config = default_config(cuda).with_updates(base_model=args.base, dataset="bench", num_epochs=args.epochs,
+                                               eval_steps=0, auto_evaluate=False, method=args.method)
+    if cuda:
+        from workbench.system import device_info
+        from workbench.training.autosize import fit_to_gpu
+        from workbench.training.memory import model_shape_for
+
+        config = fit_to_gpu(config, model_shape_for(args.base), device_info())
+    meter = Meter(cuda)
+    run_id = create_run(config, name=f"throughput-{args.child}")
+    if args.child == "c":
+        from workbench.training.worker import run_training
+
+        started = time.perf_counter()
+        status = run_training(run_id, extra_callbacks=[meter], schedule_next=False)
+        wall = time.perf_counter() - started
+        if status != "completed":
+            raise SystemExit(get_run(run_id)["error"])
+        settings = workbench_settings(config)
+        adapter = Path(args.home) / get_run(run_id)["adapter_dir"]
+    else:
+        train_ds, _, _ = build_datasets(config, get_run(run_id)["dataset_revision_id"])
+        trainer, settings = trl_trainer(args.child, config, train_ds, meter)
+        started = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - started
+        adapter = Path(tempfile.mkdtemp(prefix=f"adapter-{args.child}-"))
+        trainer.model.save_pretrained(str(adapter))
+        del trainer
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    result = {
+        "settings": settings, "tokens_per_second": meter.tokens_per_second(), "wall_seconds": wall,
+        "peak_mb": peak, "steps": meter.steps, "final_train_loss": meter.last_loss,
+        # every variant's adapter is scored the same way: loaded onto the base in fp32
+        "validation_loss": validation_loss(adapter_model(config, adapter), config, run_id, args.validation),
+        "parameters": base_parameters(config.base_model),
+    }
+    Path(args.out).write_text(json.dumps(result))
+    return 0
+
+
+def trl_trainer(variant: str, config, train_ds, meter):
+    """(SFTTrainer, settings text) for TRL default (a) or TRL tuned (b)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from workbench.models.loading import resolve_base
+    from workbench.models.training_load import peft_config_for, training_tokenizer
+    from workbench.system import cpu_has_native_bf16
+
+    cuda = torch.cuda.is_available()
+    forced: dict = {}
+    if not cuda:
+        # TRL's bf16=True default fails without a GPU unless use_cpu is set (the error says so); where the CPU
+        # has no native bf16, bf16 is what the CPU forces off.
+        forced = {"use_cpu": True} if cpu_has_native_bf16() else {"use_cpu": True, "bf16": False}
+    same = {"num_train_epochs": config.num_epochs, "learning_rate": config.learning_rate, "seed": config.seed}
+    measuring = {"include_num_input_tokens_seen": "non_padding", "report_to": "none", "disable_tqdm": True,
+                 "save_strategy": "no", "logging_steps": 1}
+    tuned = {}
+    if variant == "b":
+        tuned = {"activation_checkpointing": False, "per_device_train_batch_size": config.per_device_batch_size}
+        if cuda:  # TRL's docs: packing (BFD, padding-free) for speed on a GPU
+            tuned |= {"packing": True, "max_length": config.max_length}
+        else:  # measured here: packing to 1024 is slower on a CPU (attention over the whole pack)
+            tuned |= {"train_sampling_strategy": "group_by_length"}
+    args = SFTConfig(output_dir=tempfile.mkdtemp(prefix="trl-"), **forced, **same, **measuring, **tuned)
+    load: dict = {"dtype": torch.bfloat16 if cuda else torch.float32}
+    if config.method == "qlora":  # as TRL's docs load a 4-bit base
+        from transformers import BitsAndBytesConfig
+
+        load["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                         bnb_4bit_use_double_quant=True,
+                                                         bnb_4bit_compute_dtype=torch.bfloat16)
+        load["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(resolve_base(config.base_model), **load)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=training_tokenizer(config),
+                         peft_config=peft_config_for(config), callbacks=[meter])
+    shown = {"changed for this machine": forced, "tuning flags": tuned} if variant == "b" else \
+        {"changed for this machine": forced}
+    text = "; ".join(f"{k}: {', '.join(f'{n}={v}' for n, v in d.items()) or 'none'}" for k, d in shown.items())
+    return trainer, f"{text}; bench-wide: {_pairs(same)}, logging_steps=1, save_strategy=no, {config.method}"
+
+
+def workbench_settings(config) -> str:
+    from workbench.models.training_load import precision_for
+
+    bf16, fp16, _ = precision_for(config)
+    return (f"the worker's defaults: batch {config.per_device_batch_size}, gradient checkpointing "
+            f"{'on' if config.gradient_checkpointing else 'off'}, packing {'on' if config.packing else 'off'}, "
+            f"length-grouped batches, loss only at labelled positions, "
+            f"{'bf16 autocast' if bf16 else 'fp16' if fp16 else 'fp32'}; {_pairs({'lr': config.learning_rate})}")
+
+
+def _pairs(values: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def adapter_model(config, adapter_dir: Path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from workbench.models.loading import resolve_base
+
+    base = AutoModelForCausalLM.from_pretrained(resolve_base(config.base_model), dtype=torch.float32)
+    if torch.cuda.is_available():
+        base = base.to("cuda")
+    return PeftModel.from_pretrained(base, str(adapter_dir))
+
+
+def base_parameters(base: str) -> int:
+    from workbench.training.memory import model_shape_for
+
+    return model_shape_for(base).parameters
+
+
+def validation_loss(model, config, run_id: int, limit: int | None) -> float:
+    """Mean loss per completion token over the held-out rows: fp32, no autocast, one row at a time."""
+    import torch
+
+    from workbench.models.training_load import training_tokenizer
+    from workbench.training.data import build_datasets
+    from workbench.training.runs import get_run
+
+    _, eval_ds, _ = build_datasets(config, get_run(run_id)["dataset_revision_id"])
+    tokenizer = training_tokenizer(config)
+    model = model.float().eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    rows = list(eval_ds)[:limit] if limit else list(eval_ds)
+    with torch.no_grad(), torch.autocast(device.type, enabled=False):
+        for row in rows:
+            prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True,
+                                                   return_dict=False)
+            full = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
+                                                 return_dict=False)
+            ids = torch.tensor([full], device=device)
+            labels = ids.clone()
+            labels[:, :len(prompt)] = -100
+            n = int((labels[:, 1:] != -100).sum())
+            total += float(model(input_ids=ids, labels=labels).loss) * n
+            count += n
+    return total / count
+
+
+class Meter(TrainerCallback):
+    """Times each training step (begin to end) and counts its non-pad tokens; the first steps are warm-up."""
+
+    def __init__(self, cuda: bool = False):
+        self.cuda = cuda  # CUDA runs asynchronously: wait for the GPU at both ends of a step
+        self.steps = 0
+        self.seconds = 0.0
+        self.tokens = 0
+        self.last_loss = float("nan")
+        self._start = 0.0
+        self._tokens_at_last_end = 0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._sync()
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._sync()
+        self.steps += 1
+        seen = int(state.num_input_tokens_seen or 0)
+        if self.steps > WARMUP_STEPS:
+            self.seconds += time.perf_counter() - self._start
+            self.tokens += seen - self._tokens_at_last_end
+        self._tokens_at_last_end = seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.last_loss = float(logs["loss"])
+
+    def _sync(self) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else float("nan")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
