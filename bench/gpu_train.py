@@ -112,7 +112,7 @@ def main() -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print("No CUDA GPU: nothing to measure (bench/train_speed.py measures the CPU).")
+        print("No CUDA GPU: nothing to measure (bench/train_throughput.py measures the CPU).")
         return 0
     from workbench.data import repository
     from workbench.models.demo import build_demo_model

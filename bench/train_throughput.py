@@ -38,7 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("a", "b", "c")
-LABELS = {"a": "(a) TRL default", "b": "(b) TRL tuned", "c": "(c) workbench"}
+# --levers: the workbench with one of its levers taken away, each against (c)
+LEVERS = {"c-fp32": "without bf16 autocast (precision fp32)",
+          "c-full-logits": "without the label-only loss (TRL's loss over every position)",
+          "c-random-order": "without length-grouped batches (random order, more padding)"}
+LABELS = {"a": "(a) TRL default", "b": "(b) TRL tuned", "c": "(c) workbench",
+          **{key: f"(c) {text}" for key, text in LEVERS.items()}}
 WARMUP_STEPS = 1
 LOSS_PARITY = 1.02
 
@@ -53,7 +58,9 @@ def main() -> int:
     parser.add_argument("--validation", type=int, help="held-out rows scored (default: all; --quick: 8)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--method", choices=("lora", "qlora"), default="lora", help="qlora needs a CUDA GPU")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--levers", action="store_true",
+                        help="instead: the workbench with each of its levers off in turn, against all on")
+    parser.add_argument("--child", choices=[*VARIANTS, *LEVERS], help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -67,6 +74,12 @@ def main() -> int:
     home, base, note = prepare_home(args.base, args.rows)
     print(f"base {base} ({note}), {args.rows or 'all'} training rows, {args.epochs:g} epoch(s), "
           f"{os.cpu_count()} CPU cores, {describe_device()}", flush=True)
+    if args.levers:
+        results = run_variants(home, base, args.epochs, args.method, args.validation, variants=("c", *LEVERS))
+        print(f"total {time.perf_counter() - started:.0f} s")
+        print(" ".join(f"{key}={results['c']['tokens_per_second'] / results[key]['tokens_per_second']:.2f}x"
+                       for key in LEVERS) + "  (speed of all levers on, over each lever off)")
+        return 0
     results = run_variants(home, base, args.epochs, args.method, args.validation)
     print(f"total {time.perf_counter() - started:.0f} s")
     print(summary_line(results))
@@ -74,10 +87,10 @@ def main() -> int:
 
 
 def run_variants(home: str, base: str, epochs: float, method: str = "lora", validation: int | None = None,
-                 peak_flops: float | None = None) -> dict:
+                 peak_flops: float | None = None, variants=VARIANTS) -> dict:
     """Train (a), (b), (c) one after the other, each in its own process; print each as it ends."""
     results: dict = {}
-    for variant in VARIANTS:
+    for variant in variants:
         out = Path(home) / f"result-{variant}-{method}.json"
         command = [sys.executable, __file__, "--child", variant, "--home", home, "--out", str(out),
                    "--base", base, "--epochs", str(epochs), "--method", method]
@@ -89,7 +102,7 @@ def run_variants(home: str, base: str, epochs: float, method: str = "lora", vali
             print(done.stdout[-3000:], done.stderr[-5000:], file=sys.stderr)
             raise SystemExit(f"variant {variant} failed ({done.returncode})")
         results[variant] = json.loads(out.read_text())
-        print_variant(variant, results[variant], results["a"], peak_flops)
+        print_variant(variant, results[variant], results[variants[0]], peak_flops)
     return results
 
 
@@ -182,8 +195,10 @@ def child(args) -> int:
 
         config = fit_to_gpu(config, model_shape_for(args.base), device_info())
     meter = Meter(cuda)
+    if args.child.startswith("c-"):
+        config = take_away(args.child, config)
     run_id = create_run(config, name=f"throughput-{args.child}")
-    if args.child == "c":
+    if args.child.startswith("c"):
         from workbench.training.worker import run_training
 
         started = time.perf_counter()
@@ -218,6 +233,26 @@ def child(args) -> int:
     return 0
 
 
+def take_away(lever: str, config):
+    """The workbench with one lever off (this process only): patched here, not a setting users have."""
+    if lever == "c-fp32":
+        return config.with_updates(precision="fp32")
+    from workbench.training import trainer, worker
+
+    if lever == "c-full-logits":
+        trainer.supports_label_only_loss = lambda model: False
+    if lever == "c-random-order":
+        original = worker.sft_config
+
+        def random_order(*args, **kwargs):
+            sft = original(*args, **kwargs)
+            sft.train_sampling_strategy = "random"
+            return sft
+
+        worker.sft_config = random_order
+    return config
+
+
 def trl_trainer(variant: str, config, train_ds, meter):
     """(SFTTrainer, settings text) for TRL default (a) or TRL tuned (b)."""
     import torch
@@ -242,6 +277,8 @@ def trl_trainer(variant: str, config, train_ds, meter):
         tuned = {"activation_checkpointing": False, "per_device_train_batch_size": config.per_device_batch_size}
         if cuda:  # TRL's docs: packing (BFD, padding-free) for speed on a GPU
             tuned |= {"packing": True, "max_length": config.max_length}
+        elif os.environ.get("BENCH_TUNED") == "padding-free":  # tried; slower here (README)
+            tuned |= {"padding_free": True, "max_length": None}
         else:  # measured here: packing to 1024 is slower on a CPU (attention over the whole pack)
             tuned |= {"train_sampling_strategy": "group_by_length"}
     args = SFTConfig(output_dir=tempfile.mkdtemp(prefix="trl-"), **forced, **same, **measuring, **tuned)
@@ -263,12 +300,17 @@ def trl_trainer(variant: str, config, train_ds, meter):
 
 
 def workbench_settings(config) -> str:
+    import torch
+
     from workbench.models.training_load import precision_for
 
     bf16, fp16, _ = precision_for(config)
-    return (f"the worker's defaults: batch {config.per_device_batch_size}, gradient checkpointing "
-            f"{'on' if config.gradient_checkpointing else 'off'}, packing {'on' if config.packing else 'off'}, "
-            f"length-grouped batches, loss only at labelled positions, "
+    cuda = torch.cuda.is_available()
+    return (f"the worker's defaults: {config.method}, batch {config.per_device_batch_size} x "
+            f"{config.gradient_accumulation_steps} accumulation, gradient checkpointing "
+            f"{'on' if config.gradient_checkpointing else 'off'}, "
+            f"{'packing (padding-free)' if config.packing else 'length-grouped batches'}, "
+            f"{'TRL fused LM head' if cuda else 'loss only at labelled positions'}, "
             f"{'bf16 autocast' if bf16 else 'fp16' if fp16 else 'fp32'}; {_pairs({'lr': config.learning_rate})}")
 
 
@@ -332,6 +374,8 @@ class Meter(TrainerCallback):
         self.steps = 0
         self.seconds = 0.0
         self.tokens = 0
+        self.all_seconds = 0.0
+        self.all_tokens = 0
         self.last_loss = float("nan")
         self._start = 0.0
         self._tokens_at_last_end = 0
@@ -344,9 +388,12 @@ class Meter(TrainerCallback):
         self._sync()
         self.steps += 1
         seen = int(state.num_input_tokens_seen or 0)
+        seconds, tokens = time.perf_counter() - self._start, seen - self._tokens_at_last_end
+        self.all_seconds += seconds
+        self.all_tokens += tokens
         if self.steps > WARMUP_STEPS:
-            self.seconds += time.perf_counter() - self._start
-            self.tokens += seen - self._tokens_at_last_end
+            self.seconds += seconds
+            self.tokens += tokens
         self._tokens_at_last_end = seen
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -360,7 +407,10 @@ class Meter(TrainerCallback):
             torch.cuda.synchronize()
 
     def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds else float("nan")
+        """Without the warm-up steps; a run too short to have any others counts them all."""
+        if self.seconds:
+            return self.tokens / self.seconds
+        return self.all_tokens / self.all_seconds if self.all_seconds else float("nan")
 
 
 if __name__ == "__main__":

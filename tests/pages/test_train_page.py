@@ -84,6 +84,8 @@ def _add_metrics(run_id: int, steps) -> None:
 
 
 def test_the_live_view_reads_only_the_metric_rows_added_since_its_last_poll(page, monkeypatch):
+    from ui.train.live import cache_key
+
     asked = []
     real = runs.run_metrics_after
     monkeypatch.setattr(runs, "run_metrics_after", lambda run_id, after=0: asked.append(after) or real(run_id, after))
@@ -94,14 +96,15 @@ def test_the_live_view_reads_only_the_metric_rows_added_since_its_last_poll(page
     assert not at.exception
     charts = at.get("vega_lite_chart")
     assert len(charts) == 3  # loss, learning rate, tokens per second (no GPU memory on this run)
-    seen = at.session_state["live_metrics"][run_id]
+    key = cache_key(runs.get_run(run_id))
+    seen = at.session_state["live_metrics"][key]
     assert asked[-1] == 0 and len(seen["rows"]) == 15
 
     had = seen["rowid"]
     _add_metrics(run_id, [6, 7])
     at.run()
     assert asked[-1] == had > 0  # asked only for the rows after those it had
-    seen = at.session_state["live_metrics"][run_id]
+    seen = at.session_state["live_metrics"][key]
     assert len(seen["rows"]) == 21 and sorted(r["step"] for r in seen["rows"])[-1] == 7
-    spec = at.session_state["live_chart_specs"][run_id][1][0]
+    spec = at.session_state["live_chart_specs"][key][1][0]
     assert max(row["step"] for rows in spec["datasets"].values() for row in rows) == 7

@@ -37,20 +37,25 @@ def _body(run_id: int, polling: bool) -> None:
     if run["status"] == "queued":
         runs.schedule()
     _header(run)
-    metrics, version = _metrics(run_id)
+    metrics, version = _metrics(run)
     if metrics.empty:
         st.caption("No metrics yet: the worker is loading the model and the data…")
     else:
-        _charts(run_id, metrics, version)
+        _charts(cache_key(run), metrics, version)
     with st.expander("Log (last lines)", expanded=run["status"] == "failed"):
         st.code(runs.log_tail(run["name"]) or "(empty)", language=None)
 
 
-def _metrics(run_id: int) -> tuple[pd.DataFrame, int]:
+def cache_key(run: dict) -> str:
+    """What the session keeps a run's rows under: its id and creation time (a deleted run's id can come back)."""
+    return f"{run['id']}@{run['created']}"
+
+
+def _metrics(run: dict) -> tuple[pd.DataFrame, int]:
     """(all metric rows of the run, the last rowid): reads from the registry only the rows added since the
     last poll."""
-    seen = st.session_state.setdefault("live_metrics", {}).setdefault(run_id, {"rowid": 0, "rows": []})
-    new = runs.run_metrics_after(run_id, seen["rowid"])
+    seen = st.session_state.setdefault("live_metrics", {}).setdefault(cache_key(run), {"rowid": 0, "rows": []})
+    new = runs.run_metrics_after(run["id"], seen["rowid"])
     if new:
         seen["rows"].extend(new)
         seen["rowid"] = new[-1]["rowid"]
@@ -88,18 +93,18 @@ CHARTS = (("Loss", ("loss", "eval_loss"), "name"), ("Learning rate", ("learning_
           ("Tokens per second", ("tokens_per_second",), None), ("GPU memory (GB)", ("gpu_memory_gb",), None))
 
 
-def _charts(run_id: int, metrics: pd.DataFrame, version: int) -> None:
+def _charts(key: str, metrics: pd.DataFrame, version: int) -> None:
     """The run's charts, two a row. Their Vega-Lite specs are built (and validated by Altair) only when new
     metric rows arrived: a poll with nothing new costs the server almost nothing."""
     cache = st.session_state.setdefault("live_chart_specs", {})
-    if cache.get(run_id, (None,))[0] != version:
+    if cache.get(key, (None,))[0] != version:
         specs = []
         for title, names, color in CHARTS:
             rows = metrics[metrics["name"].isin(names)]
             if not rows.empty:
                 specs.append(_line(rows, title, color=color).to_dict())
-        cache[run_id] = (version, specs)
-    specs = cache[run_id][1]
+        cache[key] = (version, specs)
+    specs = cache[key][1]
     for start in range(0, len(specs), 2):
         for column, spec in zip(st.columns(2), specs[start:start + 2], strict=False):
             column.vega_lite_chart(spec=spec, width="stretch")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from workbench.models.loading import ModelLoadError
-from workbench.system import device_info
+from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_to_gpu
 from workbench.training.config import ConfigError, TrainConfig, default_config
@@ -57,8 +57,9 @@ def build_config(args) -> TrainConfig:
     else:
         config = default_config(has_gpu)
         if not has_gpu:
+            bf16 = ", bf16 autocast" if cpu_has_native_bf16() else ""
             print("No GPU: using the CPU preset (LoRA r 16 on all linear layers, lr 2e-3, batch 2, 2 epochs, "
-                  "no checkpointing).")
+                  f"no checkpointing{bf16}).")
     updates = {}
     for pair in args.set:
         key, sep, value = pair.partition("=")

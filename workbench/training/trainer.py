@@ -7,7 +7,8 @@ SmolLM2's 49,152-entry vocabulary that head is a large share of each step. This 
 backbone, then the LM head and cross-entropy on the labelled positions alone: the same loss, the
 same gradients (measured in bench/train_throughput.py, README), a fraction of the head's work.
 
-Models whose logits are scaled or soft-capped in ways this does not reproduce keep TRL's own loss.
+Models whose logits are scaled in ways this does not reproduce, and MoE models (whose router loss TRL
+adds), keep TRL's own loss.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class WorkbenchSFTTrainer(SFTTrainer):
     def __init__(self, *args, label_only_loss: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        self.label_only_loss = label_only_loss and supports_label_only_loss(base)
+        # MoE models add a router loss to TRL's; they keep TRL's path
+        self.label_only_loss = label_only_loss and supports_label_only_loss(base) and not self.aux_loss_enabled
         if self.label_only_loss:
             add_label_only_head(base)
 
