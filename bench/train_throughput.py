@@ -190,10 +190,9 @@ def child(args) -> int:
                                                eval_steps=0, auto_evaluate=False, method=args.method)
     if cuda:
         from workbench.system import device_info
-        from workbench.training.autosize import fit_to_gpu
-        from workbench.training.memory import model_shape_for
+        from workbench.training.autosize import fit_base_to_gpu
 
-        config = fit_to_gpu(config, model_shape_for(args.base), device_info())
+        config = fit_base_to_gpu(config, device_info())
     meter = Meter(cuda)
     if args.child.startswith("c-"):
         config = take_away(args.child, config)

@@ -5,11 +5,12 @@ import streamlit as st
 from ui.models import base_model_picker
 from ui.sidebar import device
 from ui.train.config_form import config_form, load_config
-from ui.train.launch import config_files, fitted_to_gpu, launch_bar, memory_panel, queue_panel, run_controls
+from ui.train.launch import config_files, launch_bar, memory_panel, queue_panel, run_controls
 from ui.train.live import live_run
 from workbench.data import repository
 from workbench.models.presets import apply_preset, preset_for
 from workbench.training import runs
+from workbench.training.autosize import fit_base_to_gpu
 from workbench.training.config import TrainConfig, default_config
 
 st.title("Train")
@@ -34,8 +35,8 @@ with right:
 gpu = device()
 default = default_config(gpu.kind == "cuda")
 if gpu.kind == "cuda":
-    default = fitted_to_gpu(default, base, gpu)
-if gpu.kind != "cuda":
+    default = fit_base_to_gpu(default.with_updates(base_model=base), gpu)
+else:
     st.caption(":material/info: No GPU here, so the **CPU preset** is the default: LoRA r 16 on every linear "
                "layer, learning rate 2e-3, batch 2, 2 epochs, no gradient checkpointing or packing"
                + (", bf16 autocast (this CPU has native bf16)" if gpu.bf16 else "") + ". Measured on 2 cores, "

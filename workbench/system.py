@@ -53,8 +53,7 @@ def may_have_cuda() -> bool:
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX): bf16 autocast then pays off.
 
-    Without it torch emulates bf16 and training gets slower, not faster. Read from /proc/cpuinfo (Linux);
-    elsewhere False, which keeps fp32.
+    Without it torch emulates bf16, so `auto` keeps fp32. Read from /proc/cpuinfo (Linux); elsewhere False.
     """
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:

@@ -9,7 +9,6 @@ from ui.train.config_form import load_config
 from workbench.data import repository
 from workbench.system import DeviceInfo
 from workbench.training import runs
-from workbench.training.autosize import fit_to_gpu
 from workbench.training.config import ConfigError, TrainConfig
 from workbench.training.export import accelerate_command, config_from_yaml, config_to_yaml, to_axolotl_yaml
 from workbench.training.memory import estimate_memory, model_shape_for, recommend
@@ -21,15 +20,6 @@ def config_problems(config: TrainConfig) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     return []
-
-
-def fitted_to_gpu(config: TrainConfig, base: str, device: DeviceInfo) -> TrainConfig:
-    """The GPU default with the batch and checkpointing this card's memory allows (workbench.training.autosize)."""
-    try:
-        shape = model_shape_for(base)
-    except Exception:  # no shape (an unreachable hub id): the recipe as it is; the memory panel says why
-        return config
-    return fit_to_gpu(config, shape, device)
 
 
 def memory_panel(config: TrainConfig, device: DeviceInfo) -> None:

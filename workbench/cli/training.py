@@ -6,13 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from workbench.models.loading import ModelLoadError
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
-from workbench.training.autosize import fit_to_gpu
+from workbench.training.autosize import fit_base_to_gpu
 from workbench.training.config import ConfigError, TrainConfig, default_config
 from workbench.training.export import config_from_yaml
-from workbench.training.memory import model_shape_for
 
 
 def add_parsers(commands) -> None:
@@ -79,11 +77,7 @@ def build_config(args) -> TrainConfig:
 
 def _fit_to_gpu(config: TrainConfig) -> TrainConfig:
     """The GPU recipe with the batch and checkpointing this card allows (workbench.training.autosize)."""
-    try:
-        shape = model_shape_for(config.base_model)
-    except ModelLoadError:
-        return config
-    fitted = fit_to_gpu(config, shape, device_info())
+    fitted = fit_base_to_gpu(config, device_info())
     print(f"GPU: batch {fitted.per_device_batch_size} x {fitted.gradient_accumulation_steps} accumulation, "
           f"gradient checkpointing {'on' if fitted.gradient_checkpointing else 'off'} (from the memory estimate).")
     return fitted

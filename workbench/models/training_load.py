@@ -43,8 +43,8 @@ def precision_for(config: TrainConfig):
     if not cuda_available():
         native = cpu_has_native_bf16()
         if wanted == "bf16" and not native:
-            raise TrainingError("This CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 would be slower "
-                                "than fp32: set precision to 'auto' or 'fp32'.")
+            raise TrainingError("precision: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 would run "
+                                "emulated. Set precision to 'auto' (fp32 on this CPU) or 'fp32'.")
         return wanted in ("auto", "bf16") and native, False, torch.float32
     bf16_ok = torch.cuda.is_bf16_supported()
     if wanted == "auto":
@@ -113,8 +113,9 @@ def load_for_training(config: TrainConfig):
     from transformers import AutoModelForCausalLM
 
     kwargs = {"dtype": dtype, "trust_remote_code": config.trust_remote_code}
-    if attention_implementation(dtype):
-        kwargs["attn_implementation"] = attention_implementation(dtype)
+    attention = attention_implementation(dtype)
+    if attention:
+        kwargs["attn_implementation"] = attention
     if config.method == "qlora":
         from transformers import BitsAndBytesConfig
 

@@ -11,9 +11,10 @@ optimizer steps and the same learning) and picks, from the estimate in `workbenc
 
 from __future__ import annotations
 
+from workbench.models.loading import ModelLoadError
 from workbench.system import DeviceInfo
 from workbench.training.config import TrainConfig
-from workbench.training.memory import ModelShape, estimate_memory
+from workbench.training.memory import ModelShape, estimate_memory, model_shape_for
 
 # Share of the GPU's free memory a run may plan for: the estimate is within about 0.5 GB on real shapes
 # (bench/gpu_train.py), and the card also holds the CUDA context and other programs' memory.
@@ -35,6 +36,16 @@ def fit_to_gpu(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> Tr
             if estimate_memory(candidate, shape).total_gb <= budget:
                 return candidate
     return config
+
+
+def fit_base_to_gpu(config: TrainConfig, device: DeviceInfo) -> TrainConfig:
+    """`fit_to_gpu` for `config.base_model`'s shape; unchanged when that shape is unknown (an unreachable
+    hub id: the memory estimate then says why)."""
+    try:
+        shape = model_shape_for(config.base_model)
+    except ModelLoadError:
+        return config
+    return fit_to_gpu(config, shape, device)
 
 
 def _batch_sizes(effective: int) -> list[int]:

@@ -23,7 +23,6 @@ from trl import SFTTrainer
 
 # config attributes that change the logits after the LM head (besides final_logit_softcapping, handled)
 _LOGIT_SCALES = ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
-LABEL_KWARG = "workbench_labels"
 
 
 def supports_label_only_loss(model) -> bool:

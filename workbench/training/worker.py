@@ -95,7 +95,12 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
     from transformers import PrinterCallback
 
     from workbench.models.loading import resolve_base
-    from workbench.models.training_load import load_for_training, peft_config_for, precision_for
+    from workbench.models.training_load import (
+        cuda_available,
+        load_for_training,
+        peft_config_for,
+        precision_for,
+    )
     from workbench.training.callback import DatabaseCallback
     from workbench.training.data import build_datasets
     from workbench.training.trainer import WorkbenchSFTTrainer
@@ -133,7 +138,7 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
         peft_config=peft_config_for(config), callbacks=[callback, *extra_callbacks],
         # On CUDA, TRL's own fused LM head already scores only the labelled positions, in chunks, with its
         # Triton kernel (never holding the full logits); elsewhere it scores every position.
-        label_only_loss=not _cuda(),
+        label_only_loss=not cuda_available(),
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
     _check_prepared(trainer, config, info, say)
@@ -251,12 +256,6 @@ def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: b
         disable_tqdm=True,
         dataloader_pin_memory=cuda,
     )
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from workbench.models.presets import preset_for
 from workbench.system import DeviceInfo
-from workbench.training.autosize import HEADROOM, fit_to_gpu
+from workbench.training.autosize import HEADROOM, fit_base_to_gpu, fit_to_gpu
 from workbench.training.config import TrainConfig
 from workbench.training.memory import estimate_memory
 
@@ -56,3 +56,10 @@ def test_a_cpu_or_a_card_too_small_leaves_the_config_as_it_is():
     assert fit_to_gpu(RECIPE, LLAMA_1B, cpu) == RECIPE
     assert fit_to_gpu(RECIPE, LLAMA_1B, gpu(1)) == RECIPE
     assert fit_to_gpu(RECIPE, LLAMA_1B, DeviceInfo(kind="cuda", name="unknown size")) == RECIPE
+
+
+def test_the_base_is_fitted_by_its_own_shape_and_an_unknown_base_keeps_the_recipe():
+    demo = fit_base_to_gpu(RECIPE.with_updates(base_model="demo"), gpu(8))
+    assert (demo.per_device_batch_size, demo.gradient_accumulation_steps, demo.gradient_checkpointing) == (4, 1, False)
+    unknown = RECIPE.with_updates(base_model="nobody/not-a-preset")
+    assert fit_base_to_gpu(unknown, gpu(80)) == unknown
