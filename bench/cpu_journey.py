@@ -17,7 +17,6 @@ how long each took to an adapter with the exact match plain TRL reached, and the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -97,7 +96,7 @@ def earliest_checkpoint_at(run_name: str, target: float, full_seconds: float, li
     reaches `target` (each scored by the same `eval`, registered as RUN-CHECKPOINT); else `full_seconds`."""
     from datetime import datetime
 
-    from workbench import paths, store
+    from workbench import paths
     from workbench.training import runs
 
     source = runs.get_run(run_name)
@@ -106,11 +105,8 @@ def earliest_checkpoint_at(run_name: str, target: float, full_seconds: float, li
     checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-1]  # last = final
     for checkpoint in checkpoints:
         name = f"{run_name}-{checkpoint.name}"
-        store.open_db()["runs"].insert({
-            **{k: source[k] for k in ("config_json", "dataset_revision_id", "base_model", "created")},
-            "name": name, "status": "completed", "resume": 0,
-            "adapter_dir": checkpoint.relative_to(paths.home()).as_posix(),
-        })
+        runs.register_finished_run(name, runs.run_config(source), source["dataset_revision_id"], checkpoint,
+                                   note=f"{run_name} {checkpoint.name}")
         step(f"evaluate {checkpoint.name}", ["eval", name, "--split", "validation", "--limit", str(limit)], env)
         match = print_scores(runs.get_run(name)["id"])
         if match >= target:
@@ -149,12 +145,12 @@ def trl_child(run_name: str) -> int:
     sys.path.insert(0, str(ROOT / "bench"))
     from train_throughput import Meter, trl_trainer
 
-    from workbench import store
+    from workbench.jobs.worker import quiet_libraries
     from workbench.training import runs
     from workbench.training.data import build_datasets
-    from workbench.training.worker import _quiet_progress_bars, save_adapter
+    from workbench.training.worker import save_adapter
 
-    _quiet_progress_bars()
+    quiet_libraries()
     source = runs.get_run(run_name)
     config = runs.run_config(source)
     train_ds, _, info = build_datasets(config, source["dataset_revision_id"])
@@ -166,12 +162,7 @@ def trl_child(run_name: str) -> int:
               "chat_template": config.chat_template, "trained_with": f"plain TRL SFTTrainer ({settings})",
               "dataset": info["dataset"], "dataset_revision": info["revision_n"]}
     target = save_adapter(trainer.model, trainer.processing_class, name, record, [])
-    store.open_db()["runs"].insert({
-        "name": name, "status": "completed", "config_json": json.dumps(config.to_dict()),
-        "dataset_revision_id": source["dataset_revision_id"], "base_model": config.base_model,
-        "created": store.now(), "finished": store.now(), "resume": 0,
-        "adapter_dir": target.relative_to(Path(os.environ["WORKBENCH_HOME"]).resolve()).as_posix(),
-    })
+    runs.register_finished_run(name, config, source["dataset_revision_id"], target, note="plain TRL")
     return 0
 
 

@@ -177,12 +177,12 @@ def child(args) -> int:
     os.environ["WORKBENCH_HOME"] = args.home
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from workbench.jobs.worker import quiet_libraries
     from workbench.training.config import default_config
     from workbench.training.data import build_datasets
     from workbench.training.runs import create_run, get_run
-    from workbench.training.worker import _quiet_progress_bars
 
-    _quiet_progress_bars()
+    quiet_libraries()
     import torch
 
     cuda = torch.cuda.is_available()

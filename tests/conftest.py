@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -259,3 +260,25 @@ class FakeOllama:
 @pytest.fixture
 def fake_ollama(httpserver):
     return FakeOllama(httpserver)
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    """Launches a process that looks like a job worker (its command line) but only sleeps; records job ids."""
+    started = []
+
+    def launch(command, log, header):
+        from workbench.processes import remember_child
+
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *command[1:]])
+        remember_child(process)
+        started.append((int(command[-1]), process))
+        return process.pid
+
+    from workbench.jobs import queue
+
+    monkeypatch.setattr(queue, "launch_detached", launch)
+    yield started
+    for _, process in started:
+        process.kill()
+        process.wait()

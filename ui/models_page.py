@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import streamlit as st
 
-from workbench import paths
-from workbench.models import catalog
-
-
-def prepare_log(name: str):
-    return paths.cache_dir() / f"prepare-{name}.log"
-
-
-def start_prepare(name: str) -> None:
-    """`python -m workbench models get NAME` as a detached process: the page never blocks on it."""
-    log = prepare_log(name)
-    env = {**os.environ, "WORKBENCH_HOME": str(paths.home())}
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "workbench", "models", "get", name], cwd=paths.REPO_ROOT,
-                                   env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    st.session_state.setdefault("models_preparing", {})[name] = process
-
-
-def _preparing(name: str) -> bool:
-    process = st.session_state.get("models_preparing", {}).get(name)
-    return process is not None and process.poll() is None
+from workbench.jobs import queue, registry
+from workbench.models import catalog, preparing
+from workbench.training import runs
 
 
 def catalogue_table() -> None:
@@ -52,13 +30,13 @@ def model_panel(name: str) -> None:
     st.markdown(f"**{item.title}** — {state}")
     if item.notes:
         st.caption(item.notes)
-    if _preparing(name):
+    if preparing.active_preparation(name):
         _progress(name, True)
         return
     if state != "ready" and st.button(f"Prepare {name}", key=f"models_prepare_{name}", type="primary"):
-        start_prepare(name)
+        preparing.start_prepare(name)
         st.rerun()
-    if prepare_log(name).exists():
+    if preparing.latest_preparation(name):
         _progress(name, False)
     if state == "ready":
         info = catalog.info(name)
@@ -68,7 +46,7 @@ def model_panel(name: str) -> None:
             st.write(f"Delete the prepared files of **{name}**? Runs that used it keep their adapters.")
             if st.button("Yes, remove", key=f"models_remove_{name}"):
                 try:
-                    catalog.remove(name)
+                    catalog.remove(name, used_by=runs.runs_using_base(name))
                 except catalog.CatalogError as exc:
                     st.error(str(exc))
                 else:
@@ -77,11 +55,16 @@ def model_panel(name: str) -> None:
 
 def _progress(name: str, active: bool) -> None:
     def body() -> None:
-        if active and not _preparing(name):
+        job = preparing.active_preparation(name) if active else preparing.latest_preparation(name)
+        if job is None or (active and job["status"] not in registry.ACTIVE):
             st.rerun()
-        lines = prepare_log(name).read_text(errors="replace").splitlines() if prepare_log(name).exists() else []
+            return
+        lines = registry.log_lines(job)
         if active:
-            st.info(f"Preparing {name}… " + (lines[-1] if lines else "starting"), icon=":material/downloading:")
+            state = lines[-1] if lines else queue.waiting_for(job) or "starting"
+            st.info(f"Preparing {name}… {state}", icon=":material/downloading:")
+        elif job["status"] == "failed":
+            st.error(f"{job['title']} failed: {(job['error'] or '').split(chr(10))[0]}", icon=":material/error:")
         with st.expander("Preparation log", expanded=active):
             st.code("\n".join(lines[-30:]) or "(empty)", language=None)
 

@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from workbench.jobs import queue, registry
 from workbench.publish import gguf
 from workbench.publish import ollama as publish_ollama
 from workbench.publish.merge import PublishError
 from workbench.system import ollama_host
 from workbench.training import runs
 
+JOB_KINDS = ("publish", "export")
 ROUTE_HELP = ("**merged**: the adapter is merged into the base and the whole model is uploaded (works for every "
               "adapter; Ollama can quantize it). **adapter**: the base is uploaded to Ollama once, then each run "
               "only uploads its small LoRA file (plain LoRA only). **auto** picks adapter when the run's base is "
@@ -87,62 +89,61 @@ def modelfile_editor(spec: publish_ollama.PublishSpec) -> publish_ollama.Publish
 def publish_button(spec: publish_ollama.PublishSpec, connected: bool) -> None:
     if st.button(f"Publish {spec.name}", type="primary", key="publish_go", disabled=not connected or busy(),
                  help=None if connected else "Start Ollama first (see above)."):
-        pid, log = publish_ollama.start_publish(spec, int(st.session_state["publish_replay"]))
-        st.session_state["publish_active"] = {"pid": pid, "log": str(log), "label": f"Publishing {spec.name}"}
+        st.session_state["publish_job"] = publish_ollama.start_publish(spec, int(st.session_state["publish_replay"]))
         st.rerun()
     if not connected:
         st.caption("Publishing needs Ollama running (see above); the plan and the Modelfile are ready meanwhile.")
 
 
-def _log_lines(active: dict) -> list[str]:
-    log = Path(active["log"])
-    return log.read_text(errors="replace").splitlines() if log.exists() else []
+def _active_job() -> dict | None:
+    """The newest queued or running publish or export (whoever started it: it outlives the tab)."""
+    return next((job for job in registry.active()[::-1] if job["kind"] in JOB_KINDS), None)
 
 
 def progress_panel() -> None:
-    """The running job's live log; once it ends, how it ended (its last words), until the next job starts."""
-    active = st.session_state.get("publish_active")
-    if not active:
+    """The running job's live log; once it ends, how it ended, until the next job starts."""
+    if _active_job() is None:
         finished_panel()
         return
 
     @st.fragment(run_every="1s")
     def body() -> None:
-        from workbench.processes import process_alive
-
-        running = process_alive(active["pid"], ("workbench",))
-        lines = _log_lines(active)
-        if running:
-            st.info(f"{active['label']}… " + (lines[-1].strip() if lines else "starting"),
-                    icon=":material/rocket_launch:")
+        job = _active_job()
+        if job is None:
+            st.rerun()
+            return
+        st.session_state["publish_job"] = job["id"]
+        lines = registry.log_lines(job)
+        st.info(queue.describe(job) + (f" · {lines[-1].strip()}" if lines else ""), icon=":material/rocket_launch:")
         with st.expander("Log", expanded=True):
             st.code("\n".join(lines[-40:]) or "(starting)", language=None)
-        if not running:
-            st.session_state["publish_finished"] = st.session_state.pop("publish_active")
-            st.rerun()
 
     body()
 
 
 def finished_panel() -> None:
-    finished = st.session_state.get("publish_finished")
-    if not finished:
+    """How the job this page followed ended: the reason if it failed, its last words if it worked."""
+    job_id = st.session_state.get("publish_job")
+    if job_id is None:
         return
-    lines = [line for line in _log_lines(finished) if line.strip()]
-    errors = [n for n, line in enumerate(lines) if line.startswith("error: ")]
-    if errors:
-        reason = "\n".join(lines[errors[-1]:]).removeprefix("error: ")
-        st.error(f"{finished['label']} failed: {reason}", icon=":material/error:")
-    elif lines and not lines[-1].startswith("==="):
-        st.success(lines[-1].strip(), icon=":material/check_circle:")
+    try:
+        job = registry.get(job_id)
+    except registry.JobError:
+        return
+    lines = [line for line in registry.log_lines(job) if line.strip()]
+    if job["status"] == "completed":
+        st.success(lines[-1].strip() if lines else f"{job['title']}: done.", icon=":material/check_circle:")
+    elif job["status"] == "failed":
+        st.error(f"{job['title']} failed: {(job['error'] or '').split(chr(10) * 2)[0]}", icon=":material/error:")
     else:
-        st.warning(f"{finished['label']} ended without a word: see the log.", icon=":material/warning:")
+        st.warning(f"{job['title']}: {job['status']}. {(job['error'] or '').split(chr(10) * 2)[0]}",
+                   icon=":material/warning:")
     with st.expander("Log of the last job"):
         st.code("\n".join(lines[-60:]), language=None)
 
 
 def busy() -> bool:
-    return "publish_active" in st.session_state
+    return _active_job() is not None
 
 
 def published_list() -> None:
@@ -220,9 +221,7 @@ def gguf_form(run: dict) -> None:
         job = gguf.GGUFExport(run["id"], out_dir=Path(folder.strip()) if folder.strip() else None, quantize=quantize,
                               include_adapter=adapter, include_base=bool(base),
                               compare=int(st.session_state.get("gguf_compare", 0)))
-        pid, log = gguf.start_export(job)
-        st.session_state["publish_active"] = {"pid": pid, "log": str(log),
-                                              "label": f"Exporting {run['name']} as GGUF ({quantize})"}
+        st.session_state["publish_job"] = gguf.start_export(job)
         st.rerun()
 
 

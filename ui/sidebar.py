@@ -1,12 +1,14 @@
-"""The sidebar: device, Ollama, runs in progress, and the demo model at a glance."""
+"""The sidebar: device, Ollama, every job in progress (with cancel), and the demo model at a glance."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from workbench import system
+from workbench.jobs import queue, registry
 from workbench.models import demo
-from workbench.training import runs
+
+MAX_JOBS_SHOWN = 6
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -17,8 +19,9 @@ def device() -> system.DeviceInfo:
 
 @st.cache_resource(show_spinner=False)
 def _startup_checks() -> bool:
-    """Once per server start: runs whose worker died while the app was down become interrupted."""
-    runs.mark_interrupted()
+    """Once per server start: jobs whose worker died while the app was down become interrupted, and what
+    was queued meanwhile starts."""
+    queue.schedule()
     return True
 
 
@@ -35,12 +38,23 @@ def render_sidebar() -> None:
         st.markdown(f":material/memory: **Device:** {device_info.label}")
         ollama = _ollama()
         st.markdown(f":{'green' if ollama.reachable else 'red'}[:material/smart_toy:] {ollama.label}")
-        active = runs.active_runs()
-        st.markdown(f":material/directions_run: **Runs in progress:** {len(active)}" if active
-                    else ":material/bedtime: No runs in progress")
-        for run in active[:5]:
-            st.caption(f"• {run['name']} — {run['status']}")
+        _jobs()
         _demo_model()
+
+
+def _jobs() -> None:
+    active = registry.active()
+    st.markdown(f":material/directions_run: **Jobs in progress:** {len(active)}" if active
+                else ":material/bedtime: No jobs in progress")
+    for job in active[:MAX_JOBS_SHOWN]:
+        text, cancel = st.columns([5, 1], vertical_alignment="center")
+        text.caption(f"• {queue.describe(job)}")
+        if job["status"] != "cancelling" and cancel.button(":material/close:", key=f"sidebar_cancel_{job['id']}",
+                                                           help=f"Cancel: {job['title']}"):
+            registry.cancel(job["id"])
+            st.rerun()
+    if len(active) > MAX_JOBS_SHOWN:
+        st.caption(f"… and {len(active) - MAX_JOBS_SHOWN} more")
 
 
 def _demo_model() -> None:

@@ -1,15 +1,14 @@
 """Detached worker processes: start one with its log, and tell whether one is still alive.
 
-Training and evaluation workers run in their own session (`start_new_session=True`) so closing the app
-does not stop them; the registry keeps their pid, and a pid that is gone, a zombie, or reused by an
-unrelated program means the worker died without reporting.
+Job workers (workbench/jobs) run in their own session (`start_new_session=True`) so closing the app does
+not stop them; the registry keeps their pid, and a pid that is gone, a zombie, or reused by an unrelated
+program means the worker died without reporting.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from workbench import paths, store
@@ -53,20 +52,3 @@ def process_alive(pid: int, markers: tuple[str, ...]) -> bool:
     except OSError:
         return False
     return state != "Z" and any(marker in cmdline for marker in markers)
-
-
-def mark_lost(table: str, markers: tuple[str, ...], error: Callable[[dict], str], *,
-              this_process_counts: bool = False) -> list[int]:
-    """Rows of `table` (runs, eval_jobs) said to be running whose process is gone become interrupted.
-
-    With `this_process_counts`, a row owned by the calling process (work done in the foreground) is alive.
-    """
-    db = store.open_db()
-    lost = []
-    for row in db[table].rows_where("status in ('running', 'cancelling')"):
-        mine = this_process_counts and row["pid"] == os.getpid()
-        if row["pid"] and (mine or process_alive(row["pid"], markers)):
-            continue
-        db[table].update(row["id"], {"status": "interrupted", "finished": store.now(), "error": error(row)})
-        lost.append(row["id"])
-    return lost

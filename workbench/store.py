@@ -7,21 +7,33 @@ each entry of MIGRATIONS brings the database one version forward.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 
 from workbench import paths
-
-RUN_STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
-ACTIVE_RUN_STATUSES = ("queued", "running", "cancelling")
+from workbench.errors import WorkbenchError
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): serialises writers across tabs and processes."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -88,8 +100,59 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["eval_rows"].create_index(["run_id", "job_id", "row_index"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+# Lifecycle columns that v4 moves from `runs` into the run's training job.
+_RUN_LIFECYCLE = ("status", "pid", "started", "finished", "error", "progress_json", "stop_mode", "resume")
+
+
+def _v4(db: sqlite_utils.Database) -> None:
+    """One job model (workbench/jobs): every kind of background work is a row of `jobs`.
+
+    Each run gets a `train` job carrying the lifecycle it had (status, pid, progress, error, ...); each
+    evaluation job becomes an `evaluate` job, its results re-pointed to the new id; `eval_jobs` and the
+    lifecycle columns of `runs` go. `publishes` stays: it lists outcomes (models in Ollama, folders on disk).
+    """
+    db["jobs"].create(
+        {"id": int, "kind": str, "run_id": int, "title": str, "status": str, "pid": int, "args_json": str,
+         "progress_json": str, "result_json": str, "error": str, "stop_mode": str, "log": str,
+         "created": str, "started": str, "finished": str, "heartbeat": str},
+        pk="id", not_null={"kind", "status"},
+    )
+    db["jobs"].create_index(["status", "id"])
+    db["jobs"].create_index(["run_id", "kind", "id"])
+    names = {}
+    for run in list(db.query("select * from runs order by id")):
+        names[run["id"]] = run["name"]
+        db["jobs"].insert({
+            "kind": "train", "run_id": run["id"], "title": f"Train {run['name']}", "status": run["status"] or "failed",
+            "pid": run["pid"], "args_json": json.dumps({"resume": bool(run.get("resume"))}),
+            "progress_json": run["progress_json"], "error": run["error"], "stop_mode": run.get("stop_mode"),
+            "log": f"runs/{run['name']}/train.log", "created": run["created"], "started": run["started"],
+            "finished": run["finished"],
+        })
+    db.execute("update evals set job_id = -job_id where job_id is not null")
+    db.execute("update eval_rows set job_id = -job_id where job_id is not null")
+    for job in list(db.query("select * from eval_jobs order by id")):
+        name = names.get(job["run_id"], f"run {job['run_id']}")
+        new_id = db["jobs"].insert({
+            "kind": "evaluate", "run_id": job["run_id"], "title": f"Evaluate {name}", "status": job["status"],
+            "pid": job["pid"], "args_json": json.dumps({"split": job["split"], "limit": job["limit_n"],
+                                                        "revision_id": job["revision_id"]}),
+            "progress_json": job["progress_json"], "error": job["error"], "log": f"runs/{name}/eval.log",
+            "created": job["created"], "started": job["started"], "finished": job["finished"],
+        }).last_pk
+        for table in ("evals", "eval_rows"):
+            db.execute(f"update {table} set job_id = ? where job_id = ?", [new_id, -job["id"]])
+    db["eval_jobs"].drop()
+    for column in _RUN_LIFECYCLE:
+        db.execute(f"alter table runs drop column {column}")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(WorkbenchError, RuntimeError):
+    """The registry was written by a newer workbench."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -105,13 +168,12 @@ def _connect(path: Path) -> sqlite3.Connection:
 def migrate(db: sqlite_utils.Database) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise SchemaError(
             f"{paths.db_path()} has schema version {version}, newer than this workbench "
             f"({SCHEMA_VERSION}). Update the workbench (git pull) before opening it."
         )
     for target in range(version, SCHEMA_VERSION):
-        with db.conn:
-            db.conn.execute("BEGIN IMMEDIATE")
+        with transaction(db):
             current = db.execute("PRAGMA user_version").fetchone()[0]
             if current > target:  # another process migrated meanwhile
                 continue

@@ -19,7 +19,7 @@ def test_publish_to_ollama_then_export_gguf(trained_run, app_url, browser_page, 
     expect(page.get_by_text("Ollama 0.13.0 at")).to_be_visible()
     expect(page.get_by_role("textbox", name="Modelfile")).to_contain_text('PARAMETER stop "<|im_end|>"')
     page.get_by_role("button", name="Publish words-demo").click()
-    expect(page.get_by_text("Publishing words-demo…").first).to_be_visible()
+    expect(page.get_by_text("Publish words-demo to Ollama as words-demo — running").first).to_be_visible()
     table = page.get_by_test_id("stDataFrame").first
     expect(table).to_contain_text("published", timeout=180_000)
     expect(page.get_by_text("Published words-demo: held-out replay").first).to_be_visible()
@@ -32,7 +32,7 @@ def test_publish_to_ollama_then_export_gguf(trained_run, app_url, browser_page, 
     expect(page.get_by_text("No GGUF export yet")).to_be_visible()
     page.get_by_text("Also write the adapter alone").click()
     page.get_by_role("button", name="Export GGUF").click()
-    expect(page.get_by_text("Exporting words-demo as GGUF (q8_0)").first).to_be_visible()
+    expect(page.get_by_text("Export words-demo as GGUF (q8_0) — running").first).to_be_visible()
     exports = page.get_by_test_id("stDataFrame").filter(has_text="gguf-q8_0")
     expect(exports).to_contain_text("exported", timeout=180_000)
     expect(page.get_by_text("Exported to").first).to_be_visible()

@@ -39,3 +39,21 @@ def test_models_of_your_own_are_listed_and_a_broken_catalog_json_is_explained(pa
     assert any("entry 2: wheel_sha256: missing." in w.value for w in at.warning)
     assert any(e.label == "Add a model of your own" for e in at.expander)
     assert any(str(workbench_home / "catalog.json") in m.value for m in at.markdown)
+
+
+def test_preparing_a_model_is_a_job_that_outlives_the_tab(page, fake_launch):
+    from workbench.jobs import registry
+    from workbench.models import preparing
+
+    at = page(PAGE)
+    at.selectbox(key="models_choice").set_value("smollm2-135m-instruct").run()
+    at.button(key="models_prepare_smollm2-135m-instruct").click().run()
+    job = preparing.active_preparation("smollm2-135m-instruct")
+    assert job is not None and job["status"] == "running" and [j for j, _ in fake_launch] == [job["id"]]
+    assert registry.args(job) == {"name": "smollm2-135m-instruct"}
+
+    later = page(PAGE)  # another tab, or the same one reopened: a new session
+    later.selectbox(key="models_choice").set_value("smollm2-135m-instruct").run()
+    assert any(i.value.startswith("Preparing smollm2-135m-instruct…") for i in later.info)
+    assert not [b for b in later.button if b.key == "models_prepare_smollm2-135m-instruct"]
+    assert preparing.start_prepare("smollm2-135m-instruct") == job["id"]  # not twice

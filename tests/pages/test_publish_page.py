@@ -58,15 +58,17 @@ def test_connected_ollama_lists_models_and_published_ones_can_be_deleted(page, t
     assert json.loads(deletes[0].get_data()) == {"model": "words-bot"}
 
 
-def _wait_for(pid: int, seconds: float = 240) -> None:
+def _wait_for(job_id: int, seconds: float = 240) -> dict:
     import time
 
-    from workbench.processes import process_alive
+    from workbench.jobs import registry
 
     deadline = time.monotonic() + seconds
-    while process_alive(pid, ("workbench",)) and time.monotonic() < deadline:
+    while registry.get(job_id)["status"] in registry.ACTIVE and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not process_alive(pid, ("workbench",)), "the export did not finish"
+    job = registry.get(job_id)
+    assert job["status"] not in registry.ACTIVE, "the export did not finish"
+    return job
 
 
 def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, trained_run, converter_dir):
@@ -83,15 +85,14 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
     assert folder.value.endswith("exports/words-demo/gguf-q8_0")
     at.checkbox(key="gguf_adapter").uncheck()
     at.button(key="gguf_go").click().run()
-    active = at.session_state["publish_active"]
-    assert active["label"] == "Exporting words-demo as GGUF (q8_0)"
-    assert any("Exporting words-demo" in i.value for i in at.info)
-    _wait_for(active["pid"])
+    job_id = at.session_state["publish_job"]
+    assert any(i.value.startswith("Export words-demo as GGUF (q8_0) — running") for i in at.info)
+    job = _wait_for(job_id)
 
     at.run()
     assert any(s.value.startswith(f"Exported to {folder.value}") for s in at.success)
     table = at.dataframe[-1].value
-    assert list(table["status"]) == ["exported"], Path(active["log"]).read_text()[-2000:]
+    assert list(table["status"]) == ["exported"], job["error"]
     assert list(table["files"]) == ["words-demo-q8_0.gguf"]
     assert (Path(folder.value) / "Modelfile").is_file()
 
@@ -105,9 +106,9 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
     (occupied / "holiday.jpg").write_bytes(b"\xff\xd8")
     next(t for t in at.text_input if t.key.startswith("gguf_out_")).set_value(str(occupied)).run()
     at.button(key="gguf_go").click().run()
-    _wait_for(at.session_state["publish_active"]["pid"])
+    _wait_for(at.session_state["publish_job"])
     at.run()
-    assert any("Exporting words-demo as GGUF (q8_0) failed:" in e.value and "already holds other files" in e.value
+    assert any("Export words-demo as GGUF (q8_0) failed:" in e.value and "already holds other files" in e.value
                for e in at.error), [e.value for e in at.error]
 
 

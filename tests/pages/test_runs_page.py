@@ -1,5 +1,6 @@
 from workbench import store
 from workbench.data import repository
+from workbench.jobs import registry
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
@@ -12,8 +13,8 @@ def _finished_run(name, losses):
                                                      for i in range(4)])
     run_id = runs.create_run(TrainConfig(dataset="tiny"), name=name)
     db = store.open_db()
-    db["runs"].update(run_id, {"status": "completed", "started": "2026-01-01T10:00:00+00:00",
-                               "finished": "2026-01-01T10:03:00+00:00"})
+    registry.update(runs.get_run(run_id)["job_id"], {"status": "completed", "started": "2026-01-01T10:00:00+00:00",
+                                                     "finished": "2026-01-01T10:03:00+00:00"})
     db["metrics"].insert_all([{"run_id": run_id, "step": i + 1, "epoch": 0.1 * i, "name": "loss", "value": v}
                               for i, v in enumerate(losses)])
     return run_id

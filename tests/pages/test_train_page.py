@@ -63,14 +63,14 @@ def test_cancel_button_asks_the_running_run_to_stop(page):
 
 
 def _completed_run_with_metrics(steps: int) -> int:
-    from workbench import store
     from workbench.data import repository
     from workbench.training.config import TrainConfig, cpu_preset
 
     repository.ensure_samples()
     run_id = runs.create_run(cpu_preset(TrainConfig(dataset="informes-proyectos", base_model="demo")), name="seen")
-    db = store.open_db()
-    db["runs"].update(run_id, {"status": "completed"})
+    from workbench.jobs import registry
+
+    registry.finish(runs.get_run(run_id)["job_id"], "completed")
     _add_metrics(run_id, range(1, steps + 1))
     return run_id
 

@@ -96,7 +96,7 @@ def test_train_wait_then_runs_list_show_and_delete(tmp_path, capsys):
     main(["datasets", "split", "nums", "--count", "4"])
     capsys.readouterr()
     code = main(["train", "--dataset", "nums", "--base", "demo", "--name", "cli-run", "--wait",
-                 "--set", "max_steps=6", "--set", "eval_steps=3", "--set", "lora_r=4"])
+                 "--set", "max_steps=6", "--set", "eval_steps=3", "--set", "lora_r=4", "--set", "auto_evaluate=false"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Run cli-run completed." in out

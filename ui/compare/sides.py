@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench import paths
-from workbench.inference.engine import Engine, adapter_choices
+from workbench.inference.engine import Engine
+from workbench.training.runs import adapter_choices
 
 BASE_SIDE = "__base__"
 

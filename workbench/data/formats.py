@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from workbench.data.records import ALPACA_FIELDS, ROLES, STORED_FORMATS, alpaca_prompt, to_messages
+from workbench.errors import WorkbenchError
 
 INPUT_FORMATS = ("alpaca", "chat", "sharegpt", "completion", "csv", "parquet")
 EXPORT_FORMATS = ("alpaca", "chat", "sharegpt", "completion")
@@ -52,11 +53,11 @@ _MESSAGE_FIELD = re.compile(r"^messages\[(\d+)\](?:\.(.+))?$")
 Issue = tuple[str, str, str]
 
 
-class FormatError(ValueError):
+class FormatError(WorkbenchError, ValueError):
     """The file cannot be read in the asked format; the message says why and what to do."""
 
 
-class ExportError(ValueError):
+class ExportError(WorkbenchError, ValueError):
     """Rows that cannot be written in the asked export format; the message names the row and why."""
 
 

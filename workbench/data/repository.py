@@ -19,13 +19,14 @@ from pathlib import Path
 from workbench import paths, store
 from workbench.data.records import STORED_FORMATS, row_text
 from workbench.data.split import Split, SplitSpec, split_rows
+from workbench.errors import WorkbenchError
 from workbench.fileio import jsonl_text, write_text_atomic
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SAMPLE_SPLIT = SplitSpec(seed=42, validation_ratio=0.1)
 
 
-class DatasetError(ValueError):
+class DatasetError(WorkbenchError, ValueError):
     """A dataset operation that cannot be done; the message says why and what to do."""
 
 

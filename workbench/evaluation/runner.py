@@ -1,13 +1,13 @@
 """Held-out evaluation jobs: score a run's base and adapter on rows of its dataset, side by side.
 
-A job is a row of `eval_jobs`. It runs either in a detached worker process started by the app
-(`start_eval` -> `python -m workbench.evaluation.worker JOB_ID`, log in `runs/<run name>/eval.log`) or
-in the foreground (`python -m workbench eval RUN`: `create_eval` + `run_eval`). The steps of `run_eval`:
+An evaluation is a job of kind `evaluate` (workbench/jobs): queued by `start_eval` and run by the jobs
+worker when the device is free (log in `runs/<run name>/eval.log`), or in the foreground by
+`python -m workbench eval RUN` (`create_eval` + `run_eval`). The steps of `evaluate_job`:
 
     load the base (Engine) and attach the run's adapter
     -> for each batch of selected rows: greedy generation of the base's answers, then the adapter's, each
        in one batched call; score both; store `eval_rows` rows; update progress; stop here if the app
-       set status 'cancelling'
+       asked the job to stop
     -> loss and perplexity of the reference answers (completion tokens only), base and adapter
     -> aggregate each side, write `evals` rows -> completed | cancelled   (any exception: failed)
 
@@ -18,38 +18,37 @@ cancelled job keeps the rows it finished and their aggregates, under its own id.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
-import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.records import prompt_and_reference
-from workbench.processes import launch_detached, mark_lost
+from workbench.errors import WorkbenchError
+from workbench.evaluation import metrics
+from workbench.jobs import queue, registry
+from workbench.jobs import worker as jobs_worker
 from workbench.training import runs
 from workbench.training.config import TrainConfig
-from workbench.training.runs import RunError
 
 SPLITS = ("validation", "train", "all")
-STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
-ACTIVE = ("queued", "running", "cancelling")
-TERMINAL = ("cancelled", "completed", "failed", "interrupted")
-WORKER_MODULE = "workbench.evaluation.worker"
+STATUSES = registry.STATUSES
+ACTIVE = registry.ACTIVE
+TERMINAL = registry.TERMINAL
 LOG_FILE = "eval.log"
 MAX_NEW_TOKENS = 1024
 # Rows generated together (per side), by device type. On 2 CPU cores SmolLM2-135M generates 8 rows in
 # about the time of 1.5 rows one by one; a GPU takes far more at no extra cost per step.
 EVAL_BATCH_ROWS = {"cpu": 8, "cuda": 32}
 EXTRA_METRICS = ("loss", "perplexity")
-TRACEBACK_LINES = 20
 
 
-class EvalError(RunError):
+class EvalError(WorkbenchError, ValueError):
     """An evaluation that cannot be done; the message says why and what to do."""
 
 
@@ -64,7 +63,7 @@ def create_eval(run_id: int | str, split: str = "validation", limit: int | None 
     revision `dataset_revision` (a revision number of the same dataset). `limit`: the first N of them.
     """
     run = runs.get_run(run_id)
-    if run["status"] in ("running", "cancelling"):
+    if run["status"] in registry.RUNNING:
         raise EvalError(f"Run {run['name']!r} is {run['status']}: evaluate it once it has completed.")
     if split not in SPLITS:
         raise EvalError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
@@ -75,109 +74,91 @@ def create_eval(run_id: int | str, split: str = "validation", limit: int | None 
     if dataset_revision is not None:
         revision = repository.get_revision(name, dataset_revision)
     indices = select_indices(revision, split, limit, name)  # fail now, not in the worker
-    mark_interrupted_evals()
+    registry.sweep_lost()
     db = store.open_db()
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        busy = db.execute("select id, status from eval_jobs where run_id = ? and status in ('running', 'cancelling')",
-                          [run["id"]]).fetchone()
+    with store.transaction(db):
+        busy = db.execute("select id, status from jobs where kind = 'evaluate' and run_id = ? and status in "
+                          "('running', 'cancelling')", [run["id"]]).fetchone()
         if busy:
             raise EvalError(f"Run {run['name']!r} is already being evaluated (job {busy[0]}, {busy[1]}): wait for "
                             "it to finish or cancel it first.")
         # A job queued earlier and never started is superseded by this one.
-        db.execute("update eval_jobs set status = 'cancelled', finished = ?, error = ? "
-                   "where run_id = ? and status = 'queued'", [store.now(), "Replaced by a newer evaluation.",
-                                                               run["id"]])
-        job_id = db["eval_jobs"].insert({
-            "run_id": run["id"], "status": "queued", "split": split, "limit_n": limit,
-            "revision_id": revision.id, "created": store.now(),
-            "progress_json": json.dumps({"phase": "queued", "done": 0, "total": len(indices), "eta_seconds": None}),
-        }).last_pk
-        db.conn.execute("COMMIT")
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
-    return job_id
+        db.execute("update jobs set status = 'cancelled', finished = ?, error = ? "
+                   "where kind = 'evaluate' and run_id = ? and status = 'queued'",
+                   [store.now(), "Replaced by a newer evaluation.", run["id"]])
+        rows = f"{len(indices)} {split} row{'s' if len(indices) != 1 else ''}"
+        return registry.create(
+            "evaluate", f"Evaluate {run['name']} ({rows})", run_id=run["id"], db=db,
+            args={"split": split, "limit": limit, "revision_id": revision.id},
+            log=paths.runs_dir() / run["name"] / LOG_FILE,
+            progress={"done": 0, "total": len(indices), "unit": "rows", "eta_seconds": None})
 
 
 def start_eval(run_id: int | str, split: str = "validation", limit: int | None = None,
                dataset_revision: int | None = None) -> int:
-    """Create a job and start its worker process, detached (closing the app does not stop it)."""
+    """Queue a job; its worker starts, detached, as soon as the device is free (closing the app does not
+    stop it)."""
     job_id = create_eval(run_id, split, limit, dataset_revision)
-    launch_eval(job_id)
+    queue.schedule()
     return job_id
 
 
-def launch_eval(job_id: int) -> int:
-    """Start the detached worker of a queued job; returns its pid."""
-    db = store.open_db()
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        job = get_job(job_id)
-        if job["status"] != "queued":
-            raise EvalError(f"Evaluation job {job_id} is {job['status']}: only a queued job can be started.")
-        pid = _launch(job)
-        db["eval_jobs"].update(job_id, {"status": "running", "pid": pid, "error": None,
-                                        "progress_json": json.dumps({**job_progress(job), "phase": "starting"})})
-        db.conn.execute("COMMIT")
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
-    return pid
-
-
-def worker_command(job_id: int) -> list[str]:
-    return [sys.executable, "-m", WORKER_MODULE, str(job_id)]
-
-
-def _launch(job: dict) -> int:
-    run = runs.get_run(job["run_id"])
-    return launch_detached(worker_command(job["id"]), paths.runs_dir() / run["name"] / LOG_FILE,
-                           f"starting evaluation job {job['id']} of run {run['name']}")
+def evaluate_after_training(train_job: dict) -> None:
+    """Queue a held-out evaluation of base and adapter once a run completes (TrainConfig.auto_evaluate)."""
+    run = runs.get_run(train_job["run_id"])
+    if not runs.run_config(run).auto_evaluate:
+        return
+    split = "validation" if runs.has_validation(run) else "all"
+    create_eval(run["id"], split=split)
+    print(f"Evaluation of base and adapter queued ({split} rows); see the Compare page.", flush=True)
 
 
 def cancel_eval(job_id: int) -> str:
     """Ask a job to stop. A queued job is cancelled at once; a running one stops after its current batch of
     rows (EVAL_BATCH_ROWS: 8 on a CPU)."""
-    job = get_job(job_id)
-    db = store.open_db()
-    if job["status"] == "queued":
-        db["eval_jobs"].update(job_id, {"status": "cancelled", "finished": store.now()})
-        return "cancelled"
-    if job["status"] not in ("running", "cancelling"):
-        raise EvalError(f"Evaluation job {job_id} is {job['status']}: only queued or running jobs can be cancelled.")
-    db["eval_jobs"].update(job_id, {"status": "cancelling"})
-    return "cancelling"
+    try:
+        return registry.cancel(get_job(job_id)["id"])
+    except registry.JobError as exc:
+        raise EvalError(str(exc)) from exc
 
 
 def mark_interrupted_evals() -> list[int]:
-    """Jobs whose process is gone without a word (killed, machine restarted) become interrupted."""
-    # "workbench" also matches `python -m workbench eval` running in a terminal.
-    return mark_lost("eval_jobs", ("workbench",), lambda job: (
-        f"The evaluation process (pid {job['pid']}) ended without reporting: it was killed or the machine "
-        "restarted. Start the evaluation again."), this_process_counts=True)
+    """Evaluation jobs whose process is gone without a word (killed, machine restarted) become interrupted
+    (every lost job of any kind is swept)."""
+    lost = set(registry.sweep_lost())
+    return [job["id"] for job in registry.list_jobs(kind="evaluate") if job["id"] in lost]
 
 
 def get_job(job_id: int) -> dict:
-    row = next(store.open_db()["eval_jobs"].rows_where("id = ?", [int(job_id)]), None)
-    if row is None:
+    """An evaluation job's row, with its split, limit_n and revision_id."""
+    try:
+        job = registry.get(job_id)
+    except registry.JobError:
+        job = None
+    if job is None or job["kind"] != "evaluate":
         raise EvalError(f"No evaluation job {job_id}: it was deleted with its run, or never existed.")
-    return row
+    return _with_args(job)
+
+
+def _with_args(job: dict) -> dict:
+    values = registry.args(job)
+    return {**job, "split": values.get("split"), "limit_n": values.get("limit"),
+            "revision_id": values.get("revision_id")}
 
 
 def latest_job(run_id: int) -> dict | None:
     """The run's newest job, whatever its status (None if it was never evaluated)."""
-    return next(store.open_db()["eval_jobs"].rows_where("run_id = ?", [run_id], order_by="id desc", limit=1),
-                None)
+    job = registry.latest(run_id, "evaluate")
+    return _with_args(job) if job else None
 
 
 def list_jobs(run_id: int) -> list[dict]:
-    return list(store.open_db()["eval_jobs"].rows_where("run_id = ?", [run_id], order_by="id desc"))
+    return [_with_args(job) for job in registry.list_jobs(kind="evaluate", run_id=run_id)]
 
 
 def job_progress(job: dict) -> dict:
-    """{"phase", "done", "total", "eta_seconds", ...} of a job row."""
-    return json.loads(job["progress_json"]) if job.get("progress_json") else {}
+    """{"phase", "done", "total", "unit", "eta_seconds", ...} of a job row."""
+    return registry.progress(job)
 
 
 def results_job(run_id: int) -> dict | None:
@@ -185,8 +166,8 @@ def results_job(run_id: int) -> dict | None:
     db = store.open_db()
     for status in ("completed", "cancelled"):
         row = db.execute(
-            "select id from eval_jobs where run_id = ? and status = ? and exists "
-            "(select 1 from evals where evals.job_id = eval_jobs.id) order by id desc limit 1",
+            "select id from jobs where kind = 'evaluate' and run_id = ? and status = ? and exists "
+            "(select 1 from evals where evals.job_id = jobs.id) order by id desc limit 1",
             [run_id, status]).fetchone()
         if row:
             return get_job(row[0])
@@ -196,8 +177,6 @@ def results_job(run_id: int) -> dict | None:
 def results(run_id: int, job_id: int | None = None) -> list[dict]:
     """The metric table of a run's latest completed job (or of `job_id`):
     [{"metric", "base", "adapter", "delta"}], the text metrics first, then loss and perplexity."""
-    from workbench.evaluation import metrics
-
     if job_id is None:
         job = results_job(run_id)
         if job is None:
@@ -283,55 +262,28 @@ def _adapter_path(run: dict) -> Path:
 
 
 def run_eval(job_id: int, on_progress: Callable[[dict], None] | None = None, *, echo: bool = True) -> str:
-    """Run job `job_id` in this process (the worker and the CLI call this); returns its final status.
+    """Run job `job_id` in this process (the CLI's `eval`); returns its final status.
 
-    `on_progress(progress)` is called after each row and at the end. With `echo`, readable progress
-    lines go to stdout (the worker's eval.log).
+    `on_progress(progress)` is called after each batch and at the end. With `echo`, readable progress
+    lines go to stdout.
     """
-    db = store.open_db()
-    job = get_job(job_id)
-    if job["status"] == "cancelling":  # cancelled before the worker got going
-        _finish(db, job_id, "cancelled", {**job_progress(job), "phase": "done"})
-        return "cancelled"
-    if job["status"] not in ("queued", "running"):
-        print(f"Evaluation job {job_id} is {job['status']}; nothing to do.", flush=True)
-        return job["status"]
-    db["eval_jobs"].update(job_id, {
-        "status": "running", "pid": os.getpid(), "started": store.now(), "finished": None, "error": None,
-        "progress_json": json.dumps({**job_progress(job), "phase": "loading"}),
-    })
-    try:
-        status = _evaluate(db, get_job(job_id), on_progress, _say if echo else _silent)
-    except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        reason = "Stopped from the keyboard (Ctrl+C)." if interrupted else failure_reason(exc)
-        tail = "".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:]
-        print(f"\nEvaluation job {job_id} failed: {reason}\n" + "\n".join(tail), file=sys.stderr, flush=True)
-        with contextlib.suppress(Exception):
-            progress = job_progress(get_job(job_id))
-            _finish(db, job_id, "interrupted" if interrupted else "failed", {**progress, "phase": "failed"},
-                    error=reason + "\n\n" + "\n".join(tail))
-        if interrupted:
-            raise
-        return "failed"
-    return status
+    handler = functools.partial(evaluate_job, on_progress=on_progress, echo=echo)
+    return jobs_worker.run(get_job(job_id)["id"], handler)
+
+
+def evaluate_job(job: dict, on_progress: Callable[[dict], None] | None = None, echo: bool = True
+                 ) -> tuple[str, dict]:
+    """The `evaluate` kind's handler: returns (completed | cancelled, {"rows": scored})."""
+    registry.set_progress(job["id"], {**registry.progress(job), "phase": "loading"})
+    return _evaluate(store.open_db(), get_job(job["id"]), on_progress, _say if echo else _silent)
 
 
 def _batches(items: list, size: int) -> list[list]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
-def failure_reason(exc: BaseException) -> str:
-    """One plain sentence (or the message of our own errors) saying why a job failed."""
-    from workbench.training.worker import failure_reason as training_reason
-
-    if isinstance(exc, EvalError):
-        return str(exc)
-    return training_reason(exc)
-
-
-def _evaluate(db, job: dict, on_progress, say) -> str:
-    from workbench.evaluation import metrics
+def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
+    # Heavy: the engine imports torch and transformers, which only the worker needs.
     from workbench.inference.engine import Engine, GenerationSettings, Side
 
     job_id = job["id"]
@@ -365,13 +317,13 @@ def _evaluate(db, job: dict, on_progress, say) -> str:
         say(f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
             f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer.")
 
-        progress = {"phase": "generating", "done": 0, "total": total, "eta_seconds": None}
-        _set_progress(db, job_id, progress)
+        progress = {"phase": "generating", "done": 0, "total": total, "unit": "rows", "eta_seconds": None}
+        registry.set_progress(job_id, progress)
         done: list[tuple] = []  # (messages, reference, base text, adapter text, base scores, adapter scores)
         cancelled = False
         generation_started = time.monotonic()
         for chunk in _batches(examples, EVAL_BATCH_ROWS.get(engine.device.type, EVAL_BATCH_ROWS["cpu"])):
-            if _status(db, job_id) == "cancelling":
+            if registry.stop_requested(job_id):
                 cancelled = True
                 break
             # Base rows together and adapter rows together: the adapter's batch ends at its end-of-turn
@@ -399,16 +351,16 @@ def _evaluate(db, job: dict, on_progress, say) -> str:
             elapsed = time.monotonic() - generation_started
             left = total - len(done)
             progress = {**progress, "done": len(done), "eta_seconds": round(elapsed / len(done) * left, 1)}
-            _set_progress(db, job_id, progress)
+            registry.set_progress(job_id, progress)
             if on_progress:
                 on_progress(progress)
 
         if not done:
             say("Cancelled before the first row: nothing to score.")
-            _finish(db, job_id, "cancelled", {**progress, "phase": "done", "eta_seconds": 0})
-            return "cancelled"
+            registry.set_progress(job_id, {**progress, "phase": "done", "eta_seconds": 0})
+            return "cancelled", {"rows": 0}
 
-        _set_progress(db, job_id, {**progress, "phase": "loss", "eta_seconds": None})
+        registry.set_progress(job_id, {**progress, "phase": "loss", "eta_seconds": None})
         pairs = [(messages, reference) for messages, reference, *_ in done]
         base_loss = completion_loss(engine, None, pairs, config.max_length)
         adapter_loss = completion_loss(engine, name, pairs, config.max_length)
@@ -424,13 +376,13 @@ def _evaluate(db, job: dict, on_progress, say) -> str:
     status = "cancelled" if cancelled else "completed"
     _store_results(db, job, base, adapter, replace_older=status == "completed")
     progress = {**progress, "phase": "done", "eta_seconds": 0}
-    _finish(db, job_id, status, progress)
+    registry.set_progress(job_id, progress)
     say(f"Evaluation {status}: {len(done)} of {total} rows scored in {time.monotonic() - started:.1f} s.")
     for row in results(run["id"], job_id):
         say(f"  {row['metric']}: base {_fmt(row['base'])}, adapter {_fmt(row['adapter'])}")
     if on_progress:
         on_progress(progress)
-    return status
+    return status, {"rows": len(done)}
 
 
 def heldout_prompts(run: dict, count: int, split: str = "validation") -> list[tuple[list[dict], str]]:
@@ -536,8 +488,7 @@ def _active(model, adapter: str | None):
 def _store_results(db, job: dict, base: dict, adapter: dict, *, replace_older: bool) -> None:
     run_id, job_id = job["run_id"], job["id"]
     stamp = store.now()
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
+    with store.transaction(db):
         if replace_older:
             for table in ("evals", "eval_rows"):
                 db.execute(f"delete from {table} where run_id = ? and (job_id is null or job_id != ?)",
@@ -547,10 +498,6 @@ def _store_results(db, job: dict, base: dict, adapter: dict, *, replace_older: b
              "base_value": base.get(metric), "adapter_value": adapter.get(metric), "created": stamp}
             for metric in [*base, *(m for m in adapter if m not in base)]
         ])
-        db.conn.execute("COMMIT")
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
 
 
 def _numbers(values: dict) -> dict:
@@ -566,22 +513,6 @@ def _perplexity(loss: float | None) -> float | None:
 
 def _delta(base, adapter):
     return None if base is None or adapter is None else adapter - base
-
-
-def _status(db, job_id: int) -> str:
-    row = db.execute("select status from eval_jobs where id = ?", [job_id]).fetchone()
-    if row is None:
-        raise EvalError(f"Evaluation job {job_id} was deleted (with its run?) while it ran.")
-    return row[0]
-
-
-def _set_progress(db, job_id: int, progress: dict) -> None:
-    db["eval_jobs"].update(job_id, {"progress_json": json.dumps({**progress, "updated": store.now()})})
-
-
-def _finish(db, job_id: int, status: str, progress: dict, error: str | None = None) -> None:
-    db["eval_jobs"].update(job_id, {"status": status, "finished": store.now(), "error": error,
-                                    "progress_json": json.dumps({**progress, "updated": store.now()})})
 
 
 def _say(line: str) -> None:

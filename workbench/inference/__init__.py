@@ -5,7 +5,6 @@ from workbench.inference.engine import (
     GenerationResult,
     GenerationSettings,
     Side,
-    adapter_choices,
 )
 
-__all__ = ["Engine", "GenerationResult", "GenerationSettings", "Side", "adapter_choices"]
+__all__ = ["Engine", "GenerationResult", "GenerationSettings", "Side"]

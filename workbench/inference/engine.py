@@ -508,34 +508,3 @@ class Engine:
                 pass
 
 
-def adapter_choices(base: str | None = None) -> list[dict]:
-    """Adapters of completed (or cancelled) runs whose folder exists, newest first; only `base`'s if given."""
-    from workbench.training import runs
-
-    home = paths.home()
-    found = []
-    for run in runs.list_runs():  # newest first
-        if run.get("status") not in ("completed", "cancelled") or not run.get("adapter_dir"):
-            continue
-        folder = Path(run["adapter_dir"])
-        folder = folder if folder.is_absolute() else home / folder
-        if not (folder / ADAPTER_CONFIG).is_file():
-            continue
-        if base is not None and not _same_base_name(run.get("base_model") or "", base):
-            continue
-        found.append({"name": run["name"], "run_id": run["id"], "adapter_dir": str(folder),
-                      "base_model": run.get("base_model"), "status": run["status"], "created": run.get("created")})
-    return found
-
-
-def _same_base_name(a: str, b: str) -> bool:
-    a, b = str(a).strip(), str(b).strip()
-    if a == b:
-        return True
-    try:
-        ra, rb = resolve_base(a), resolve_base(b)
-    except ModelLoadError:
-        return False
-    if ra == rb:
-        return True
-    return is_local(ra) and is_local(rb) and Path(ra).resolve() == Path(rb).resolve()

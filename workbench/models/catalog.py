@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workbench import paths
+from workbench.errors import WorkbenchError
 from workbench.fileio import write_json_atomic
 from workbench.models import demo, presets
 from workbench.models.loading import MANIFEST, clear_tokenizer_cache, hub_offline
@@ -63,7 +64,7 @@ HUB_PATTERNS = ("*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "*.tik
 IM_END = "<|im_end|>"
 
 
-class CatalogError(RuntimeError):
+class CatalogError(WorkbenchError, RuntimeError):
     """Something about a catalogue model cannot be done; the message says why and what to do."""
 
 
@@ -846,38 +847,15 @@ def _prepare_from_hub(item: CatalogEntry, source: Source, report) -> Path:
 # Removing
 
 
-def runs_using(name: str) -> list[str]:
-    """Names of queued or running runs whose base model is `name` (or its folder)."""
-    try:
-        from workbench import store
-        from workbench.training import runs
-    except ImportError:
-        return []
-    folder = str(paths.models_dir() / name)
-    using = []
-    try:
-        for run in runs.list_runs():
-            if run.get("status") not in store.ACTIVE_RUN_STATUSES:
-                continue
-            try:
-                base = str(json.loads(run["config_json"]).get("base_model", "")).strip().rstrip("/")
-            except (ValueError, TypeError, AttributeError):
-                continue
-            if base in (name, folder):
-                using.append(str(run.get("name") or run.get("id")))
-    except Exception:  # no database yet, or an older schema: nothing is running
-        return []
-    return using
-
-
-def remove(name: str, *, purge_cache: bool = False) -> bool:
+def remove(name: str, *, used_by: list[str], purge_cache: bool = False) -> bool:
     """Delete the prepared model (and leftovers of interrupted prepares; with `purge_cache` the cached
-    wheel and GGUF too). Refuses while a queued or running run uses it. True when something was removed.
+    wheel and GGUF too). Refuses while `used_by` names runs (the queued or running runs on this base:
+    `runs.runs_using_base`, which the caller asks). True when something was removed.
 
     The demo model may be removed: it is rebuilt on demand.
     """
     item = entry(name)
-    busy = runs_using(item.name)
+    busy = used_by
     if busy:
         raise CatalogError(f"{item.name} is the base model of run(s) {', '.join(busy)} that are queued or "
                            "running: cancel them (or wait for them to finish) before removing it.")

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from workbench import paths
+from workbench.errors import WorkbenchError
 from workbench.models import demo
 
 MANIFEST = "manifest.json"
@@ -33,7 +34,7 @@ _FIX = ("Use the demo model, a prepared model, or a local folder that holds conf
         "tokenizer files.")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(WorkbenchError, RuntimeError):
     """A base model or its tokenizer cannot be loaded; the message says why and what to do."""
 
 
@@ -133,3 +134,17 @@ def list_local_models() -> list[dict]:
         found.append(entry)
     found.sort(key=lambda entry: Path(entry["path"]).name != demo.DEMO_MODEL_NAME)
     return found
+
+
+def same_base(a: str, b: str) -> bool:
+    """Whether two base-model names (catalogue names, folders, hub ids) mean the same model."""
+    a, b = str(a).strip(), str(b).strip()
+    if a == b:
+        return True
+    try:
+        ra, rb = resolve_base(a), resolve_base(b)
+    except ModelLoadError:
+        return False
+    if ra == rb:
+        return True
+    return is_local(ra) and is_local(rb) and Path(ra).resolve() == Path(rb).resolve()

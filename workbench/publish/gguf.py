@@ -34,6 +34,7 @@ from pathlib import Path
 
 from workbench import store
 from workbench.fileio import write_json_atomic, write_text_atomic
+from workbench.jobs import queue, registry
 from workbench.publish import llama_cpp, records
 from workbench.publish.merge import (
     PublishError,
@@ -41,8 +42,10 @@ from workbench.publish.merge import (
     adapter_dir,
     adapter_problems,
     exports_dir,
+    float_type_of,
     merge_run,
 )
+from workbench.publish.modelfile import modelfile_body
 from workbench.training import runs
 
 FLOAT_TYPES = ("f32", "f16", "bf16")
@@ -188,13 +191,6 @@ def has_llama_cpp() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("llama_cpp") is not None
-
-
-def float_type_of(merged: Path) -> str:
-    """The converter's float type that keeps the merged weights as they are."""
-    config = json.loads((merged / "config.json").read_text(encoding="utf-8"))
-    dtype = str(config.get("dtype") or config.get("torch_dtype") or "float32")
-    return {"bfloat16": "bf16", "float16": "f16"}.get(dtype, "f32")
 
 
 # ----------------------------------------------------------------------------------------- conversion
@@ -423,7 +419,6 @@ def _describe(path: Path) -> dict:
 def _write_companions(folder: Path, run: dict, config, merged: Path, manifest: dict) -> None:
     from transformers import AutoTokenizer
 
-    from workbench.publish.ollama import modelfile_body
     from workbench.publish.templates import ollama_template_for
 
     translated = ollama_template_for(AutoTokenizer.from_pretrained(str(merged)), config.system_prompt)
@@ -541,22 +536,27 @@ def delete_export(record_id: int) -> None:
 # ---------------------------------------------------------------------------------------- background
 
 
-def start_export(job: GGUFExport) -> tuple[int, Path]:
-    """Run `python -m workbench export-gguf ...` for `job` as a detached process (the page's Export button).
-    Returns (pid, log file)."""
-    import sys
+def start_export(export: GGUFExport) -> int:
+    """Queue an export job (the page's Export button); it starts when the device is free. Returns its id."""
+    run = runs.get_run(export.run_id)
+    out = Path(export.out_dir) if export.out_dir else default_out_dir(run, export.quantize)
+    job_id = registry.create(
+        "export", f"Export {run['name']} as GGUF ({export.quantize})", run_id=run["id"],
+        log=exports_dir(run) / f"export-gguf-{export.quantize}.log",
+        args={"run": run["id"], "out": str(out), "quantize": export.quantize,
+              "include_adapter": export.include_adapter, "include_base": export.include_base,
+              "compare": export.compare})
+    queue.schedule()
+    return job_id
 
-    from workbench.processes import launch_detached
 
-    run = runs.get_run(job.run_id)
-    out = Path(job.out_dir) if job.out_dir else default_out_dir(run, job.quantize)
-    log = exports_dir(run) / f"export-gguf-{job.quantize}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "workbench", "export-gguf", str(run["id"]), "--out", str(out),
-               "--quantize", job.quantize, "--compare", str(job.compare)]
-    if not job.include_adapter:
-        command.append("--no-adapter")
-    elif job.include_base:
-        command.append("--with-base")
-    log.write_text("", encoding="utf-8")
-    return launch_detached(command, log, f"exporting run {run['name']} as GGUF ({job.quantize})"), log
+def export_job(job: dict) -> tuple[str, dict]:
+    """The `export` kind's handler: write the export folder; returns (completed, where and what)."""
+    args = registry.args(job)
+    export = GGUFExport(args["run"], out_dir=Path(args["out"]), quantize=args["quantize"],
+                        include_adapter=args["include_adapter"], include_base=args["include_base"],
+                        compare=int(args["compare"]))
+    print(f"Exporting run {job['run_id']} as GGUF ({export.quantize})…", flush=True)
+    manifest = export_gguf(export, lambda line: print(f"  {line}", flush=True))
+    print(f"Exported to {manifest['folder']} (Modelfile and README.md inside).", flush=True)
+    return "completed", {"folder": manifest["folder"], "files": [f["name"] for f in manifest["files"].values()]}

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from workbench.errors import WorkbenchError
+
 __all__ = ["GoTemplateError", "render"]
 
 _SPACE = " \t\r\n"
@@ -32,7 +34,7 @@ _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v
 _KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
 
 
-class GoTemplateError(ValueError):
+class GoTemplateError(WorkbenchError, ValueError):
     """The template cannot be parsed or executed; the message names the line, column and action."""
 
 

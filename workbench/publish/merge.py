@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench import paths
+from workbench.errors import WorkbenchError
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
@@ -33,7 +34,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 GENERATION_TAGS = re.compile(r"{%-?\s*(?:end)?generation\s*-?%}")
 
 
-class PublishError(RuntimeError):
+class PublishError(WorkbenchError, RuntimeError):
     """Publishing or exporting cannot go on; the message says why and what to do."""
 
 
@@ -152,3 +153,10 @@ def _copy_chat_template(source: Path, target: Path) -> None:
     if template.is_file():
         text = GENERATION_TAGS.sub("", template.read_text(encoding="utf-8"))
         (target / "chat_template.jinja").write_text(text, encoding="utf-8")
+
+
+def float_type_of(merged: Path) -> str:
+    """The converter's float type that keeps the merged weights as they are."""
+    config = json.loads((merged / "config.json").read_text(encoding="utf-8"))
+    dtype = str(config.get("dtype") or config.get("torch_dtype") or "float32")
+    return {"bfloat16": "bf16", "float16": "f16"}.get(dtype, "f32")

@@ -25,8 +25,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from workbench.jobs import queue, registry
 from workbench.publish import records
-from workbench.publish.merge import PublishError, adapter_dir, adapter_problems, merge_run
+from workbench.publish.merge import (
+    PublishError,
+    adapter_dir,
+    adapter_problems,
+    exports_dir,
+    float_type_of,
+    merge_run,
+)
+from workbench.publish.modelfile import modelfile_body, parse_modelfile
 from workbench.system import ollama_host
 from workbench.training import runs
 
@@ -161,64 +170,10 @@ def modelfile(spec: PublishSpec) -> str:
     return "\n".join([*lines, *modelfile_body(spec.template, spec.system, spec.parameters)]) + "\n"
 
 
-def modelfile_body(template: str, system: str, parameters: dict) -> list[str]:
-    """The TEMPLATE, SYSTEM and PARAMETER lines of a Modelfile."""
-    lines = [f'TEMPLATE """{template}"""']
-    if system:
-        lines.append(f'SYSTEM """{system}"""')
-    for key, value in parameters.items():
-        for item in value if isinstance(value, list) else [value]:
-            lines.append(f"PARAMETER {key} {json.dumps(item) if isinstance(item, str) else item}")
-    return lines
-
-
-_TRIPLE = re.compile(r'^(TEMPLATE|SYSTEM)\s+"""(.*?)"""\s*$', re.S | re.M)
-
-
 def apply_modelfile(spec: PublishSpec, text: str) -> PublishSpec:
     """Take TEMPLATE, SYSTEM and PARAMETER lines from an edited Modelfile; FROM/ADAPTER must stay as planned."""
-    found = {match.group(1): match.group(2) for match in _TRIPLE.finditer(text)}
-    rest = _TRIPLE.sub("", text)
-    parameters: dict = {}
-    for number, raw in enumerate(rest.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("PARAMETER") else raw.strip()
-        if not line:
-            continue
-        keyword = line.split(None, 1)[0].upper()
-        if keyword == "PARAMETER":
-            parts = line.split(None, 2)
-            if len(parts) < 3:
-                raise PublishError(f"Modelfile line {number}: PARAMETER needs a name and a value.")
-            _add_parameter(parameters, parts[1], parts[2].strip(), number)
-        elif keyword in ("FROM", "ADAPTER"):
-            continue  # the route decides these; edits to them are ignored, not silently followed
-        else:
-            raise PublishError(f"Modelfile line {number}: {keyword} is not supported here; edit TEMPLATE, SYSTEM "
-                               "or PARAMETER lines (choose the route and quantization with the options).")
-    if "TEMPLATE" not in found:
-        raise PublishError('The Modelfile has no TEMPLATE """...""" block: the model would lose its chat format.')
-    return replace(spec, template=found["TEMPLATE"], system=found.get("SYSTEM", ""),
-                   parameters=parameters or spec.parameters)
-
-
-def _add_parameter(parameters: dict, key: str, value: str, number: int) -> None:
-    if value.startswith('"'):
-        try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            raise PublishError(f"Modelfile line {number}: {value} is not a valid quoted string.") from exc
-    else:
-        try:
-            parsed = int(value)
-        except ValueError:
-            try:
-                parsed = float(value)
-            except ValueError:
-                parsed = value
-    if key == "stop":
-        parameters.setdefault("stop", []).append(parsed)
-    else:
-        parameters[key] = parsed
+    template, system, parameters = parse_modelfile(text)
+    return replace(spec, template=template, system=system, parameters=parameters or spec.parameters)
 
 
 # ------------------------------------------------------------------------------------------ publishing
@@ -294,14 +249,14 @@ def _model_files(client, spec: PublishSpec, folder: Path, say: Progress) -> dict
     architectures = set(_architectures(str(folder)))
     if not architectures or architectures & OLLAMA_READS_MODEL:
         return _upload_folder(client, folder, say)
-    from workbench.publish import gguf, llama_cpp
+    from workbench.publish import llama_cpp
 
     with _scratch(spec) as scratch:
         scratch = Path(scratch)
         target = scratch / "model.gguf"
         say("Ollama cannot read this architecture's safetensors: converting to GGUF with llama.cpp's converter…")
         llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(folder), "--outfile", str(target), "--outtype",
-                                                          gguf.float_type_of(folder)], say)
+                                                          float_type_of(folder)], say)
         return _upload(client, scratch, ["model.gguf"], say)
 
 
@@ -327,7 +282,6 @@ def _scratch(spec: PublishSpec):
     """A folder for converted files, gone after the upload (Ollama keeps its own copy of each blob)."""
     import tempfile
 
-    from workbench.publish.merge import exports_dir
 
     parent = exports_dir(runs.get_run(spec.run_id))
     parent.mkdir(parents=True, exist_ok=True)
@@ -505,26 +459,31 @@ def delete_published(record_id: int, *, client=None) -> None:
 
 
 def publish_log(spec: PublishSpec) -> Path:
-    from workbench import paths
-
-    return paths.home() / "exports" / spec.run_name / f"publish-{spec.name.replace('/', '_').replace(':', '_')}.log"
+    return exports_dir(runs.get_run(spec.run_id)) / f"publish-{spec.name.replace('/', '_').replace(':', '_')}.log"
 
 
-def start_publish(spec: PublishSpec, replay: int = DEFAULT_REPLAY) -> tuple[int, Path]:
-    """Run `python -m workbench publish ...` for `spec` as a detached process (the app's Publish button);
-    the Modelfile as planned or edited goes with it. Returns (pid, log file)."""
-    import sys
+def start_publish(spec: PublishSpec, replay: int = DEFAULT_REPLAY) -> int:
+    """Queue a publish job for `spec` (the app's Publish button), the Modelfile as planned or edited with it;
+    it starts when the device is free. Returns the job id."""
+    job_id = registry.create("publish", f"Publish {spec.run_name} to Ollama as {spec.name}", run_id=spec.run_id,
+                             log=publish_log(spec), args={
+                                 "run": spec.run_id, "name": spec.name, "host": spec.host, "route": spec.route,
+                                 "quantize": spec.quantize, "replay": replay, "modelfile": modelfile(spec)})
+    queue.schedule()
+    return job_id
 
-    from workbench.fileio import write_text_atomic
-    from workbench.processes import launch_detached
 
-    log = publish_log(spec)
-    planned = log.with_suffix(".Modelfile")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(planned, modelfile(spec))
-    command = [sys.executable, "-m", "workbench", "publish", str(spec.run_id), "--ollama", spec.name,
-               "--host", spec.host, "--route", spec.route, "--replay", str(replay), "--modelfile", str(planned)]
-    if spec.quantize:
-        command += ["--quantize", spec.quantize]
-    log.write_text("", encoding="utf-8")
-    return launch_detached(command, log, f"publishing run {spec.run_name} as {spec.name}"), log
+def publish_job(job: dict) -> tuple[str, dict]:
+    """The `publish` kind's handler: plan again from the run (the files may have changed since), apply the
+    Modelfile the user saw, create and verify the model; returns (completed, the record's outcome)."""
+    args = registry.args(job)
+    spec = plan(args["run"], args["name"], host=args["host"], route=args["route"], quantize=args["quantize"])
+    spec = apply_modelfile(spec, args["modelfile"])
+    print(f"Publishing run {spec.run_name} to Ollama at {spec.host} as {spec.name} ({spec.route} route"
+          + (f", {spec.quantize}" if spec.quantize else "") + ")…", flush=True)
+    record = publish(spec, lambda line: print(f"  {line}", flush=True), replay=int(args["replay"]))
+    verification = record["details"]["verification"]
+    print(f"Published {spec.name}: held-out replay {verification['agreed']}/{verification['replayed']} identical. "
+          f"Try it: ollama run {spec.name}", flush=True)
+    return "completed", {"record_id": record["id"], "model": spec.name, "agreed": verification["agreed"],
+                         "replayed": verification["replayed"]}

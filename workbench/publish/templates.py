@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
+from workbench.errors import WorkbenchError
 from workbench.publish.gotemplate import render
 
 __all__ = ["OllamaTemplate", "TemplateTranslationError", "detect_family", "hf_render", "ollama_render",
            "ollama_template_for"]
 
 
-class TemplateTranslationError(ValueError):
+class TemplateTranslationError(WorkbenchError, ValueError):
     """The HF chat template cannot be rebuilt as an Ollama template automatically."""
 
 

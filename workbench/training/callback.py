@@ -2,7 +2,7 @@
 
 It writes what the Train page draws and reads what the app asks:
 - every log: metrics rows (loss, eval_loss, learning_rate, grad_norm, tokens_per_second, gpu_memory_gb),
-  and `runs.progress_json` (step, epoch, ETA, tokens seen), in one short transaction;
+  and the training job's progress (step, epoch, ETA, tokens seen), in one short transaction;
 - every step, at most once per CANCEL_CHECK_SECONDS: whether the app set status 'cancelling'; if so,
   training stops after this step and `stop_mode` ('stop' or 'keep_best') is remembered;
 - every evaluation: the best eval_loss so far, and a CPU copy of the LoRA weights that scored it, so
@@ -19,6 +19,7 @@ import time
 from transformers import TrainerCallback
 
 from workbench import store
+from workbench.jobs import registry
 
 LOGGED_METRICS = ("loss", "eval_loss", "learning_rate", "grad_norm")
 CANCEL_CHECK_SECONDS = 1.0
@@ -26,8 +27,9 @@ PROGRESS_EVERY_SECONDS = 0.5
 
 
 class DatabaseCallback(TrainerCallback):
-    def __init__(self, run_id: int, *, echo: bool = False, db=None):
+    def __init__(self, run_id: int, *, echo: bool = False, db=None, job_id: int | None = None):
         self.run_id = run_id
+        self._job_id = job_id
         self.echo = echo  # print a readable line per log (the worker's stdout is the run's train.log)
         self._db = db
         self.stop_requested = False
@@ -52,6 +54,13 @@ class DatabaseCallback(TrainerCallback):
     # ------------------------------------------------------------------------------------------- registry
 
     @property
+    def job_id(self) -> int:
+        """The run's training job, which carries its progress and hears the app's stop request."""
+        if self._job_id is None:
+            self._job_id = registry.latest(self.run_id, "train")["id"]
+        return self._job_id
+
+    @property
     def db(self):
         if self._db is None:
             self._db = store.open_db()
@@ -59,19 +68,15 @@ class DatabaseCallback(TrainerCallback):
 
     def _write(self, metric_rows: list[dict], progress: dict | None) -> None:
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with store.transaction(self.db):
             if metric_rows:
                 conn.executemany(
                     "insert into metrics (run_id, step, epoch, name, value, ts) values (?, ?, ?, ?, ?, ?)",
                     [(r["run_id"], r["step"], r["epoch"], r["name"], r["value"], r["ts"]) for r in metric_rows],
                 )
             if progress is not None:
-                conn.execute("update runs set progress_json = ? where id = ?", [json.dumps(progress), self.run_id])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                conn.execute("update jobs set progress_json = ?, heartbeat = ? where id = ?",
+                             [json.dumps(progress), progress["updated"], self.job_id])
 
     def progress(self, state, phase: str = "training") -> dict:
         done = state.global_step - self.started_step
@@ -87,6 +92,9 @@ class DatabaseCallback(TrainerCallback):
             "eta_seconds": eta,
             "tokens_seen": int(state.num_input_tokens_seen or 0),
             "best_eval_loss": self.best_eval_loss,
+            "done": state.global_step,
+            "total": state.max_steps,
+            "unit": "steps",
             "updated": store.now(),
         }
 
@@ -119,10 +127,10 @@ class DatabaseCallback(TrainerCallback):
                 self._last_progress = now
             if now - self._last_check >= CANCEL_CHECK_SECONDS:
                 self._last_check = now
-                row = self.db.execute("select status, stop_mode from runs where id = ?", [self.run_id]).fetchone()
-                if row and row[0] == "cancelling":
+                mode = registry.stop_requested(self.job_id)
+                if mode:
                     stop = True
-                    self.stop_mode = row[1] or "stop"
+                    self.stop_mode = mode
         stop = _broadcast(stop, args)
         if stop and not self.stop_requested:
             self.stop_requested = True

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from workbench.errors import WorkbenchError
+
 TARGET_MODULE_PRESETS = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "all-linear": "all-linear",
@@ -27,7 +29,7 @@ def _f(default: Any, help: str):
     return field(default=default, metadata={"help": help})
 
 
-class ConfigError(ValueError):
+class ConfigError(WorkbenchError, ValueError):
     """Every problem of a TrainConfig at once, one per line."""
 
     def __init__(self, problems: list[str]):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from workbench.data import formats, records, repository
 from workbench.data.split import apply_split
+from workbench.errors import WorkbenchError
 from workbench.training.config import TrainConfig
 
 MIN_TRAIN_ROWS = 2
 SHOWN_PROBLEMS = 5
 
 
-class TrainingError(RuntimeError):
+class TrainingError(WorkbenchError, RuntimeError):
     """A run that cannot train as set up; the message says why and what to do, in plain words."""
 
 

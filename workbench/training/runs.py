@@ -1,9 +1,9 @@
-"""Runs: create, queue, launch the worker process, cancel, resume, delete, detect interrupted runs.
+"""Runs: create, queue, cancel, resume, delete, and read runs with the state of their training job.
 
-A run is a row in the registry plus two folders: `runs/<name>/` (train.log, checkpoints) and
-`adapters/<name>/` (the result). The worker process owns a running run; the app only ever asks it to
-stop (status 'cancelling') and reads what it writes. One GPU job runs at a time: `schedule()` starts
-the oldest queued run when none is running, and the worker calls it again when it ends.
+A run is a row in the registry (name, config, dataset revision, base, adapter folder) plus two folders:
+`runs/<name>/` (train.log, checkpoints) and `adapters/<name>/` (the result). Its lifecycle is its
+training job's (workbench/jobs): `get_run` and friends return the run's row with the job's status, pid,
+progress, error, stop_mode, started and finished merged in, so readers see one record.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -19,16 +18,23 @@ from pathlib import Path
 
 from workbench import paths, store
 from workbench.data import formats, repository
-from workbench.processes import launch_detached, mark_lost
+from workbench.errors import WorkbenchError
+from workbench.jobs import queue, registry
+from workbench.models.loading import same_base
 from workbench.training.config import TrainConfig
 
-TERMINAL = ("cancelled", "completed", "failed", "interrupted")
+TERMINAL = registry.TERMINAL
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-WORKER_MODULE = "workbench.training.worker"
-WORKER_MARKERS = (WORKER_MODULE, "accelerate")
+LOG_FILE = "train.log"
+# The run's row and its newest training job's lifecycle, as one record.
+_SELECT = (
+    "select runs.*, jobs.id as job_id, jobs.status, jobs.pid, jobs.started, jobs.finished, jobs.error, "
+    "jobs.progress_json, jobs.stop_mode, jobs.args_json as job_args_json from runs left join jobs on jobs.id = "
+    "(select max(j.id) from jobs j where j.run_id = runs.id and j.kind = 'train')"
+)
 
 
-class RunError(ValueError):
+class RunError(WorkbenchError, ValueError):
     """A run operation that cannot be done; the message says why and what to do."""
 
 
@@ -39,12 +45,15 @@ def create_run(config: TrainConfig, name: str | None = None) -> int:
     _check_rows(config.dataset, revision)
     config = config.with_updates(dataset_revision=revision.n)
     db = store.open_db()
-    name = _unique_name(db, name or _default_name(config))
-    return db["runs"].insert({
-        "name": name, "status": "queued", "config_json": config.to_json(),
-        "dataset_revision_id": revision.id, "base_model": config.base_model, "created": store.now(),
-        "resume": 0,
-    }).last_pk
+    with store.transaction(db):
+        name = _unique_name(db, name or _default_name(config))
+        run_id = db["runs"].insert({
+            "name": name, "config_json": config.to_json(), "dataset_revision_id": revision.id,
+            "base_model": config.base_model, "created": store.now(),
+        }).last_pk
+        registry.create("train", f"Train {name}", run_id=run_id, db=db, log=paths.runs_dir() / name / LOG_FILE,
+                        args={"resume": False, "processes": max(1, _gpu_count())})
+    return run_id
 
 
 def start_run(config: TrainConfig, name: str | None = None) -> int:
@@ -53,59 +62,33 @@ def start_run(config: TrainConfig, name: str | None = None) -> int:
     return run_id
 
 
-def schedule() -> int | None:
-    """Start the oldest queued run if no run or evaluation is active. Returns the run started, if any."""
-    from workbench.evaluation.runner import mark_interrupted_evals
-
-    mark_interrupted()
-    mark_interrupted_evals()
+def register_finished_run(name: str, config: TrainConfig, revision_id: int, adapter_dir: Path,
+                          status: str = "completed", note: str = "") -> int:
+    """Record an adapter trained outside the worker (a benchmark's plain-TRL run, a checkpoint) as a run of
+    its own, so that evaluation, Compare and Publish can use it."""
     db = store.open_db()
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        busy = db.execute("select count(*) from runs where status in ('running', 'cancelling')").fetchone()[0]
-        busy += db.execute("select count(*) from eval_jobs where status in ('running', 'cancelling')"
-                           ).fetchone()[0]  # an evaluation holds the GPU too
-        queued = db.execute("select id from runs where status = 'queued' order by id limit 1").fetchone()
-        if busy or not queued:
-            db.conn.execute("COMMIT")
-            return None
-        run = db["runs"].get(queued[0])
-        pid = _launch(run)
-        db["runs"].update(run["id"], {"status": "running", "pid": pid, "error": None, "stop_mode": None,
-                                      "progress_json": json.dumps({"phase": "starting"})})
-        db.conn.execute("COMMIT")
-        return run["id"]
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
+    with store.transaction(db):
+        run_id = db["runs"].insert({
+            "name": _unique_name(db, name), "config_json": config.to_json(), "dataset_revision_id": revision_id,
+            "base_model": config.base_model, "created": store.now(),
+            "adapter_dir": Path(adapter_dir).resolve().relative_to(paths.home()).as_posix(),
+        }).last_pk
+        job_id = registry.create("train", f"Train {name}", run_id=run_id, args={"external": note or True}, db=db)
+        registry.finish(job_id, status, db=db)
+    return run_id
 
 
-def worker_command(run_id: int, resume: bool = False, gpus: int | None = None) -> list[str]:
-    """The worker's command line; with several GPUs it runs under `accelerate launch` (DDP)."""
-    gpus = _gpu_count() if gpus is None else gpus
-    tail = [str(run_id)] + (["--resume"] if resume else [])
-    if gpus > 1:
-        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(gpus),
-                "--module", WORKER_MODULE, *tail]
-    return [sys.executable, "-m", WORKER_MODULE, *tail]
-
-
-def _launch(run: dict) -> int:
-    return launch_detached(worker_command(run["id"], resume=bool(run.get("resume"))),
-                           run_folder(run["name"]) / "train.log", f"starting run {run['name']} (id {run['id']})")
+def schedule() -> list[int]:
+    """Start what the queue lets start now (one heavy job at a time); returns the job ids started."""
+    return queue.schedule()
 
 
 def cancel_run(run_id: int, keep_best: bool = False) -> str:
     """Ask a run to stop. A queued run is cancelled at once; a running one saves its adapter and stops."""
-    db = store.open_db()
     run = get_run(run_id)
-    if run["status"] == "queued":
-        db["runs"].update(run_id, {"status": "cancelled", "finished": store.now()})
-        return "cancelled"
-    if run["status"] not in ("running", "cancelling"):
+    if run["status"] not in registry.ACTIVE:
         raise RunError(f"Run {run['name']!r} is {run['status']}: only queued or running runs can be cancelled.")
-    db["runs"].update(run_id, {"status": "cancelling", "stop_mode": "keep_best" if keep_best else "stop"})
-    return "cancelling"
+    return registry.cancel(run["job_id"], "keep_best" if keep_best else "stop")
 
 
 def resume_run(run_id: int) -> None:
@@ -117,56 +100,93 @@ def resume_run(run_id: int) -> None:
     if latest_checkpoint(run["name"]) is None:
         raise RunError(f"Run {run['name']!r} saved no checkpoint to resume from: clone its config and start a "
                        "new run instead.")
-    store.open_db()["runs"].update(run_id, {"status": "queued", "resume": 1, "error": None, "finished": None})
+    registry.requeue(run["job_id"], {"resume": True})
     schedule()
 
 
 def delete_run(run_id: int) -> None:
     run = get_run(run_id)
-    if run["status"] in store.ACTIVE_RUN_STATUSES and run["status"] != "queued":
+    if run["status"] in registry.RUNNING:
         raise RunError(f"Run {run['name']!r} is {run['status']}: cancel it before deleting it.")
+    busy = [job for job in registry.list_jobs(run_id=run["id"], statuses=registry.RUNNING)]
+    if busy:
+        raise RunError(f"Run {run['name']!r} has a job in progress ({busy[0]['title']}, {busy[0]['status']}): "
+                       "cancel it or wait for it before deleting the run.")
     db = store.open_db()
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        for table in ("metrics", "evals", "eval_rows", "eval_jobs", "publishes"):
-            db[table].delete_where("run_id = ?", [run_id])
-        db["runs"].delete(run_id)
-        db.conn.execute("COMMIT")
-    except BaseException:
-        db.conn.execute("ROLLBACK")
-        raise
+    with store.transaction(db):
+        for table in ("metrics", "evals", "eval_rows", "publishes", "jobs"):
+            db[table].delete_where("run_id = ?", [run["id"]])
+        db["runs"].delete(run["id"])
     for folder in (paths.runs_dir() / run["name"], paths.adapters_dir() / run["name"]):
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def mark_interrupted() -> list[int]:
-    """Runs whose worker process is gone without a word (killed, machine restarted) become interrupted."""
-    return mark_lost("runs", WORKER_MARKERS, lambda run: (
-        f"The worker process (pid {run['pid']}) ended without reporting: it was killed or the machine "
-        "restarted. Resume the run to continue from its last checkpoint."))
+    """Runs whose worker process is gone without a word (killed, machine restarted) become interrupted;
+    returns their run ids (every lost job of any kind is swept)."""
+    lost = set(registry.sweep_lost())
+    return [run["id"] for run in _select("jobs.id in (" + ",".join(map(str, lost)) + ")")] if lost else []
+
+
+def adapter_choices(base: str | None = None) -> list[dict]:
+    """Adapters of completed (or cancelled) runs whose folder exists, newest first; only `base`'s if given."""
+    home = paths.home()
+    found = []
+    for run in list_runs():  # newest first
+        if run.get("status") not in ("completed", "cancelled") or not run.get("adapter_dir"):
+            continue
+        folder = Path(run["adapter_dir"])
+        folder = folder if folder.is_absolute() else home / folder
+        if not (folder / "adapter_config.json").is_file():
+            continue
+        if base is not None and not same_base(run.get("base_model") or "", base):
+            continue
+        found.append({"name": run["name"], "run_id": run["id"], "adapter_dir": str(folder),
+                      "base_model": run.get("base_model"), "status": run["status"], "created": run.get("created")})
+    return found
+
+
+def runs_using_base(name: str) -> list[str]:
+    """Names of queued or running runs whose base model is catalogue model `name` (or its folder)."""
+    folder = str(paths.models_dir() / name)
+    using = []
+    for run in active_runs():
+        base = str(json.loads(run["config_json"] or "{}").get("base_model", "")).strip().rstrip("/")
+        if base in (name, folder):
+            using.append(run["name"])
+    return using
 
 
 def get_run(run_id_or_name: int | str) -> dict:
-    db = store.open_db()
+    row = None
     if isinstance(run_id_or_name, int) or str(run_id_or_name).isdigit():
-        row = next(db["runs"].rows_where("id = ?", [int(run_id_or_name)]), None)
-    else:
-        row = None
+        row = next(iter(_select("runs.id = ?", [int(run_id_or_name)])), None)
     if row is None:
-        row = next(db["runs"].rows_where("name = ?", [str(run_id_or_name)]), None)
+        row = next(iter(_select("runs.name = ?", [str(run_id_or_name)])), None)
     if row is None:
         raise RunError(f"No run {run_id_or_name!r}: see `python -m workbench runs list`.")
     return row
 
 
 def active_runs() -> list[dict]:
-    """Queued, running and cancelling runs, oldest first (the sidebar and the queue)."""
-    return list(store.open_db()["runs"].rows_where("status in ('queued', 'running', 'cancelling')",
-                                                   order_by="id"))
+    """Queued, running and cancelling runs, oldest first."""
+    return _select(f"jobs.status in {registry.sql_list(registry.ACTIVE)}", order="runs.id")
 
 
 def list_runs() -> list[dict]:
-    return list(store.open_db()["runs"].rows_where(order_by="id desc"))
+    return _select(order="runs.id desc")
+
+
+def _select(where: str | None = None, values: list | None = None, order: str = "runs.id") -> list[dict]:
+    query = _SELECT + (f" where {where}" if where else "") + f" order by {order}"
+    cursor = store.open_db().execute(query, values or [])
+    columns = [c[0] for c in cursor.description]
+    found = []
+    for values_row in cursor.fetchall():
+        row = dict(zip(columns, values_row, strict=True))
+        row["resume"] = int(bool(json.loads(row.pop("job_args_json") or "{}").get("resume")))
+        found.append(row)
+    return found
 
 
 def run_config(run: dict) -> TrainConfig:
@@ -224,7 +244,7 @@ def run_folder(name: str) -> Path:
 
 
 def log_tail(name: str, lines: int = 40) -> str:
-    log = paths.runs_dir() / name / "train.log"
+    log = paths.runs_dir() / name / LOG_FILE
     if not log.exists():
         return ""
     with open(log, "rb") as handle:

@@ -1,96 +1,66 @@
-"""The training worker: one process per run, started detached by the app (or by the CLI).
-
-    python -m workbench.training.worker RUN_ID [--resume]
+"""The training job: train a run's LoRA adapter in this process (`jobs/worker.py` runs it).
 
 It reads the run's TrainConfig from the registry, builds the datasets from the run's dataset revision,
 loads the base, trains a LoRA adapter with TRL's SFTTrainer and saves it to `adapters/<run name>/`.
-Status, progress and metrics go to the registry (see callback.py); readable progress lines go to
-stdout, which the app's launcher sends to `runs/<name>/train.log`. The steps, top to bottom:
+Progress and metrics go to the registry (see callback.py); readable progress lines go to stdout, which
+the job's launcher sends to `runs/<name>/train.log`. The steps, top to bottom:
 
-    running -> datasets -> model -> SFTConfig + SFTTrainer -> train (or resume) -> [keep best] -> save
-    -> completed | cancelled          (any exception: failed, with a plain reason and the traceback tail)
+    datasets -> model -> SFTConfig + SFTTrainer -> train (or resume) -> [keep best] -> save
+    -> completed | cancelled (the jobs worker records it, or failed with the reason; then the evaluation
+       package queues the held-out evaluation, see FOLLOW_UPS in jobs/worker.py)
 
 Under `accelerate launch` (several GPUs) every process runs this; only process 0 writes.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import os
 import re
 import shutil
-import sys
 import time
-import traceback
 import uuid
-import warnings
 from pathlib import Path
 
 from workbench import paths, store
-from workbench.training.config import ConfigError, TrainConfig
+from workbench.jobs import registry
+from workbench.jobs import worker as jobs_worker
+from workbench.jobs.worker import is_main_process
+from workbench.training import runs
+from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError
 
-OOM_REASON = "GPU out of memory: reduce max_length or batch size, or use QLoRA"
-TRACEBACK_LINES = 20
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 RUN_FILE = "workbench_run.json"
 HISTORY_FILE = "loss_history.json"
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def run_training(run_id: int, resume: bool = False, *, extra_callbacks: list | None = None,
                  schedule_next: bool = True) -> str:
-    """Train run `run_id` in this process; returns the final status (completed, cancelled or failed).
+    """Run a run's training job in this process (tests, benchmarks); returns its final status.
 
     `extra_callbacks` are added to the trainer after the DatabaseCallback (tests use them to interrupt a
-    run). With `schedule_next`, the next queued run is started at the end, whatever the outcome.
+    run). With `schedule_next`, the queue starts what waits at the end, whatever the outcome.
     """
+    run = runs.get_run(run_id)
+    if resume:
+        registry.requeue(run["job_id"], {"resume": True})
+    handler = functools.partial(train_job, extra_callbacks=extra_callbacks or [])
+    return jobs_worker.run(run["job_id"], handler, schedule_next=schedule_next)
+
+
+def train_job(job: dict, extra_callbacks: list | None = None) -> tuple[str, dict]:
+    """The `train` kind's handler: train the job's run; returns (completed | cancelled, result)."""
     main = is_main_process()
-    db = store.open_db()
-    status = "failed"
-    try:
-        run = db["runs"].get(run_id)
-    except Exception as exc:  # sqlite_utils.db.NotFoundError: the run was deleted meanwhile
-        print(f"Run {run_id} is not in the registry ({type(exc).__name__}); nothing to do.", flush=True)
-        return status
-    try:
-        if run["status"] == "cancelling":  # cancelled before the worker got going
-            status = "cancelled"
-            if main:
-                _finish(db, run_id, status, progress={"phase": "done", "step": 0})
-            print(f"Run {run['name']} was cancelled before training started.", flush=True)
-            return status
-        if main:
-            db["runs"].update(run_id, {
-                "status": "running", "pid": os.getpid(), "started": run["started"] or store.now(),
-                "finished": None, "error": None,
-                "progress_json": json.dumps({"phase": "loading", "updated": store.now()}),
-            })
-        status = _train(db, run, resume, extra_callbacks or [], main)
-    except BaseException as exc:
-        status = "failed"
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        reason = "Stopped from the keyboard (Ctrl+C)." if interrupted else failure_reason(exc)
-        tail = "".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:]
-        print(f"\nRun {run['name']} failed: {reason}\n" + "\n".join(tail), file=sys.stderr, flush=True)
-        if main:
-            progress = _progress(db, run_id)
-            _finish(db, run_id, "interrupted" if interrupted else status, progress={**progress, "phase": "failed"},
-                    error=reason + "\n\n" + "\n".join(tail))
-        if interrupted:
-            raise
-    finally:
-        if main and schedule_next:
-            _auto_evaluate(run_id, status)
-            _schedule_next()
-    return status
+    run = runs.get_run(job["run_id"])
+    status, result = _train(store.open_db(), run, job, bool(registry.args(job).get("resume")),
+                            extra_callbacks or [], main)
+    return status, result
 
 
-def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> str:
+def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: bool) -> tuple[str, dict]:
+    # Heavy: torch, transformers, peft and TRL load only in the worker, never when the app imports this module.
     from peft import set_peft_model_state_dict
     from transformers import PrinterCallback
 
@@ -132,7 +102,7 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
         say(f"Resuming from {checkpoint.name}.")
 
     args = sft_config(config, checkpoints, has_eval=eval_ds is not None, bf16=bf16, fp16=fp16)
-    callback = DatabaseCallback(run_id, echo=main)
+    callback = DatabaseCallback(run_id, echo=main, job_id=job["id"])
     trainer = WorkbenchSFTTrainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
         peft_config=peft_config_for(config), callbacks=[callback, *extra_callbacks],
@@ -148,7 +118,7 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
     say("Loss: LM head and cross-entropy only at the labelled positions" if trainer.label_only_loss
         else "Loss: TRL's fused LM head")
     if main:
-        _set_progress(db, run_id, {"phase": "training", "step": 0, "updated": store.now()})
+        registry.set_progress(job["id"], {"phase": "training", "step": 0, "unit": "steps"})
 
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
@@ -162,9 +132,9 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
             say("Keep best: no evaluation ran yet, so the adapter is saved as it stands.")
     status = "cancelled" if callback.stop_requested else "completed"
     if not main:
-        return status
+        return status, {}
 
-    _set_progress(db, run_id, {**callback.progress(trainer.state, "saving")})
+    registry.set_progress(job["id"], callback.progress(trainer.state, "saving"))
     # All of the run's metrics, earlier attempts before a resume included.
     history = [dict(row) for row in db.query(
         "select step, epoch, name, value, ts from metrics where run_id = ? order by step, rowid", [run_id])]
@@ -195,9 +165,9 @@ def _train(db, run: dict, resume: bool, extra_callbacks: list, main: bool) -> st
     target = save_adapter(trainer.model, tokenizer, name, record, history)
     say(f"Adapter saved to {target} ({status}); final loss {_fmt(final['loss'])}, "
         f"eval_loss {_fmt(final['eval_loss'])}, {final['steps']} steps in {_fmt(final['runtime_seconds'], '.1f')} s.")
-    _finish(db, run_id, status, adapter_dir=target.relative_to(paths.home()).as_posix(),
-            progress={**callback.progress(trainer.state, "done")})
-    return status
+    db["runs"].update(run_id, {"adapter_dir": target.relative_to(paths.home()).as_posix()})
+    registry.set_progress(job["id"], callback.progress(trainer.state, "done"))
+    return status, {"adapter_dir": target.relative_to(paths.home()).as_posix(), "final_metrics": final}
 
 
 def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: bool, fp16: bool):
@@ -308,40 +278,6 @@ def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict])
     return target
 
 
-def failure_reason(exc: BaseException) -> str:
-    """One plain sentence (or the message of our own errors) saying why a run failed."""
-    from workbench.data.repository import DatasetError
-    from workbench.models.loading import ModelLoadError
-
-    for error in _chain(exc):
-        if _is_oom(error):
-            return OOM_REASON
-    if isinstance(exc, TrainingError | ModelLoadError | DatasetError | ConfigError):
-        return str(exc)
-    # The traceback's last entry ("ValueError: …"), cut to its first line: the rest is in the tail.
-    return "".join(traceback.format_exception_only(exc)).strip().splitlines()[0]
-
-
-def _chain(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-def _is_oom(exc: BaseException) -> bool:
-    try:
-        import torch
-
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            return True
-    except ImportError:
-        pass
-    text = str(exc)
-    return "CUDA out of memory" in text or "CUBLAS_STATUS_ALLOC_FAILED" in text
-
-
 def _prepare_outputs(db, run_id: int, checkpoints: Path, checkpoint: Path | None, resume: bool) -> None:
     """Fresh start: drop old checkpoints and metrics. Resume: drop the metrics logged after the checkpoint."""
     if checkpoint is None:
@@ -352,57 +288,6 @@ def _prepare_outputs(db, run_id: int, checkpoints: Path, checkpoint: Path | None
         step = int(CHECKPOINT.match(checkpoint.name).group(1))
         db.execute("delete from metrics where run_id = ? and step > ?", [run_id, step])
     checkpoints.mkdir(parents=True, exist_ok=True)
-
-
-def _finish(db, run_id: int, status: str, *, progress: dict, adapter_dir: str | None = None,
-            error: str | None = None) -> None:
-    update = {"status": status, "finished": store.now(), "error": error,
-              "progress_json": json.dumps({**progress, "updated": store.now()})}
-    if adapter_dir is not None:
-        update["adapter_dir"] = adapter_dir
-    db["runs"].update(run_id, update)
-
-
-def _set_progress(db, run_id: int, progress: dict) -> None:
-    db["runs"].update(run_id, {"progress_json": json.dumps({**progress, "updated": store.now()})})
-
-
-def _progress(db, run_id: int) -> dict:
-    try:
-        row = db["runs"].get(run_id)
-        return json.loads(row["progress_json"]) if row.get("progress_json") else {}
-    except Exception:
-        return {}
-
-
-def _auto_evaluate(run_id: int, status: str) -> None:
-    """Score base and adapter on the held-out split once a run completes (TrainConfig.auto_evaluate)."""
-    if status != "completed":
-        return
-    try:
-        from workbench.evaluation import runner
-        from workbench.training import runs
-
-        run = runs.get_run(run_id)
-        if not runs.run_config(run).auto_evaluate:
-            return
-        split = "validation" if runs.has_validation(run) else "all"
-        runner.start_eval(run_id, split=split)
-        print(f"Evaluation of base and adapter started ({split} rows); see the Compare page.", flush=True)
-    except Exception as exc:  # never let it change the run's outcome
-        print(f"Could not start the evaluation: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-
-
-def _schedule_next() -> None:
-    """Start the next queued run (the queue lives in runs.py); never let it change this run's outcome."""
-    try:
-        from workbench.training import runs
-
-        runs.schedule()
-    except (ImportError, AttributeError):
-        pass
-    except Exception as exc:  # the app's own start-up check will start it later
-        print(f"Could not start the next queued run: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 def _printer(main: bool):
@@ -423,33 +308,3 @@ def _device_name() -> str:
 
 def _fmt(value, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
-
-
-def _quiet_progress_bars() -> None:
-    """No tqdm bars in train.log (dataset tokenizing, weight loading): the callback prints progress lines."""
-    try:
-        import datasets
-        from transformers.utils import logging as hf_logging
-
-        datasets.disable_progress_bars()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench.training.worker",
-                                     description="Train one LoRA Workbench run (the app starts this for you).")
-    parser.add_argument("run_id", type=int, help="id of the run in the registry")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _quiet_progress_bars()
-    # Raised inside peft's get_peft_model with transformers 5 (an alias rename); nothing to act on in train.log.
-    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-    status = run_training(args.run_id, resume=args.resume)
-    return 0 if status in ("completed", "cancelled") else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,6 @@
 One run is trained per module (a few seconds) in its own workspace; each test gets a copy of that workspace.
 """
 
-import json
 import math
 import os
 import shutil
@@ -19,6 +18,8 @@ from workbench.data import repository
 from workbench.data.split import SplitSpec
 from workbench.evaluation import metrics, runner
 from workbench.evaluation.runner import EvalError
+from workbench.jobs import registry
+from workbench.jobs import worker as jobs_worker
 from workbench.training import runs, worker
 from workbench.training.config import TrainConfig
 
@@ -149,7 +150,7 @@ def test_a_job_cancelled_between_batches_keeps_the_rows_it_scored(run_id, monkey
 
     queued = runner.create_eval(run_id, limit=1)
     assert runner.cancel_eval(queued) == "cancelled"
-    with pytest.raises(EvalError, match="only queued or running"):
+    with pytest.raises(EvalError, match="only a queued or running job can be cancelled"):
         runner.cancel_eval(queued)
     assert runner.run_eval(queued) == "cancelled"  # the worker of a cancelled job does nothing
 
@@ -158,7 +159,8 @@ def test_what_cannot_be_evaluated_says_why(run_id):
     untrained = runs.create_run(_config(), name="untrained")
     with pytest.raises(EvalError, match="has no adapter yet"):
         runner.create_eval(untrained)
-    store.open_db()["runs"].update(untrained, {"status": "running", "adapter_dir": f"adapters/{RUN}"})
+    store.open_db()["runs"].update(untrained, {"adapter_dir": f"adapters/{RUN}"})
+    registry.mark_running(runs.get_run(untrained)["job_id"])
     with pytest.raises(EvalError, match="is running: evaluate it once it has completed"):
         runner.create_eval(untrained)
     with pytest.raises(EvalError, match="Unknown split"):
@@ -188,7 +190,7 @@ def test_jobs_whose_process_died_are_marked_interrupted(run_id):
     job_id = runner.create_eval(run_id, limit=1)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    store.open_db()["eval_jobs"].update(job_id, {"status": "running", "pid": dead.pid})
+    registry.update(job_id, {"status": "running", "pid": dead.pid})
     assert runner.mark_interrupted_evals() == [job_id]
     job = runner.get_job(job_id)
     assert job["status"] == "interrupted" and "ended without reporting" in job["error"]
@@ -211,11 +213,9 @@ def test_start_eval_runs_the_worker_as_a_detached_process(run_id):
 
 
 def test_the_worker_exit_code_says_whether_the_job_failed(run_id):
-    from workbench.evaluation import worker as eval_worker
-
     job_id = runner.create_eval(run_id, split="train", limit=1)
-    assert eval_worker.main([str(job_id)]) == 0
-    assert eval_worker.main(["999"]) == 1
+    assert jobs_worker.main([str(job_id)]) == 0
+    assert jobs_worker.main(["999"]) == 1
 
 
 def test_rows_generated_in_batches_read_as_one_by_one(run_id, monkeypatch):
@@ -241,8 +241,7 @@ def test_the_cli_prints_the_metric_table(run_id, capsys):
     assert len({len(line) for line in table}) == 1  # aligned columns
     exact = table[0].split()
     assert float(exact[2]) > float(exact[1]) and exact[3].startswith("+")
-    assert json.loads(store.open_db()["eval_jobs"].get(runner.latest_job(runs.get_run(RUN)["id"])["id"])
-                      ["progress_json"])["done"] == 4
+    assert runner.job_progress(runner.latest_job(runs.get_run(RUN)["id"]))["done"] == 4
 
     assert cli_main(["eval", "no-such-run"]) == 2
     assert "No run 'no-such-run'" in capsys.readouterr().err

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from workbench import paths, store
-from workbench.inference import Engine, GenerationSettings, Side, adapter_choices
+from workbench.inference import Engine, GenerationSettings, Side
+from workbench.jobs import registry
 from workbench.models.loading import ModelLoadError
+from workbench.training.runs import adapter_choices
 
 GREEDY = GenerationSettings(greedy=True, max_new_tokens=12, seed=7)
 HELLO = [{"role": "user", "content": "Hola, ¿qué tal?"}]
@@ -77,6 +79,7 @@ def test_stream_interleaves_sides_and_deltas_join_to_the_results(adapters):
     order = [index for index, _ in events]
     assert set(order) == {0, 1}
     assert order.index(1) < len(order) - 1 - order[::-1].index(0)  # side 1 speaks before side 0 is done
+    assert len(engine.last_results) == 2
     for index, result in enumerate(engine.last_results):
         assert "".join(delta for i, delta in events if i == index) == result.text
     again = engine.generate(sides, settings)
@@ -131,7 +134,9 @@ def test_use_runs_the_model_as_the_base_or_with_one_adapter(adapters):
 def test_results_carry_timings(adapters):
     engine = Engine("demo")
     engine.attach(adapters["alpha"])
-    for result in engine.generate([Side(None, HELLO), Side("alpha", REPORT)], GREEDY):
+    results = engine.generate([Side(None, HELLO), Side("alpha", REPORT)], GREEDY)
+    assert len(results) == 2
+    for result in results:
         assert result.tokens > 0 and result.time_to_first_token_s > 0 and result.tokens_per_second > 0
         assert result.total_s >= result.time_to_first_token_s
 
@@ -139,7 +144,9 @@ def test_results_carry_timings(adapters):
 def test_max_new_tokens_is_respected():
     engine = Engine("demo")
     settings = GenerationSettings(greedy=True, max_new_tokens=3)
-    for result in engine.generate([Side(None, HELLO), Side(None, REPORT)], settings):
+    results = engine.generate([Side(None, HELLO), Side(None, REPORT)], settings)
+    assert len(results) == 2
+    for result in results:
         assert 0 < result.tokens <= 3
 
 
@@ -223,8 +230,10 @@ def test_adapter_choices_lists_finished_runs_with_an_adapter(adapters):
     def add(name, status, folder=True, base="demo"):
         if folder:
             shutil.copytree(adapters["alpha"], paths.adapters_dir() / name)
-        return db["runs"].insert({"name": name, "status": status, "config_json": "{}", "base_model": base,
-                                  "adapter_dir": f"adapters/{name}", "created": store.now()}).last_pk
+        run_id = db["runs"].insert({"name": name, "config_json": "{}", "base_model": base,
+                                    "adapter_dir": f"adapters/{name}", "created": store.now()}).last_pk
+        registry.finish(registry.create("train", f"Train {name}", run_id=run_id), status)
+        return run_id
 
     done = add("done", "completed")
     add("broken", "failed")

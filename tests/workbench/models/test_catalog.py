@@ -213,24 +213,18 @@ def test_failure_during_convert_leaves_nothing_ready_and_prepare_resumes(tiny_so
     assert catalog.status(NAME) == "ready" and (path / "manifest.json").is_file()
 
 
-def test_remove(tiny_source, monkeypatch):
+def test_remove(tiny_source):
     path = catalog.prepare(NAME)
-    from workbench.training import runs
-
-    running = [{"id": 7, "name": "busy-run", "status": "running",
-                "config_json": json.dumps({"base_model": NAME})}]
-    monkeypatch.setattr(runs, "list_runs", lambda: running)
     with pytest.raises(catalog.CatalogError, match="busy-run"):
-        catalog.remove(NAME)
+        catalog.remove(NAME, used_by=["busy-run"])
     assert path.is_dir()
-    monkeypatch.setattr(runs, "list_runs", lambda: [])
-    assert catalog.remove(NAME) is True
+    assert catalog.remove(NAME, used_by=[]) is True
     assert not path.exists() and catalog.status(NAME) == "partial"
-    assert catalog.remove(NAME, purge_cache=True) is True
+    assert catalog.remove(NAME, used_by=[], purge_cache=True) is True
     assert catalog.status(NAME) == "absent"
-    assert catalog.remove(NAME) is False
+    assert catalog.remove(NAME, used_by=[]) is False
     # The demo model can be removed; it is rebuilt on demand.
-    assert catalog.remove("demo") is True and catalog.status("demo") == "absent"
+    assert catalog.remove("demo", used_by=[]) is True and catalog.status("demo") == "absent"
 
 
 def _cli(argv, capsys):

@@ -11,8 +11,9 @@ from transformers import TrainerCallback, TrainerControl
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.split import SplitSpec
+from workbench.jobs import registry
 from workbench.training import callback as callback_module
-from workbench.training import worker
+from workbench.training import runs, worker
 from workbench.training.callback import DatabaseCallback, lora_state
 from workbench.training.config import TrainConfig, cpu_preset
 
@@ -25,10 +26,7 @@ def make_run(**settings) -> int:
     repository.create_dataset("rep", "alpaca", ROWS)
     repository.make_split("rep", 1, SplitSpec(seed=5, validation_ratio=0.2))
     config = cpu_preset(TrainConfig(dataset="rep", base_model="demo")).with_updates(**{**FAST, **settings})
-    return store.open_db()["runs"].insert({
-        "name": "run", "status": "queued", "config_json": config.to_json(),
-        "dataset_revision_id": repository.get_revision("rep").id, "base_model": "demo", "created": store.now(),
-    }).last_pk
+    return runs.create_run(config, "run")
 
 
 class AppCancels(TrainerCallback):
@@ -41,7 +39,7 @@ class AppCancels(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.at_step:
-            store.open_db()["runs"].update(self.run_id, {"status": "cancelling", "stop_mode": self.mode})
+            registry.cancel(registry.latest(self.run_id, "train")["id"], self.mode)
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         self.evaluations.append((metrics["eval_loss"], lora_state(model)))
@@ -60,12 +58,13 @@ def test_cancelling_stops_training_and_saves_the_adapter(check_every_step):
     app = AppCancels(run_id, at_step=5, mode="stop")
     assert worker.run_training(run_id, extra_callbacks=[app]) == "cancelled"
 
-    run = store.open_db()["runs"].get(run_id)
+    run = runs.get_run(run_id)
     assert run["status"] == "cancelled" and run["finished"] and run["error"] is None
     progress = json.loads(run["progress_json"])
     assert progress["step"] == 6 < progress["max_steps"] == 40  # stopped at the first check after the request
     adapter = paths.home() / run["adapter_dir"]
     saved = load_file(adapter / "adapter_model.safetensors")
+    assert app.final_weights and saved.keys() == app.final_weights.keys()
     assert all(torch.equal(saved[k], v) for k, v in app.final_weights.items())  # saved as it stood
     record = json.loads((adapter / "workbench_run.json").read_text())
     assert record["status"] == "cancelled" and record["stop_mode"] == "stop"
@@ -79,9 +78,9 @@ def test_keep_best_restores_the_weights_of_the_best_evaluation(check_every_step)
 
     assert len(app.evaluations) == 3  # steps 2, 4, 6; the stop comes at step 7, between evaluations
     best_loss, best_weights = min(app.evaluations, key=lambda e: e[0])
-    run = store.open_db()["runs"].get(run_id)
+    run = runs.get_run(run_id)
     saved = load_file(paths.home() / run["adapter_dir"] / "adapter_model.safetensors")
-    assert saved.keys() == best_weights.keys()
+    assert saved and saved.keys() == best_weights.keys()
     assert all(torch.equal(saved[k], best_weights[k]) for k in saved)
     assert not all(torch.equal(saved[k], app.final_weights[k]) for k in saved)  # step 7 differs
     record = json.loads((paths.home() / run["adapter_dir"] / "workbench_run.json").read_text())
@@ -98,7 +97,14 @@ def fake_state(step, tokens, max_steps=10, main=True):
 
 
 def queued_run() -> int:
-    return store.open_db()["runs"].insert({"name": "unit", "status": "running", "created": store.now()}).last_pk
+    """A run whose training job is running (no dataset: the callback needs none)."""
+    run_id = store.open_db()["runs"].insert({"name": "unit", "created": store.now()}).last_pk
+    registry.mark_running(registry.create("train", "Train unit", run_id=run_id))
+    return run_id
+
+
+def job_progress(run_id: int) -> dict:
+    return registry.progress(registry.latest(run_id, "train"))
 
 
 def test_logs_become_metric_rows_with_throughput_and_progress(monkeypatch):
@@ -121,7 +127,7 @@ def test_logs_become_metric_rows_with_throughput_and_progress(monkeypatch):
     assert set(rows) == expected
     assert rows["tokens_per_second"]["value"] == pytest.approx(500.0)
     assert rows["loss"]["step"] == 1 and rows["loss"]["epoch"] == pytest.approx(0.2)
-    progress = json.loads(store.open_db()["runs"].get(run_id)["progress_json"])
+    progress = job_progress(run_id)
     assert progress["phase"] == "training" and progress["step"] == 1 and progress["max_steps"] == 10
     assert progress["tokens_seen"] == 1000 and progress["num_epochs"] == 2
     assert progress["eta_seconds"] == pytest.approx(18.0)  # 2 s a step, 9 steps left
@@ -135,7 +141,7 @@ def test_the_cancel_request_is_read_at_most_once_a_second(monkeypatch):
     args, control = SimpleNamespace(device="cpu"), TrainerControl()
     callback.on_train_begin(args, fake_state(0, 0), control)
     callback.on_step_end(args, fake_state(1, 10), control)  # checks now: still running
-    store.open_db()["runs"].update(run_id, {"status": "cancelling", "stop_mode": "keep_best"})
+    registry.cancel(registry.latest(run_id, "train")["id"], "keep_best")
     clock[0] += 0.9
     callback.on_step_end(args, fake_state(2, 20), control)  # too soon to look again
     assert not control.should_training_stop and not callback.stop_requested
@@ -151,4 +157,4 @@ def test_other_processes_write_nothing():
     callback.on_train_begin(args, fake_state(0, 0, main=False), control)
     callback.on_log(args, fake_state(1, 10, main=False), control, logs={"loss": 1.0})
     assert store.open_db()["metrics"].count == 0
-    assert store.open_db()["runs"].get(run_id)["progress_json"] is None
+    assert job_progress(run_id) == {"phase": "queued"}

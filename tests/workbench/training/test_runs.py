@@ -1,4 +1,4 @@
-"""Run lifecycle without training: queue, launch command, cancel, resume, delete, interrupted detection."""
+"""Run lifecycle without training: queue, cancel, resume, delete, interrupted detection (through the run's job)."""
 
 import json
 import os
@@ -11,6 +11,7 @@ import pytest
 
 from workbench import paths, store
 from workbench.data import repository
+from workbench.jobs import queue, registry
 from workbench.processes import remember_child
 from workbench.training import runs
 from workbench.training.config import ConfigError, TrainConfig
@@ -29,14 +30,14 @@ def fake_launch(monkeypatch):
     """Launch a process that looks like a worker (its command line names the module) but only sleeps."""
     started = []
 
-    def launch(run):
-        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
-                                    "workbench.training.worker", str(run["id"])])
+    def launch(command, log, header):
+        job = registry.get(int(command[-1]))
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *command[1:]])
         remember_child(process)
-        started.append((run["id"], bool(run.get("resume")), process))
+        started.append((job["run_id"], bool(registry.args(job).get("resume")), process))
         return process.pid
 
-    monkeypatch.setattr(runs, "_launch", launch)
+    monkeypatch.setattr(queue, "launch_detached", launch)
     yield started
     for _, _, process in started:
         process.kill()
@@ -44,7 +45,12 @@ def fake_launch(monkeypatch):
 
 
 def _config(dataset, **kw):
-    return TrainConfig(dataset=dataset, base_model="demo", **kw)
+    return TrainConfig(dataset=dataset, **{"base_model": "demo", **kw})
+
+
+def set_job(run_id: int, **fields) -> None:
+    """Change the run's training job as its worker would."""
+    registry.update(runs.get_run(run_id)["job_id"], fields)
 
 
 def test_create_run_queues_with_the_resolved_revision(dataset):
@@ -74,8 +80,8 @@ def test_one_job_at_a_time_and_the_queue_starts_the_next(dataset, fake_launch):
     second = runs.start_run(_config(dataset))
     assert [s[0] for s in fake_launch] == [first]
     assert runs.get_run(first)["status"] == "running" and runs.get_run(second)["status"] == "queued"
-    store.open_db()["runs"].update(first, {"status": "completed"})
-    assert runs.schedule() == second
+    set_job(first, status="completed")
+    assert runs.schedule() == [runs.get_run(second)["job_id"]]
     assert runs.get_run(second)["status"] == "running"
     assert runs.get_run(second)["pid"] == fake_launch[1][2].pid
 
@@ -94,8 +100,13 @@ def test_a_killed_worker_is_marked_interrupted(dataset, fake_launch):
 
 def test_a_pid_reused_by_another_program_is_not_taken_for_the_worker(dataset):
     run_id = runs.create_run(_config(dataset))
-    store.open_db()["runs"].update(run_id, {"status": "running", "pid": os.getpid()})  # pytest, not a worker
-    assert runs.mark_interrupted() == [run_id]
+    other = subprocess.Popen(["sleep", "30"])  # alive, but not a workbench process
+    try:
+        set_job(run_id, status="running", pid=other.pid)
+        assert runs.mark_interrupted() == [run_id]
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_cancel_a_queued_run_at_once_and_ask_a_running_one_to_stop(dataset, fake_launch):
@@ -105,14 +116,14 @@ def test_cancel_a_queued_run_at_once_and_ask_a_running_one_to_stop(dataset, fake
     assert runs.cancel_run(running, keep_best=True) == "cancelling"
     run = runs.get_run(running)
     assert run["status"] == "cancelling" and run["stop_mode"] == "keep_best"
-    store.open_db()["runs"].update(running, {"status": "completed"})
+    set_job(running, status="completed")
     with pytest.raises(runs.RunError, match="is completed: only queued or running"):
         runs.cancel_run(running)
 
 
 def test_resume_needs_a_checkpoint_and_relaunches_with_resume(dataset, fake_launch):
     run_id = runs.create_run(_config(dataset), name="broken")
-    store.open_db()["runs"].update(run_id, {"status": "interrupted"})
+    set_job(run_id, status="interrupted")
     with pytest.raises(runs.RunError, match="saved no checkpoint"):
         runs.resume_run(run_id)
     (paths.runs_dir() / "broken" / "checkpoints" / "checkpoint-4").mkdir(parents=True)
@@ -124,29 +135,30 @@ def test_resume_needs_a_checkpoint_and_relaunches_with_resume(dataset, fake_laun
 
 
 def test_worker_command_uses_accelerate_with_several_gpus():
-    assert runs.worker_command(3, gpus=1) == [sys.executable, "-m", "workbench.training.worker", "3"]
-    command = runs.worker_command(3, resume=True, gpus=4)
+    job = {"id": 3, "args_json": json.dumps({"processes": 1})}
+    assert queue.worker_command(job) == [sys.executable, "-m", "workbench.jobs.worker", "3"]
+    command = queue.worker_command({**job, "args_json": json.dumps({"processes": 4})})
     assert command[:5] == [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "4"]
-    assert command[-4:] == ["--module", "workbench.training.worker", "3", "--resume"]
+    assert command[-3:] == ["--module", "workbench.jobs.worker", "3"]
 
 
 def test_delete_removes_rows_and_folders_but_not_a_running_run(dataset, fake_launch):
     run_id = runs.start_run(_config(dataset), name="gone")
     with pytest.raises(runs.RunError, match="cancel it before deleting"):
         runs.delete_run(run_id)
-    store.open_db()["runs"].update(run_id, {"status": "cancelled"})
+    set_job(run_id, status="cancelled")
     store.open_db()["metrics"].insert({"run_id": run_id, "step": 1, "name": "loss", "value": 1.0})
     (paths.adapters_dir() / "gone").mkdir()
     runs.delete_run(run_id)
     assert runs.list_runs() == []
-    assert store.open_db()["metrics"].count == 0
+    assert store.open_db()["metrics"].count == 0 and store.open_db()["jobs"].count == 0
     assert not (paths.adapters_dir() / "gone").exists() and not (paths.runs_dir() / "gone").exists()
 
 
 def test_launch_starts_a_detached_process_with_its_log(dataset, monkeypatch):
-    monkeypatch.setattr(runs, "worker_command", lambda run_id, resume=False, gpus=None: [
+    monkeypatch.setattr(queue, "worker_command", lambda job: [
         sys.executable, "-c", "import os, sys; print('worker for', sys.argv[1], os.environ['WORKBENCH_HOME'])",
-        str(run_id)])
+        str(job["run_id"])])
     run_id = runs.start_run(_config(dataset), name="logged")
     pid = runs.get_run(run_id)["pid"]
     assert os.getsid(pid) == pid  # its own session: closing the app does not stop it
@@ -160,6 +172,28 @@ def test_final_metrics_and_progress(dataset):
     run_id = runs.create_run(_config(dataset))
     db = store.open_db()
     db["metrics"].insert_all([{"run_id": run_id, "step": s, "name": "loss", "value": 3.0 - s} for s in (1, 2)])
-    db["runs"].update(run_id, {"progress_json": json.dumps({"step": 2, "max_steps": 10})})
+    registry.set_progress(runs.get_run(run_id)["job_id"], {"step": 2, "max_steps": 10})
     assert runs.final_metrics(run_id) == {"loss": 1.0}
     assert runs.run_progress(runs.get_run(run_id))["max_steps"] == 10
+
+
+def test_runs_using_base_names_the_active_runs_on_a_catalogue_model(dataset, fake_launch):
+    running = runs.start_run(_config(dataset, base_model="smollm2-135m-instruct"), name="on-smol")
+    runs.start_run(_config(dataset, base_model=str(paths.models_dir() / "smollm2-135m-instruct")), name="by-folder")
+    runs.create_run(_config(dataset), name="on-demo")
+    assert runs.runs_using_base("smollm2-135m-instruct") == ["on-smol", "by-folder"]
+    set_job(running, status="completed")
+    assert runs.runs_using_base("smollm2-135m-instruct") == ["by-folder"]
+
+
+def test_a_run_with_a_job_in_progress_is_not_deleted(dataset):
+    run_id = runs.create_run(_config(dataset), name="scored")
+    set_job(run_id, status="completed")
+    evaluation = registry.create("evaluate", "Evaluate scored", run_id=run_id)
+    registry.mark_running(evaluation)  # this process plays the evaluation's worker
+    with pytest.raises(runs.RunError, match=r"has a job in progress \(Evaluate scored, running\)"):
+        runs.delete_run(run_id)
+    assert runs.get_run(run_id)["name"] == "scored"
+    registry.finish(evaluation, "completed")
+    runs.delete_run(run_id)
+    assert runs.list_runs() == []

@@ -12,6 +12,8 @@ from transformers import TrainerCallback
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.split import SplitSpec
+from workbench.jobs import registry
+from workbench.jobs import worker as jobs_worker
 from workbench.models.loading import ModelLoadError
 from workbench.models.training_load import (
     load_for_training,
@@ -19,7 +21,7 @@ from workbench.models.training_load import (
     precision_for,
     training_tokenizer,
 )
-from workbench.training import worker
+from workbench.training import runs, worker
 from workbench.training.config import TrainConfig, cpu_preset
 from workbench.training.data import TrainingError
 
@@ -29,22 +31,26 @@ FAST = {"auto_evaluate": False, "max_steps": 12, "learning_rate": 2e-2, "lr_sche
         "per_device_batch_size": 4, "eval_steps": 4, "save_steps": 0, "logging_steps": 1}
 
 
-def make_run(name="run", rows=ROWS, split=True, **settings) -> int:
-    """A queued run row, as `runs.create_run` writes it, on a dataset with a validation split."""
+def make_run(name="run", rows=ROWS, split=True, checked=True, **settings) -> int:
+    """A queued run, on a dataset with a validation split. Unchecked: registered as it is, for the worker's
+    own checks (`runs.create_run` refuses what they catch)."""
     if not repository.dataset_names():
         repository.create_dataset("nums", "alpaca", rows)
         if split:
             repository.make_split("nums", 1, SplitSpec(seed=3, validation_ratio=0.2))
     config = cpu_preset(TrainConfig(dataset="nums", base_model="demo")).with_updates(**{**FAST, **settings})
-    revision = repository.get_revision("nums")
-    return store.open_db()["runs"].insert({
-        "name": name, "status": "queued", "config_json": config.to_json(), "dataset_revision_id": revision.id,
-        "base_model": config.base_model, "created": store.now(), "resume": 0,
-    }).last_pk
+    if checked:
+        return runs.create_run(config, name)
+    db = store.open_db()
+    run_id = db["runs"].insert({"name": name, "config_json": config.to_json(), "base_model": config.base_model,
+                                "dataset_revision_id": repository.get_revision("nums").id,
+                                "created": store.now()}).last_pk
+    registry.create("train", f"Train {name}", run_id=run_id)
+    return run_id
 
 
 def get_run(run_id: int) -> dict:
-    return store.open_db()["runs"].get(run_id)
+    return runs.get_run(run_id)
 
 
 def metric_values(run_id: int, name: str) -> list[tuple[int, float]]:
@@ -101,7 +107,7 @@ def test_a_missing_base_model_folder_fails_with_a_plain_reason(tmp_path):
 
 
 def test_a_one_row_dataset_fails_as_too_small():
-    run_id = make_run(rows=ROWS[:1], split=False)
+    run_id = make_run(rows=ROWS[:1], split=False, checked=False)
     assert worker.run_training(run_id) == "failed"
     assert "too small" in get_run(run_id)["error"].split("\n\n")[0]
 
@@ -153,7 +159,8 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint():
 def test_the_worker_module_runs_as_a_process():
     run_id = make_run(max_steps=4, eval_steps=2)
     env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "workbench.training.worker", str(run_id)], cwd=paths.REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "workbench.jobs.worker", str(get_run(run_id)["job_id"])],
+                          cwd=paths.REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "step 4/4" in done.stdout and "Adapter saved" in done.stdout
@@ -163,13 +170,15 @@ def test_the_worker_module_runs_as_a_process():
 
 
 def test_the_exit_code_says_whether_the_run_failed():
-    assert worker.main([str(make_run(name="broken", base_model="/nonexistent/model"))]) == 1
-    assert worker.main([str(make_run(name="fine", max_steps=1, eval_steps=0))]) == 0
+    broken = get_run(make_run(name="broken", base_model="/nonexistent/model"))["job_id"]
+    assert jobs_worker.main([str(broken)]) == 1
+    assert "does not exist" in registry.get(broken)["error"]
+    assert jobs_worker.main([str(get_run(make_run(name="fine", max_steps=1, eval_steps=0))["job_id"])]) == 0
 
 
 def test_a_run_cancelled_before_it_started_does_not_train():
     run_id = make_run()
-    store.open_db()["runs"].update(run_id, {"status": "cancelling", "stop_mode": "stop"})
+    registry.update(get_run(run_id)["job_id"], {"status": "cancelling", "stop_mode": "stop"})
     assert worker.run_training(run_id) == "cancelled"
     assert get_run(run_id)["status"] == "cancelled"
     assert not (paths.adapters_dir() / "run").exists()
@@ -215,19 +224,6 @@ def test_load_errors_are_plain(tmp_path):
         load_for_training(TrainConfig(method="qlora"))
 
 
-def test_failure_reasons_are_plain_words():
-    import torch
-
-    assert worker.failure_reason(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")) \
-        == worker.OOM_REASON
-    wrapped = RuntimeError("step failed")
-    wrapped.__cause__ = RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB")
-    assert worker.failure_reason(wrapped) == worker.OOM_REASON
-    assert worker.failure_reason(TrainingError("The dataset is too small: add rows.")) \
-        == "The dataset is too small: add rows."
-    assert worker.failure_reason(ValueError("bad value\nmore detail")) == "ValueError: bad value"
-
-
 def test_saved_adapter_loads_back_onto_the_base():
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -243,11 +239,11 @@ def test_saved_adapter_loads_back_onto_the_base():
     assert any("lora_B" in name for name, _ in model.named_parameters())
 
 
-def test_a_completed_run_starts_its_evaluation_when_asked(monkeypatch):
+def test_a_completed_run_queues_its_evaluation_when_asked(monkeypatch):
     from workbench.evaluation import runner
 
     started = []
-    monkeypatch.setattr(runner, "start_eval", lambda run_id, split: started.append((run_id, split)) or 1)
+    monkeypatch.setattr(runner, "create_eval", lambda run_id, split: started.append((run_id, split)) or 1)
     run_id = make_run(auto_evaluate=True)
     assert worker.run_training(run_id) == "completed"
     assert started == [(run_id, "validation")]

@@ -1,0 +1,45 @@
+"""The queue: one heavy job at a time; preparation at once; what a queued job waits for."""
+
+import sys
+
+from workbench.jobs import queue, registry
+
+
+def test_one_heavy_job_at_a_time_oldest_first(fake_launch):
+    train = registry.create("train", "Train a", run_id=1)
+    evaluate = registry.create("evaluate", "Evaluate a", run_id=1)
+    export = registry.create("export", "Export a", run_id=1)
+    assert queue.schedule() == [train]
+    assert queue.schedule() == []  # still busy
+    assert queue.waiting_for(registry.get(evaluate)) == ("waits for “Train a” (running) to finish: one job uses "
+                                                          "the device at a time")
+    registry.finish(train, "completed")
+    assert queue.schedule() == [evaluate]
+    assert [job_id for job_id, _ in fake_launch] == [train, evaluate]
+    assert registry.get(export)["status"] == "queued"
+    assert queue.describe(registry.get(export)).startswith("Export a — queued: waits for “Evaluate a” (running)")
+
+
+def test_preparation_does_not_wait_for_the_device(fake_launch):
+    registry.create("train", "Train a", run_id=1)
+    prepare = registry.create("prepare", "Prepare tiny", args={"name": "tiny"})
+    started = queue.schedule()
+    assert prepare in started and len(started) == 2
+    assert queue.waiting_for(registry.get(prepare)) is None  # running now
+
+
+def test_a_launched_job_runs_under_the_jobs_worker_with_its_pid(fake_launch):
+    job = registry.create("publish", "Publish a", run_id=1)
+    queue.schedule()
+    row = registry.get(job)
+    assert row["status"] == "running" and row["pid"] == fake_launch[0][1].pid
+    assert registry.progress(row)["phase"] == "starting"
+    assert queue.worker_command(row) == [sys.executable, "-m", "workbench.jobs.worker", str(job)]
+
+
+def test_describe_says_progress_and_time_left(job):
+    registry.mark_running(job)
+    registry.set_progress(job, {"phase": "training", "done": 40, "total": 100, "unit": "steps", "eta_seconds": 150})
+    assert queue.describe(registry.get(job)) == "Prepare tiny — running, 40/100 steps, about 2 min left"
+    registry.set_progress(job, {"phase": "download"})
+    assert queue.describe(registry.get(job)) == "Prepare tiny — running, download"

@@ -1,0 +1,85 @@
+"""The queue: which job runs next, and starting its worker as a detached process.
+
+One heavy job (training, evaluation, publish, export: each loads a model onto the device) runs at a time;
+the oldest queued one starts when none runs. Model preparation is downloads and file conversion, so it
+starts at once. Every worker calls `schedule()` again when it ends, and so do the app and the CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from workbench import paths, store
+from workbench.jobs import registry
+from workbench.processes import launch_detached
+
+HEAVY = ("train", "evaluate", "publish", "export")
+WORKER_MODULE = "workbench.jobs.worker"
+
+
+def schedule() -> list[int]:
+    """Start what may start now; returns the ids of the jobs started."""
+    registry.sweep_lost()
+    started = []
+    db = store.open_db()
+    with store.transaction(db):
+        queued = list(db["jobs"].rows_where("status = 'queued'", order_by="id"))
+        busy = db.execute(f"select count(*) from jobs where status in ('running', 'cancelling') and kind in "
+                          f"{registry.sql_list(HEAVY)}").fetchone()[0]
+        for job in queued:
+            if job["kind"] in HEAVY:
+                if busy:
+                    continue
+                busy += 1
+            launch(job, db)
+            started.append(job["id"])
+    return started
+
+
+def launch(job: dict, db) -> int:
+    """Start the worker of a queued job (inside the caller's transaction); returns its pid."""
+    log = registry.log_path(job) or paths.cache_dir() / "jobs" / f"job-{job['id']}.log"
+    pid = launch_detached(worker_command(job), log, f"starting job {job['id']}: {job['title']}")
+    registry.mark_running(job["id"], pid, db=db)
+    registry.set_progress(job["id"], {**registry.progress(job), "phase": "starting"}, db=db)
+    return pid
+
+
+def worker_command(job: dict) -> list[str]:
+    """`python -m workbench.jobs.worker ID`; a training job on several GPUs runs under `accelerate launch`."""
+    processes = int(registry.args(job).get("processes") or 1)
+    if processes > 1:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
+                "--module", WORKER_MODULE, str(job["id"])]
+    return [sys.executable, "-m", WORKER_MODULE, str(job["id"])]
+
+
+def waiting_for(job: dict) -> str | None:
+    """What a queued job waits for, in words (None when it is not waiting)."""
+    if job["status"] != "queued":
+        return None
+    if job["kind"] not in HEAVY:
+        return "starting"
+    db = store.open_db()
+    ahead = db.execute(f"select title, status from jobs where kind in {registry.sql_list(HEAVY)} and "
+                       f"(status in ('running', 'cancelling') or (status = 'queued' and id < ?)) order by "
+                       "status = 'queued', id limit 1", [job["id"]]).fetchone()
+    if ahead is None:
+        return "starting"
+    return f"waits for “{ahead[0]}” ({ahead[1]}) to finish: one job uses the device at a time"
+
+
+def describe(job: dict) -> str:
+    """One line: “Train x — running, 40/100 steps, about 2 min left” or “Evaluate y — queued: waits for …”."""
+    if job["status"] == "queued":
+        return f"{job['title']} — queued: {waiting_for(job)}"
+    progress = registry.progress(job)
+    parts = [job["status"]]
+    if progress.get("total") and progress.get("done") is not None:
+        parts.append(f"{progress['done']}/{progress['total']} {progress.get('unit') or ''}".rstrip())
+    elif progress.get("phase"):
+        parts.append(str(progress["phase"]))
+    eta = progress.get("eta_seconds")
+    if eta and job["status"] == "running":
+        parts.append(f"about {eta / 60:.0f} min left" if eta >= 90 else f"about {eta:.0f} s left")
+    return f"{job['title']} — {', '.join(parts)}"
