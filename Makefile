@@ -10,7 +10,7 @@ PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run dev test lint bench setup setup-dev chromium clean-venv
+.PHONY: run dev test test-fast check lint format bench setup setup-dev chromium clean-venv
 
 run: $(VENV)/.app-installed
 	$(PY) -m workbench prepare-defaults
@@ -26,8 +26,21 @@ dev: $(VENV)/.app-installed
 test: $(VENV)/.dev-installed $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
+# For quick iteration: everything but the browser journeys and the benchmark scripts (about half the time).
+test-fast: $(VENV)/.dev-installed
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not e2e" --ignore=tests/bench
+
+# Formatting, lint and types, then the whole suite: what CI runs.
+check: lint test
+
 lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: $(VENV)/.app-installed
 	$(PY) bench/run_all.py

@@ -259,8 +259,8 @@ def trl_trainer(variant: str, config, train_ds, meter):
     from trl import SFTConfig, SFTTrainer
 
     from workbench.models.loading import resolve_base
-    from workbench.models.training_load import peft_config_for, training_tokenizer
     from workbench.system import cpu_has_native_bf16
+    from workbench.training.model_load import peft_config_for, training_tokenizer
 
     cuda = torch.cuda.is_available()
     forced: dict = {}
@@ -301,7 +301,7 @@ def trl_trainer(variant: str, config, train_ds, meter):
 def workbench_settings(config) -> str:
     import torch
 
-    from workbench.models.training_load import precision_for
+    from workbench.training.model_load import precision_for
 
     bf16, fp16, _ = precision_for(config)
     cuda = torch.cuda.is_available()
@@ -340,8 +340,8 @@ def validation_loss(model, config, run_id: int, limit: int | None) -> float:
     """Mean loss per completion token over the held-out rows: fp32, no autocast, one row at a time."""
     import torch
 
-    from workbench.models.training_load import training_tokenizer
     from workbench.training.data import build_datasets
+    from workbench.training.model_load import training_tokenizer
     from workbench.training.runs import get_run
 
     _, eval_ds, _ = build_datasets(config, get_run(run_id)["dataset_revision_id"])

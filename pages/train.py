@@ -8,10 +8,10 @@ from ui.train.config_form import config_form, load_config
 from ui.train.launch import config_files, launch_bar, memory_panel, queue_panel, run_controls
 from ui.train.live import live_run
 from workbench.data import repository
-from workbench.models.presets import apply_preset, preset_for
+from workbench.models.presets import preset_for
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
-from workbench.training.config import TrainConfig, default_config
+from workbench.training.config import TrainConfig, apply_preset, default_config, describe_cpu_preset
 
 st.title("Train")
 repository.ensure_samples()
@@ -37,10 +37,9 @@ default = default_config(gpu.kind == "cuda")
 if gpu.kind == "cuda":
     default = fit_base_to_gpu(default.with_updates(base_model=base), gpu)
 else:
-    st.caption(":material/info: No GPU here, so the **CPU preset** is the default: LoRA r 16 on every linear "
-               "layer, learning rate 2e-3, batch 2, 2 epochs, no gradient checkpointing or packing"
-               + (", bf16 autocast (this CPU has native bf16)" if gpu.bf16 else "") + ". Measured on 2 cores, "
-               "SmolLM2-135M learns the sample task in minutes this way; the GPU recipe would take hours on a CPU.")
+    st.caption(f":material/info: No GPU here, so the **CPU preset** is the default: {describe_cpu_preset(gpu.bf16)}. "
+               "Measured on 2 cores, SmolLM2-135M learns the sample task in minutes this way; the GPU recipe "
+               "would take hours on a CPU.")
 preset = preset_for(base)
 if preset and st.button(f"Use the recommended settings for {preset.name}", key="train_apply_preset"):
     current = st.session_state.get("train_last_config") or default

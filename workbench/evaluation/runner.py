@@ -31,6 +31,7 @@ from workbench.data import repository
 from workbench.data.records import prompt_and_reference
 from workbench.errors import WorkbenchError
 from workbench.evaluation import metrics
+from workbench.inference.engine import Engine, GenerationSettings, Side
 from workbench.jobs import queue, registry
 from workbench.jobs import worker as jobs_worker
 from workbench.training import runs
@@ -90,7 +91,7 @@ def create_eval(run_id: int | str, split: str = "validation", limit: int | None 
         return registry.create(
             "evaluate", f"Evaluate {run['name']} ({rows})", run_id=run["id"], db=db,
             args={"split": split, "limit": limit, "revision_id": revision.id},
-            log=paths.runs_dir() / run["name"] / LOG_FILE,
+            log=paths.run_dir(run["name"]) / LOG_FILE,
             progress={"done": 0, "total": len(indices), "unit": "rows", "eta_seconds": None})
 
 
@@ -251,7 +252,7 @@ def _adapter_path(run: dict) -> Path:
     if not run.get("adapter_dir"):
         raise EvalError(f"Run {run['name']!r} ({run['status']}) has no adapter yet, so there is nothing to "
                         "compare with the base: wait for it to complete (or train it) and evaluate then.")
-    path = paths.home() / run["adapter_dir"]
+    path = paths.in_home(run["adapter_dir"])
     if not (path / "adapter_config.json").is_file():
         raise EvalError(f"The adapter of run {run['name']!r} is missing from {path}: it was moved or deleted. "
                         "Train the run again (clone its config) to evaluate it.")
@@ -284,7 +285,6 @@ def _batches(items: list, size: int) -> list[list]:
 
 def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
     # Heavy: the engine imports torch and transformers, which only the worker needs.
-    from workbench.inference.engine import Engine, GenerationSettings, Side
 
     job_id = job["id"]
     run = runs.get_run(job["run_id"])

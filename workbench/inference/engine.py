@@ -210,7 +210,7 @@ class Engine:
         """
         folder = Path(adapter_dir).expanduser()
         if not folder.is_absolute():
-            folder = (paths.home() / folder) if (paths.home() / folder).is_dir() else folder.resolve()
+            folder = paths.in_home(folder) if paths.in_home(folder).is_dir() else folder.resolve()
         name = str(name or folder.name).strip()
         if not name or name == BASE_ADAPTER:
             raise ValueError(f"{name!r} cannot name an adapter: pick another name.")

@@ -38,7 +38,7 @@ def schedule() -> list[int]:
 
 def launch(job: dict, db) -> int:
     """Start the worker of a queued job (inside the caller's transaction); returns its pid."""
-    log = registry.log_path(job) or paths.cache_dir() / "jobs" / f"job-{job['id']}.log"
+    log = registry.log_path(job) or paths.job_log_fallback(job["id"])
     pid = launch_detached(worker_command(job), log, f"starting job {job['id']}: {job['title']}")
     registry.mark_running(job["id"], pid, db=db)
     registry.set_progress(job["id"], {**registry.progress(job), "phase": "starting"}, db=db)

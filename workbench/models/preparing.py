@@ -21,7 +21,7 @@ def start_prepare(name: str) -> int:
         if registry.args(job).get("name") == item.name:
             return job["id"]
     job_id = registry.create("prepare", f"Prepare {item.name}", args={"name": item.name},
-                             log=paths.cache_dir() / f"prepare-{item.name}.log")
+                             log=paths.prepare_log(item.name))
     queue.schedule()
     return job_id
 

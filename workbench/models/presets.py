@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench import paths
 from workbench.models import demo
-from workbench.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -161,17 +161,10 @@ def preset_for(base: str) -> BasePreset | None:
     return None
 
 
-def apply_preset(config: TrainConfig, preset: BasePreset) -> TrainConfig:
-    """`config` with the preset's recommended target modules and max length; everything else is kept."""
-    return config.with_updates(target_modules=preset.target_modules, max_length=preset.max_length)
-
-
 def _manifest_source(base: str) -> str | None:
     """The hub id a prepared model (a folder under models/ with a manifest) was made from, if it says."""
-    from workbench import paths
-
     try:
-        folder = Path(base) if Path(base).is_absolute() else paths.models_dir() / base
+        folder = Path(base) if Path(base).is_absolute() else paths.model_dir(base)
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None

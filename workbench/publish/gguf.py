@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -33,8 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import store
+from workbench.evaluation.runner import heldout_prompts
 from workbench.fileio import write_json_atomic, write_text_atomic
 from workbench.jobs import queue, registry
+from workbench.models.catalog import source_gguf
+from workbench.models.loading import resolve_base
 from workbench.publish import llama_cpp, records
 from workbench.publish.merge import (
     PublishError,
@@ -46,6 +50,7 @@ from workbench.publish.merge import (
     merge_run,
 )
 from workbench.publish.modelfile import modelfile_body
+from workbench.publish.templates import ollama_template_for
 from workbench.training import runs
 
 FLOAT_TYPES = ("f32", "f16", "bf16")
@@ -164,7 +169,6 @@ def _weights_bytes(folder: Path) -> int:
 
 def _check_space(out: Path, run: dict, quantize: str) -> None:
     """Refuse before writing anything when the disk cannot hold the merged model and the GGUF files."""
-    from workbench.models.loading import resolve_base
 
     merged = exports_dir(run) / "merged"
     base = Path(resolve_base(runs.run_config(run).base_model))
@@ -188,7 +192,6 @@ def _check_space(out: Path, run: dict, quantize: str) -> None:
 
 
 def has_llama_cpp() -> bool:
-    import importlib.util
 
     return importlib.util.find_spec("llama_cpp") is not None
 
@@ -211,8 +214,6 @@ def convert_model(merged: Path, target: Path, quantize: str, float_type: str, na
 def _write_base(folder: Path, base_model: str, float_type: str, say: Progress) -> Path:
     """The base the run trained on as GGUF: the very file it was prepared from where there is one (a link when
     the disk allows), else converted from its folder in the weights' own float type."""
-    from workbench.models.catalog import source_gguf
-    from workbench.models.loading import resolve_base
 
     original = source_gguf(base_model)
     if original:
@@ -332,7 +333,6 @@ def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int
     None when llama-cpp-python is not installed or there are no held-out prompts."""
     if count <= 0 or not has_llama_cpp():
         return None
-    from workbench.evaluation.runner import heldout_prompts
 
     prompts = [messages for messages, _ in heldout_prompts(run, count)]
     if not prompts:
@@ -419,7 +419,6 @@ def _describe(path: Path) -> dict:
 def _write_companions(folder: Path, run: dict, config, merged: Path, manifest: dict) -> None:
     from transformers import AutoTokenizer
 
-    from workbench.publish.templates import ollama_template_for
 
     translated = ollama_template_for(AutoTokenizer.from_pretrained(str(merged)), config.system_prompt)
     system = config.system_prompt if config.system_prompt.strip() else (translated.default_system or "")

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench import paths
 from workbench.publish.merge import PublishError
 
 LLAMA_CPP_PYTHON = "0.3.36"
@@ -36,16 +37,10 @@ DOWNLOAD_TIMEOUT = 600
 Progress = Callable[[str], None]
 
 
-def cache_root() -> Path:
-    """Shared by every workspace on the machine: WORKBENCH_CACHE, else $XDG_CACHE_HOME or ~/.cache."""
-    configured = os.environ.get("WORKBENCH_CACHE")
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lora-workbench"
 
 
 def converter_dir() -> Path:
-    return cache_root() / f"llama.cpp-{LLAMA_CPP_PYTHON}"
+    return paths.converter_cache_root() / f"llama.cpp-{LLAMA_CPP_PYTHON}"
 
 
 def converter(progress: Progress | None = None) -> Path:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from workbench import paths
 from workbench.errors import WorkbenchError
+from workbench.models.loading import resolve_base
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
@@ -39,14 +40,14 @@ class PublishError(WorkbenchError, RuntimeError):
 
 
 def exports_dir(run: dict) -> Path:
-    return paths.home() / "exports" / run["name"]
+    return paths.exports_dir(run["name"])
 
 
 def adapter_dir(run: dict) -> Path:
     if not run.get("adapter_dir"):
         raise PublishError(f"Run {run['name']!r} ({run['status']}) has no adapter: publish it once it has "
                            "completed (or was stopped with its adapter kept).")
-    folder = paths.home() / run["adapter_dir"]
+    folder = paths.in_home(run["adapter_dir"])
     if not (folder / "adapter_config.json").is_file():
         raise PublishError(f"The adapter of run {run['name']!r} is missing from {folder}: it was moved or deleted.")
     return folder
@@ -112,7 +113,6 @@ def _load_merged(config: TrainConfig, source: Path, say):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.models.loading import resolve_base
 
     resolved = resolve_base(config.base_model)
     # Merge in fp32 for exactness, then store in the base's own dtype (fp32 for a dequantized GGUF base).

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from workbench.evaluation.runner import heldout_prompts
+from workbench.inference.engine import Engine, GenerationSettings, Side
 from workbench.jobs import queue, registry
-from workbench.publish import records
+from workbench.models.loading import load_tokenizer, resolve_base
+from workbench.publish import llama_cpp, records
 from workbench.publish.merge import (
     PublishError,
     adapter_dir,
@@ -36,6 +40,7 @@ from workbench.publish.merge import (
     merge_run,
 )
 from workbench.publish.modelfile import modelfile_body, parse_modelfile
+from workbench.publish.templates import ollama_template_for
 from workbench.system import ollama_host
 from workbench.training import runs
 
@@ -101,7 +106,6 @@ def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | 
     """Everything `publish` will do, decided from the run; nothing is written or uploaded yet.
 
     `installed`: the models already in Ollama, when the caller has just asked (else they are asked for)."""
-    from workbench.publish.templates import ollama_template_for
 
     run = runs.get_run(run_id)
     config = runs.run_config(run)
@@ -135,7 +139,6 @@ def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | 
 
 def _architectures(base: str) -> list[str]:
     """The base's `architectures` from its config.json ([] when it is not on disk)."""
-    from workbench.models.loading import resolve_base
 
     config = Path(resolve_base(base)) / "config.json"
     if not config.is_file():
@@ -146,7 +149,6 @@ def _architectures(base: str) -> list[str]:
 def _tokenizer(folder: Path, config):
     from transformers import AutoTokenizer
 
-    from workbench.models.loading import load_tokenizer
 
     if (folder / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(str(folder))
@@ -249,7 +251,6 @@ def _model_files(client, spec: PublishSpec, folder: Path, say: Progress) -> dict
     architectures = set(_architectures(str(folder)))
     if not architectures or architectures & OLLAMA_READS_MODEL:
         return _upload_folder(client, folder, say)
-    from workbench.publish import llama_cpp
 
     with _scratch(spec) as scratch:
         scratch = Path(scratch)
@@ -265,8 +266,6 @@ def _adapter_files(client, spec: PublishSpec, say: Progress) -> dict[str, str]:
     folder = adapter_dir(runs.get_run(spec.run_id))
     if spec.weights != "gguf":
         return _upload(client, folder, ADAPTER_FILES, say)
-    from workbench.models.loading import resolve_base
-    from workbench.publish import llama_cpp
 
     base = resolve_base(runs.run_config(runs.get_run(spec.run_id)).base_model)
     with _scratch(spec) as scratch:
@@ -280,7 +279,6 @@ def _adapter_files(client, spec: PublishSpec, say: Progress) -> dict[str, str]:
 
 def _scratch(spec: PublishSpec):
     """A folder for converted files, gone after the upload (Ollama keeps its own copy of each blob)."""
-    import tempfile
 
 
     parent = exports_dir(runs.get_run(spec.run_id))
@@ -309,7 +307,6 @@ def _upload(client, folder: Path, names, say: Progress) -> dict[str, str]:
 
 def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress) -> str:
     """The adapter route's base in Ollama, created from the folder the run trained on when missing."""
-    from workbench.models.loading import resolve_base
 
     base = runs.run_config(runs.get_run(spec.run_id)).base_model
     name = spec.base_model or base_model_name(base)
@@ -376,8 +373,6 @@ def replay_heldout(client, spec: PublishSpec, count: int, say: Progress) -> dict
     """Greedy answers from Ollama and from the in-app engine on `count` validation prompts, compared."""
     if count <= 0:
         return {"replayed": 0, "agreed": 0, "differing": []}
-    from workbench.evaluation.runner import heldout_prompts
-    from workbench.inference.engine import Engine, GenerationSettings, Side
 
     run = runs.get_run(spec.run_id)
     config = runs.run_config(run)

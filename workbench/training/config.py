@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.models.presets import BasePreset
 
 TARGET_MODULE_PRESETS = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -130,6 +131,16 @@ def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
     )
 
 
+def describe_cpu_preset(native_bf16: bool = False) -> str:
+    """The CPU preset in words, from its values: what the Train page, the CLI and the README say."""
+    preset = cpu_preset()
+    targets = "all linear layers" if preset.target_modules == "all-linear" else preset.target_modules
+    text = (f"LoRA r {preset.lora_r} on {targets}, learning rate {preset.learning_rate:g}, "
+            f"batch {preset.per_device_batch_size}, {preset.num_epochs:g} epochs, "
+            f"no gradient checkpointing or packing")
+    return text + (", bf16 autocast (this CPU has native bf16)" if native_bf16 else "")
+
+
 def default_config(has_gpu: bool) -> TrainConfig:
     """The seeds' recipe on a GPU; the CPU preset otherwise (the GPU recipe would take hours there)."""
     return TrainConfig() if has_gpu else cpu_preset()
@@ -170,3 +181,8 @@ def _problems(c: TrainConfig) -> list[str]:
     need(not (c.method == "qlora" and c.precision == "fp32"),
          "precision: fp32 with QLoRA — 4-bit bases compute in bf16/fp16; use 'auto'.")
     return problems
+
+
+def apply_preset(config: TrainConfig, preset: BasePreset) -> TrainConfig:
+    """`config` with the preset's recommended target modules and max length; everything else is kept."""
+    return config.with_updates(target_modules=preset.target_modules, max_length=preset.max_length)

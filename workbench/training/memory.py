@@ -1,6 +1,6 @@
 """How much memory a training run needs, before it starts: a breakdown in GB and one plain sentence.
 
-The estimate follows what the worker does (`workbench.models.training_load`, `workbench.training.worker`):
+The estimate follows what the worker does (`workbench.training.model_load`, `workbench.training.worker`):
 
     total = base weights + LoRA weights + gradients + optimizer state + activations + logits
             + allocator overhead (10 % of all that) + CUDA context (or the Python runtime on a CPU)

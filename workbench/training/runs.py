@@ -25,6 +25,7 @@ from workbench.training.config import TrainConfig
 
 TERMINAL = registry.TERMINAL
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 LOG_FILE = "train.log"
 # The run's row and its newest training job's lifecycle, as one record.
 _SELECT = (
@@ -51,7 +52,7 @@ def create_run(config: TrainConfig, name: str | None = None) -> int:
             "name": name, "config_json": config.to_json(), "dataset_revision_id": revision.id,
             "base_model": config.base_model, "created": store.now(),
         }).last_pk
-        registry.create("train", f"Train {name}", run_id=run_id, db=db, log=paths.runs_dir() / name / LOG_FILE,
+        registry.create("train", f"Train {name}", run_id=run_id, db=db, log=paths.run_dir(name) / LOG_FILE,
                         args={"resume": False, "processes": max(1, _gpu_count())})
     return run_id
 
@@ -117,7 +118,7 @@ def delete_run(run_id: int) -> None:
         for table in ("metrics", "evals", "eval_rows", "publishes", "jobs"):
             db[table].delete_where("run_id = ?", [run["id"]])
         db["runs"].delete(run["id"])
-    for folder in (paths.runs_dir() / run["name"], paths.adapters_dir() / run["name"]):
+    for folder in (paths.run_dir(run["name"]), paths.adapter_dir(run["name"])):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -148,7 +149,7 @@ def adapter_choices(base: str | None = None) -> list[dict]:
 
 def runs_using_base(name: str) -> list[str]:
     """Names of queued or running runs whose base model is catalogue model `name` (or its folder)."""
-    folder = str(paths.models_dir() / name)
+    folder = str(paths.model_dir(name))
     using = []
     for run in active_runs():
         base = str(json.loads(run["config_json"] or "{}").get("base_model", "")).strip().rstrip("/")
@@ -237,14 +238,8 @@ def has_validation(run: dict) -> bool:
     return bool(revision.split and revision.split.validation)
 
 
-def run_folder(name: str) -> Path:
-    folder = paths.runs_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def log_tail(name: str, lines: int = 40) -> str:
-    log = paths.runs_dir() / name / LOG_FILE
+    log = paths.run_dir(name) / LOG_FILE
     if not log.exists():
         return ""
     with open(log, "rb") as handle:
@@ -253,9 +248,17 @@ def log_tail(name: str, lines: int = 40) -> str:
 
 
 def latest_checkpoint(name: str) -> Path | None:
-    folder = paths.runs_dir() / name / "checkpoints"
-    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    """The run's highest `checkpoint-N` folder that was written completely (it has trainer_state.json):
+    what a resume continues from."""
+    folder = paths.checkpoints_dir(name)
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.iterdir() if CHECKPOINT.match(p.name) and (p / "trainer_state.json").is_file()]
+    return max(found, key=checkpoint_step, default=None)
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(CHECKPOINT.match(checkpoint.name).group(1))
 
 
 def wait_for(run_id: int, poll: float = 1.0, on_update: Callable[[dict], None] | None = None,
@@ -297,7 +300,7 @@ def _unique_name(db, name: str) -> str:
     if not RUN_NAME.match(name):
         raise RunError(f"{name!r} is not a valid run name: use letters, digits, '.', '_' or '-' (up to 80).")
     candidate, n = name, 2
-    while db["runs"].count_where("name = ?", [candidate]) or (paths.adapters_dir() / candidate).exists():
+    while db["runs"].count_where("name = ?", [candidate]) or paths.adapter_dir(candidate).exists():
         candidate, n = f"{name}-{n}", n + 1
     return candidate
 

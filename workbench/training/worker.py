@@ -17,21 +17,22 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import shutil
 import time
 import uuid
 from pathlib import Path
 
 from workbench import paths, store
+from workbench.fileio import write_json_atomic
 from workbench.jobs import registry
 from workbench.jobs import worker as jobs_worker
 from workbench.jobs.worker import is_main_process
+from workbench.models.loading import resolve_base
 from workbench.training import runs
 from workbench.training.config import TrainConfig
-from workbench.training.data import TrainingError
+from workbench.training.data import TrainingError, build_datasets
+from workbench.training.model_load import cuda_available, load_for_training, peft_config_for, precision_for
 
-CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 RUN_FILE = "workbench_run.json"
 HISTORY_FILE = "loss_history.json"
 
@@ -64,15 +65,7 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     from peft import set_peft_model_state_dict
     from transformers import PrinterCallback
 
-    from workbench.models.loading import resolve_base
-    from workbench.models.training_load import (
-        cuda_available,
-        load_for_training,
-        peft_config_for,
-        precision_for,
-    )
     from workbench.training.callback import DatabaseCallback
-    from workbench.training.data import build_datasets
     from workbench.training.trainer import WorkbenchSFTTrainer
 
     run_id, name = run["id"], run["name"]
@@ -92,8 +85,8 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         f"{config.method}, {str(dtype).removeprefix('torch.')}{', bf16 mixed' if bf16 else ''}"
         f"{', fp16 mixed' if fp16 else ''}, device {_device_name()}")
 
-    checkpoints = paths.runs_dir() / name / "checkpoints"
-    checkpoint = latest_checkpoint(checkpoints) if resume else None
+    checkpoints = paths.checkpoints_dir(name)
+    checkpoint = runs.latest_checkpoint(name) if resume else None
     if main:
         _prepare_outputs(db, run_id, checkpoints, checkpoint, resume)
     if resume and checkpoint is None:
@@ -172,6 +165,7 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
 
 def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: bool, fp16: bool):
     """The SFTConfig of a run. Every option that differs from TRL's defaults is set on purpose."""
+    # Heavy: torch, transformers and TRL load only in the worker.
     import torch
     from transformers.training_args import OptimizerNames
     from trl import SFTConfig
@@ -246,19 +240,9 @@ def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:
                 f"({config.max_length} tokens), leaving no answer tokens to learn from.")
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The highest `checkpoint-N` folder that was written completely (it has trainer_state.json)."""
-    if not folder.is_dir():
-        return None
-    found = [p for p in folder.iterdir() if CHECKPOINT.match(p.name) and (p / "trainer_state.json").is_file()]
-    return max(found, key=lambda p: int(CHECKPOINT.match(p.name).group(1)), default=None)
-
-
 def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict]) -> Path:
     """Write the adapter folder in a temporary sibling, then rename it into place (replacing an older one)."""
-    from workbench.fileio import write_json_atomic
-
-    target = paths.adapters_dir() / name
+    target = paths.adapter_dir(name)
     building = target.parent / f".{name}.building-{uuid.uuid4().hex[:8]}"
     try:
         model.save_pretrained(str(building), safe_serialization=True)
@@ -285,7 +269,7 @@ def _prepare_outputs(db, run_id: int, checkpoints: Path, checkpoint: Path | None
             shutil.rmtree(checkpoints)
         db.execute("delete from metrics where run_id = ?", [run_id])
     else:
-        step = int(CHECKPOINT.match(checkpoint.name).group(1))
+        step = runs.checkpoint_step(checkpoint)
         db.execute("delete from metrics where run_id = ? and step > ?", [run_id, step])
     checkpoints.mkdir(parents=True, exist_ok=True)
 

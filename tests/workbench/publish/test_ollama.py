@@ -251,15 +251,15 @@ def test_merging_onto_a_base_that_does_not_fit_the_adapter_says_so(trained_run, 
 
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from workbench.models import loading
     from workbench.models.demo import demo_model_path
+    from workbench.publish import merge
 
     other = tmp_path / "other-base"
     LlamaForCausalLM(LlamaConfig(vocab_size=3000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                  num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(demo_model_path() / name, other / name)
-    monkeypatch.setattr(loading, "resolve_base", lambda base: str(other))
+    monkeypatch.setattr(merge, "resolve_base", lambda base: str(other))
     with pytest.raises(PublishError, match=r"does not fit the base .demo. \(size mismatch for .*q_proj.*, and 27 more\)\. .*Prepare the same base again"):
         publish_ollama.merge_run(trained_run["id"])
     assert not (exports_dir(trained_run) / "merged").exists()

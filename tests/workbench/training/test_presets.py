@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from workbench.models.presets import PRESETS, apply_preset, preset_for
-from workbench.training.config import TrainConfig, cpu_preset
+from workbench.models.presets import PRESETS, preset_for
+from workbench.training.config import TrainConfig, apply_preset, cpu_preset
 
 EXPECTED = {
     # hub id: (parameters, chat template family, target modules)

@@ -126,8 +126,10 @@ def test_resume_needs_a_checkpoint_and_relaunches_with_resume(dataset, fake_laun
     set_job(run_id, status="interrupted")
     with pytest.raises(runs.RunError, match="saved no checkpoint"):
         runs.resume_run(run_id)
-    (paths.runs_dir() / "broken" / "checkpoints" / "checkpoint-4").mkdir(parents=True)
-    (paths.runs_dir() / "broken" / "checkpoints" / "checkpoint-12").mkdir(parents=True)
+    for step in (4, 12, 16):
+        (paths.checkpoints_dir("broken") / f"checkpoint-{step}").mkdir(parents=True)
+    for step in (4, 12):  # checkpoint-16 was being written when the worker died: no trainer_state.json
+        (paths.checkpoints_dir("broken") / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert runs.latest_checkpoint("broken").name == "checkpoint-12"
     runs.resume_run(run_id)
     assert fake_launch[-1][:2] == (run_id, True)

@@ -5,10 +5,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from workbench.models import training_load
-from workbench.models.training_load import precision_for
+from workbench.training import model_load
 from workbench.training.config import TrainConfig, cpu_preset
 from workbench.training.data import TrainingError
+from workbench.training.model_load import precision_for
 from workbench.training.trainer import add_label_only_head, supports_label_only_loss
 
 
@@ -79,10 +79,10 @@ def test_cpu_precision_is_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
     if torch.cuda.is_available():
         pytest.skip("CPU precision rules")
     config = cpu_preset(TrainConfig(dataset="d"))
-    monkeypatch.setattr(training_load, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(model_load, "cpu_has_native_bf16", lambda: True)
     assert precision_for(config) == (True, False, torch.float32)  # fp32 weights, bf16 matmuls
     assert precision_for(config.with_updates(precision="fp32")) == (False, False, torch.float32)
-    monkeypatch.setattr(training_load, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(model_load, "cpu_has_native_bf16", lambda: False)
     assert precision_for(config) == (False, False, torch.float32)
     with pytest.raises(TrainingError, match="no native bf16"):
         precision_for(config.with_updates(precision="bf16"))

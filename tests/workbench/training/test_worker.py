@@ -15,15 +15,15 @@ from workbench.data.split import SplitSpec
 from workbench.jobs import registry
 from workbench.jobs import worker as jobs_worker
 from workbench.models.loading import ModelLoadError
-from workbench.models.training_load import (
+from workbench.training import runs, worker
+from workbench.training.config import TrainConfig, cpu_preset
+from workbench.training.data import TrainingError
+from workbench.training.model_load import (
     load_for_training,
     peft_config_for,
     precision_for,
     training_tokenizer,
 )
-from workbench.training import runs, worker
-from workbench.training.config import TrainConfig, cpu_preset
-from workbench.training.data import TrainingError
 
 ROWS = [{"instruction": f"Di el número {i}.", "input": "", "output": f"El número es {i}. Uno, dos, tres."}
         for i in range(24)]
@@ -142,7 +142,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint():
     run = get_run(run_id)
     assert run["error"].startswith("RuntimeError: simulated crash")
     checkpoints = paths.runs_dir() / "run" / "checkpoints"
-    assert worker.latest_checkpoint(checkpoints).name == "checkpoint-4"
+    assert runs.latest_checkpoint("run").name == "checkpoint-4" and checkpoints.is_dir()
     assert [s for s, _ in metric_values(run_id, "loss")] == [1, 2, 3, 4, 5]  # it died before logging 6
 
     start = StartStep()

@@ -10,6 +10,7 @@ changed here (chat template, pad token).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 from pathlib import Path
 
@@ -63,7 +64,6 @@ def attention_implementation(dtype) -> str | None:
     """The fastest attention installed: FlashAttention-2 on a GPU in 16-bit where the flash-attn package is
     there, else None (transformers' default, SDPA where the model has it). Both keep packed rows apart:
     packing is padding-free, one row of several sequences told apart by their position_ids."""
-    import importlib.util
 
     import torch
 
