@@ -31,10 +31,23 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = {"Datasets": "", "Train": "train", "Runs": "runs", "Compare": "compare", "Models": "models",
-         "Publish": "publish"}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGES = {
+    "Datasets": "",
+    "Train": "train",
+    "Runs": "runs",
+    "Compare": "compare",
+    "Models": "models",
+    "Publish": "publish",
+}
 GOALS = {"slowdown": 1.05, "server_core_share": 0.05, "render_seconds": 1.5}
 
 
@@ -43,31 +56,41 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=2, help="pairs of runs (no app, app open); medians shown")
     parser.add_argument("--base", help="default: smollm2-135m-instruct when prepared, else demo")
-    parser.add_argument("--file-watcher", help="serve with this server.fileWatcherType instead of the config's "
-                                               "('auto' shows what the watcher used to cost)")
+    parser.add_argument(
+        "--file-watcher",
+        help="serve with this server.fileWatcherType instead of the config's "
+        "('auto' shows what the watcher used to cost)",
+    )
     args = parser.parse_args()
     home = ROOT / ".cache" / "bench-app-home"  # inside the served folder, as the default workspace is
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     env = {**os.environ, "WORKBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1", "OLLAMA_HOST": "http://127.0.0.1:9"}
     base = link_base(args.base, home, env)
-    print(f"base {base}, {args.steps} steps, workspace {home}, {os.cpu_count()} CPU cores, file watcher "
-          f"{args.file_watcher or 'as configured'}", flush=True)
-
+    print(
+        f"base {base}, {args.steps} steps, workspace {home}, {os.cpu_count()} CPU cores, file watcher "
+        f"{args.file_watcher or 'as configured'}",
+        flush=True,
+    )
 
     pairs, renders = [], {}
     for attempt in range(args.repeat):  # alternated, so that a busy minute does not favour one side
         alone = train(base, args.steps, env, f"no-app-{attempt}")
-        print(f"without the app   {alone['train_seconds']:7.1f} s training  {alone['tokens_per_second']:7.1f} tok/s",
-              flush=True)
+        print(
+            f"without the app   {alone['train_seconds']:7.1f} s training  {alone['tokens_per_second']:7.1f} tok/s",
+            flush=True,
+        )
         with serve(env, args.file_watcher) as (url, server_pid), browser() as page:
             if not renders:
                 renders = first_renders(page, url)
-            figures, server_cpu, browser_cpu, minutes = train_with_page_open(page, url, base, args.steps, env,
-                                                                            server_pid, f"with-app-{attempt}")
-        print(f"with the app open {figures['train_seconds']:7.1f} s training  {figures['tokens_per_second']:7.1f} "
-              f"tok/s   server {server_cpu / minutes:.2f} s/min, browser {browser_cpu / minutes:.2f} s/min",
-              flush=True)
+            figures, server_cpu, browser_cpu, minutes = train_with_page_open(
+                page, url, base, args.steps, env, server_pid, f"with-app-{attempt}"
+            )
+        print(
+            f"with the app open {figures['train_seconds']:7.1f} s training  {figures['tokens_per_second']:7.1f} "
+            f"tok/s   server {server_cpu / minutes:.2f} s/min, browser {browser_cpu / minutes:.2f} s/min",
+            flush=True,
+        )
         pairs.append((alone["train_seconds"], figures["train_seconds"], server_cpu / minutes, browser_cpu / minutes))
 
     alone_s, app_s, server_per_minute, browser_per_minute = (median(column) for column in zip(*pairs, strict=True))
@@ -75,17 +98,23 @@ def main() -> int:
     server_share = server_per_minute / 60
     print(f"\nmedians of {len(pairs)}: without the app {alone_s:.1f} s, with the app open {app_s:.1f} s of training")
     print(f"slowdown {slowdown:.3f}x (goal <= {GOALS['slowdown']:.2f}x)")
-    print(f"server CPU  {server_per_minute:5.2f} s per minute = {server_share:6.1%} of one core "
-          f"(goal < {GOALS['server_core_share']:.0%})")
-    print(f"browser CPU {browser_per_minute:5.2f} s per minute = {browser_per_minute / 60:6.1%} of one core "
-          "(the page's own rendering, for the record)")
+    print(
+        f"server CPU  {server_per_minute:5.2f} s per minute = {server_share:6.1%} of one core "
+        f"(goal < {GOALS['server_core_share']:.0%})"
+    )
+    print(
+        f"browser CPU {browser_per_minute:5.2f} s per minute = {browser_per_minute / 60:6.1%} of one core "
+        "(the page's own rendering, for the record)"
+    )
     print("\nfirst render, app warm (cold: the first visit after the server started)")
     for name, (cold, warm) in renders.items():
         print(f"  {name:9} {warm:5.2f} s   (cold {cold:5.2f} s)")
     worst = max(warm for _, warm in renders.values())
     ok = slowdown <= GOALS["slowdown"] and server_share < GOALS["server_core_share"] and worst < GOALS["render_seconds"]
-    print(f"\napp_slowdown={slowdown:.3f} server_core_share={server_share:.3f} "
-          f"worst_render_s={worst:.2f} goals={'ok' if ok else 'MISSED'}")
+    print(
+        f"\napp_slowdown={slowdown:.3f} server_core_share={server_share:.3f} "
+        f"worst_render_s={worst:.2f} goals={'ok' if ok else 'MISSED'}"
+    )
     return 0
 
 
@@ -97,15 +126,30 @@ def link_base(base: str | None, home: Path, env: dict) -> str:
     if (ROOT / "models" / base).is_dir():
         (home / "models" / base).symlink_to(ROOT / "models" / base, target_is_directory=True)
     elif base == "demo":
-        subprocess.run([sys.executable, "-m", "workbench", "demo-model"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "workbench", "demo-model"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
     return base
 
 
 def start_run(base: str, steps: int, env: dict, name: str, wait: bool) -> None:
-    command = [sys.executable, "-m", "workbench", "train", "--dataset", "informes-proyectos", "--base", base,
-               "--name", name, "--set", f"max_steps={steps}", "--set", "auto_evaluate=false",
-               *(["--wait"] if wait else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "train",
+        "--dataset",
+        "informes-proyectos",
+        "--base",
+        base,
+        "--name",
+        name,
+        "--set",
+        f"max_steps={steps}",
+        "--set",
+        "auto_evaluate=false",
+        *(["--wait"] if wait else []),
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"training {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -168,9 +212,24 @@ def serve(env: dict, file_watcher: str | None):
     """The app served as `make run` serves it (the repository's .streamlit/config.toml): (url, pid)."""
     port = free_port()
     extra = ["--server.fileWatcherType", file_watcher] if file_watcher else []
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-                               "--server.port", str(port), *extra], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url)

@@ -57,8 +57,7 @@ def main() -> int:
         return trl_child(args.trl_child)
     home = args.home or tempfile.mkdtemp(prefix="wb-journey-")
     env = {**os.environ, "WORKBENCH_HOME": home}
-    print(f"workspace {home}, {os.cpu_count()} CPU cores, base {args.base}, "
-          f"dataset {args.import_file or args.dataset}")
+    print(f"workspace {home}, {os.cpu_count()} CPU cores, base {args.base}, dataset {args.import_file or args.dataset}")
     if not Path(args.base).is_dir() and args.base != "demo":
         step("prepare", ["models", "get", args.base], env)
     dataset = args.dataset
@@ -68,8 +67,23 @@ def main() -> int:
     step("split", ["datasets", "split", dataset, "--count", str(args.validation), "--seed", "42"], env)
     run = f"journey-{int(time.time())}"
     extra = [x for pair in args.set for x in ("--set", pair)]
-    train_seconds = step("train", ["train", "--dataset", dataset, "--base", args.base, "--name", run,
-                                   "--set", "auto_evaluate=false", *extra, "--wait"], env)
+    train_seconds = step(
+        "train",
+        [
+            "train",
+            "--dataset",
+            dataset,
+            "--base",
+            args.base,
+            "--name",
+            run,
+            "--set",
+            "auto_evaluate=false",
+            *extra,
+            "--wait",
+        ],
+        env,
+    )
     step("evaluate", ["eval", run, "--split", "validation", "--limit", str(args.limit)], env)
     os.environ["WORKBENCH_HOME"] = home
     sys.path.insert(0, str(ROOT))
@@ -78,8 +92,10 @@ def main() -> int:
     record = runs.get_run(run)
     losses = [m["value"] for m in runs.run_metrics(record["id"], ("loss",))]
     evals = [m["value"] for m in runs.run_metrics(record["id"], ("eval_loss",))]
-    print(f"train: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
-          + (f", eval loss {evals[-1]:.3f}" if evals else ""))
+    print(
+        f"train: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+        + (f", eval loss {evals[-1]:.3f}" if evals else "")
+    )
     workbench_match = print_scores(record["id"])
     if args.trl:
         trl_seconds = step("train TRL", [], env, script=[__file__, "--trl-child", run])
@@ -105,8 +121,13 @@ def earliest_checkpoint_at(run_name: str, target: float, full_seconds: float, li
     checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-1]  # last = final
     for checkpoint in checkpoints:
         name = f"{run_name}-{checkpoint.name}"
-        runs.register_finished_run(name, runs.run_config(source), source["dataset_revision_id"], checkpoint,
-                                   note=f"{run_name} {checkpoint.name}")
+        runs.register_finished_run(
+            name,
+            runs.run_config(source),
+            source["dataset_revision_id"],
+            checkpoint,
+            note=f"{run_name} {checkpoint.name}",
+        )
         step(f"evaluate {checkpoint.name}", ["eval", name, "--split", "validation", "--limit", str(limit)], env)
         match = print_scores(runs.get_run(name)["id"])
         if match >= target:
@@ -121,8 +142,9 @@ def print_scores(run_id: int) -> float:
     print(f"\n{'metric':18} {'base':>8} {'adapter':>8} {'delta':>8}")
     exact = float("nan")
     for row in runner.results(run_id):
-        cells = [f"{v:8.3f}" if isinstance(v, float) else f"{'—':>8}" for v in (row["base"], row["adapter"],
-                                                                                 row["delta"])]
+        cells = [
+            f"{v:8.3f}" if isinstance(v, float) else f"{'—':>8}" for v in (row["base"], row["adapter"], row["delta"])
+        ]
         print(f"{row['metric']:18} {' '.join(cells)}")
         if row["metric"] == "exact_match":
             exact = row["adapter"]
@@ -131,11 +153,12 @@ def print_scores(run_id: int) -> float:
 
 def time_to_match(workbench_seconds: float, workbench_match: float, trl_seconds: float, trl_match: float) -> str:
     """Time to an adapter as good as plain TRL's (held-out exact match), each way, and the ratio."""
-    line = (f"\ntime to the plain-TRL adapter's exact match {trl_match:.3f}: plain TRL {trl_seconds:.0f} s, "
-            f"workbench ")
+    line = f"\ntime to the plain-TRL adapter's exact match {trl_match:.3f}: plain TRL {trl_seconds:.0f} s, workbench "
     if workbench_match >= trl_match:
-        return line + (f"{workbench_seconds:.0f} s (its final adapter reached {workbench_match:.3f}); "
-                       f"time_ratio={workbench_seconds / trl_seconds:.2f}")
+        return line + (
+            f"{workbench_seconds:.0f} s (its final adapter reached {workbench_match:.3f}); "
+            f"time_ratio={workbench_seconds / trl_seconds:.2f}"
+        )
     return line + f"did not reach it (reached {workbench_match:.3f} in {workbench_seconds:.0f} s); time_ratio=n/a"
 
 
@@ -158,9 +181,16 @@ def trl_child(run_name: str) -> int:
     print(f"plain TRL: {settings}", flush=True)
     trainer.train()
     name = f"{run_name}-trl"
-    record = {"run": name, "status": "completed", "config": config.to_dict(), "base_model": config.base_model,
-              "chat_template": config.chat_template, "trained_with": f"plain TRL SFTTrainer ({settings})",
-              "dataset": info["dataset"], "dataset_revision": info["revision_n"]}
+    record = {
+        "run": name,
+        "status": "completed",
+        "config": config.to_dict(),
+        "base_model": config.base_model,
+        "chat_template": config.chat_template,
+        "trained_with": f"plain TRL SFTTrainer ({settings})",
+        "dataset": info["dataset"],
+        "dataset_revision": info["revision_n"],
+    }
     target = save_adapter(trainer.model, trainer.processing_class, name, record, [])
     runs.register_finished_run(name, config, source["dataset_revision_id"], target, note="plain TRL")
     return 0

@@ -31,12 +31,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SHAPES = {
-    "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-                         num_key_value_heads=3, vocab_size=49152, tie_word_embeddings=True),
-    "llama-3.2-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                         num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True),
-    "llama-2-7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
-                       num_key_value_heads=32, vocab_size=32000, tie_word_embeddings=False),
+    "smollm2-135m": dict(
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        vocab_size=49152,
+        tie_word_embeddings=True,
+    ),
+    "llama-3.2-1b": dict(
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=True,
+    ),
+    "llama-2-7b": dict(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+        tie_word_embeddings=False,
+    ),
 }
 
 VARIANTS = {
@@ -73,8 +94,9 @@ def measure(base: Path, steps: int, updates: dict) -> dict:
     from workbench.training.memory import estimate_memory, shape_from_folder
     from workbench.training.worker import run_training
 
-    config = TrainConfig(dataset="informes-proyectos", base_model=str(base), max_steps=steps, eval_steps=0,
-                         auto_evaluate=False).with_updates(**updates)
+    config = TrainConfig(
+        dataset="informes-proyectos", base_model=str(base), max_steps=steps, eval_steps=0, auto_evaluate=False
+    ).with_updates(**updates)
     estimate = estimate_memory(config, shape_from_folder(base)).total_gb
     _free()
     torch.cuda.reset_peak_memory_stats()
@@ -85,11 +107,16 @@ def measure(base: Path, steps: int, updates: dict) -> dict:
     if status != "completed":
         return {"error": runs.get_run(run_id)["error"]}
     speeds = [m["value"] for m in runs.run_metrics(run_id, ("tokens_per_second",))]
-    steady = speeds[len(speeds) // 3:] or speeds  # skip warm-up steps
+    steady = speeds[len(speeds) // 3 :] or speeds  # skip warm-up steps
     losses = [m["value"] for m in runs.run_metrics(run_id, ("loss",))]
-    return {"speed": statistics.median(steady), "elapsed": elapsed, "estimate": estimate,
-            "peak": torch.cuda.max_memory_allocated() / 1e9, "reserved": torch.cuda.max_memory_reserved() / 1e9,
-            "loss": (losses[0], losses[-1]) if losses else None}
+    return {
+        "speed": statistics.median(steady),
+        "elapsed": elapsed,
+        "estimate": estimate,
+        "peak": torch.cuda.max_memory_allocated() / 1e9,
+        "reserved": torch.cuda.max_memory_reserved() / 1e9,
+        "loss": (losses[0], losses[-1]) if losses else None,
+    }
 
 
 def _free() -> None:
@@ -123,8 +150,10 @@ def main() -> int:
     plan = [(shape, VARIANTS) for shape in args.shapes.split(",") if shape]
     if args.big:
         plan.append(("llama-2-7b", BIG_VARIANTS))
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.steps} steps each, "
-          "batch 1 x 4 accumulation, max_length 1024, packing")
+    print(
+        f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.steps} steps each, "
+        "batch 1 x 4 accumulation, max_length 1024, packing"
+    )
     for shape, variants in plan:
         base = build_base(shape, scratch / shape, tokenizer_dir)
         print(f"\n{shape}")
@@ -136,9 +165,12 @@ def main() -> int:
                 continue
             baseline = baseline or result["speed"]
             loss = result["loss"]
-            print(f"  {label:44} {result['speed']:9,.0f} tok/s {result['speed'] / baseline:5.2f}x  "
-                  f"peak {result['peak']:5.2f} GB (reserved {result['reserved']:5.2f})  estimate {result['estimate']:5.2f} GB  "
-                  f"loss {loss[0]:.2f}->{loss[1]:.2f}  ({result['elapsed']:.0f} s wall)")
+            print(
+                f"  {label:44} {result['speed']:9,.0f} tok/s {result['speed'] / baseline:5.2f}x  "
+                f"peak {result['peak']:5.2f} GB (reserved {result['reserved']:5.2f})  "
+                f"estimate {result['estimate']:5.2f} GB  "
+                f"loss {loss[0]:.2f}->{loss[1]:.2f}  ({result['elapsed']:.0f} s wall)"
+            )
         shutil.rmtree(base)
     if args.vs_trl != "none":
         versus_trl(args.vs_trl, scratch, tokenizer_dir, args.peak_tflops)
@@ -146,8 +178,17 @@ def main() -> int:
 
 
 # Dense bf16 tensor-core peaks (no sparsity), by a part of the name torch reports.
-PEAK_TFLOPS = {"H200": 989, "H100 PCIe": 756, "H100": 989, "A100": 312, "L40S": 362, "L4": 121, "A10": 125,
-               "RTX 4090": 165, "RTX 3090": 71}
+PEAK_TFLOPS = {
+    "H200": 989,
+    "H100 PCIe": 756,
+    "H100": 989,
+    "A100": 312,
+    "L40S": 362,
+    "L4": 121,
+    "A10": 125,
+    "RTX 4090": 165,
+    "RTX 3090": 71,
+}
 
 
 def peak_flops(name: str, override: float | None) -> float | None:
@@ -168,8 +209,11 @@ def versus_trl(shape: str, scratch: Path, tokenizer_dir: Path, override: float |
     base = build_base(shape, scratch / f"{shape}-vs-trl", tokenizer_dir)
     for method in ("lora", "qlora"):
         home, _, _ = train_throughput.prepare_home(str(base), None)
-        print(f"\n{shape}, {method}: TRL against the workbench, one epoch of the sample dataset"
-              + ("" if peak else " (peak FLOPs of this card unknown: pass --peak-tflops for MFU)"), flush=True)
+        print(
+            f"\n{shape}, {method}: TRL against the workbench, one epoch of the sample dataset"
+            + ("" if peak else " (peak FLOPs of this card unknown: pass --peak-tflops for MFU)"),
+            flush=True,
+        )
         results = train_throughput.run_variants(home, str(base), 1.0, method, peak_flops=peak)
         line = train_throughput.summary_line(results)
         if peak:

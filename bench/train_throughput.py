@@ -39,16 +39,23 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("a", "b", "c")
 # --levers: the workbench with one of its levers taken away, each against (c)
-LEVERS = {"c-fp32": "without bf16 autocast (precision fp32)",
-          "c-full-logits": "without the label-only loss (TRL's loss over every position)",
-          "c-random-order": "without length-grouped batches (random order, more padding)"}
-LABELS = {"a": "(a) TRL default", "b": "(b) TRL tuned", "c": "(c) workbench",
-          **{key: f"(c) {text}" for key, text in LEVERS.items()}}
+LEVERS = {
+    "c-fp32": "without bf16 autocast (precision fp32)",
+    "c-full-logits": "without the label-only loss (TRL's loss over every position)",
+    "c-random-order": "without length-grouped batches (random order, more padding)",
+}
+LABELS = {
+    "a": "(a) TRL default",
+    "b": "(b) TRL tuned",
+    "c": "(c) workbench",
+    **{key: f"(c) {text}" for key, text in LEVERS.items()},
+}
 WARMUP_STEPS = 1
 LOSS_PARITY = 1.02
 
 
 # ------------------------------------------------------------------------------------------- parent
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -58,8 +65,11 @@ def main() -> int:
     parser.add_argument("--validation", type=int, help="held-out rows scored (default: all; --quick: 8)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--method", choices=("lora", "qlora"), default="lora", help="qlora needs a CUDA GPU")
-    parser.add_argument("--levers", action="store_true",
-                        help="instead: the workbench with each of its levers off in turn, against all on")
+    parser.add_argument(
+        "--levers",
+        action="store_true",
+        help="instead: the workbench with each of its levers off in turn, against all on",
+    )
     parser.add_argument("--child", choices=[*VARIANTS, *LEVERS], help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -72,13 +82,20 @@ def main() -> int:
 
     started = time.perf_counter()
     home, base, note = prepare_home(args.base, args.rows)
-    print(f"base {base} ({note}), {args.rows or 'all'} training rows, {args.epochs:g} epoch(s), "
-          f"{os.cpu_count()} CPU cores, {describe_device()}", flush=True)
+    print(
+        f"base {base} ({note}), {args.rows or 'all'} training rows, {args.epochs:g} epoch(s), "
+        f"{os.cpu_count()} CPU cores, {describe_device()}",
+        flush=True,
+    )
     if args.levers:
         results = run_variants(home, base, args.epochs, args.method, args.validation, variants=("c", *LEVERS))
         print(f"total {time.perf_counter() - started:.0f} s")
-        print(" ".join(f"{key}={results['c']['tokens_per_second'] / results[key]['tokens_per_second']:.2f}x"
-                       for key in LEVERS) + "  (speed of all levers on, over each lever off)")
+        print(
+            " ".join(
+                f"{key}={results['c']['tokens_per_second'] / results[key]['tokens_per_second']:.2f}x" for key in LEVERS
+            )
+            + "  (speed of all levers on, over each lever off)"
+        )
         return 0
     results = run_variants(home, base, args.epochs, args.method, args.validation)
     print(f"total {time.perf_counter() - started:.0f} s")
@@ -86,18 +103,40 @@ def main() -> int:
     return 0
 
 
-def run_variants(home: str, base: str, epochs: float, method: str = "lora", validation: int | None = None,
-                 peak_flops: float | None = None, variants=VARIANTS) -> dict:
+def run_variants(
+    home: str,
+    base: str,
+    epochs: float,
+    method: str = "lora",
+    validation: int | None = None,
+    peak_flops: float | None = None,
+    variants=VARIANTS,
+) -> dict:
     """Train (a), (b), (c) one after the other, each in its own process; print each as it ends."""
     results: dict = {}
     for variant in variants:
         out = Path(home) / f"result-{variant}-{method}.json"
-        command = [sys.executable, __file__, "--child", variant, "--home", home, "--out", str(out),
-                   "--base", base, "--epochs", str(epochs), "--method", method]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            "--home",
+            home,
+            "--out",
+            str(out),
+            "--base",
+            base,
+            "--epochs",
+            str(epochs),
+            "--method",
+            method,
+        ]
         if validation:
             command += ["--validation", str(validation)]
-        done = subprocess.run(command, cwd=ROOT, env={**os.environ, "WORKBENCH_HOME": home},
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            command, cwd=ROOT, env={**os.environ, "WORKBENCH_HOME": home}, capture_output=True, text=True
+        )
         if done.returncode != 0:
             print(done.stdout[-3000:], done.stderr[-5000:], file=sys.stderr)
             raise SystemExit(f"variant {variant} failed ({done.returncode})")
@@ -132,8 +171,15 @@ def prepare_home(base: str | None, rows_wanted: int | None) -> tuple[str, str, s
     validation = revision.split.validation
     repository.create_dataset("bench", repository.get_dataset(sample).format, [rows[i] for i in train + validation])
     # the sample's own held-out rows stay the held-out rows
-    repository.set_split("bench", 1, Split(spec=revision.split.spec, train=list(range(len(train))),
-                                           validation=list(range(len(train), len(train) + len(validation)))))
+    repository.set_split(
+        "bench",
+        1,
+        Split(
+            spec=revision.split.spec,
+            train=list(range(len(train))),
+            validation=list(range(len(train), len(train) + len(validation))),
+        ),
+    )
     return home, base, note
 
 
@@ -156,22 +202,30 @@ def mfu(tokens_per_second: float, parameters: int, peak_flops: float) -> float:
 def print_variant(variant: str, r: dict, baseline: dict, peak_flops: float | None = None) -> None:
     print(f"\n{LABELS[variant]}: {r['settings']}")
     if peak_flops:
-        print(f"    MFU {mfu(r['tokens_per_second'], r['parameters'], peak_flops):.1%} (4·N FLOPs per token, "
-              f"N = {r['parameters'] / 1e9:.2f}B, peak {peak_flops / 1e12:.0f} TFLOP/s)")
-    print(f"    {r['tokens_per_second']:8,.0f} tok/s ({r['tokens_per_second'] / baseline['tokens_per_second']:.2f}x)"
-          f"   wall {r['wall_seconds']:6.1f} s   peak {r['peak_mb']:7,.0f} MB   steps {r['steps']}"
-          f"   train loss {r['final_train_loss']:.4f}   validation loss {r['validation_loss']:.4f}", flush=True)
+        print(
+            f"    MFU {mfu(r['tokens_per_second'], r['parameters'], peak_flops):.1%} (4·N FLOPs per token, "
+            f"N = {r['parameters'] / 1e9:.2f}B, peak {peak_flops / 1e12:.0f} TFLOP/s)"
+        )
+    print(
+        f"    {r['tokens_per_second']:8,.0f} tok/s ({r['tokens_per_second'] / baseline['tokens_per_second']:.2f}x)"
+        f"   wall {r['wall_seconds']:6.1f} s   peak {r['peak_mb']:7,.0f} MB   steps {r['steps']}"
+        f"   train loss {r['final_train_loss']:.4f}   validation loss {r['validation_loss']:.4f}",
+        flush=True,
+    )
 
 
 def summary_line(results: dict) -> str:
     a, b, c = results["a"], results["b"], results["c"]
     parity = "ok" if c["validation_loss"] <= LOSS_PARITY * a["validation_loss"] else "FAIL"
-    return (f"speedup_vs_trl_default={c['tokens_per_second'] / a['tokens_per_second']:.2f} "
-            f"speedup_vs_trl_tuned={c['tokens_per_second'] / b['tokens_per_second']:.2f} "
-            f"memory_ratio={c['peak_mb'] / a['peak_mb']:.2f} loss_parity={parity}")
+    return (
+        f"speedup_vs_trl_default={c['tokens_per_second'] / a['tokens_per_second']:.2f} "
+        f"speedup_vs_trl_tuned={c['tokens_per_second'] / b['tokens_per_second']:.2f} "
+        f"memory_ratio={c['peak_mb'] / a['peak_mb']:.2f} loss_parity={parity}"
+    )
 
 
 # -------------------------------------------------------------------------------------------- child
+
 
 def child(args) -> int:
     os.environ["WORKBENCH_HOME"] = args.home
@@ -186,8 +240,14 @@ def child(args) -> int:
     import torch
 
     cuda = torch.cuda.is_available()
-    config = default_config(cuda).with_updates(base_model=args.base, dataset="bench", num_epochs=args.epochs,
-                                               eval_steps=0, auto_evaluate=False, method=args.method)
+    config = default_config(cuda).with_updates(
+        base_model=args.base,
+        dataset="bench",
+        num_epochs=args.epochs,
+        eval_steps=0,
+        auto_evaluate=False,
+        method=args.method,
+    )
     if cuda:
         from workbench.system import device_info
         from workbench.training.autosize import fit_base_to_gpu
@@ -216,14 +276,19 @@ def child(args) -> int:
         adapter = Path(tempfile.mkdtemp(prefix=f"adapter-{args.child}-"))
         trainer.model.save_pretrained(str(adapter))
         del trainer
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
     result = {
-        "settings": settings, "tokens_per_second": meter.tokens_per_second(), "wall_seconds": wall,
-        "peak_mb": peak, "steps": meter.steps, "final_train_loss": meter.last_loss,
+        "settings": settings,
+        "tokens_per_second": meter.tokens_per_second(),
+        "wall_seconds": wall,
+        "peak_mb": peak,
+        "steps": meter.steps,
+        "final_train_loss": meter.last_loss,
         # every variant's adapter is scored the same way: loaded onto the base in fp32
         "validation_loss": validation_loss(adapter_model(config, adapter), config, run_id, args.validation),
         "parameters": base_parameters(config.base_model),
@@ -269,8 +334,13 @@ def trl_trainer(variant: str, config, train_ds, meter):
         # has no native bf16, bf16 is what the CPU forces off.
         forced = {"use_cpu": True} if cpu_has_native_bf16() else {"use_cpu": True, "bf16": False}
     same = {"num_train_epochs": config.num_epochs, "learning_rate": config.learning_rate, "seed": config.seed}
-    measuring = {"include_num_input_tokens_seen": "non_padding", "report_to": "none", "disable_tqdm": True,
-                 "save_strategy": "no", "logging_steps": 1}
+    measuring = {
+        "include_num_input_tokens_seen": "non_padding",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "save_strategy": "no",
+        "logging_steps": 1,
+    }
     tuned = {}
     if variant == "b":
         tuned = {"activation_checkpointing": False, "per_device_train_batch_size": config.per_device_batch_size}
@@ -285,15 +355,27 @@ def trl_trainer(variant: str, config, train_ds, meter):
     if config.method == "qlora":  # as TRL's docs load a 4-bit base
         from transformers import BitsAndBytesConfig
 
-        load["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                         bnb_4bit_use_double_quant=True,
-                                                         bnb_4bit_compute_dtype=torch.bfloat16)
+        load["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
         load["device_map"] = {"": 0}
     model = AutoModelForCausalLM.from_pretrained(resolve_base(config.base_model), **load)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=training_tokenizer(config),
-                         peft_config=peft_config_for(config), callbacks=[meter])
-    shown = {"changed for this machine": forced, "tuning flags": tuned} if variant == "b" else \
-        {"changed for this machine": forced}
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        processing_class=training_tokenizer(config),
+        peft_config=peft_config_for(config),
+        callbacks=[meter],
+    )
+    shown = (
+        {"changed for this machine": forced, "tuning flags": tuned}
+        if variant == "b"
+        else {"changed for this machine": forced}
+    )
     text = "; ".join(f"{k}: {', '.join(f'{n}={v}' for n, v in d.items()) or 'none'}" for k, d in shown.items())
     return trainer, f"{text}; bench-wide: {_pairs(same)}, logging_steps=1, save_strategy=no, {config.method}"
 
@@ -305,12 +387,14 @@ def workbench_settings(config) -> str:
 
     bf16, fp16, _ = precision_for(config)
     cuda = torch.cuda.is_available()
-    return (f"the worker's defaults: {config.method}, batch {config.per_device_batch_size} x "
-            f"{config.gradient_accumulation_steps} accumulation, gradient checkpointing "
-            f"{'on' if config.gradient_checkpointing else 'off'}, "
-            f"{'packing (padding-free)' if config.packing else 'length-grouped batches'}, "
-            f"{'TRL fused LM head' if cuda else 'loss only at labelled positions'}, "
-            f"{'bf16 autocast' if bf16 else 'fp16' if fp16 else 'fp32'}; {_pairs({'lr': config.learning_rate})}")
+    return (
+        f"the worker's defaults: {config.method}, batch {config.per_device_batch_size} x "
+        f"{config.gradient_accumulation_steps} accumulation, gradient checkpointing "
+        f"{'on' if config.gradient_checkpointing else 'off'}, "
+        f"{'packing (padding-free)' if config.packing else 'length-grouped batches'}, "
+        f"{'TRL fused LM head' if cuda else 'loss only at labelled positions'}, "
+        f"{'bf16 autocast' if bf16 else 'fp16' if fp16 else 'fp32'}; {_pairs({'lr': config.learning_rate})}"
+    )
 
 
 def _pairs(values: dict) -> str:
@@ -352,13 +436,13 @@ def validation_loss(model, config, run_id: int, limit: int | None) -> float:
     rows = list(eval_ds)[:limit] if limit else list(eval_ds)
     with torch.no_grad(), torch.autocast(device.type, enabled=False):
         for row in rows:
-            prompt = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True,
-                                                   return_dict=False)
-            full = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
-                                                 return_dict=False)
+            prompt = tokenizer.apply_chat_template(
+                row["prompt"], add_generation_prompt=True, tokenize=True, return_dict=False
+            )
+            full = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True, return_dict=False)
             ids = torch.tensor([full], device=device)
             labels = ids.clone()
-            labels[:, :len(prompt)] = -100
+            labels[:, : len(prompt)] = -100
             n = int((labels[:, 1:] != -100).sum())
             total += float(model(input_ids=ids, labels=labels).loss) * n
             count += n

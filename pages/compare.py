@@ -13,8 +13,9 @@ if picked is None:
     st.stop()
 base, on_base, left, right = picked
 adapter_run = next((s for s in (right, left) if s != BASE_SIDE), None)
-section = st.segmented_control("Section", ["Chat", "Held-out evaluation"], default="Chat", key="cmp_section",
-                               label_visibility="collapsed")
+section = st.segmented_control(
+    "Section", ["Chat", "Held-out evaluation"], default="Chat", key="cmp_section", label_visibility="collapsed"
+)
 
 if section == "Held-out evaluation":
     if adapter_run is None:

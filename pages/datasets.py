@@ -11,8 +11,13 @@ from ui.datasets.new import render_new
 from workbench.data import repository
 
 NEW, IMPORT = "New dataset…", "Import a file…"
-SECTIONS = {"Rows": render_rows, "Statistics": render_stats, "Split": render_split,
-            "History": render_history, "Export": render_export}
+SECTIONS = {
+    "Rows": render_rows,
+    "Statistics": render_stats,
+    "Split": render_split,
+    "History": render_history,
+    "Export": render_export,
+}
 
 st.title("Datasets")
 repository.ensure_samples()
@@ -30,6 +35,7 @@ elif choice == IMPORT:
 else:
     draft = get_draft(choice)
     st.caption(f"{draft.format} rows · revision {draft.base}{' · unsaved changes' if draft.dirty else ''}")
-    section = st.segmented_control("Section", list(SECTIONS), default="Rows", key="ds_section",
-                                   label_visibility="collapsed")
+    section = st.segmented_control(
+        "Section", list(SECTIONS), default="Rows", key="ds_section", label_visibility="collapsed"
+    )
     SECTIONS[section or "Rows"](draft)

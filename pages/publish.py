@@ -15,9 +15,11 @@ from ui.publish_page import (
 )
 
 st.title("Publish")
-st.caption("To Ollama: a model with the chat template, stop tokens and system prompt the run trained with, then "
-           "checked: `show` must list them, one chat must answer, and held-out prompts are replayed through Ollama "
-           "and the app and compared. As GGUF: files for llama.cpp, LM Studio or Ollama, with a Modelfile.")
+st.caption(
+    "To Ollama: a model with the chat template, stop tokens and system prompt the run trained with, then "
+    "checked: `show` must list them, one chat must answer, and held-out prompts are replayed through Ollama "
+    "and the app and compared. As GGUF: files for llama.cpp, LM Studio or Ollama, with a Modelfile."
+)
 candidates = publishable_runs()
 run = None
 if not candidates:

@@ -23,7 +23,8 @@ if len(selected) > 1:
         st.altair_chart(chart, width="stretch")
 
 names = {r["id"]: r["name"] for r in all_runs}
-focus = st.selectbox("Run", list(names), format_func=names.get, key="runs_focus",
-                     index=list(names).index(selected[0]) if selected else 0)
+focus = st.selectbox(
+    "Run", list(names), format_func=names.get, key="runs_focus", index=list(names).index(selected[0]) if selected else 0
+)
 run_actions(focus)
 live_run(focus)

@@ -23,12 +23,22 @@ if not names:
 left, middle, right = st.columns([2, 1, 2])
 dataset = left.selectbox("Dataset", names, key="train_dataset")
 revisions = repository.revisions(dataset)
-revision = middle.selectbox("Revision", [r.n for r in revisions], key=f"train_revision_{dataset}",
-                            format_func=lambda n: f"{n} (latest)" if n == revisions[0].n else str(n))
+revision = middle.selectbox(
+    "Revision",
+    [r.n for r in revisions],
+    key=f"train_revision_{dataset}",
+    format_func=lambda n: f"{n} (latest)" if n == revisions[0].n else str(n),
+)
 chosen = next(r for r in revisions if r.n == revision)
 split = chosen.split
-middle.caption(f"{chosen.rows} rows · " + (f"train {len(split.train)} / validation {len(split.validation)}"
-                                          if split else "no validation split: eval loss will be missing"))
+middle.caption(
+    f"{chosen.rows} rows · "
+    + (
+        f"train {len(split.train)} / validation {len(split.validation)}"
+        if split
+        else "no validation split: eval loss will be missing"
+    )
+)
 with right:
     base = base_model_picker("Base model", key="train_base")
 
@@ -37,9 +47,11 @@ default = default_config(gpu.kind == "cuda")
 if gpu.kind == "cuda":
     default = fit_base_to_gpu(default.with_updates(base_model=base), gpu)
 else:
-    st.caption(f":material/info: No GPU here, so the **CPU preset** is the default: {describe_cpu_preset(gpu.bf16)}. "
-               "Measured on 2 cores, SmolLM2-135M learns the sample task in minutes this way; the GPU recipe "
-               "would take hours on a CPU.")
+    st.caption(
+        f":material/info: No GPU here, so the **CPU preset** is the default: {describe_cpu_preset(gpu.bf16)}. "
+        "Measured on 2 cores, SmolLM2-135M learns the sample task in minutes this way; the GPU recipe "
+        "would take hours on a CPU."
+    )
 preset = preset_for(base)
 if preset and st.button(f"Use the recommended settings for {preset.name}", key="train_apply_preset"):
     current = st.session_state.get("train_last_config") or default
@@ -54,8 +66,9 @@ config_files(config)
 launch_bar(config)
 queue_panel()
 
-watched = st.session_state.get("train_watch") or next((r["id"] for r in runs.list_runs()
-                                                      if r["status"] in ("running", "cancelling")), None)
+watched = st.session_state.get("train_watch") or next(
+    (r["id"] for r in runs.list_runs() if r["status"] in ("running", "cancelling")), None
+)
 if watched:
     st.divider()
     st.subheader("Live")

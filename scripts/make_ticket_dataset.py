@@ -30,10 +30,50 @@ from pathlib import Path
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "bench" / "data" / "tickets-soporte.jsonl"
 INSTRUCTION = "Clasifica este correo de soporte y devuelve el JSON de triaje:"
 
-FIRST = ["Lucía", "Marcos", "Ana", "Javier", "Carmen", "Diego", "Elena", "Pablo", "Sofía", "Andrés", "Marta",
-         "Raúl", "Irene", "Hugo", "Nuria", "Óscar", "Paula", "Sergio", "Laura", "Iván", "Rocío", "Tomás"]
-LAST = ["Gómez", "Ruiz", "Martín", "Sánchez", "Navarro", "Ortega", "Castro", "Vidal", "Romero", "Herrera",
-        "Molina", "Delgado", "Prieto", "Iglesias", "Santos", "Lozano", "Cabrera", "Peña"]
+FIRST = [
+    "Lucía",
+    "Marcos",
+    "Ana",
+    "Javier",
+    "Carmen",
+    "Diego",
+    "Elena",
+    "Pablo",
+    "Sofía",
+    "Andrés",
+    "Marta",
+    "Raúl",
+    "Irene",
+    "Hugo",
+    "Nuria",
+    "Óscar",
+    "Paula",
+    "Sergio",
+    "Laura",
+    "Iván",
+    "Rocío",
+    "Tomás",
+]
+LAST = [
+    "Gómez",
+    "Ruiz",
+    "Martín",
+    "Sánchez",
+    "Navarro",
+    "Ortega",
+    "Castro",
+    "Vidal",
+    "Romero",
+    "Herrera",
+    "Molina",
+    "Delgado",
+    "Prieto",
+    "Iglesias",
+    "Santos",
+    "Lozano",
+    "Cabrera",
+    "Peña",
+]
 GREETINGS = ["Hola,", "Buenos días,", "Buenas tardes:", "Hola equipo,", "Estimados señores:", "Hola de nuevo,"]
 CLOSINGS = ["Un saludo,", "Gracias,", "Quedo a la espera,", "Saludos cordiales,", "Muchas gracias de antemano,"]
 
@@ -115,19 +155,32 @@ def make_row(rng: random.Random) -> dict:
     # Only money problems and lost or wrong parcels come with a refund request; never with a calm note.
     refund = category in ("facturación", "envío") and priority != "baja" and rng.random() < 0.55
     customer = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-    order_id = f"PED-{rng.randint(10000, 99999)}" if category in ("envío", "facturación") or rng.random() < 0.3 \
-        else None
+    order_id = (
+        f"PED-{rng.randint(10000, 99999)}" if category in ("envío", "facturación") or rng.random() < 0.3 else None
+    )
     sentences = [f"{problem[0].upper()}{problem[1:]}."]
     if order_id:
-        sentences.append(rng.choice([f"El número de pedido es {order_id}.", f"Referencia: {order_id}.",
-                                     f"Os paso el pedido {order_id} por si os sirve."]))
+        sentences.append(
+            rng.choice(
+                [
+                    f"El número de pedido es {order_id}.",
+                    f"Referencia: {order_id}.",
+                    f"Os paso el pedido {order_id} por si os sirve.",
+                ]
+            )
+        )
     extra = rng.choice(REFUND if refund else NO_REFUND)
     tail = [s for s in (rng.choice(mood), extra) if s]
     rng.shuffle(tail)
     body = " ".join(sentences + tail)
     email = f"{rng.choice(GREETINGS)} {body} {rng.choice(CLOSINGS)} {customer}"
-    output = {"customer": customer, "category": category, "priority": priority, "refund_requested": refund,
-              "order_id": order_id}
+    output = {
+        "customer": customer,
+        "category": category,
+        "priority": priority,
+        "refund_requested": refund,
+        "order_id": order_id,
+    }
     return {"instruction": INSTRUCTION, "input": email, "output": json.dumps(output, ensure_ascii=False)}
 
 

@@ -65,13 +65,26 @@ def trained_run(workbench_home):
     from workbench.training.config import TrainConfig
     from workbench.training.worker import run_training
 
-    rows = [{"instruction": f"Repite: {w}", "input": "", "output": w}
-            for w in ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho")]
+    rows = [
+        {"instruction": f"Repite: {w}", "input": "", "output": w}
+        for w in ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho")
+    ]
     repository.create_dataset("words", "alpaca", rows)
     repository.make_split("words", 1, SplitSpec(seed=1, validation_ratio=None, validation_count=2))
-    config = TrainConfig(dataset="words", base_model="demo", max_steps=6, eval_steps=0, packing=False,
-                         gradient_checkpointing=False, gradient_accumulation_steps=1, learning_rate=1e-2,
-                         warmup=0, precision="fp32", target_modules="all-linear", auto_evaluate=False)
+    config = TrainConfig(
+        dataset="words",
+        base_model="demo",
+        max_steps=6,
+        eval_steps=0,
+        packing=False,
+        gradient_checkpointing=False,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-2,
+        warmup=0,
+        precision="fp32",
+        target_modules="all-linear",
+        auto_evaluate=False,
+    )
     run_id = runs.create_run(config, name="words-demo")
     assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
     return runs.get_run(run_id)
@@ -96,10 +109,20 @@ def _tiny_tokenizer():
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=list(_demo().SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(["What is the capital of France? Paris is the capital of France. " * 4,
-                             "Hello there, the model answers in a short sentence."] * 8, trainer)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300,
+        special_tokens=list(_demo().SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(
+        [
+            "What is the capital of France? Paris is the capital of France. " * 4,
+            "Hello there, the model answers in a short sentence.",
+        ]
+        * 8,
+        trainer,
+    )
     data = json.loads(tok.to_str())
     vocab = data["model"]["vocab"]
     for added in data["added_tokens"]:
@@ -187,14 +210,19 @@ class FakeOllama:
         self.models: dict[str, dict] = {}
         self.deleted: list[str] = []
         self.chats: list[dict] = []
-        self.answers: dict[str, str] = {}     # last user message -> answer
+        self.answers: dict[str, str] = {}  # last user message -> answer
         self.create_error: str | None = None
-        self.model_info = {"general.architecture": "llama", "llama.embedding_length": 64, "llama.block_count": 2,
-                           "llama.vocab_size": 3000}   # the demo model's shape
+        self.model_info = {
+            "general.architecture": "llama",
+            "llama.embedding_length": 64,
+            "llama.block_count": 2,
+            "llama.vocab_size": 3000,
+        }  # the demo model's shape
         httpserver.expect_request("/api/version", method="GET").respond_with_json({"version": "0.13.0"})
         httpserver.expect_request("/api/tags", method="GET").respond_with_handler(self.tags)
-        httpserver.expect_request(re.compile(r"^/api/blobs/sha256:[0-9a-f]{64}$"), method="POST") \
-            .respond_with_handler(self.blob)
+        httpserver.expect_request(re.compile(r"^/api/blobs/sha256:[0-9a-f]{64}$"), method="POST").respond_with_handler(
+            self.blob
+        )
         httpserver.expect_request("/api/create", method="POST").respond_with_handler(self.create)
         httpserver.expect_request("/api/show", method="POST").respond_with_handler(self.show)
         httpserver.expect_request("/api/chat", method="POST").respond_with_handler(self.chat)
@@ -205,8 +233,10 @@ class FakeOllama:
         return self.server.url_for("").rstrip("/")
 
     def tags(self, request: Request) -> Response:
-        return Response(json.dumps({"models": [{"model": f"{m}:latest", "name": f"{m}:latest"} for m in self.models]}),
-                        content_type="application/json")
+        return Response(
+            json.dumps({"models": [{"model": f"{m}:latest", "name": f"{m}:latest"} for m in self.models]}),
+            content_type="application/json",
+        )
 
     def blob(self, request: Request) -> Response:
         digest = request.path.rsplit("/", 1)[1]
@@ -219,8 +249,9 @@ class FakeOllama:
     def create(self, request: Request) -> Response:
         body = request.get_json()
         self.creates.append(body)
-        missing = [d for d in [*body.get("files", {}).values(), *body.get("adapters", {}).values()]
-                   if d not in self.blobs]
+        missing = [
+            d for d in [*body.get("files", {}).values(), *body.get("adapters", {}).values()] if d not in self.blobs
+        ]
         if missing:
             return Response(json.dumps({"error": f"blob {missing[0]} not found"}), status=400)
         if self.create_error:
@@ -234,21 +265,33 @@ class FakeOllama:
         body = self.models.get(request.get_json()["model"])
         if body is None:
             return Response(json.dumps({"error": "model not found"}), status=404)
-        parameters = "\n".join(f"{key} {json.dumps(v) if isinstance(v, str) else v}"
-                               for key, value in body.get("parameters", {}).items()
-                               for v in (value if isinstance(value, list) else [value]))
+        parameters = "\n".join(
+            f"{key} {json.dumps(v) if isinstance(v, str) else v}"
+            for key, value in body.get("parameters", {}).items()
+            for v in (value if isinstance(value, list) else [value])
+        )
         modelfile = f"FROM {body.get('from', 'blobs')}\n" + ("ADAPTER blob\n" if body.get("adapters") else "")
-        return Response(json.dumps({"template": body.get("template", ""), "parameters": parameters,
-                                    "modelfile": modelfile, "details": {"format": "safetensors"},
-                                    "model_info": self.model_info}),
-                        content_type="application/json")
+        return Response(
+            json.dumps(
+                {
+                    "template": body.get("template", ""),
+                    "parameters": parameters,
+                    "modelfile": modelfile,
+                    "details": {"format": "safetensors"},
+                    "model_info": self.model_info,
+                }
+            ),
+            content_type="application/json",
+        )
 
     def chat(self, request: Request) -> Response:
         body = request.get_json()
         self.chats.append(body)
         content = self.answers.get(body["messages"][-1]["content"], "Hello!")
-        return Response(json.dumps({"model": body["model"], "message": {"role": "assistant", "content": content},
-                                    "done": True}), content_type="application/json")
+        return Response(
+            json.dumps({"model": body["model"], "message": {"role": "assistant", "content": content}, "done": True}),
+            content_type="application/json",
+        )
 
     def delete(self, request: Request) -> Response:
         name = request.get_json()["model"]

@@ -22,10 +22,13 @@ def base_model_picker(label: str, key: str) -> str:
     names.update({n: f"{n} (not prepared yet)" for n in others})
     choice = st.selectbox(label, [*names, OTHER], key=key, format_func=lambda n: names.get(n, n))
     if choice in others:
-        st.warning(f"{choice} is not prepared yet: prepare it on the Models page (download and convert), "
-                   "then pick it here.", icon=":material/download:")
+        st.warning(
+            f"{choice} is not prepared yet: prepare it on the Models page (download and convert), then pick it here.",
+            icon=":material/download:",
+        )
     if choice != OTHER:
         return choice
-    typed = st.text_input("Folder or model id", key=f"{key}_other",
-                          placeholder="/models/my-llama or HuggingFaceTB/SmolLM2-135M-Instruct")
+    typed = st.text_input(
+        "Folder or model id", key=f"{key}_other", placeholder="/models/my-llama or HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
     return typed.strip() or "demo"

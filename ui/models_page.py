@@ -17,10 +17,19 @@ def catalogue_table() -> None:
         st.warning(problem, icon=":material/error:")
     rows = []
     for item in catalog.catalog():
-        rows.append({"model": item.name, "status": catalog.status(item.name), "title": item.title,
-                     "parameters": f"{item.parameters / 1e6:,.1f} M" if item.parameters else "",
-                     "licence": item.licence, "size (MB)": item.size_on_disk_mb, "template": item.template_family,
-                     "target modules": item.target_modules, "memory": item.memory_note})
+        rows.append(
+            {
+                "model": item.name,
+                "status": catalog.status(item.name),
+                "title": item.title,
+                "parameters": f"{item.parameters / 1e6:,.1f} M" if item.parameters else "",
+                "licence": item.licence,
+                "size (MB)": item.size_on_disk_mb,
+                "template": item.template_family,
+                "target modules": item.target_modules,
+                "memory": item.memory_note,
+            }
+        )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
@@ -80,6 +89,18 @@ def custom_catalog_help() -> None:
             "`member`; `title`, `licence`, `parameters`, `template_family` and `target_modules` are optional. "
             "They appear in this list and in every base-model picker once prepared."
         )
-        st.code(json.dumps([{"name": "acme-support-1b", "wheel": "/mnt/models/llm_acme-1.0-py3-none-any.whl",
-                             "wheel_sha256": "<64 hex digits>", "member": "llm_acme/acme-1b.Q8_0.gguf",
-                             "licence": "proprietary"}], indent=2), language="json")
+        st.code(
+            json.dumps(
+                [
+                    {
+                        "name": "acme-support-1b",
+                        "wheel": "/mnt/models/llm_acme-1.0-py3-none-any.whl",
+                        "wheel_sha256": "<64 hex digits>",
+                        "member": "llm_acme/acme-1b.Q8_0.gguf",
+                        "licence": "proprietary",
+                    }
+                ],
+                indent=2,
+            ),
+            language="json",
+        )

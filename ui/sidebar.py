@@ -44,13 +44,17 @@ def render_sidebar() -> None:
 
 def _jobs() -> None:
     active = registry.active()
-    st.markdown(f":material/directions_run: **Jobs in progress:** {len(active)}" if active
-                else ":material/bedtime: No jobs in progress")
+    st.markdown(
+        f":material/directions_run: **Jobs in progress:** {len(active)}"
+        if active
+        else ":material/bedtime: No jobs in progress"
+    )
     for job in active[:MAX_JOBS_SHOWN]:
         text, cancel = st.columns([5, 1], vertical_alignment="center")
         text.caption(f"• {queue.describe(job)}")
-        if job["status"] != "cancelling" and cancel.button(":material/close:", key=f"sidebar_cancel_{job['id']}",
-                                                           help=f"Cancel: {job['title']}"):
+        if job["status"] != "cancelling" and cancel.button(
+            ":material/close:", key=f"sidebar_cancel_{job['id']}", help=f"Cancel: {job['title']}"
+        ):
             registry.cancel(job["id"])
             st.rerun()
     if len(active) > MAX_JOBS_SHOWN:
@@ -61,8 +65,11 @@ def _demo_model() -> None:
     if demo.demo_model_path().joinpath("manifest.json").exists():
         st.caption("Demo model: ready (tiny, random weights, built locally)")
         return
-    if st.button("Build demo model", key="sidebar_build_demo",
-                 help="A tiny Llama with a locally trained tokenizer: the whole flow works offline on CPU."):
+    if st.button(
+        "Build demo model",
+        key="sidebar_build_demo",
+        help="A tiny Llama with a locally trained tokenizer: the whole flow works offline on CPU.",
+    ):
         with st.spinner("Building the demo model…"):
             demo.build_demo_model()
         st.rerun()

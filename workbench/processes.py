@@ -18,14 +18,25 @@ _children: dict[int, subprocess.Popen] = {}  # workers this process started, rea
 
 def launch_detached(command: list[str], log_path: Path, header: str) -> int:
     """Start `command` from the repository with WORKBENCH_HOME set, appending its output to `log_path`."""
-    env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "WORKBENCH_HOME": str(paths.home()),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"\n=== {store.now()} {header} ===\n".encode())
         log.flush()
-        process = subprocess.Popen(command, cwd=paths.REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=paths.REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     remember_child(process)
     return process.pid
 

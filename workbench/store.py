@@ -24,6 +24,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def row_id(inserted: sqlite_utils.db.Table) -> int:
+    """The id of the row `table.insert(...)` just wrote."""
+    pk = inserted.last_pk
+    assert pk is not None, f"{inserted.name}: insert wrote no row"
+    return int(pk)
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): serialises writers across tabs and processes."""
@@ -37,67 +44,129 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["datasets"].create(
+    db.table("datasets").create(
         {"id": int, "name": str, "format": str, "created": str, "updated": str},
-        pk="id", not_null={"name", "format"},
+        pk="id",
+        not_null={"name", "format"},
     )
-    db["datasets"].create_index(["name"], unique=True)
-    db["revisions"].create(
-        {"id": int, "dataset_id": int, "n": int, "sha256": str, "rows": int, "created": str,
-         "note": str, "path": str, "split_json": str},
-        pk="id", foreign_keys=[("dataset_id", "datasets", "id")],
+    db.table("datasets").create_index(["name"], unique=True)
+    db.table("revisions").create(
+        {
+            "id": int,
+            "dataset_id": int,
+            "n": int,
+            "sha256": str,
+            "rows": int,
+            "created": str,
+            "note": str,
+            "path": str,
+            "split_json": str,
+        },
+        pk="id",
+        foreign_keys=[("dataset_id", "datasets", "id")],
     )
-    db["revisions"].create_index(["dataset_id", "n"], unique=True)
-    db["runs"].create(
-        {"id": int, "name": str, "status": str, "config_json": str, "dataset_revision_id": int,
-         "base_model": str, "adapter_dir": str, "pid": int, "created": str, "started": str,
-         "finished": str, "error": str, "progress_json": str},
-        pk="id", foreign_keys=[("dataset_revision_id", "revisions", "id")],
+    db.table("revisions").create_index(["dataset_id", "n"], unique=True)
+    db.table("runs").create(
+        {
+            "id": int,
+            "name": str,
+            "status": str,
+            "config_json": str,
+            "dataset_revision_id": int,
+            "base_model": str,
+            "adapter_dir": str,
+            "pid": int,
+            "created": str,
+            "started": str,
+            "finished": str,
+            "error": str,
+            "progress_json": str,
+        },
+        pk="id",
+        foreign_keys=[("dataset_revision_id", "revisions", "id")],
     )
-    db["runs"].create_index(["name"], unique=True)
-    db["metrics"].create(
+    db.table("runs").create_index(["name"], unique=True)
+    db.table("metrics").create(
         {"run_id": int, "step": int, "epoch": float, "name": str, "value": float, "ts": str},
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["metrics"].create_index(["run_id", "name", "step"])
-    db["evals"].create(
-        {"id": int, "run_id": int, "split": str, "metric": str, "base_value": float,
-         "adapter_value": float, "created": str},
-        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    db.table("metrics").create_index(["run_id", "name", "step"])
+    db.table("evals").create(
+        {
+            "id": int,
+            "run_id": int,
+            "split": str,
+            "metric": str,
+            "base_value": float,
+            "adapter_value": float,
+            "created": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
     )
-    db["eval_rows"].create(
-        {"id": int, "run_id": int, "row_index": int, "prompt": str, "reference": str,
-         "base_output": str, "adapter_output": str, "details_json": str},
-        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    db.table("eval_rows").create(
+        {
+            "id": int,
+            "run_id": int,
+            "row_index": int,
+            "prompt": str,
+            "reference": str,
+            "base_output": str,
+            "adapter_output": str,
+            "details_json": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
     )
-    db["publishes"].create(
-        {"id": int, "run_id": int, "target": str, "name": str, "host": str, "created": str,
-         "status": str, "details_json": str},
-        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    db.table("publishes").create(
+        {
+            "id": int,
+            "run_id": int,
+            "target": str,
+            "name": str,
+            "host": str,
+            "created": str,
+            "status": str,
+            "details_json": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id")],
     )
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     # How the app asks a running worker to stop: "stop" (save the adapter as it stands) or "keep_best".
-    db["runs"].add_column("stop_mode", str)
+    db.table("runs").add_column("stop_mode", str)
     # Set when a run is queued to continue from its last checkpoint rather than start afresh.
-    db["runs"].add_column("resume", int, not_null_default=0)
+    db.table("runs").add_column("resume", int, not_null_default=0)
 
 
 def _v3(db: sqlite_utils.Database) -> None:
     # Held-out evaluation jobs (workbench/evaluation/runner.py). No foreign key to runs: deleting a run
     # deletes its jobs by run_id, like its metrics.
-    db["eval_jobs"].create(
-        {"id": int, "run_id": int, "status": str, "split": str, "limit_n": int, "revision_id": int, "pid": int,
-         "created": str, "started": str, "finished": str, "error": str, "progress_json": str},
+    db.table("eval_jobs").create(
+        {
+            "id": int,
+            "run_id": int,
+            "status": str,
+            "split": str,
+            "limit_n": int,
+            "revision_id": int,
+            "pid": int,
+            "created": str,
+            "started": str,
+            "finished": str,
+            "error": str,
+            "progress_json": str,
+        },
         pk="id",
     )
-    db["eval_jobs"].create_index(["run_id", "id"])
+    db.table("eval_jobs").create_index(["run_id", "id"])
     # Results belong to the job that wrote them, so that a re-evaluation replaces the old ones cleanly.
-    db["evals"].add_column("job_id", int)
-    db["eval_rows"].add_column("job_id", int)
-    db["evals"].create_index(["run_id", "job_id"])
-    db["eval_rows"].create_index(["run_id", "job_id", "row_index"])
+    db.table("evals").add_column("job_id", int)
+    db.table("eval_rows").add_column("job_id", int)
+    db.table("evals").create_index(["run_id", "job_id"])
+    db.table("eval_rows").create_index(["run_id", "job_id", "row_index"])
 
 
 # Lifecycle columns that v4 moves from `runs` into the run's training job.
@@ -111,38 +180,79 @@ def _v4(db: sqlite_utils.Database) -> None:
     evaluation job becomes an `evaluate` job, its results re-pointed to the new id; `eval_jobs` and the
     lifecycle columns of `runs` go. `publishes` stays: it lists outcomes (models in Ollama, folders on disk).
     """
-    db["jobs"].create(
-        {"id": int, "kind": str, "run_id": int, "title": str, "status": str, "pid": int, "args_json": str,
-         "progress_json": str, "result_json": str, "error": str, "stop_mode": str, "log": str,
-         "created": str, "started": str, "finished": str, "heartbeat": str},
-        pk="id", not_null={"kind", "status"},
+    db.table("jobs").create(
+        {
+            "id": int,
+            "kind": str,
+            "run_id": int,
+            "title": str,
+            "status": str,
+            "pid": int,
+            "args_json": str,
+            "progress_json": str,
+            "result_json": str,
+            "error": str,
+            "stop_mode": str,
+            "log": str,
+            "created": str,
+            "started": str,
+            "finished": str,
+            "heartbeat": str,
+        },
+        pk="id",
+        not_null={"kind", "status"},
     )
-    db["jobs"].create_index(["status", "id"])
-    db["jobs"].create_index(["run_id", "kind", "id"])
+    db.table("jobs").create_index(["status", "id"])
+    db.table("jobs").create_index(["run_id", "kind", "id"])
     names = {}
     for run in list(db.query("select * from runs order by id")):
         names[run["id"]] = run["name"]
-        db["jobs"].insert({
-            "kind": "train", "run_id": run["id"], "title": f"Train {run['name']}", "status": run["status"] or "failed",
-            "pid": run["pid"], "args_json": json.dumps({"resume": bool(run.get("resume"))}),
-            "progress_json": run["progress_json"], "error": run["error"], "stop_mode": run.get("stop_mode"),
-            "log": f"runs/{run['name']}/train.log", "created": run["created"], "started": run["started"],
-            "finished": run["finished"],
-        })
+        db.table("jobs").insert(
+            {
+                "kind": "train",
+                "run_id": run["id"],
+                "title": f"Train {run['name']}",
+                "status": run["status"] or "failed",
+                "pid": run["pid"],
+                "args_json": json.dumps({"resume": bool(run.get("resume"))}),
+                "progress_json": run["progress_json"],
+                "error": run["error"],
+                "stop_mode": run.get("stop_mode"),
+                "log": f"runs/{run['name']}/train.log",
+                "created": run["created"],
+                "started": run["started"],
+                "finished": run["finished"],
+            }
+        )
     db.execute("update evals set job_id = -job_id where job_id is not null")
     db.execute("update eval_rows set job_id = -job_id where job_id is not null")
     for job in list(db.query("select * from eval_jobs order by id")):
         name = names.get(job["run_id"], f"run {job['run_id']}")
-        new_id = db["jobs"].insert({
-            "kind": "evaluate", "run_id": job["run_id"], "title": f"Evaluate {name}", "status": job["status"],
-            "pid": job["pid"], "args_json": json.dumps({"split": job["split"], "limit": job["limit_n"],
-                                                        "revision_id": job["revision_id"]}),
-            "progress_json": job["progress_json"], "error": job["error"], "log": f"runs/{name}/eval.log",
-            "created": job["created"], "started": job["started"], "finished": job["finished"],
-        }).last_pk
+        new_id = (
+            db.table("jobs")
+            .insert(
+                {
+                    "kind": "evaluate",
+                    "run_id": job["run_id"],
+                    "title": f"Evaluate {name}",
+                    "status": job["status"],
+                    "pid": job["pid"],
+                    "args_json": json.dumps(
+                        {"split": job["split"], "limit": job["limit_n"], "revision_id": job["revision_id"]}
+                    ),
+                    "progress_json": job["progress_json"],
+                    "error": job["error"],
+                    "log": f"runs/{name}/eval.log",
+                    "created": job["created"],
+                    "started": job["started"],
+                    "finished": job["finished"],
+                }
+            )
+            .last_pk
+        )
         for table in ("evals", "eval_rows"):
             db.execute(f"update {table} set job_id = ? where job_id = ?", [new_id, -job["id"]])
-    db["eval_jobs"].drop()
+    db.table("eval_jobs").drop()
     for column in _RUN_LIFECYCLE:
         db.execute(f"alter table runs drop column {column}")
 

@@ -14,7 +14,7 @@ DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    kind: str                 # "cuda" or "cpu"
+    kind: str  # "cuda" or "cpu"
     name: str
     count: int = 0
     total_gb: float | None = None
@@ -37,8 +37,12 @@ def device_info() -> DeviceInfo:
     if torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info(0)
         return DeviceInfo(
-            kind="cuda", name=torch.cuda.get_device_name(0), count=torch.cuda.device_count(),
-            total_gb=total / 1e9, free_gb=free / 1e9, bf16=torch.cuda.is_bf16_supported(),
+            kind="cuda",
+            name=torch.cuda.get_device_name(0),
+            count=torch.cuda.device_count(),
+            total_gb=total / 1e9,
+            free_gb=free / 1e9,
+            bf16=torch.cuda.is_bf16_supported(),
         )
     return DeviceInfo(kind="cpu", name=f"{os.cpu_count()} cores", bf16=cpu_has_native_bf16())
 

@@ -10,9 +10,16 @@ import gpu_train  # noqa: E402
 import train_throughput  # noqa: E402
 
 
-@pytest.mark.parametrize(("name", "tflops"), [("NVIDIA H100 80GB HBM3", 989), ("NVIDIA H100 PCIe", 756),
-                                              ("NVIDIA H200", 989), ("NVIDIA A100-SXM4-80GB", 312),
-                                              ("NVIDIA GeForce RTX 4090", 165)])
+@pytest.mark.parametrize(
+    ("name", "tflops"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989),
+        ("NVIDIA H100 PCIe", 756),
+        ("NVIDIA H200", 989),
+        ("NVIDIA A100-SXM4-80GB", 312),
+        ("NVIDIA GeForce RTX 4090", 165),
+    ],
+)
 def test_the_peak_comes_from_the_cards_name(name, tflops):
     assert gpu_train.peak_flops(name, None) == tflops * 1e12
 

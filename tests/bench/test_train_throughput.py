@@ -6,13 +6,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUMMARY = re.compile(r"^speedup_vs_trl_default=(\d+\.\d\d) speedup_vs_trl_tuned=(\d+\.\d\d) "
-                     r"memory_ratio=(\d+\.\d\d) loss_parity=(ok|FAIL)$")
+SUMMARY = re.compile(
+    r"^speedup_vs_trl_default=(\d+\.\d\d) speedup_vs_trl_tuned=(\d+\.\d\d) "
+    r"memory_ratio=(\d+\.\d\d) loss_parity=(ok|FAIL)$"
+)
 
 
 def test_the_benchmark_trains_all_three_variants_and_ends_with_the_machine_readable_line():
-    done = subprocess.run([sys.executable, "bench/train_throughput.py", "--base", "demo", "--rows", "16",
-                           "--validation", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "bench/train_throughput.py", "--base", "demo", "--rows", "16", "--validation", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert SUMMARY.match(lines[-1]), lines[-1]

@@ -20,13 +20,26 @@ def _choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_prepare_a_model_on_the_models_page_then_pick_it_on_the_train_page(fake_wheel, workbench_home, app_url,
-                                                                          browser_page):
+def test_prepare_a_model_on_the_models_page_then_pick_it_on_the_train_page(
+    fake_wheel, workbench_home, app_url, browser_page
+):
     shutil.copyfile(fake_wheel, workbench_home / fake_wheel.name)
     sha256 = hashlib.sha256(fake_wheel.read_bytes()).hexdigest()
-    (workbench_home / "catalog.json").write_text(json.dumps([
-        {"name": "tiny-custom", "title": "Tiny custom Llama", "wheel": fake_wheel.name, "wheel_sha256": sha256,
-         "member": MEMBER, "licence": "Apache-2.0"}]), encoding="utf-8")
+    (workbench_home / "catalog.json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": "tiny-custom",
+                    "title": "Tiny custom Llama",
+                    "wheel": fake_wheel.name,
+                    "wheel_sha256": sha256,
+                    "member": MEMBER,
+                    "licence": "Apache-2.0",
+                }
+            ]
+        ),
+        encoding="utf-8",
+    )
     page = browser_page
 
     page.goto(f"{app_url}/train")

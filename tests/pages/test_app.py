@@ -1,5 +1,3 @@
-
-
 def test_app_shows_navigation_and_sidebar_status(page):
     at = page("app.py")
     assert not at.exception
@@ -24,15 +22,17 @@ def test_the_sidebar_lists_every_job_with_what_it_waits_for_and_cancel(page, fak
     assert "Jobs in progress:** 3" in sidebar
     captions = [c.value for c in at.sidebar.caption]
     assert "• Train r1 — running, 4/10 steps" in captions
-    assert any(c.startswith("• Evaluate r0 (3 validation rows) — queued: waits for “Train r1” (running)")
-               for c in captions)
+    assert any(
+        c.startswith("• Evaluate r0 (3 validation rows) — queued: waits for “Train r1” (running)") for c in captions
+    )
     assert any(c.startswith("• Export r0 as GGUF (q8_0) — queued: waits for “Train r1”") for c in captions)
 
     # The sidebar alone: under app.py's st.navigation, AppTest drops the sidebar on the run after a click.
     from streamlit.testing.v1 import AppTest
 
-    sidebar_only = AppTest.from_string("from ui.sidebar import render_sidebar\nrender_sidebar()",
-                                       default_timeout=60).run()
+    sidebar_only = AppTest.from_string(
+        "from ui.sidebar import render_sidebar\nrender_sidebar()", default_timeout=60
+    ).run()
     sidebar_only.sidebar.button(key=f"sidebar_cancel_{evaluation}").click().run()
     assert registry.get(evaluation)["status"] == "cancelled"
     sidebar_only.sidebar.button(key=f"sidebar_cancel_{training}").click().run()

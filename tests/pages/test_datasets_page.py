@@ -34,8 +34,9 @@ def test_create_a_dataset_add_a_row_and_save(page):
     next(b for b in at.button if b.label == "Apply changes").click().run()
     assert not at.exception
     at.button(key="ds_save").click().run()
-    assert repository.load_rows("faq") == [{"instruction": "What are your hours?", "input": "",
-                                            "output": "9 to 5, Monday to Friday."}]
+    assert repository.load_rows("faq") == [
+        {"instruction": "What are your hours?", "input": "", "output": "9 to 5, Monday to Friday."}
+    ]
     assert repository.get_dataset("faq").latest.n == 2
 
 
@@ -43,7 +44,11 @@ def test_table_edits_reach_the_draft_and_the_saved_revision(page):
     repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"}])
     at = page(PAGE)
     at = _goto(at, "faq")
-    at.session_state["ds_table_faq_0_0"] = {"edited_rows": {0: {"output": "changed"}}, "added_rows": [], "deleted_rows": []}
+    at.session_state["ds_table_faq_0_0"] = {
+        "edited_rows": {0: {"output": "changed"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     assert not at.exception
     at.button(key="ds_save").click().run()
@@ -51,8 +56,11 @@ def test_table_edits_reach_the_draft_and_the_saved_revision(page):
 
 
 def test_validation_shows_file_line_field_problem(page):
-    repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"},
-                                                {"instruction": "c", "input": "", "output": ""}])
+    repository.create_dataset(
+        "faq",
+        "alpaca",
+        [{"instruction": "a", "input": "", "output": "b"}, {"instruction": "c", "input": "", "output": ""}],
+    )
     at = _goto(page(PAGE), "faq")
     problems = "\n".join(c.value for c in at.code)
     assert "faq.jsonl:2: output: empty" in problems
@@ -70,13 +78,15 @@ def test_import_with_errors_changes_nothing_until_the_user_skips_them(page):
     at.radio(key="imp_bad_choice").set_value("Skip them").run()
     at.button(key="imp_go").click().run()
     assert not at.exception
-    assert repository.load_rows("mine") == [{"instruction": "q1", "input": "", "output": "a1"},
-                                            {"instruction": "q2", "input": "", "output": "a2"}]
+    assert repository.load_rows("mine") == [
+        {"instruction": "q1", "input": "", "output": "a1"},
+        {"instruction": "q2", "input": "", "output": "a2"},
+    ]
     assert at.selectbox(key="ds_selected").value == "mine"
 
 
 def test_import_lets_the_user_fix_a_bad_line_in_place(page):
-    data = json.dumps({"instruction": "q1", "output": "a1"}) + "\n{\"instruction\": \"q2\", \"output\": }\n"
+    data = json.dumps({"instruction": "q1", "output": "a1"}) + '\n{"instruction": "q2", "output": }\n'
     at = _goto(page(PAGE), IMPORT)
     at.file_uploader(key="imp_upload").upload("fixme.jsonl", data.encode(), "application/jsonl").run()
     fix = next(t for t in at.text_area if t.label == "Line 2")
@@ -88,7 +98,7 @@ def test_import_lets_the_user_fix_a_bad_line_in_place(page):
 
 
 def test_csv_import_goes_through_the_column_mapping(page):
-    data = "question,answer,notes\nWhat is 2+2?,4,easy\n\"Multi\nline?\",yes,x\n"
+    data = 'question,answer,notes\nWhat is 2+2?,4,easy\n"Multi\nline?",yes,x\n'
     at = _goto(page(PAGE), IMPORT)
     at.file_uploader(key="imp_upload").upload("qa.csv", data.encode(), "text/csv").run()
     assert at.selectbox(key="imp_map_instruction").value == "question"
@@ -96,8 +106,10 @@ def test_csv_import_goes_through_the_column_mapping(page):
     at.selectbox(key="imp_map_input").set_value("notes").run()
     at.button(key="imp_go").click().run()
     assert not at.exception
-    assert repository.load_rows("qa") == [{"instruction": "What is 2+2?", "input": "easy", "output": "4"},
-                                          {"instruction": "Multi\nline?", "input": "x", "output": "yes"}]
+    assert repository.load_rows("qa") == [
+        {"instruction": "What is 2+2?", "input": "easy", "output": "4"},
+        {"instruction": "Multi\nline?", "input": "x", "output": "yes"},
+    ]
 
 
 def test_save_after_another_tab_saved_is_refused_and_offers_a_copy(page):
@@ -114,8 +126,9 @@ def test_save_after_another_tab_saved_is_refused_and_offers_a_copy(page):
 
 
 def test_split_section_stores_a_seeded_split(page):
-    repository.create_dataset("faq", "alpaca", [{"instruction": f"q{i}", "input": "", "output": f"a{i}"}
-                                                for i in range(20)])
+    repository.create_dataset(
+        "faq", "alpaca", [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(20)]
+    )
     at = _goto(page(PAGE), "faq")
     at.button_group(key="ds_section").set_value("Split").run()
     at.number_input(key="ds_split_ratio").set_value(0.25)

@@ -28,10 +28,15 @@ def test_models_of_your_own_are_listed_and_a_broken_catalog_json_is_explained(pa
     import json
 
     sha = hashlib.sha256(fake_wheel.read_bytes()).hexdigest()
-    (workbench_home / "catalog.json").write_text(json.dumps([
-        {"name": "acme-tiny", "wheel": str(fake_wheel), "wheel_sha256": sha, "member": "llm_tiny/x.gguf"},
-        {"name": "broken", "wheel": str(fake_wheel), "member": "llm_tiny/x.gguf"},
-    ]), encoding="utf-8")
+    (workbench_home / "catalog.json").write_text(
+        json.dumps(
+            [
+                {"name": "acme-tiny", "wheel": str(fake_wheel), "wheel_sha256": sha, "member": "llm_tiny/x.gguf"},
+                {"name": "broken", "wheel": str(fake_wheel), "member": "llm_tiny/x.gguf"},
+            ]
+        ),
+        encoding="utf-8",
+    )
     at = page(PAGE)
     assert not at.exception, at.exception
     table = at.dataframe[0].value

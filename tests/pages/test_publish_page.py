@@ -10,8 +10,9 @@ def test_without_ollama_or_runs_the_page_says_what_to_do(page):
     at = page(PAGE)
     assert not at.exception, at.exception
     assert at.title[0].value == "Publish"
-    assert any("Ollama is not running at http://127.0.0.1:9 — start it with `ollama serve`" in w.value
-               for w in at.warning)
+    assert any(
+        "Ollama is not running at http://127.0.0.1:9 — start it with `ollama serve`" in w.value for w in at.warning
+    )
     assert any("No run has an adapter yet" in i.value for i in at.info)
     assert any("Nothing published yet" in c.value for c in at.caption)
 
@@ -39,8 +40,17 @@ def test_connected_ollama_lists_models_and_published_ones_can_be_deleted(page, t
     host = httpserver.url_for("").rstrip("/")
     spec = publish_ollama.plan(trained_run["id"], "words-bot", host=host, route="merged")
     record = publish_ollama._record(spec, "published", {})
-    records.finish(record, "published", {"verification": {
-        "replayed": 2, "agreed": 1, "differing": [{"prompt": "Repite: dos", "app": "dos", "ollama": "tres"}]}})
+    records.finish(
+        record,
+        "published",
+        {
+            "verification": {
+                "replayed": 2,
+                "agreed": 1,
+                "differing": [{"prompt": "Repite: dos", "app": "dos", "ollama": "tres"}],
+            }
+        },
+    )
 
     at = page(PAGE)
     at.text_input(key="publish_host").set_value(host).run()
@@ -76,11 +86,11 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
 
     at = page(PAGE)
     assert not at.exception, at.exception
-    assert not [s for s in at.selectbox if s.key == "gguf_quantize"]    # only the open tab is computed
+    assert not [s for s in at.selectbox if s.key == "gguf_quantize"]  # only the open tab is computed
     at.session_state["publish_tab"] = "GGUF export"
     at.run()
     assert at.selectbox(key="gguf_quantize").value == "q8_0"
-    assert not at.warning       # the GGUF tab works without asking Ollama
+    assert not at.warning  # the GGUF tab works without asking Ollama
     folder = next(t for t in at.text_input if t.key.startswith("gguf_out_"))
     assert folder.value.endswith("exports/words-demo/gguf-q8_0")
     at.checkbox(key="gguf_adapter").uncheck()
@@ -108,8 +118,10 @@ def test_gguf_export_runs_in_the_background_without_ollama_and_is_listed(page, t
     at.button(key="gguf_go").click().run()
     _wait_for(at.session_state["publish_job"])
     at.run()
-    assert any("Export words-demo as GGUF (q8_0) failed:" in e.value and "already holds other files" in e.value
-               for e in at.error), [e.value for e in at.error]
+    assert any(
+        "Export words-demo as GGUF (q8_0) failed:" in e.value and "already holds other files" in e.value
+        for e in at.error
+    ), [e.value for e in at.error]
 
 
 def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run, monkeypatch):
@@ -126,12 +138,26 @@ def test_k_quants_without_llama_cpp_python_say_what_to_install(page, trained_run
 
 
 def test_exports_where_llama_cpp_answered_differently_show_the_pairs(page, trained_run, tmp_path):
-    comparison = {"prompts": 2, "same_tokenization": 2, "same_answers": 1,
-                  "differing": [{"prompt": "Repite: dos", "same_tokens": True, "same_answer": False,
-                                 "transformers": "dos", "llama.cpp": "tres"}]}
+    comparison = {
+        "prompts": 2,
+        "same_tokenization": 2,
+        "same_answers": 1,
+        "differing": [
+            {
+                "prompt": "Repite: dos",
+                "same_tokens": True,
+                "same_answer": False,
+                "transformers": "dos",
+                "llama.cpp": "tres",
+            }
+        ],
+    }
     record = records.start(trained_run["id"], "gguf:q4_K_M", str(tmp_path / "export"), "", "running", {})
-    records.finish(record, "exported", {"manifest": {"files": {"model": {"name": "words-demo-q4_K_M.gguf"}},
-                                                     "llama_cpp_comparison": comparison}})
+    records.finish(
+        record,
+        "exported",
+        {"manifest": {"files": {"model": {"name": "words-demo-q4_K_M.gguf"}}, "llama_cpp_comparison": comparison}},
+    )
     at = page(PAGE)
     at.session_state["publish_tab"] = "GGUF export"
     at.run()

@@ -9,14 +9,18 @@ PAGE = "pages/runs.py"
 
 def _finished_run(name, losses):
     if "tiny" not in repository.dataset_names():
-        repository.create_dataset("tiny", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"}
-                                                     for i in range(4)])
+        repository.create_dataset(
+            "tiny", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(4)]
+        )
     run_id = runs.create_run(TrainConfig(dataset="tiny"), name=name)
     db = store.open_db()
-    registry.update(runs.get_run(run_id)["job_id"], {"status": "completed", "started": "2026-01-01T10:00:00+00:00",
-                                                     "finished": "2026-01-01T10:03:00+00:00"})
-    db["metrics"].insert_all([{"run_id": run_id, "step": i + 1, "epoch": 0.1 * i, "name": "loss", "value": v}
-                              for i, v in enumerate(losses)])
+    registry.update(
+        runs.get_run(run_id)["job_id"],
+        {"status": "completed", "started": "2026-01-01T10:00:00+00:00", "finished": "2026-01-01T10:03:00+00:00"},
+    )
+    db["metrics"].insert_all(
+        [{"run_id": run_id, "step": i + 1, "epoch": 0.1 * i, "name": "loss", "value": v} for i, v in enumerate(losses)]
+    )
     return run_id
 
 

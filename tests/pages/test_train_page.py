@@ -6,8 +6,7 @@ PAGE = "pages/train.py"
 
 
 def _set(at, field, value):
-    widget = next(w for w in [*at.number_input, *at.text_input, *at.checkbox, *at.selectbox]
-                  if w.key == f"tc_{field}")
+    widget = next(w for w in [*at.number_input, *at.text_input, *at.checkbox, *at.selectbox] if w.key == f"tc_{field}")
     widget.set_value(value)
 
 
@@ -79,8 +78,12 @@ def _add_metrics(run_id: int, steps) -> None:
     from workbench import store
 
     store.open_db()["metrics"].insert_all(
-        [{"run_id": run_id, "step": s, "epoch": s / 10, "name": name, "value": 1.0 / s, "ts": store.now()}
-         for s in steps for name in ("loss", "learning_rate", "tokens_per_second")])
+        [
+            {"run_id": run_id, "step": s, "epoch": s / 10, "name": name, "value": 1.0 / s, "ts": store.now()}
+            for s in steps
+            for name in ("loss", "learning_rate", "tokens_per_second")
+        ]
+    )
 
 
 def test_the_live_view_reads_only_the_metric_rows_added_since_its_last_poll(page, monkeypatch):

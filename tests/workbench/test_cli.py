@@ -78,8 +78,14 @@ def test_errors_name_the_cause_and_exit_2(tmp_path, capsys):
 def test_python_dash_m_workbench_runs_as_a_process(tmp_path, workbench_home):
     bad = _write(tmp_path / "bad.jsonl", [{"instruction": "q", "output": 5}])
     env = {**os.environ, "WORKBENCH_HOME": str(workbench_home)}
-    done = subprocess.run([sys.executable, "-m", "workbench", "datasets", "validate", str(bad)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench", "datasets", "validate", str(bad)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stdout.strip() == "bad.jsonl:1: output: must be a string, got int"
 
@@ -95,8 +101,26 @@ def test_train_wait_then_runs_list_show_and_delete(tmp_path, capsys):
     main(["datasets", "import", str(_write(tmp_path / "nums.jsonl", GOOD))])
     main(["datasets", "split", "nums", "--count", "4"])
     capsys.readouterr()
-    code = main(["train", "--dataset", "nums", "--base", "demo", "--name", "cli-run", "--wait",
-                 "--set", "max_steps=6", "--set", "eval_steps=3", "--set", "lora_r=4", "--set", "auto_evaluate=false"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "nums",
+            "--base",
+            "demo",
+            "--name",
+            "cli-run",
+            "--wait",
+            "--set",
+            "max_steps=6",
+            "--set",
+            "eval_steps=3",
+            "--set",
+            "lora_r=4",
+            "--set",
+            "auto_evaluate=false",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Run cli-run completed." in out

@@ -20,26 +20,101 @@ def _v3_database() -> None:
         migrate(db)
     db.execute("PRAGMA user_version=3")
     db["datasets"].insert({"id": 1, "name": "faq", "format": "alpaca", "created": "t0", "updated": "t0"})
-    db["revisions"].insert({"id": 1, "dataset_id": 1, "n": 1, "sha256": "x", "rows": 4, "created": "t0",
-                            "path": "datasets/.history/faq/r000001.jsonl"})
-    db["runs"].insert({"id": 1, "name": "done", "status": "completed", "config_json": "{}", "dataset_revision_id": 1,
-                       "base_model": "demo", "adapter_dir": "adapters/done", "pid": 11, "created": "t1",
-                       "started": "t2", "finished": "t3", "progress_json": json.dumps({"step": 40}), "resume": 0})
-    db["runs"].insert({"id": 2, "name": "broken", "status": "interrupted", "config_json": "{}",
-                       "dataset_revision_id": 1, "base_model": "demo", "created": "t4", "started": "t5",
-                       "finished": "t6", "error": "killed", "stop_mode": "stop", "resume": 1})
+    db["revisions"].insert(
+        {
+            "id": 1,
+            "dataset_id": 1,
+            "n": 1,
+            "sha256": "x",
+            "rows": 4,
+            "created": "t0",
+            "path": "datasets/.history/faq/r000001.jsonl",
+        }
+    )
+    db["runs"].insert(
+        {
+            "id": 1,
+            "name": "done",
+            "status": "completed",
+            "config_json": "{}",
+            "dataset_revision_id": 1,
+            "base_model": "demo",
+            "adapter_dir": "adapters/done",
+            "pid": 11,
+            "created": "t1",
+            "started": "t2",
+            "finished": "t3",
+            "progress_json": json.dumps({"step": 40}),
+            "resume": 0,
+        }
+    )
+    db["runs"].insert(
+        {
+            "id": 2,
+            "name": "broken",
+            "status": "interrupted",
+            "config_json": "{}",
+            "dataset_revision_id": 1,
+            "base_model": "demo",
+            "created": "t4",
+            "started": "t5",
+            "finished": "t6",
+            "error": "killed",
+            "stop_mode": "stop",
+            "resume": 1,
+        }
+    )
     # Evaluation job ids overlap the run ids on purpose: the migration renumbers them.
-    db["eval_jobs"].insert({"id": 2, "run_id": 1, "status": "completed", "split": "validation", "limit_n": 3,
-                            "revision_id": 1, "created": "t7", "finished": "t8",
-                            "progress_json": json.dumps({"done": 3, "total": 3})})
-    db["eval_jobs"].insert({"id": 1, "run_id": 1, "status": "queued", "split": "all", "revision_id": 1,
-                            "created": "t6"})
-    db["evals"].insert({"run_id": 1, "job_id": 2, "split": "validation", "metric": "exact_match",
-                        "base_value": 0.0, "adapter_value": 1.0, "created": "t8"})
-    db["eval_rows"].insert({"run_id": 1, "job_id": 2, "row_index": 0, "prompt": "p", "reference": "r",
-                            "base_output": "b", "adapter_output": "r", "details_json": "{}"})
-    db["publishes"].insert({"run_id": 1, "target": "ollama:merged", "name": "faq-bot", "host": "h", "created": "t9",
-                            "status": "published", "details_json": "{}"})
+    db["eval_jobs"].insert(
+        {
+            "id": 2,
+            "run_id": 1,
+            "status": "completed",
+            "split": "validation",
+            "limit_n": 3,
+            "revision_id": 1,
+            "created": "t7",
+            "finished": "t8",
+            "progress_json": json.dumps({"done": 3, "total": 3}),
+        }
+    )
+    db["eval_jobs"].insert(
+        {"id": 1, "run_id": 1, "status": "queued", "split": "all", "revision_id": 1, "created": "t6"}
+    )
+    db["evals"].insert(
+        {
+            "run_id": 1,
+            "job_id": 2,
+            "split": "validation",
+            "metric": "exact_match",
+            "base_value": 0.0,
+            "adapter_value": 1.0,
+            "created": "t8",
+        }
+    )
+    db["eval_rows"].insert(
+        {
+            "run_id": 1,
+            "job_id": 2,
+            "row_index": 0,
+            "prompt": "p",
+            "reference": "r",
+            "base_output": "b",
+            "adapter_output": "r",
+            "details_json": "{}",
+        }
+    )
+    db["publishes"].insert(
+        {
+            "run_id": 1,
+            "target": "ollama:merged",
+            "name": "faq-bot",
+            "host": "h",
+            "created": "t9",
+            "status": "published",
+            "details_json": "{}",
+        }
+    )
     db.conn.close()
 
 
@@ -53,14 +128,20 @@ def test_a_schema_3_registry_migrates_without_losing_anything():
     done, broken = runs.get_run("done"), runs.get_run("broken")
     assert (done["status"], done["pid"], done["started"], done["finished"]) == ("completed", 11, "t2", "t3")
     assert runs.run_progress(done) == {"step": 40} and done["adapter_dir"] == "adapters/done"
-    assert (broken["status"], broken["error"], broken["stop_mode"], broken["resume"]) == ("interrupted", "killed",
-                                                                                        "stop", 1)
+    assert (broken["status"], broken["error"], broken["stop_mode"], broken["resume"]) == (
+        "interrupted",
+        "killed",
+        "stop",
+        1,
+    )
     assert registry.get(done["job_id"])["log"] == "runs/done/train.log"
 
     evaluations = runner.list_jobs(1)
     # Newest first, in the order the old ids gave them.
-    assert [(j["status"], j["split"], j["limit_n"]) for j in evaluations] == [("completed", "validation", 3),
-                                                                              ("queued", "all", None)]
+    assert [(j["status"], j["split"], j["limit_n"]) for j in evaluations] == [
+        ("completed", "validation", 3),
+        ("queued", "all", None),
+    ]
     scored = evaluations[0]
     assert runner.results_job(1)["id"] == scored["id"]
     assert runner.results(1)[0]["metric"] == "exact_match" and runner.results(1)[0]["adapter"] == 1.0

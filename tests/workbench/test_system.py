@@ -11,8 +11,10 @@ from workbench import paths, system
 def test_without_the_nvidia_driver_the_device_is_found_without_importing_torch():
     if system.may_have_cuda():
         pytest.skip("a machine with the NVIDIA driver imports torch to ask CUDA")
-    code = ("import sys; from workbench import system; info = system.device_info(); "
-            "assert info.kind == 'cpu', info; assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; from workbench import system; info = system.device_info(); "
+        "assert info.kind == 'cpu', info; assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

@@ -15,17 +15,27 @@ def settings_form(default_system: str) -> GenerationSettings:
     with st.expander("Generation settings (shared by both sides)"):
         greedy = st.toggle("Greedy decoding (deterministic)", value=True, key="cmp_greedy")
         cols = st.columns(5)
-        temperature = cols[0].number_input("Temperature", 0.0, 2.0, 0.7, 0.05, key="cmp_temperature",
-                                           disabled=greedy)
+        temperature = cols[0].number_input("Temperature", 0.0, 2.0, 0.7, 0.05, key="cmp_temperature", disabled=greedy)
         top_p = cols[1].number_input("Top p", 0.05, 1.0, 0.9, 0.05, key="cmp_top_p", disabled=greedy)
         max_new = cols[2].number_input("Max new tokens", 1, 4096, 256, 16, key="cmp_max_new")
         repetition = cols[3].number_input("Repetition penalty", 1.0, 2.0, 1.0, 0.05, key="cmp_repetition")
         seed = cols[4].number_input("Seed (same on both sides)", 0, 2**31 - 1, 0, key="cmp_seed")
-        system = st.text_area("System prompt", value=default_system, key="cmp_system", height=68,
-                              help="Defaults to the system prompt the adapter was trained with.")
-    return GenerationSettings(system_prompt=system, temperature=float(temperature), top_p=float(top_p),
-                              max_new_tokens=int(max_new), repetition_penalty=float(repetition), seed=int(seed),
-                              greedy=greedy)
+        system = st.text_area(
+            "System prompt",
+            value=default_system,
+            key="cmp_system",
+            height=68,
+            help="Defaults to the system prompt the adapter was trained with.",
+        )
+    return GenerationSettings(
+        system_prompt=system,
+        temperature=float(temperature),
+        top_p=float(top_p),
+        max_new_tokens=int(max_new),
+        repetition_penalty=float(repetition),
+        seed=int(seed),
+        greedy=greedy,
+    )
 
 
 def _histories(sides: list[str]) -> list[list[dict]]:
@@ -36,11 +46,12 @@ def _histories(sides: list[str]) -> list[list[dict]]:
 def _stats(result: dict | None) -> str:
     if not result:
         return ""
-    return (f"first token {result['ttft']:.2f} s · {result['tps']:.1f} tok/s · {result['tokens']} tokens")
+    return f"first token {result['ttft']:.2f} s · {result['tps']:.1f} tok/s · {result['tokens']} tokens"
 
 
-def render_chat(engine: Engine, sides: list[str], adapter_names: list[str | None], settings: GenerationSettings,
-                labels: list[str]) -> None:
+def render_chat(
+    engine: Engine, sides: list[str], adapter_names: list[str | None], settings: GenerationSettings, labels: list[str]
+) -> None:
     histories = _histories(sides)
     columns = st.columns(2)
     for column, label, history in zip(columns, labels, histories, strict=True):
@@ -66,15 +77,22 @@ def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
             placeholders.append(st.empty())
     conversation = [[{"role": m["role"], "content": m["content"]} for m in h] for h in histories]
     texts = ["", ""]
-    for side, delta in engine.stream([Side(a, c) for a, c in zip(adapter_names, conversation, strict=True)],
-                                     settings):
+    for side, delta in engine.stream([Side(a, c) for a, c in zip(adapter_names, conversation, strict=True)], settings):
         texts[side] += delta
         placeholders[side].markdown(texts[side] + "▌")
-    for placeholder, history, text, result in zip(placeholders, histories, texts, engine.last_results,
-                                                  strict=True):
+    for placeholder, history, text, result in zip(placeholders, histories, texts, engine.last_results, strict=True):
         placeholder.markdown(text)
-        history.append({"role": "assistant", "content": result.text, "stats": {
-            "ttft": result.time_to_first_token_s, "tps": result.tokens_per_second, "tokens": result.tokens}})
+        history.append(
+            {
+                "role": "assistant",
+                "content": result.text,
+                "stats": {
+                    "ttft": result.time_to_first_token_s,
+                    "tps": result.tokens_per_second,
+                    "tokens": result.tokens,
+                },
+            }
+        )
     st.rerun()
 
 
@@ -88,10 +106,12 @@ def _tools(sides: list[str], labels: list[str], histories: list[list[dict]]) -> 
         st.rerun()
     for i, (label, history) in enumerate(zip(labels, histories, strict=True)):
         clean = [{"role": m["role"], "content": m["content"]} for m in history]
-        cols[1 + i].download_button(f"Export {label.split(' ')[0]} side (JSONL)",
-                                    json.dumps({"messages": clean}, ensure_ascii=False) + "\n",
-                                    file_name=f"conversation-{sides[i].replace(BASE_SIDE, 'base')}.jsonl",
-                                    key=f"cmp_export_{i}")
+        cols[1 + i].download_button(
+            f"Export {label.split(' ')[0]} side (JSONL)",
+            json.dumps({"messages": clean}, ensure_ascii=False) + "\n",
+            file_name=f"conversation-{sides[i].replace(BASE_SIDE, 'base')}.jsonl",
+            key=f"cmp_export_{i}",
+        )
     _add_to_dataset(labels, histories)
 
 
@@ -113,8 +133,11 @@ def _add_to_dataset(labels: list[str], histories: list[list[dict]]) -> None:
             added = st.form_submit_button("Add as a new row")
         if added:
             info = repository.get_dataset(dataset)
-            row = ({"instruction": question, "input": "", "output": answer} if info.format == "alpaca" else
-                   {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
+            row = (
+                {"instruction": question, "input": "", "output": answer}
+                if info.format == "alpaca"
+                else {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+            )
             rows = repository.read_revision_rows(info.latest) + [row]
             revision = repository.save_rows(dataset, rows, info.latest.n, note="added from Compare")
             st.session_state.get("ds_drafts", {}).pop(dataset, None)

@@ -33,11 +33,19 @@ def _launcher(run: dict) -> None:
     numbers = [r.n for r in repository.revisions(dataset)]
     with st.form("cmp_eval_form"):
         cols = st.columns([1, 2, 1, 1])
-        revision = cols[0].selectbox(f"Revision of {dataset}", numbers, index=numbers.index(trained_on.n),
-                                     key="cmp_eval_revision",
-                                     format_func=lambda n: f"{n} (trained on)" if n == trained_on.n else str(n))
-        split = cols[1].selectbox("Rows", ["validation", "train", "all"], key="cmp_eval_split",
-                                  help="Validation is the held-out split of that revision.")
+        revision = cols[0].selectbox(
+            f"Revision of {dataset}",
+            numbers,
+            index=numbers.index(trained_on.n),
+            key="cmp_eval_revision",
+            format_func=lambda n: f"{n} (trained on)" if n == trained_on.n else str(n),
+        )
+        split = cols[1].selectbox(
+            "Rows",
+            ["validation", "train", "all"],
+            key="cmp_eval_split",
+            help="Validation is the held-out split of that revision.",
+        )
         limit = cols[2].number_input("Sample of N rows (0: all)", 0, 100000, 0, key="cmp_eval_limit")
         go = cols[3].form_submit_button("Evaluate base and adapter", type="primary")
     if go:
@@ -70,10 +78,16 @@ def _results(run_id: int) -> None:
     if not table:
         return
     frame = pd.DataFrame(table)
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
-        "base": st.column_config.NumberColumn(format="%.3f"),
-        "adapter": st.column_config.NumberColumn(format="%.3f"),
-        "delta": st.column_config.NumberColumn(format="%+.3f")})
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "base": st.column_config.NumberColumn(format="%.3f"),
+            "adapter": st.column_config.NumberColumn(format="%.3f"),
+            "delta": st.column_config.NumberColumn(format="%+.3f"),
+        },
+    )
     rows = runner.rows(run_id)
     which = st.segmented_control("Rows", FILTERS, default="all rows", key="cmp_eval_filter")
     shown = [r for r in rows if which in (None, "all rows") or r["details"].get("verdict") == which]
@@ -98,9 +112,14 @@ def _row_card(row: dict) -> None:
         st.markdown(f"**Prompt**\n\n{row['prompt']}")
         cols = st.columns(3)
         style = "white-space: pre-wrap; font-family: monospace; font-size: 0.85em"
-        cols[0].markdown(f"**Reference**<div style='{style}'>{html.escape(row['reference'])}</div>",
-                         unsafe_allow_html=True)
-        cols[1].markdown(f"**Base**<div style='{style}'>{_highlight(row['base_output'], row['reference'])}</div>",
-                         unsafe_allow_html=True)
-        cols[2].markdown(f"**Adapter**<div style='{style}'>"
-                         f"{_highlight(row['adapter_output'], row['reference'])}</div>", unsafe_allow_html=True)
+        cols[0].markdown(
+            f"**Reference**<div style='{style}'>{html.escape(row['reference'])}</div>", unsafe_allow_html=True
+        )
+        cols[1].markdown(
+            f"**Base**<div style='{style}'>{_highlight(row['base_output'], row['reference'])}</div>",
+            unsafe_allow_html=True,
+        )
+        cols[2].markdown(
+            f"**Adapter**<div style='{style}'>{_highlight(row['adapter_output'], row['reference'])}</div>",
+            unsafe_allow_html=True,
+        )

@@ -24,8 +24,9 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
         st.info("No trained adapter yet: train one on the Train page, then compare it with its base here.")
         return None
     bases = list(dict.fromkeys(a["base_model"] for a in adapters))
-    base = st.selectbox("Base model", bases, key="cmp_base",
-                        help="Sides share one loaded base; adapters are switched per request.")
+    base = st.selectbox(
+        "Base model", bases, key="cmp_base", help="Sides share one loaded base; adapters are switched per request."
+    )
     on_base = [a for a in adapters if a["base_model"] == base]
     on_base += [c for a in on_base for c in _checkpoints(a)]
     options = [BASE_SIDE, *[a["name"] for a in on_base]]
@@ -43,8 +44,10 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
 def _checkpoints(adapter: dict) -> list[dict]:
     """The run's intermediate checkpoints, each usable as a side ("run@checkpoint-40")."""
     folder = paths.checkpoints_dir(adapter["name"])
-    found = sorted((p for p in folder.glob("checkpoint-*") if (p / "adapter_model.safetensors").exists()),
-                   key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    found = sorted(
+        (p for p in folder.glob("checkpoint-*") if (p / "adapter_model.safetensors").exists()),
+        key=lambda p: int(p.name.rsplit("-", 1)[-1]),
+    )
     return [{**adapter, "name": f"{adapter['name']}@{p.name}", "adapter_dir": str(p)} for p in found]
 
 

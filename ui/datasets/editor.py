@@ -58,10 +58,12 @@ def _pager(draft: Draft, indices: list[int]) -> list[int]:
     pages = max(1, math.ceil(len(indices) / size))
     page = middle.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key=f"ds_page_{draft.name}")
     start = (int(page) - 1) * size
-    shown = indices[start:start + size]
+    shown = indices[start : start + size]
     filtered = f" (of {len(draft.rows)})" if len(indices) != len(draft.rows) else ""
-    right.caption(f"Rows {start + 1 if shown else 0}–{start + len(shown)} of {len(indices)}{filtered} · "
-                  f"page {int(page)} of {pages}")
+    right.caption(
+        f"Rows {start + 1 if shown else 0}–{start + len(shown)} of {len(indices)}{filtered} · "
+        f"page {int(page)} of {pages}"
+    )
     return shown
 
 
@@ -70,8 +72,12 @@ def _table(draft: Draft, page_indices: list[int]) -> None:
     editable = draft.format == "alpaca"
     disabled = ["#"] + ([] if editable else [c for c in frame.columns if c not in ("#", "select")])
     edited = st.data_editor(
-        frame, key=f"ds_table_{draft.name}_{draft.version}_{page_indices[0] if page_indices else 0}", hide_index=True,
-        width="stretch", num_rows="fixed", disabled=disabled,
+        frame,
+        key=f"ds_table_{draft.name}_{draft.version}_{page_indices[0] if page_indices else 0}",
+        hide_index=True,
+        width="stretch",
+        num_rows="fixed",
+        disabled=disabled,
         column_config={
             "select": st.column_config.CheckboxColumn("select", help="select rows to duplicate or delete", width=40),
             "#": st.column_config.NumberColumn("#", help="line in the dataset file", width=60),
@@ -95,13 +101,21 @@ def _page_frame(draft: Draft, page_indices: list[int]) -> pd.DataFrame:
         else:
             messages = row.get("messages") or []
             record["turns"] = len(messages)
-            record["first user message"] = next((_as_text(m.get("content")) for m in messages
-                                                 if isinstance(m, dict) and m.get("role") == "user"), "")
-            record["last assistant message"] = next((_as_text(m.get("content")) for m in reversed(messages)
-                                                     if isinstance(m, dict) and m.get("role") == "assistant"), "")
+            record["first user message"] = next(
+                (_as_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"), ""
+            )
+            record["last assistant message"] = next(
+                (
+                    _as_text(m.get("content"))
+                    for m in reversed(messages)
+                    if isinstance(m, dict) and m.get("role") == "assistant"
+                ),
+                "",
+            )
         records.append(record)
-    columns = ["#", "select"] + (list(ALPACA_COLUMNS) if draft.format == "alpaca"
-                                 else ["turns", "first user message", "last assistant message"])
+    columns = ["#", "select"] + (
+        list(ALPACA_COLUMNS) if draft.format == "alpaca" else ["turns", "first user message", "last assistant message"]
+    )
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -135,8 +149,7 @@ def _form(draft: Draft, page_indices: list[int]) -> None:
     st.session_state["ds_form_page_first"] = first_on_page
     if goto is not None or st.session_state.get(row_key, 0) > len(draft.rows):
         st.session_state[row_key] = min(goto or 1, len(draft.rows))
-    number = st.number_input("Row (line in the file)", min_value=1, max_value=len(draft.rows), step=1,
-                             key=row_key)
+    number = st.number_input("Row (line in the file)", min_value=1, max_value=len(draft.rows), step=1, key=row_key)
     index = int(number) - 1
     row = draft.rows[index]
     key = f"ds_form_{draft.name}_{index}_{draft.version}"
@@ -186,8 +199,9 @@ def _chat_form(draft: Draft, index: int, row: dict, key: str) -> None:
             role = message.get("role") if message.get("role") in ROLES else "user"
             new_role = left.selectbox("Role", ROLES, index=ROLES.index(role), key=f"{key}_role_{i}")
             remove = left.checkbox("Remove", key=f"{key}_remove_{i}")
-            content = right.text_area(f"Message {i + 1}", _as_text(message.get("content")), height=120,
-                                      key=f"{key}_content_{i}")
+            content = right.text_area(
+                f"Message {i + 1}", _as_text(message.get("content")), height=120, key=f"{key}_content_{i}"
+            )
             if not remove:
                 edited.append({"role": new_role, "content": content})
         if st.form_submit_button("Apply changes", type="primary"):
@@ -230,10 +244,15 @@ def _problems_panel(draft: Draft, problems: list[formats.Problem]) -> None:
         return
     label = f"Validation: {errors} error(s), {warnings} warning(s)"
     with st.expander(label, expanded=errors > 0):
-        st.code("\n".join(str(p) for p in problems[:500]) + ("\n…" if len(problems) > 500 else ""),
-                language=None, wrap_lines=True)
-        st.caption("Rows with errors can still be saved, but training refuses them: fix them in the Form view "
-                   "(filter on 'Rows with errors').")
+        st.code(
+            "\n".join(str(p) for p in problems[:500]) + ("\n…" if len(problems) > 500 else ""),
+            language=None,
+            wrap_lines=True,
+        )
+        st.caption(
+            "Rows with errors can still be saved, but training refuses them: fix them in the Form view "
+            "(filter on 'Rows with errors')."
+        )
 
 
 def _save_bar(draft: Draft) -> None:
@@ -241,13 +260,11 @@ def _save_bar(draft: Draft) -> None:
     conflict = st.session_state.get("ds_conflict")
     if conflict and conflict["name"] == draft.name:
         _conflict_panel(draft, conflict["message"])
-    status = (f"**Unsaved changes** since revision {draft.base}" if draft.dirty
-              else f"Saved as revision {draft.base}")
+    status = f"**Unsaved changes** since revision {draft.base}" if draft.dirty else f"Saved as revision {draft.base}"
     left, middle, right = st.columns([3, 1, 1])
     note = left.text_input("Revision note", key=f"ds_note_{draft.name}", placeholder="what changed (optional)")
     left.caption(status)
-    if middle.button("Save", key="ds_save", type="primary", disabled=not draft.dirty,
-                     icon=":material/save:"):
+    if middle.button("Save", key="ds_save", type="primary", disabled=not draft.dirty, icon=":material/save:"):
         try:
             revision = save_draft(draft, note)
             st.session_state.pop("ds_conflict", None)
@@ -264,8 +281,9 @@ def _save_bar(draft: Draft) -> None:
 def _conflict_panel(draft: Draft, message: str) -> None:
     st.error(message, icon=":material/warning:")
     left, right = st.columns([3, 1])
-    new_name = left.text_input("Save your rows as a new dataset named", value=f"{draft.name}-copy",
-                               key="ds_conflict_name")
+    new_name = left.text_input(
+        "Save your rows as a new dataset named", value=f"{draft.name}-copy", key="ds_conflict_name"
+    )
     if right.button("Save as new dataset", key="ds_conflict_save_as"):
         try:
             repository.create_dataset(new_name, draft.format, draft.rows, note=f"copy of {draft.name} (conflict)")

@@ -13,10 +13,19 @@ from workbench.data.split import apply_split
 
 def render_history(draft: Draft) -> None:
     revisions = repository.revisions(draft.name)
-    table = pd.DataFrame([{
-        "revision": r.n, "saved": r.created, "rows": r.rows, "note": r.note, "sha256": r.sha256[:12],
-        "split": f"{len(r.split.train)}/{len(r.split.validation)}" if r.split else "",
-    } for r in revisions])
+    table = pd.DataFrame(
+        [
+            {
+                "revision": r.n,
+                "saved": r.created,
+                "rows": r.rows,
+                "note": r.note,
+                "sha256": r.sha256[:12],
+                "split": f"{len(r.split.train)}/{len(r.split.validation)}" if r.split else "",
+            }
+            for r in revisions
+        ]
+    )
     st.dataframe(table, hide_index=True, width="stretch")
     if len(revisions) >= 2:
         _diff(draft, [r.n for r in revisions])
@@ -34,12 +43,24 @@ def _diff(draft: Draft, numbers: list[int]) -> None:
         return
     st.caption(f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed")
     rows_a, rows_b = repository.load_rows(draft.name, a), repository.load_rows(draft.name, b)
-    lines = ([{"change": "changed", f"r{a}": f"{i + 1}: {row_text(rows_a[i], draft.format)}",
-               f"r{b}": f"{j + 1}: {row_text(rows_b[j], draft.format)}"} for i, j in diff.changed]
-             + [{"change": "removed", f"r{a}": f"{i + 1}: {row_text(rows_a[i], draft.format)}", f"r{b}": ""}
-                for i in diff.removed]
-             + [{"change": "added", f"r{a}": "", f"r{b}": f"{j + 1}: {row_text(rows_b[j], draft.format)}"}
-                for j in diff.added])
+    lines = (
+        [
+            {
+                "change": "changed",
+                f"r{a}": f"{i + 1}: {row_text(rows_a[i], draft.format)}",
+                f"r{b}": f"{j + 1}: {row_text(rows_b[j], draft.format)}",
+            }
+            for i, j in diff.changed
+        ]
+        + [
+            {"change": "removed", f"r{a}": f"{i + 1}: {row_text(rows_a[i], draft.format)}", f"r{b}": ""}
+            for i in diff.removed
+        ]
+        + [
+            {"change": "added", f"r{a}": "", f"r{b}": f"{j + 1}: {row_text(rows_b[j], draft.format)}"}
+            for j in diff.added
+        ]
+    )
     st.dataframe(pd.DataFrame(lines[:500]), hide_index=True, width="stretch")
 
 
@@ -70,9 +91,16 @@ def render_export(draft: Draft) -> None:
     if draft.dirty:
         st.info(f"Exports the saved revision {draft.base}; save first to include your edits.", icon=":material/info:")
     left, right = st.columns(2)
-    target = left.selectbox("Format", formats.EXPORT_FORMATS, key="ds_export_format",
-                            format_func=lambda f: {"chat": "chat (OpenAI messages)", "sharegpt": "ShareGPT",
-                                                   "completion": "prompt/completion"}.get(f, f))
+    target = left.selectbox(
+        "Format",
+        formats.EXPORT_FORMATS,
+        key="ds_export_format",
+        format_func=lambda f: {
+            "chat": "chat (OpenAI messages)",
+            "sharegpt": "ShareGPT",
+            "completion": "prompt/completion",
+        }.get(f, f),
+    )
     parts = ["all rows"] + (["train", "validation"] if revision.split else [])
     which = right.selectbox("Rows", parts, key="ds_export_rows")
     rows = repository.read_revision_rows(revision)
@@ -85,6 +113,10 @@ def render_export(draft: Draft) -> None:
         st.error(str(exc))
         return
     suffix = "" if which == "all rows" else f"-{which}"
-    st.download_button(f"Download {len(exported)} rows as JSONL", formats.dumps_jsonl(exported),
-                       file_name=f"{draft.name}-r{revision.n}{suffix}-{target}.jsonl",
-                       mime="application/jsonl", key="ds_export_download")
+    st.download_button(
+        f"Download {len(exported)} rows as JSONL",
+        formats.dumps_jsonl(exported),
+        file_name=f"{draft.name}-r{revision.n}{suffix}-{target}.jsonl",
+        mime="application/jsonl",
+        key="ds_export_download",
+    )

@@ -64,8 +64,12 @@ def _format_choice(data: bytes, file: str) -> tuple[str | None, formats.ColumnMa
         detected = None
         st.warning(f"{exc} Choose the format below.")
     options = ["auto", *formats.INPUT_FORMATS]
-    labels = {"auto": f"Auto-detect ({detected or 'unknown'})", "chat": "chat (OpenAI messages)",
-              "sharegpt": "ShareGPT (conversations)", "completion": "prompt/completion"}
+    labels = {
+        "auto": f"Auto-detect ({detected or 'unknown'})",
+        "chat": "chat (OpenAI messages)",
+        "sharegpt": "ShareGPT (conversations)",
+        "completion": "prompt/completion",
+    }
     choice = st.selectbox("Format", options, format_func=lambda f: labels.get(f, f), key="imp_format")
     fmt = detected if choice == "auto" else choice
     if fmt is None:
@@ -120,8 +124,7 @@ def _summary(result: formats.ImportResult) -> None:
     b.metric("Good rows", good)
     c.metric("Rows with errors", bad)
     d.metric("Warnings", len(result.warnings))
-    st.caption(f"Read as **{result.source_format}**, stored as **{result.stored_format}**, "
-               f"encoding {result.encoding}.")
+    st.caption(f"Read as **{result.source_format}**, stored as **{result.stored_format}**, encoding {result.encoding}.")
     for note in result.notes:
         st.caption(f":material/info: {note}")
     if result.problems:
@@ -136,8 +139,11 @@ def _summary(result: formats.ImportResult) -> None:
 def _fix_or_skip(result: formats.ImportResult, key: str) -> list[dict] | None:
     rows = result.good_rows
     if result.bad_rows:
-        st.warning(f"{len(result.bad_rows)} row(s) have errors. Nothing is imported until you fix them here "
-                   "or choose to skip them.", icon=":material/warning:")
+        st.warning(
+            f"{len(result.bad_rows)} row(s) have errors. Nothing is imported until you fix them here "
+            "or choose to skip them.",
+            icon=":material/warning:",
+        )
         choice = st.radio("Bad rows", ["Fix them here", "Skip them"], horizontal=True, key="imp_bad_choice")
         if choice == "Fix them here":
             _fix_form(result, key)
@@ -157,13 +163,16 @@ def _fix_or_skip(result: formats.ImportResult, key: str) -> list[dict] | None:
 def _fix_form(result: formats.ImportResult, key: str) -> None:
     bad = result.bad_rows[:20]
     with st.form("imp_fix_form"):
-        st.caption("Edit each bad row, then re-check. "
-                   + (f"Showing the first 20 of {len(result.bad_rows)}." if len(result.bad_rows) > 20 else ""))
+        st.caption(
+            "Edit each bad row, then re-check. "
+            + (f"Showing the first 20 of {len(result.bad_rows)}." if len(result.bad_rows) > 20 else "")
+        )
         texts = {}
         for row in bad:
             st.markdown("\n".join(f"- `{p}`" for p in row.problems if p.severity == "error"))
-            texts[row.line] = st.text_area(f"Line {row.line}", _editable_text(row), key=f"imp_fix_{key}_{row.line}",
-                                           height=120)
+            texts[row.line] = st.text_area(
+                f"Line {row.line}", _editable_text(row), key=f"imp_fix_{key}_{row.line}", height=120
+            )
         if st.form_submit_button("Re-check fixed rows", type="primary"):
             fixes = st.session_state.setdefault("imp_fixes", {}).setdefault(key, {})
             for row in bad:
@@ -195,8 +204,9 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
     name = st.text_input("Dataset name", value=Path(result.file).stem.replace(" ", "-"), key="imp_name")
     mode = "new"
     if name in names:
-        mode = st.radio(f"{name!r} exists", ["Replace its rows (new revision)", "Append to its rows (new revision)"],
-                        key="imp_mode")
+        mode = st.radio(
+            f"{name!r} exists", ["Replace its rows (new revision)", "Append to its rows (new revision)"], key="imp_mode"
+        )
     skipped = len(result.bad_rows)
     label = f"Import {len(rows)} rows" + (f" (skip {skipped} bad)" if skipped else "")
     if st.button(label, type="primary", key="imp_go", disabled=not rows):
@@ -219,8 +229,10 @@ def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict])
         return
     info = repository.get_dataset(name)
     if info.format != result.stored_format:
-        raise repository.DatasetError(f"{name!r} holds {info.format} rows and this file gives "
-                                      f"{result.stored_format} rows: import it under another name.")
+        raise repository.DatasetError(
+            f"{name!r} holds {info.format} rows and this file gives "
+            f"{result.stored_format} rows: import it under another name."
+        )
     if mode.startswith("Append"):
         rows = repository.read_revision_rows(info.latest) + rows
     repository.save_rows(name, rows, info.latest.n, note=note)

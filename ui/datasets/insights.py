@@ -22,7 +22,10 @@ def _stats(name: str, n: int, sha256: str, base: str, max_length: int) -> Datase
 
 def _saved_note(draft: Draft) -> None:
     if draft.dirty:
-        st.info(f"These describe the saved revision {draft.base}; save to include your unsaved edits.", icon=":material/info:")
+        st.info(
+            f"These describe the saved revision {draft.base}; save to include your unsaved edits.",
+            icon=":material/info:",
+        )
 
 
 def render_stats(draft: Draft) -> None:
@@ -54,17 +57,23 @@ def _metrics(stats: DatasetStats) -> None:
     cols[4].metric("Longest row", f"{stats.tokens_max:,}", help=f"95 % of rows have ≤ {stats.tokens_p95} tokens")
     cols[5].metric(f"Over {stats.max_length} tokens", len(stats.over_max))
     share = stats.json_valid_share
-    cols[6].metric("Valid JSON outputs", "—" if share is None else f"{share:.0%}",
-                   help=f"{stats.json_valid} of {stats.json_outputs} outputs that look like JSON parse")
+    cols[6].metric(
+        "Valid JSON outputs",
+        "—" if share is None else f"{share:.0%}",
+        help=f"{stats.json_valid} of {stats.json_outputs} outputs that look like JSON parse",
+    )
 
 
 def _flagged(draft: Draft, stats: DatasetStats) -> None:
     file = f"{draft.name}.jsonl"
     if stats.over_max:
-        with st.expander(f"{len(stats.over_max)} row(s) longer than {stats.max_length} tokens "
-                         "(they would be truncated in training)"):
-            st.code("\n".join(f"{file}:{i + 1}: {stats.tokens_per_row[i]} tokens" for i in stats.over_max[:200]),
-                    language=None)
+        with st.expander(
+            f"{len(stats.over_max)} row(s) longer than {stats.max_length} tokens (they would be truncated in training)"
+        ):
+            st.code(
+                "\n".join(f"{file}:{i + 1}: {stats.tokens_per_row[i]} tokens" for i in stats.over_max[:200]),
+                language=None,
+            )
     for label, groups in (("Exact duplicates", stats.exact_duplicates), ("Near duplicates", stats.near_duplicates)):
         if groups:
             with st.expander(f"{label}: {len(groups)} group(s)"):
@@ -85,13 +94,17 @@ def render_split(draft: Draft) -> None:
         method = st.radio("Validation size by", ["Ratio", "Count"], horizontal=True, key="ds_split_method")
         left, middle, right = st.columns(3)
         ratio = left.number_input("Validation ratio", 0.0, 0.9, 0.1, step=0.05, key="ds_split_ratio")
-        count = middle.number_input("Validation rows", 0, revision.rows - 1, min(10, revision.rows - 1),
-                                    key="ds_split_count")
+        count = middle.number_input(
+            "Validation rows", 0, revision.rows - 1, min(10, revision.rows - 1), key="ds_split_count"
+        )
         seed = right.number_input("Seed", 0, 2**31 - 1, 42, key="ds_split_seed")
         submitted = st.form_submit_button("Split revision " + str(revision.n), type="primary")
     if submitted:
-        spec = (SplitSpec(seed=int(seed), validation_ratio=float(ratio)) if method == "Ratio"
-                else SplitSpec(seed=int(seed), validation_ratio=None, validation_count=int(count)))
+        spec = (
+            SplitSpec(seed=int(seed), validation_ratio=float(ratio))
+            if method == "Ratio"
+            else SplitSpec(seed=int(seed), validation_ratio=None, validation_count=int(count))
+        )
         try:
             repository.make_split(draft.name, revision.n, spec)
         except ValueError as exc:
@@ -109,12 +122,18 @@ def _split_summary(draft: Draft, revision: repository.Revision) -> None:
     b.metric("Validation rows", len(split.validation))
     c.metric("Validation rows also in train", len(overlap))
     spec = split.spec
-    how = (f"{spec.validation_count} rows" if spec.validation_count is not None
-           else f"ratio {spec.validation_ratio}")
+    how = f"{spec.validation_count} rows" if spec.validation_count is not None else f"ratio {spec.validation_ratio}"
     st.caption(f"Split of revision {revision.n}: {how}, seed {spec.seed}.")
     if overlap:
-        st.warning("The same prompt appears on both sides, so validation scores will look better than they "
-                   "are. Remove or edit these rows:", icon=":material/warning:")
+        st.warning(
+            "The same prompt appears on both sides, so validation scores will look better than they "
+            "are. Remove or edit these rows:",
+            icon=":material/warning:",
+        )
         file = f"{draft.name}.jsonl"
-        st.dataframe(pd.DataFrame([{"validation row": f"{file}:{v + 1}", "train row": f"{file}:{t + 1}"}
-                                   for v, t in overlap[:200]]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [{"validation row": f"{file}:{v + 1}", "train row": f"{file}:{t + 1}"} for v, t in overlap[:200]]
+            ),
+            hide_index=True,
+        )

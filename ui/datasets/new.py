@@ -4,8 +4,10 @@ import streamlit as st
 
 from workbench.data import repository
 
-FORMAT_LABELS = {"alpaca": "Instruction pairs (instruction / input / output)",
-                 "chat": "Chat conversations (system / user / assistant messages)"}
+FORMAT_LABELS = {
+    "alpaca": "Instruction pairs (instruction / input / output)",
+    "chat": "Chat conversations (system / user / assistant messages)",
+}
 
 
 def render_new() -> None:

@@ -19,15 +19,46 @@ from workbench.training.config import (
     TrainConfig,
 )
 
-BASIC = ("method", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "num_epochs",
-         "max_steps", "max_length", "per_device_batch_size", "gradient_accumulation_steps")
-ADVANCED = ("lr_scheduler", "warmup", "weight_decay", "packing", "train_on_inputs", "gradient_checkpointing",
-            "precision", "optimizer", "seed", "eval_steps", "save_steps", "logging_steps", "chat_template",
-            "system_prompt", "trust_remote_code", "auto_evaluate")
+BASIC = (
+    "method",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "learning_rate",
+    "num_epochs",
+    "max_steps",
+    "max_length",
+    "per_device_batch_size",
+    "gradient_accumulation_steps",
+)
+ADVANCED = (
+    "lr_scheduler",
+    "warmup",
+    "weight_decay",
+    "packing",
+    "train_on_inputs",
+    "gradient_checkpointing",
+    "precision",
+    "optimizer",
+    "seed",
+    "eval_steps",
+    "save_steps",
+    "logging_steps",
+    "chat_template",
+    "system_prompt",
+    "trust_remote_code",
+    "auto_evaluate",
+)
 CHOICES = {"method": METHODS, "lr_scheduler": SCHEDULERS, "precision": PRECISIONS, "chat_template": CHAT_TEMPLATES}
 PENDING = "tc_pending"
-LABELS = {"lora_r": "LoRA rank (r)", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
-          "lr_scheduler": "LR schedule", "per_device_batch_size": "Batch size (per device)"}
+LABELS = {
+    "lora_r": "LoRA rank (r)",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
+    "lr_scheduler": "LR schedule",
+    "per_device_batch_size": "Batch size (per device)",
+}
 
 
 def load_config(config: TrainConfig) -> None:
@@ -86,7 +117,8 @@ def _target_modules(key: str, help_text: str) -> str:
     current = st.session_state[key]
     choice_key = f"{key}_choice"
     if choice_key not in st.session_state or (current in TARGET_MODULE_PRESETS) != (
-            st.session_state[choice_key] in TARGET_MODULE_PRESETS):
+        st.session_state[choice_key] in TARGET_MODULE_PRESETS
+    ):
         st.session_state[choice_key] = current if current in TARGET_MODULE_PRESETS else "custom"
     choice = st.selectbox("Target modules", options, key=choice_key, help=help_text)
     if choice != "custom":

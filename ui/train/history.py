@@ -21,10 +21,18 @@ def _row(run: dict) -> dict:
         data = f"{dataset} r{revision.n}"
     except Exception:  # the dataset was deleted: the run still lists
         data = "(deleted)"
-    return {"id": run["id"], "run": run["name"], "status": run["status"], "base": run["base_model"],
-            "dataset": data, "duration": f"{seconds / 60:.1f} min" if seconds else "",
-            "loss": metrics.get("loss"), "eval loss": metrics.get("eval_loss"), **_deltas(run["id"]),
-            "created": run["created"]}
+    return {
+        "id": run["id"],
+        "run": run["name"],
+        "status": run["status"],
+        "base": run["base_model"],
+        "dataset": data,
+        "duration": f"{seconds / 60:.1f} min" if seconds else "",
+        "loss": metrics.get("loss"),
+        "eval loss": metrics.get("eval_loss"),
+        **_deltas(run["id"]),
+        "created": run["created"],
+    }
 
 
 def _deltas(run_id: int) -> dict:
@@ -39,17 +47,29 @@ def _deltas(run_id: int) -> dict:
             return f"{row['base']:.0%} → {row['adapter']:.0%}"
         return f"{row['base']:.3f} → {row['adapter']:.3f}"
 
-    return {"exact match": arrow("exact_match"), "valid JSON": arrow("json_valid"),
-            "field F1": arrow("field_f1", percent=False)}
+    return {
+        "exact match": arrow("exact_match"),
+        "valid JSON": arrow("json_valid"),
+        "field F1": arrow("field_f1", percent=False),
+    }
 
 
 def runs_table(all_runs: list[dict]) -> list[int]:
     """Show every run; returns the ids the user selected (several overlay their curves)."""
     frame = pd.DataFrame([_row(r) for r in all_runs])
-    event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                         key="runs_table", column_config={
-                             "id": None, "loss": st.column_config.NumberColumn(format="%.4f"),
-                             "eval loss": st.column_config.NumberColumn(format="%.4f")})
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="runs_table",
+        column_config={
+            "id": None,
+            "loss": st.column_config.NumberColumn(format="%.4f"),
+            "eval loss": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
     st.caption("Select several rows to overlay their loss curves.")
     return [int(frame.iloc[i]["id"]) for i in event.selection.rows]
 

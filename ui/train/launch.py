@@ -31,22 +31,30 @@ def memory_panel(config: TrainConfig, device: DeviceInfo) -> None:
     estimate = estimate_memory(config, shape, device)
     text = recommend(config, shape, device)
     (st.warning if estimate.fits is False else st.info)(text, icon=":material/memory:")
-    with st.expander(f"Memory estimate: about {estimate.total_gb:.1f} GB "
-                     f"({estimate.trainable_params:,} trainable parameters)"):
-        st.dataframe(pd.DataFrame([{"part": k, "GB": round(v, 2)} for k, v in estimate.breakdown.items()]),
-                     hide_index=True)
+    with st.expander(
+        f"Memory estimate: about {estimate.total_gb:.1f} GB ({estimate.trainable_params:,} trainable parameters)"
+    ):
+        st.dataframe(
+            pd.DataFrame([{"part": k, "GB": round(v, 2)} for k, v in estimate.breakdown.items()]), hide_index=True
+        )
 
 
 def config_files(config: TrainConfig) -> None:
     with st.expander("Config files: YAML, Axolotl, accelerate"):
         left, right = st.columns(2)
-        left.download_button("Download config (YAML)", config_to_yaml(config), file_name="train-config.yaml",
-                             key="train_yaml_download")
+        left.download_button(
+            "Download config (YAML)", config_to_yaml(config), file_name="train-config.yaml", key="train_yaml_download"
+        )
         dataset_file = f"{config.dataset}-r{config.dataset_revision}-chat.jsonl"
-        right.download_button("Download Axolotl config", to_axolotl_yaml(config, dataset_file, config.base_model),
-                              file_name="axolotl.yaml", key="train_axolotl_download")
-        right.caption(f"Axolotl reads chat rows: put the dataset next to it as `{dataset_file}` "
-                      "(Datasets → Export → chat).")
+        right.download_button(
+            "Download Axolotl config",
+            to_axolotl_yaml(config, dataset_file, config.base_model),
+            file_name="axolotl.yaml",
+            key="train_axolotl_download",
+        )
+        right.caption(
+            f"Axolotl reads chat rows: put the dataset next to it as `{dataset_file}` (Datasets → Export → chat)."
+        )
         upload = st.file_uploader("Load a config (YAML)", type=["yaml", "yml"], key="train_yaml_upload")
         if upload is not None and st.button("Use this config", key="train_yaml_use"):
             try:
@@ -65,8 +73,9 @@ def launch_bar(config: TrainConfig) -> None:
         st.error("Fix these settings before launching:\n" + "\n".join(f"- {p}" for p in problems))
     left, right = st.columns([3, 1])
     name = left.text_input("Run name (optional)", key="train_run_name", placeholder="dataset-base-date")
-    if right.button("Launch training", type="primary", key="train_launch", disabled=bool(problems),
-                    icon=":material/play_arrow:"):
+    if right.button(
+        "Launch training", type="primary", key="train_launch", disabled=bool(problems), icon=":material/play_arrow:"
+    ):
         try:
             run_id = runs.start_run(config, name.strip() or None)
         except (ConfigError, runs.RunError, repository.DatasetError) as exc:
@@ -80,8 +89,10 @@ def queue_panel() -> None:
     waiting = runs.active_runs()
     if len(waiting) > 1 or any(r["status"] == "queued" for r in waiting):
         st.caption("Queue (one GPU job at a time; the next starts by itself):")
-        st.dataframe(pd.DataFrame([{"run": r["name"], "status": r["status"], "created": r["created"]}
-                                   for r in waiting]), hide_index=True)
+        st.dataframe(
+            pd.DataFrame([{"run": r["name"], "status": r["status"], "created": r["created"]} for r in waiting]),
+            hide_index=True,
+        )
 
 
 def run_controls(run_id: int) -> None:
@@ -92,7 +103,10 @@ def run_controls(run_id: int) -> None:
     if left.button("Cancel (keep the adapter so far)", key=f"train_cancel_{run_id}"):
         runs.cancel_run(run_id)
         st.rerun()
-    if run["status"] == "running" and right.button("Stop and keep best", key=f"train_keep_best_{run_id}",
-                                                   help="stop now and keep the weights with the lowest eval loss"):
+    if run["status"] == "running" and right.button(
+        "Stop and keep best",
+        key=f"train_keep_best_{run_id}",
+        help="stop now and keep the weights with the lowest eval loss",
+    ):
         runs.cancel_run(run_id, keep_best=True)
         st.rerun()

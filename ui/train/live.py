@@ -17,10 +17,15 @@ from workbench.training import runs
 # Every poll redraws the charts in the browser, which shares the CPU with the trainer: on 2 cores a 2 s poll
 # cost the run 5-20 % (bench/app_overhead.py). A CPU step takes seconds anyway.
 POLL = "5s"
-STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/play_circle:",
-                "cancelling": ":material/pending:", "cancelled": ":material/cancel:",
-                "completed": ":material/check_circle:", "failed": ":material/error:",
-                "interrupted": ":material/warning:"}
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/play_circle:",
+    "cancelling": ":material/pending:",
+    "cancelled": ":material/cancel:",
+    "completed": ":material/check_circle:",
+    "failed": ":material/error:",
+    "interrupted": ":material/warning:",
+}
 
 
 def live_run(run_id: int) -> None:
@@ -72,8 +77,9 @@ def _header(run: dict) -> None:
     if total:
         eta = progress.get("eta_seconds")
         eta_text = f" · about {_duration(eta)} left" if eta and run["status"] == "running" else ""
-        st.progress(min(step / total, 1.0),
-                    text=f"Step {step} of {total} · epoch {progress.get('epoch', 0):.2f}{eta_text}")
+        st.progress(
+            min(step / total, 1.0), text=f"Step {step} of {total} · epoch {progress.get('epoch', 0):.2f}{eta_text}"
+        )
     elif run["status"] == "running":
         st.progress(0.0, text=f"{progress.get('phase', 'starting').capitalize()}…")
     if run["status"] == "failed" and run.get("error"):
@@ -89,8 +95,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
-CHARTS = (("Loss", ("loss", "eval_loss"), "name"), ("Learning rate", ("learning_rate",), None),
-          ("Tokens per second", ("tokens_per_second",), None), ("GPU memory (GB)", ("gpu_memory_gb",), None))
+CHARTS = (
+    ("Loss", ("loss", "eval_loss"), "name"),
+    ("Learning rate", ("learning_rate",), None),
+    ("Tokens per second", ("tokens_per_second",), None),
+    ("GPU memory (GB)", ("gpu_memory_gb",), None),
+)
 
 
 def _charts(key: str, metrics: pd.DataFrame, version: int) -> None:
@@ -106,15 +116,19 @@ def _charts(key: str, metrics: pd.DataFrame, version: int) -> None:
         cache[key] = (version, specs)
     specs = cache[key][1]
     for start in range(0, len(specs), 2):
-        for column, spec in zip(st.columns(2), specs[start:start + 2], strict=False):
+        for column, spec in zip(st.columns(2), specs[start : start + 2], strict=False):
             column.vega_lite_chart(spec=spec, width="stretch")
 
 
 def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Chart:
-    chart = alt.Chart(frame, title=title).mark_line(point=len(frame) < 60).encode(
-        x=alt.X("step:Q", title="step"),
-        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        tooltip=["step", "epoch", "name", alt.Tooltip("value:Q", format=".4g")],
+    chart = (
+        alt.Chart(frame, title=title)
+        .mark_line(point=len(frame) < 60)
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            tooltip=["step", "epoch", "name", alt.Tooltip("value:Q", format=".4g")],
+        )
     )
     if color:
         chart = chart.encode(color=alt.Color(f"{color}:N", title=None))

@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("datasets", "train"):
-
             ensure_samples()
         return args.handler(args) or 0
     except (WorkbenchError, OSError) as exc:
@@ -90,7 +89,9 @@ def _prepare_default_base() -> None:
     try:
         catalog.prepare(name, progress=_stage_printer())
     except Exception as exc:  # never block the app: the demo model covers the whole flow
-        print(f"Could not prepare {name}: {exc}\nThe app starts with the demo model; prepare {name} later on "
-              "the Models page or with `python -m workbench models get smollm2-135m-instruct`.")
+        print(
+            f"Could not prepare {name}: {exc}\nThe app starts with the demo model; prepare {name} later on "
+            "the Models page or with `python -m workbench models get smollm2-135m-instruct`."
+        )
     else:
         print(f"Default base ready: {name}")

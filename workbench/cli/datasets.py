@@ -23,8 +23,13 @@ def add_parser(commands) -> None:
     imp.add_argument("path", type=Path)
     imp.add_argument("--name", help="dataset name (default: the file name without extension)")
     imp.add_argument("--format", choices=formats.INPUT_FORMATS, help="override the detected format")
-    imp.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                     help="CSV/Parquet column mapping, e.g. --map instruction=question --map output=answer")
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="CSV/Parquet column mapping, e.g. --map instruction=question --map output=answer",
+    )
     imp.add_argument("--skip-bad", action="store_true", help="import the good rows and skip rows with errors")
     imp.add_argument("--drop-duplicates", action="store_true", help="drop exact duplicate rows")
     imp.add_argument("--append", action="store_true", help="append to an existing dataset instead of replacing")
@@ -80,8 +85,9 @@ def _parse_mapping(pairs: list[str]) -> formats.ColumnMapping | None:
     for pair in pairs:
         field, _, column = pair.partition("=")
         if field not in ("instruction", "input", "output", "system") or not column:
-            raise repository.DatasetError(f"--map {pair!r}: expected FIELD=COLUMN with FIELD one of "
-                                          "instruction, input, output, system.")
+            raise repository.DatasetError(
+                f"--map {pair!r}: expected FIELD=COLUMN with FIELD one of instruction, input, output, system."
+            )
         setattr(mapping, field, column)
     return mapping
 
@@ -100,8 +106,11 @@ def _import(args) -> int:
     for problem in result.problems:
         print(problem, file=sys.stderr)
     if result.errors and not args.skip_bad:
-        print(f"{len(result.bad_rows)} row(s) have errors: nothing was imported. Fix them, or pass --skip-bad "
-              "to import the other rows.", file=sys.stderr)
+        print(
+            f"{len(result.bad_rows)} row(s) have errors: nothing was imported. Fix them, or pass --skip-bad "
+            "to import the other rows.",
+            file=sys.stderr,
+        )
         return 1
     rows = result.good_rows
     if args.drop_duplicates:
@@ -110,16 +119,20 @@ def _import(args) -> int:
     if name in repository.dataset_names():
         info = repository.get_dataset(name)
         if info.format != result.stored_format:
-            raise repository.DatasetError(f"Dataset {name!r} holds {info.format} rows; this file gives "
-                                          f"{result.stored_format} rows. Import it under another --name.")
+            raise repository.DatasetError(
+                f"Dataset {name!r} holds {info.format} rows; this file gives "
+                f"{result.stored_format} rows. Import it under another --name."
+            )
         if args.append:
             rows = repository.load_rows(name) + rows
         revision = repository.save_rows(name, rows, info.latest.n, note=f"imported {args.path.name}")
     else:
         revision = repository.create_dataset(name, result.stored_format, rows, note=f"imported {args.path.name}")
     skipped = len(result.bad_rows) if args.skip_bad else 0
-    print(f"Imported {len(rows)} rows into {name!r} (revision {revision.n}, {result.stored_format}"
-          f"{f', {skipped} bad rows skipped' if skipped else ''}).")
+    print(
+        f"Imported {len(rows)} rows into {name!r} (revision {revision.n}, {result.stored_format}"
+        f"{f', {skipped} bad rows skipped' if skipped else ''})."
+    )
     return 0
 
 
@@ -137,8 +150,9 @@ def _validate(args) -> int:
     path = Path(args.path)
     if not path.is_file() and args.path in repository.dataset_names():
         info = repository.get_dataset(args.path)
-        problems = formats.validate_rows(repository.load_rows(args.path), info.format,
-                                         repository.current_path(args.path).name)
+        problems = formats.validate_rows(
+            repository.load_rows(args.path), info.format, repository.current_path(args.path).name
+        )
         notes = []
     else:
         result = _read(path, args.format)
@@ -158,8 +172,9 @@ def _selected_rows(name: str, revision_n: int | None, which: str) -> list[dict]:
     if which == "all":
         return rows
     if revision.split is None:
-        raise repository.DatasetError(f"Revision {revision.n} of {name!r} has no split: run "
-                                      f"`python -m workbench datasets split {name}` first.")
+        raise repository.DatasetError(
+            f"Revision {revision.n} of {name!r} has no split: run `python -m workbench datasets split {name}` first."
+        )
     train, validation = apply_split(rows, revision.split)
     return train if which == "train" else validation
 
@@ -182,11 +197,18 @@ def _stats(args) -> int:
     rows = repository.load_rows(args.name, args.revision)
     stats = compute_stats(rows, info.format, load_tokenizer(args.base), max_length=args.max_length)
     summary = {
-        "dataset": args.name, "rows": stats.rows, "characters": stats.characters,
-        "tokens_total": stats.tokens_total, "tokens_mean": round(stats.tokens_mean, 1),
-        "tokens_p95": stats.tokens_p95, "tokens_max": stats.tokens_max, "max_length": stats.max_length,
-        "over_max_length": len(stats.over_max), "exact_duplicate_groups": len(stats.exact_duplicates),
-        "near_duplicate_groups": len(stats.near_duplicates), "json_outputs": stats.json_outputs,
+        "dataset": args.name,
+        "rows": stats.rows,
+        "characters": stats.characters,
+        "tokens_total": stats.tokens_total,
+        "tokens_mean": round(stats.tokens_mean, 1),
+        "tokens_p95": stats.tokens_p95,
+        "tokens_max": stats.tokens_max,
+        "max_length": stats.max_length,
+        "over_max_length": len(stats.over_max),
+        "exact_duplicate_groups": len(stats.exact_duplicates),
+        "near_duplicate_groups": len(stats.near_duplicates),
+        "json_outputs": stats.json_outputs,
         "json_valid_share": stats.json_valid_share,
     }
     if args.json:
@@ -210,6 +232,8 @@ def _split(args) -> int:
     rows = repository.read_revision_rows(revision)
 
     overlap = split_overlap(rows, repository.get_dataset(args.name).format, split)
-    print(f"{args.name} revision {revision.n}: train {len(split.train)}, validation {len(split.validation)} "
-          f"(seed {spec.seed}); {len(overlap)} validation row(s) overlap with train")
+    print(
+        f"{args.name} revision {revision.n}: train {len(split.train)}, validation {len(split.validation)} "
+        f"(seed {spec.seed}); {len(overlap)} validation row(s) overlap with train"
+    )
     return 0

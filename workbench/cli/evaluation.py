@@ -11,11 +11,20 @@ from workbench.training import runs
 def add_parser(commands) -> None:
     parser = commands.add_parser("eval", help="score a run's adapter against its base on held-out rows")
     parser.add_argument("run", help="run id or name")
-    parser.add_argument("--split", choices=runner.SPLITS, default="validation",
-                        help="rows of the run's dataset revision to score (default: validation)")
+    parser.add_argument(
+        "--split",
+        choices=runner.SPLITS,
+        default="validation",
+        help="rows of the run's dataset revision to score (default: validation)",
+    )
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N rows")
-    parser.add_argument("--revision", type=int, default=None, metavar="N",
-                        help="another revision of the run's dataset (default: the one it trained on)")
+    parser.add_argument(
+        "--revision",
+        type=int,
+        default=None,
+        metavar="N",
+        help="another revision of the run's dataset (default: the one it trained on)",
+    )
     parser.set_defaults(handler=_eval)
 
 
@@ -23,8 +32,10 @@ def _eval(args) -> int:
     run = runs.get_run(args.run)
     job_id = runner.create_eval(run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision)
     total = runner.job_progress(runner.get_job(job_id)).get("total")
-    print(f"Evaluating run {run['name']} (job {job_id}): {total} row(s), {args.split} split, base and adapter…",
-          flush=True)
+    print(
+        f"Evaluating run {run['name']} (job {job_id}): {total} row(s), {args.split} split, base and adapter…",
+        flush=True,
+    )
     try:
         status = runner.run_eval(job_id, on_progress=_printer(), echo=False)
     except KeyboardInterrupt:

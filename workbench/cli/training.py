@@ -18,8 +18,13 @@ def add_parsers(commands) -> None:
     train.add_argument("--dataset", help="dataset name")
     train.add_argument("--base", help="base model: demo, a prepared model, a local folder or a hub id")
     train.add_argument("--config", type=Path, help="a YAML config exported from the app or `runs show`")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one setting, e.g. --set lora_r=16 --set max_steps=50")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set lora_r=16 --set max_steps=50",
+    )
     train.add_argument("--name", help="run name (default: dataset-base-time)")
     train.add_argument("--wait", action="store_true", help="stay until the run ends, printing progress")
     train.set_defaults(handler=_train)
@@ -27,10 +32,12 @@ def add_parsers(commands) -> None:
     runs_parser = commands.add_parser("runs", help="list, show, cancel, resume or delete runs")
     sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     sub.add_parser("list", help="every run with status and losses").set_defaults(handler=_list)
-    for action, text in (("show", "a run's config, progress and final metrics"),
-                         ("cancel", "stop a queued or running run (the adapter so far is kept)"),
-                         ("resume", "continue an interrupted/failed/cancelled run from its last checkpoint"),
-                         ("delete", "delete a run, its checkpoints and its adapter")):
+    for action, text in (
+        ("show", "a run's config, progress and final metrics"),
+        ("cancel", "stop a queued or running run (the adapter so far is kept)"),
+        ("resume", "continue an interrupted/failed/cancelled run from its last checkpoint"),
+        ("delete", "delete a run, its checkpoints and its adapter"),
+    ):
         parser = sub.add_parser(action, help=text)
         parser.add_argument("run", help="run id or name")
         if action == "cancel":
@@ -76,8 +83,10 @@ def build_config(args) -> TrainConfig:
 def _fit_to_gpu(config: TrainConfig) -> TrainConfig:
     """The GPU recipe with the batch and checkpointing this card allows (workbench.training.autosize)."""
     fitted = fit_base_to_gpu(config, device_info())
-    print(f"GPU: batch {fitted.per_device_batch_size} x {fitted.gradient_accumulation_steps} accumulation, "
-          f"gradient checkpointing {'on' if fitted.gradient_checkpointing else 'off'} (from the memory estimate).")
+    print(
+        f"GPU: batch {fitted.per_device_batch_size} x {fitted.gradient_accumulation_steps} accumulation, "
+        f"gradient checkpointing {'on' if fitted.gradient_checkpointing else 'off'} (from the memory estimate)."
+    )
     return fitted
 
 
@@ -85,8 +94,10 @@ def _train(args) -> int:
     config = build_config(args)
     run_id = runs.start_run(config, args.name)
     run = runs.get_run(run_id)
-    print(f"Run {run['name']} (id {run_id}) {run['status']}. Follow it in the app or with "
-          f"`python -m workbench runs show {run_id}`.")
+    print(
+        f"Run {run['name']} (id {run_id}) {run['status']}. Follow it in the app or with "
+        f"`python -m workbench runs show {run_id}`."
+    )
     if not args.wait:
         return 0
     final = runs.wait_for(run_id, on_update=_printer())
@@ -124,13 +135,26 @@ def _list(args) -> int:
 
 def _show(args) -> int:
     run = runs.get_run(args.run)
-    print(json.dumps({
-        "id": run["id"], "name": run["name"], "status": run["status"], "base_model": run["base_model"],
-        "created": run["created"], "started": run["started"], "finished": run["finished"],
-        "adapter_dir": run["adapter_dir"], "progress": runs.run_progress(run),
-        "final_metrics": runs.final_metrics(run["id"]), "error": run["error"],
-        "config": json.loads(run["config_json"]),
-    }, indent=2, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "id": run["id"],
+                "name": run["name"],
+                "status": run["status"],
+                "base_model": run["base_model"],
+                "created": run["created"],
+                "started": run["started"],
+                "finished": run["finished"],
+                "adapter_dir": run["adapter_dir"],
+                "progress": runs.run_progress(run),
+                "final_metrics": runs.final_metrics(run["id"]),
+                "error": run["error"],
+                "config": json.loads(run["config_json"]),
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 
@@ -142,8 +166,9 @@ def _cancel(args) -> int:
 
 def _resume(args) -> int:
     run = runs.get_run(args.run)
-    runs.resume_run(run["id"])
-    print(f"Run {run['name']} queued to resume from {runs.latest_checkpoint(run['name']).name}.")
+    runs.resume_run(run["id"])  # refuses a run without a checkpoint
+    checkpoint = runs.latest_checkpoint(run["name"])
+    print(f"Run {run['name']} queued to resume from {checkpoint.name if checkpoint else 'the start'}.")
     return 0
 
 

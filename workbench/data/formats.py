@@ -16,9 +16,10 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePath
+from typing import Any
 
 from workbench.data.records import ALPACA_FIELDS, ROLES, STORED_FORMATS, alpaca_prompt, to_messages
 from workbench.errors import WorkbenchError
@@ -29,8 +30,14 @@ MESSAGE_KEYS = ("role", "content")
 COMPLETION_KEYS = ("prompt", "completion")
 SHAREGPT_KEYS = ("conversations", "system")
 SHAREGPT_TURN_KEYS = ("from", "value")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "model": "assistant", "system": "system"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
 SHAREGPT_SPEAKERS = {"system": "system", "user": "human", "assistant": "gpt"}
 MAPPING_GUESSES = {
     "instruction": ("instruction", "prompt", "question"),
@@ -42,8 +49,13 @@ FIELD_MEANINGS = {"instruction": "the instruction or question", "output": "the e
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "vertical bar"}
 DETECT_SAMPLE = 50
 CSV_FIELD_LIMIT = 64 * 1024 * 1024
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 _JSON_DECODER = json.JSONDecoder()
 _FIRST_NON_BLANK_LINE = re.compile(r"^[^\n]*\S[^\n]*", re.MULTILINE)
@@ -152,14 +164,20 @@ def _decode_bytes(data: bytes) -> tuple[str, str, list[str]]:
     try:
         return data.decode("cp1252"), "cp1252", [f"decoded as cp1252: not valid UTF-8 ({where}); {advice}"]
     except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1", [
-            f"decoded as latin-1: neither valid UTF-8 ({where}) nor cp1252; {advice}"]
+        return (
+            data.decode("latin-1"),
+            "latin-1",
+            [f"decoded as latin-1: neither valid UTF-8 ({where}) nor cp1252; {advice}"],
+        )
 
 
 def _decode_with_bom(data: bytes, encoding: str) -> tuple[str, str, list[str]]:
     label = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}[encoding]
-    notes = ["UTF-8 byte order mark (BOM) removed" if label == "UTF-8"
-             else f"decoded as {label} (byte order mark found and removed)"]
+    notes = [
+        "UTF-8 byte order mark (BOM) removed"
+        if label == "UTF-8"
+        else f"decoded as {label} (byte order mark found and removed)"
+    ]
     try:
         return data.decode(encoding), encoding, notes
     except UnicodeDecodeError:
@@ -209,7 +227,8 @@ def _line_finder(text: str) -> Callable[[int], int]:
 
 
 def _skip_space(text: str, pos: int) -> int:
-    return _JSON_SPACE.match(text, pos).end()
+    match = _JSON_SPACE.match(text, pos)  # matches the empty string too: never None
+    return match.end() if match else pos
 
 
 def _line_end(text: str, pos: int) -> int:
@@ -238,7 +257,8 @@ def _jsonl_records(text: str, limit: int | None) -> tuple[list[_Record], list[st
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # the end of the last line, not a blank line
-    records, blank = [], 0
+    records: list[_Record] = []
+    blank = 0
     for number, line in enumerate(lines, 1):
         if limit is not None and len(records) >= limit:
             break
@@ -258,14 +278,14 @@ def _decode_value(text: str, pos: int, line_of: Callable[[int], int]) -> tuple[_
     try:
         value, end = _JSON_DECODER.raw_decode(text, pos)
     except json.JSONDecodeError as exc:
-        raw = text[pos:_line_end(text, exc.pos)]
+        raw = text[pos : _line_end(text, exc.pos)]
         error = f"{_json_error(exc)}; the rest of the file was not read"
         return _Record(line_of(pos), raw, error=error), None
     return _Record(line_of(pos), text[pos:end], value), end
 
 
 def _array_records(text: str, start: int, limit: int | None) -> tuple[list[_Record], list[str]]:
-    line_of, records, notes = _line_finder(text), [], []
+    line_of, records, notes = _line_finder(text), list[_Record](), list[str]()
     pos = _skip_space(text, start + 1)
     while limit is None or len(records) < limit:
         if pos >= len(text):
@@ -284,9 +304,11 @@ def _array_records(text: str, start: int, limit: int | None) -> tuple[list[_Reco
             if text.startswith("]", pos):
                 notes.append("trailing comma before the closing ']' ignored")
         elif pos < len(text) and text[pos] != "]":
-            error = (f"not valid JSON: expected ',' or ']' after the element that starts on line "
-                     f"{record.line}; the rest of the file was not read")
-            records.append(_Record(line_of(pos), text[pos:_line_end(text, pos)], error=error))
+            error = (
+                f"not valid JSON: expected ',' or ']' after the element that starts on line "
+                f"{record.line}; the rest of the file was not read"
+            )
+            records.append(_Record(line_of(pos), text[pos : _line_end(text, pos)], error=error))
             break
     return records, notes
 
@@ -294,12 +316,17 @@ def _array_records(text: str, start: int, limit: int | None) -> tuple[list[_Reco
 def _text_after_array(text: str, pos: int, line_of: Callable[[int], int]) -> list[_Record]:
     if pos >= len(text):
         return []
-    return [_Record(line_of(pos), text[pos:_line_end(text, pos)],
-                    error="unexpected text after the closing ']' of the JSON array; delete it")]
+    return [
+        _Record(
+            line_of(pos),
+            text[pos : _line_end(text, pos)],
+            error="unexpected text after the closing ']' of the JSON array; delete it",
+        )
+    ]
 
 
 def _stream_records(text: str, limit: int | None) -> list[_Record]:
-    line_of, records = _line_finder(text), []
+    line_of, records = _line_finder(text), list[_Record]()
     pos = _skip_space(text, 0)
     while pos < len(text) and (limit is None or len(records) < limit):
         record, end = _decode_value(text, pos, line_of)
@@ -353,14 +380,18 @@ def _format_of_keys(obj: dict) -> str | None:
 
 
 def _undetected_message(file: str, records: list[_Record], objects: list[dict]) -> str:
-    expected = ("Expected 'instruction' and 'output' (alpaca), 'messages' (chat), 'conversations' (ShareGPT) "
-                "or 'prompt' and 'completion'.")
+    expected = (
+        "Expected 'instruction' and 'output' (alpaca), 'messages' (chat), 'conversations' (ShareGPT) "
+        "or 'prompt' and 'completion'."
+    )
     if objects:
         keys = ", ".join(repr(key) for key in objects[0]) or "no keys"
         return f"Cannot tell the format of {file}: its first record has {keys}. {expected}"
     first = f" (line {records[0].line}: {records[0].error or 'not a JSON object'})" if records else ""
-    return (f"Cannot tell the format of {file}: no JSON object found{first}. Expected JSONL (one JSON object "
-            "per line), a JSON array, CSV, TSV or Parquet.")
+    return (
+        f"Cannot tell the format of {file}: no JSON object found{first}. Expected JSONL (one JSON object "
+        "per line), a JSON array, CSV, TSV or Parquet."
+    )
 
 
 # ------------------------------------------------------------------------------------------ tabular files
@@ -392,21 +423,26 @@ def _checked_mapping(mapping: ColumnMapping | None, columns: list[str], file: st
     available = ", ".join(repr(c) for c in columns) or "none"
     for field in ("instruction", "output"):
         if getattr(mapping, field) is None:
-            raise FormatError(f"{file}: no column is mapped to {field!r}. The columns are: {available}. "
-                              f"Choose the column that holds {FIELD_MEANINGS[field]}.")
+            raise FormatError(
+                f"{file}: no column is mapped to {field!r}. The columns are: {available}. "
+                f"Choose the column that holds {FIELD_MEANINGS[field]}."
+            )
     fields = {field: getattr(mapping, field) for field in ALPACA_FIELDS}
     fields = {field: column for field, column in fields.items() if column is not None}
     for field, column in fields.items():
         if column not in columns:
-            raise FormatError(f"{file}: column {column!r} (mapped to {field!r}) is not in the file. "
-                              f"The columns are: {available}.")
+            raise FormatError(
+                f"{file}: column {column!r} (mapped to {field!r}) is not in the file. The columns are: {available}."
+            )
     return fields
 
 
-def _tabular_row(cells: dict[str, object], fields: dict[str, str]) -> dict:
-    row = {"instruction": cells[fields["instruction"]],
-           "input": cells[fields["input"]] if "input" in fields else "",
-           "output": cells[fields["output"]]}
+def _tabular_row(cells: Mapping[str, object], fields: dict[str, str]) -> dict:
+    row = {
+        "instruction": cells[fields["instruction"]],
+        "input": cells[fields["input"]] if "input" in fields else "",
+        "output": cells[fields["output"]],
+    }
     if "system" in fields and cells[fields["system"]] != "":
         row["system"] = cells[fields["system"]]
     return row
@@ -416,7 +452,7 @@ def _header_delimiter(text: str) -> str | None:
     match = _FIRST_NON_BLANK_LINE.search(text)
     header = match[0] if match else ""
     counts = {delimiter: header.count(delimiter) for delimiter in DELIMITER_NAMES}
-    best = max(counts, key=counts.get)  # ties go to the comma, listed first
+    best = max(counts, key=lambda delimiter: counts[delimiter])  # ties go to the comma, listed first
     return best if counts[best] else None
 
 
@@ -430,7 +466,7 @@ def _csv_records(text: str, file: str, delimiter: str) -> list[tuple[int, str, l
         records, consumed = [], 0
         for cells in reader:
             start, consumed = consumed + 1, reader.line_num
-            records.append((start, "\n".join(lines[start - 1:consumed]), cells))
+            records.append((start, "\n".join(lines[start - 1 : consumed]), cells))
         return records
     except csv.Error as exc:
         raise FormatError(f"{file}:{reader.line_num}: cannot read this line as CSV: {exc}") from exc
@@ -448,7 +484,7 @@ def _csv_header_and_body(text: str, file: str) -> tuple[list[str], list[tuple[in
     if first is None:
         raise FormatError(f"{file} is empty: a CSV file needs a header line with the column names.")
     header = [name.strip() or f"column {n}" for n, name in enumerate(records[first][2], 1)]
-    return header, records[first + 1:]
+    return header, records[first + 1 :]
 
 
 def _parse_csv(text: str, file: str, mapping: ColumnMapping | None) -> tuple[list[SourceRow], list[str]]:
@@ -463,12 +499,16 @@ def _parse_csv(text: str, file: str, mapping: ColumnMapping | None) -> tuple[lis
     return [_csv_source_row(file, record, header, fields, delimiter) for record in records], notes
 
 
-def _csv_source_row(file: str, record: tuple[int, str, list[str]], header: list[str], fields: dict[str, str],
-                    delimiter: str) -> SourceRow:
+def _csv_source_row(
+    file: str, record: tuple[int, str, list[str]], header: list[str], fields: dict[str, str], delimiter: str
+) -> SourceRow:
     line, raw, cells = record
     padded = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
-    converted = (_tabular_row(padded, fields), _cell_count_issues(cells, len(header), delimiter),
-                 _column_renamer(fields))
+    converted = (
+        _tabular_row(padded, fields),
+        _cell_count_issues(cells, len(header), delimiter),
+        _column_renamer(fields),
+    )
     return _checked_row(file, line, raw, converted, "alpaca")
 
 
@@ -477,9 +517,11 @@ def _cell_count_issues(cells: list[str], columns: int, delimiter: str) -> list[I
     if len(cells) >= columns and not any(cell.strip() for cell in extra):
         return []
     cell_count = f"{len(cells)} cell{'' if len(cells) == 1 else 's'}"
-    problem = (f"has {cell_count} but the header has {columns} columns; check the quoting: a cell holding a "
-               f"{DELIMITER_NAMES[delimiter]}, a double quote or a line break must be in double quotes, with "
-               "inner double quotes doubled")
+    problem = (
+        f"has {cell_count} but the header has {columns} columns; check the quoting: a cell holding a "
+        f"{DELIMITER_NAMES[delimiter]}, a double quote or a line break must be in double quotes, with "
+        "inner double quotes doubled"
+    )
     return [("row", problem, "error")]
 
 
@@ -511,7 +553,7 @@ def _parse_parquet(data: bytes, file: str, mapping: ColumnMapping | None) -> Imp
     for number, record in enumerate(table.to_pylist(), 1):
         cells = {column: _parquet_cell(value) for column, value in record.items()}
         raw = json.dumps(record, ensure_ascii=False, default=str)
-        converted = (_tabular_row(cells, fields), [], _column_renamer(fields))
+        converted: Converted = (_tabular_row(cells, fields), [], _column_renamer(fields))
         rows.append(_checked_row(file, number, raw, converted, "alpaca"))
     return _result(file, "parquet", "alpaca", "utf-8", rows, ["line numbers are row numbers"])
 
@@ -527,12 +569,16 @@ def _same_field(field: str) -> str:
 
 
 def _unknown_key_issues(obj: dict, known: tuple[str, ...], prefix: str = "") -> list[Issue]:
-    return [(f"{prefix}{key}", f"unknown key {key!r} (ignored; known keys: {', '.join(known)})", "warning")
-            for key in obj if key not in known]
+    return [
+        (f"{prefix}{key}", f"unknown key {key!r} (ignored; known keys: {', '.join(known)})", "warning")
+        for key in obj
+        if key not in known
+    ]
 
 
 def _message_renamer(top: str, sources: list[tuple[str, dict[str, str]]]) -> Callable[[str], str]:
     """Names a stored-chat field after its source field: messages[2].content -> conversations[2].value."""
+
     def rename(field: str) -> str:
         if field == "messages":
             return top
@@ -541,6 +587,7 @@ def _message_renamer(top: str, sources: list[tuple[str, dict[str, str]]]) -> Cal
             return field
         prefix, keys = sources[int(match[1])]
         return prefix if match[2] is None else prefix + keys.get(match[2], f".{match[2]}")
+
     return rename
 
 
@@ -558,19 +605,31 @@ def _from_completion(row: dict, stored: str) -> Converted:
         return _from_conversational_completion(prompt, completion, issues)
     mixed = next((key for key in COMPLETION_KEYS if isinstance(row[key], list)), None)
     if mixed:
-        problem = ("must be a string like the other rows of this file (plain prompt/completion strings and "
-                   "message lists cannot be mixed in one file)")
+        problem = (
+            "must be a string like the other rows of this file (plain prompt/completion strings and "
+            "message lists cannot be mixed in one file)"
+        )
         return None, [(mixed, problem, "error")] + issues, _same_field
     stored_row = {"instruction": prompt, "input": "", "output": completion}
     return stored_row, issues, _column_renamer({"instruction": "prompt", "output": "completion"})
 
 
-def _from_conversational_completion(prompt: object, completion: object, issues: list[Issue]) -> Converted:
+def _from_conversational_completion(prompt: Any, completion: Any, issues: list[Issue]) -> Converted:
     for key, value in (("prompt", prompt), ("completion", completion)):
         if not isinstance(value, list):
-            return None, [(key, f"must be a list of messages like the other rows of this file, got "
-                                f"{_kind_with_article(value)}", "error")] + issues, _same_field
-    sources = [(f"prompt[{i}]", {}) for i in range(len(prompt))]
+            return (
+                None,
+                [
+                    (
+                        key,
+                        f"must be a list of messages like the other rows of this file, got {_kind_with_article(value)}",
+                        "error",
+                    )
+                ]
+                + issues,
+                _same_field,
+            )
+    sources: list[tuple[str, dict]] = [(f"prompt[{i}]", {}) for i in range(len(prompt))]
     sources += [(f"completion[{i}]", {}) for i in range(len(completion))]
     return {"messages": prompt + completion}, issues, _message_renamer("prompt", sources)
 
@@ -581,8 +640,19 @@ def _from_sharegpt(row: dict, stored: str) -> Converted:
     if "conversations" not in row:
         return None, [("conversations", "missing field", "error")] + issues, _same_field
     if not isinstance(turns, list):
-        return None, [("conversations", 'must be a list of turns like {"from": "human", "value": "..."}, '
-                                        f"got {_kind_with_article(turns)}", "error")] + issues, _same_field
+        return (
+            None,
+            [
+                (
+                    "conversations",
+                    'must be a list of turns like {"from": "human", "value": "..."}, '
+                    f"got {_kind_with_article(turns)}",
+                    "error",
+                )
+            ]
+            + issues,
+            _same_field,
+        )
     messages, sources = _sharegpt_system(row, issues)
     for i, turn in enumerate(turns):
         message, keys = _sharegpt_message(turn, f"conversations[{i}]", issues)
@@ -608,15 +678,22 @@ def _sharegpt_message(turn: object, where: str, issues: list[Issue]) -> tuple[ob
     # Some files use OpenAI's role/content names inside "conversations"; accept both spellings.
     speaker_key = "role" if "role" in turn and "from" not in turn else "from"
     text_key = "content" if "content" in turn and "value" not in turn else "value"
-    issues += _unknown_key_issues({k: v for k, v in turn.items() if k not in (speaker_key, text_key)},
-                                  SHAREGPT_TURN_KEYS, f"{where}.")
+    issues += _unknown_key_issues(
+        {k: v for k, v in turn.items() if k not in (speaker_key, text_key)}, SHAREGPT_TURN_KEYS, f"{where}."
+    )
     message = {}
     if speaker_key in turn:
         speaker = turn[speaker_key]
         role = SHAREGPT_ROLES.get(speaker.lower()) if isinstance(speaker, str) else None
         if isinstance(speaker, str) and role is None:
-            issues.append((f"{where}.{speaker_key}", f"unknown speaker {speaker!r}; use human, gpt or system "
-                                                     "(user, assistant and model are accepted too)", "error"))
+            issues.append(
+                (
+                    f"{where}.{speaker_key}",
+                    f"unknown speaker {speaker!r}; use human, gpt or system "
+                    "(user, assistant and model are accepted too)",
+                    "error",
+                )
+            )
         message["role"] = role or speaker
     if text_key in turn:
         message["content"] = turn[text_key]
@@ -624,7 +701,10 @@ def _sharegpt_message(turn: object, where: str, issues: list[Issue]) -> tuple[ob
 
 
 _CONVERTERS: dict[str, Callable[[dict, str], Converted]] = {
-    "alpaca": _from_stored, "chat": _from_stored, "completion": _from_completion, "sharegpt": _from_sharegpt,
+    "alpaca": _from_stored,
+    "chat": _from_stored,
+    "completion": _from_completion,
+    "sharegpt": _from_sharegpt,
 }
 
 
@@ -655,9 +735,17 @@ def _checked_row(file: str, line: int, raw: str, converted: Converted, stored: s
         if not _has_error(problems):
             data = _without_unknown_keys(data, stored)
     if "\ufffd" in raw:
-        problems.append(Problem(file, line, "encoding", "contains '\ufffd', the mark of text lost to a wrong "
-                                                        "encoding before this file was saved; retype those "
-                                                        "characters", "warning"))
+        problems.append(
+            Problem(
+                file,
+                line,
+                "encoding",
+                "contains '\ufffd', the mark of text lost to a wrong "
+                "encoding before this file was saved; retype those "
+                "characters",
+                "warning",
+            )
+        )
     return SourceRow(line, raw, data, problems)
 
 
@@ -673,8 +761,7 @@ def _without_unknown_keys(row: dict, stored: str) -> dict:
 # ----------------------------------------------------------------------------------------------- parsing
 
 
-def parse(data: bytes, file: str, fmt: str | None = None,
-          mapping: ColumnMapping | None = None) -> ImportResult:
+def parse(data: bytes, file: str, fmt: str | None = None, mapping: ColumnMapping | None = None) -> ImportResult:
     fmt = fmt or detect_format(data, file)
     if fmt not in INPUT_FORMATS:
         raise FormatError(f"Unknown format {fmt!r}; expected one of {', '.join(INPUT_FORMATS)}.")
@@ -692,8 +779,7 @@ def parse(data: bytes, file: str, fmt: str | None = None,
     return _result(file, fmt, stored, encoding, rows, notes + more_notes)
 
 
-def _result(file: str, fmt: str, stored: str, encoding: str, rows: list[SourceRow],
-            notes: list[str]) -> ImportResult:
+def _result(file: str, fmt: str, stored: str, encoding: str, rows: list[SourceRow], notes: list[str]) -> ImportResult:
     duplicates = _duplicate_warnings([row.data for row in rows], [row.line for row in rows], file)
     for index, problem in duplicates.items():
         rows[index].problems.append(problem)
@@ -730,8 +816,9 @@ def validate_rows(rows: list[dict], fmt: str, file: str, lines: list[int] | None
     return problems
 
 
-def _duplicate_warnings(rows: list[object], lines: list[int], file: str) -> dict[int, Problem]:
-    first_line, warnings = {}, {}
+def _duplicate_warnings(rows: Sequence[object], lines: list[int], file: str) -> dict[int, Problem]:
+    first_line: dict[str, int] = {}
+    warnings: dict[int, Problem] = {}
     for index, (row, line) in enumerate(zip(rows, lines, strict=True)):
         if row is None:
             continue
@@ -748,7 +835,8 @@ def _kind(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "bool"
-    return {str: "string", dict: "object", list: "list"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", dict: "object", list: "list"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _kind_with_article(value: object) -> str:
@@ -783,11 +871,9 @@ def _chat_issues(row: dict) -> list[Issue]:
     if "messages" not in row:
         return [("messages", "missing field", "error")] + unknown
     if not isinstance(messages, list):
-        return [("messages", f"must be a list of messages, got {_kind_with_article(messages)}", "error"),
-                *unknown]
+        return [("messages", f"must be a list of messages, got {_kind_with_article(messages)}", "error"), *unknown]
     if not messages:
-        return [("messages", "empty: a conversation needs a user message and an assistant reply", "error"),
-                *unknown]
+        return [("messages", "empty: a conversation needs a user message and an assistant reply", "error"), *unknown]
     issues = [issue for i, message in enumerate(messages) for issue in _message_issues(i, message)]
     if all(isinstance(m, dict) and m.get("role") in ROLES for m in messages):
         issues += _role_order_issues([m["role"] for m in messages])
@@ -797,8 +883,7 @@ def _chat_issues(row: dict) -> list[Issue]:
 def _message_issues(i: int, message: object) -> list[Issue]:
     where = f"messages[{i}]"
     if not isinstance(message, dict):
-        return [(where, f"expected a JSON object with role and content, got {_kind_with_article(message)}",
-                 "error")]
+        return [(where, f"expected a JSON object with role and content, got {_kind_with_article(message)}", "error")]
     issues = []
     role = message.get("role")
     if "role" not in message:
@@ -826,8 +911,10 @@ def _role_order_issues(roles: list[str]) -> list[Issue]:
             return [(f"messages[{i}].role", _order_problem(expected, previous, role), "error")]
         previous = role
     if roles[-1] != "assistant":
-        problem = (f"the last message must be the 'assistant' reply to learn, got '{roles[-1]}'; "
-                   "add the reply or remove this message")
+        problem = (
+            f"the last message must be the 'assistant' reply to learn, got '{roles[-1]}'; "
+            "add the reply or remove this message"
+        )
         return [(f"messages[{len(roles) - 1}].role", problem, "error")]
     return []
 
@@ -845,8 +932,7 @@ def _order_problem(expected: str, previous: str | None, role: str) -> str:
 def export_rows(rows: list[dict], stored_format: str, target: str, file: str = "dataset") -> list[dict]:
     """Stored rows written as the target format; ExportError naming the first row that cannot be."""
     if stored_format not in STORED_FORMATS:
-        raise ExportError(f"Unknown stored format {stored_format!r}; "
-                          f"expected one of {', '.join(STORED_FORMATS)}.")
+        raise ExportError(f"Unknown stored format {stored_format!r}; expected one of {', '.join(STORED_FORMATS)}.")
     if target not in EXPORT_FORMATS:
         raise ExportError(f"Unknown export format {target!r}; expected one of {', '.join(EXPORT_FORMATS)}.")
     return [_export_row(row, stored_format, target, f"{file}: row {n}") for n, row in enumerate(rows, 1)]
@@ -860,13 +946,18 @@ def _export_row(row: dict, stored: str, target: str, where: str) -> dict:
     if target == "chat":
         return {"messages": messages}
     if target == "sharegpt":
-        return {"conversations": [{"from": SHAREGPT_SPEAKERS.get(m["role"], m["role"]), "value": m["content"]}
-                                  for m in messages]}
+        return {
+            "conversations": [
+                {"from": SHAREGPT_SPEAKERS.get(m["role"], m["role"]), "value": m["content"]} for m in messages
+            ]
+        }
     system, user, assistant = _single_turn(messages, target, where)
     if target == "completion":
         if system is not None:
-            raise ExportError(f"{where} has a system prompt, which the prompt/completion format cannot hold; "
-                              "export as alpaca, chat or sharegpt instead.")
+            raise ExportError(
+                f"{where} has a system prompt, which the prompt/completion format cannot hold; "
+                "export as alpaca, chat or sharegpt instead."
+            )
         return {"prompt": alpaca_prompt(row) if stored == "alpaca" else user, "completion": assistant}
     exported = {"instruction": user, "input": "", "output": assistant}
     return exported if system is None else {**exported, "system": system}
@@ -888,8 +979,10 @@ def _single_turn(messages: list[dict], target: str, where: str) -> tuple[str | N
     if [m["role"] for m in rest] != ["user", "assistant"]:
         users = roles.count("user")
         turns = f"{users} user turn{'' if users == 1 else 's'}: {', '.join(map(str, roles))}"
-        raise ExportError(f"{where} is a conversation of {len(messages)} messages ({turns}); {target} holds "
-                          "one user message and one assistant reply. Export as chat or sharegpt instead.")
+        raise ExportError(
+            f"{where} is a conversation of {len(messages)} messages ({turns}); {target} holds "
+            "one user message and one assistant reply. Export as chat or sharegpt instead."
+        )
     return system, rest[0]["content"], rest[1]["content"]
 
 

@@ -63,8 +63,8 @@ class RevisionDiff:
 
     a: int
     b: int
-    added: list[int] = field(default_factory=list)      # indices in b
-    removed: list[int] = field(default_factory=list)    # indices in a
+    added: list[int] = field(default_factory=list)  # indices in b
+    removed: list[int] = field(default_factory=list)  # indices in a
     changed: list[tuple[int, int]] = field(default_factory=list)  # (index in a, index in b)
 
     @property
@@ -87,11 +87,11 @@ def current_path(name: str) -> Path:
 
 def list_datasets() -> list[DatasetInfo]:
     db = store.open_db()
-    return [_info(db, row) for row in db["datasets"].rows_where(order_by="name")]
+    return [_info(db, row) for row in db.table("datasets").rows_where(order_by="name")]
 
 
 def dataset_names() -> list[str]:
-    return [row["name"] for row in store.open_db()["datasets"].rows_where(order_by="name", select="name")]
+    return [row["name"] for row in store.open_db().table("datasets").rows_where(order_by="name", select="name")]
 
 
 def get_dataset(name: str) -> DatasetInfo:
@@ -106,19 +106,19 @@ def create_dataset(name: str, fmt: str, rows: list[dict] | None = None, note: st
         raise DatasetError(f"Unknown dataset format {fmt!r}: choose one of {', '.join(STORED_FORMATS)}.")
     db = store.open_db()
     with _transaction(db):
-        if db["datasets"].count_where("name = ?", [name]):
+        if db.table("datasets").count_where("name = ?", [name]):
             raise DatasetError(f"A dataset named {name!r} already exists: pick another name or open it.")
         stamp = store.now()
-        dataset_id = db["datasets"].insert(
-            {"name": name, "format": fmt, "created": stamp, "updated": stamp}
-        ).last_pk
+        dataset_id = store.row_id(
+            db.table("datasets").insert({"name": name, "format": fmt, "created": stamp, "updated": stamp})
+        )
         return _write_revision(db, dataset_id, name, 1, rows or [], note)
 
 
 def revisions(name: str) -> list[Revision]:
     db = store.open_db()
     dataset = _dataset_row(db, name)
-    found = db["revisions"].rows_where("dataset_id = ?", [dataset["id"]], order_by="n desc")
+    found = db.table("revisions").rows_where("dataset_id = ?", [dataset["id"]], order_by="n desc")
     return [_revision(row) for row in found]
 
 
@@ -127,7 +127,7 @@ def get_revision(name: str, n: int | None = None) -> Revision:
     dataset = _dataset_row(db, name)
     if n is None:
         n = _latest_n(db, dataset["id"])
-    row = next(db["revisions"].rows_where("dataset_id = ? and n = ?", [dataset["id"], n]), None)
+    row = next(db.table("revisions").rows_where("dataset_id = ? and n = ?", [dataset["id"], n]), None)
     if row is None:
         raise DatasetError(f"Dataset {name!r} has no revision {n}; see its history for the revisions it has.")
     return _revision(row)
@@ -135,8 +135,8 @@ def get_revision(name: str, n: int | None = None) -> Revision:
 
 def revision_by_id(revision_id: int) -> tuple[str, Revision]:
     db = store.open_db()
-    row = db["revisions"].get(revision_id)
-    return db["datasets"].get(row["dataset_id"])["name"], _revision(row)
+    row = db.table("revisions").get(revision_id)
+    return db.table("datasets").get(row["dataset_id"])["name"], _revision(row)
 
 
 def load_rows(name: str, n: int | None = None) -> list[dict]:
@@ -200,7 +200,7 @@ def set_split(name: str, n: int, split: Split) -> None:
     revision = get_revision(name, n)
     if max(split.train + split.validation, default=-1) >= revision.rows:
         raise DatasetError(f"The split does not fit revision {n} of {name!r} ({revision.rows} rows).")
-    store.open_db()["revisions"].update(revision.id, {"split_json": json.dumps(split.to_dict())})
+    store.open_db().table("revisions").update(revision.id, {"split_json": json.dumps(split.to_dict())})
 
 
 def make_split(name: str, n: int, spec: SplitSpec) -> Split:
@@ -216,12 +216,13 @@ def delete_dataset(name: str) -> None:
         dataset = _dataset_row(db, name)
         used = db.execute(
             "select count(*) from runs join revisions on runs.dataset_revision_id = revisions.id "
-            "where revisions.dataset_id = ?", [dataset["id"]]
+            "where revisions.dataset_id = ?",
+            [dataset["id"]],
         ).fetchone()[0]
         if used:
             raise DatasetError(f"Dataset {name!r} is used by {used} run(s): delete those runs first.")
-        db["revisions"].delete_where("dataset_id = ?", [dataset["id"]])
-        db["datasets"].delete(dataset["id"])
+        db.table("revisions").delete_where("dataset_id = ?", [dataset["id"]])
+        db.table("datasets").delete(dataset["id"])
     current_path(name).unlink(missing_ok=True)
     history = paths.datasets_dir() / ".history" / name
     for file in history.glob("*.jsonl"):
@@ -251,12 +252,17 @@ def _write_revision(db, dataset_id: int, name: str, n: int, rows: list[dict], no
     write_text_atomic(history_file, text)
     write_text_atomic(current_path(name), text)
     record = {
-        "dataset_id": dataset_id, "n": n, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "rows": len(rows), "created": store.now(), "note": note,
-        "path": history_file.relative_to(paths.home()).as_posix(), "split_json": None,
+        "dataset_id": dataset_id,
+        "n": n,
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "rows": len(rows),
+        "created": store.now(),
+        "note": note,
+        "path": history_file.relative_to(paths.home()).as_posix(),
+        "split_json": None,
     }
-    record["id"] = db["revisions"].insert(record).last_pk
-    db["datasets"].update(dataset_id, {"updated": record["created"]})
+    record["id"] = store.row_id(db.table("revisions").insert(record))
+    db.table("datasets").update(dataset_id, {"updated": record["created"]})
     return _revision(record)
 
 
@@ -274,7 +280,7 @@ class _transaction:
 
 
 def _dataset_row(db, name: str) -> dict:
-    row = next(db["datasets"].rows_where("name = ?", [name]), None)
+    row = next(db.table("datasets").rows_where("name = ?", [name]), None)
     if row is None:
         known = ", ".join(dataset_names()) or "none yet"
         raise DatasetError(f"No dataset named {name!r} (known: {known}). Create or import it first.")
@@ -292,6 +298,5 @@ def _revision(row: dict) -> Revision:
 
 
 def _info(db, row: dict) -> DatasetInfo:
-    latest = next(db["revisions"].rows_where("dataset_id = ?", [row["id"]], order_by="n desc", limit=1))
-    return DatasetInfo(**{k: row[k] for k in ("id", "name", "format", "created", "updated")},
-                       latest=_revision(latest))
+    latest = next(db.table("revisions").rows_where("dataset_id = ?", [row["id"]], order_by="n desc", limit=1))
+    return DatasetInfo(**{k: row[k] for k in ("id", "name", "format", "created", "updated")}, latest=_revision(latest))

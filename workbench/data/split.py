@@ -20,8 +20,7 @@ class SplitSpec:
     validation_count: int | None = None  # if given, takes precedence over the ratio
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "validation_ratio": self.validation_ratio,
-                "validation_count": self.validation_count}
+        return {"seed": self.seed, "validation_ratio": self.validation_ratio, "validation_count": self.validation_count}
 
     @classmethod
     def from_dict(cls, data: dict) -> SplitSpec:
@@ -41,9 +40,11 @@ class SplitSpec:
         if self.validation_count is not None:
             count = self.validation_count
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= n_rows - 1:
-                raise ValueError(f"the validation count must be a whole number from 0 to {n_rows - 1} "
-                                 f"(the dataset has {n_rows} rows and training needs at least one), "
-                                 f"got {count!r}")
+                raise ValueError(
+                    f"the validation count must be a whole number from 0 to {n_rows - 1} "
+                    f"(the dataset has {n_rows} rows and training needs at least one), "
+                    f"got {count!r}"
+                )
             return count
         ratio = self.validation_ratio
         if ratio is None:
@@ -66,9 +67,11 @@ class Split:
 
     @classmethod
     def from_dict(cls, data: dict) -> Split:
-        return cls(spec=SplitSpec.from_dict(data.get("spec") or {}),
-                   train=[int(i) for i in data.get("train", [])],
-                   validation=[int(i) for i in data.get("validation", [])])
+        return cls(
+            spec=SplitSpec.from_dict(data.get("spec") or {}),
+            train=[int(i) for i in data.get("train", [])],
+            validation=[int(i) for i in data.get("validation", [])],
+        )
 
     @property
     def n_rows(self) -> int:
@@ -127,5 +130,7 @@ def split_overlap(rows: list[dict], fmt: str, split: Split) -> list[tuple[int, i
 def _check_fits(rows: list[dict], split: Split) -> None:
     highest = max(split.train + split.validation, default=-1)
     if highest >= len(rows):
-        raise ValueError(f"the split refers to row {highest + 1} but the dataset has {len(rows)} rows; "
-                         "make a new split for this revision")
+        raise ValueError(
+            f"the split refers to row {highest + 1} but the dataset has {len(rows)} rows; "
+            "make a new split for this revision"
+        )

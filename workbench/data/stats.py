@@ -72,8 +72,13 @@ class DatasetStats:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.update(json_valid_share=self.json_valid_share, tokens_mean=self.tokens_mean,
-                    tokens_median=self.tokens_median, tokens_p95=self.tokens_p95, tokens_max=self.tokens_max)
+        data.update(
+            json_valid_share=self.json_valid_share,
+            tokens_mean=self.tokens_mean,
+            tokens_median=self.tokens_median,
+            tokens_p95=self.tokens_p95,
+            tokens_max=self.tokens_max,
+        )
         return data
 
 
@@ -123,15 +128,16 @@ def token_counts(rows: list[dict], fmt: str, tokenizer) -> list[int]:
     counts: list[int] = []
     backend = None
     for start in range(0, len(rows), TOKENIZE_CHUNK):
-        conversations = [to_messages(row, fmt) for row in rows[start:start + TOKENIZE_CHUNK]]
+        conversations = [to_messages(row, fmt) for row in rows[start : start + TOKENIZE_CHUNK]]
         texts = _render_all(tokenizer, conversations, start)
         if start == 0:
             backend = _checked_backend(tokenizer, conversations, texts)
         if backend is not None:
             counts.extend(len(encoding) for encoding in backend.encode_batch_fast(texts, add_special_tokens=False))
         else:
-            encoded = tokenizer(texts, add_special_tokens=False, return_attention_mask=False,
-                                return_token_type_ids=False)
+            encoded = tokenizer(
+                texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False
+            )
             counts.extend(len(ids) for ids in encoded["input_ids"])
     return counts
 
@@ -164,16 +170,14 @@ def _render(tokenizer, messages: list[dict], index: int) -> str:
     try:
         return tokenizer.apply_chat_template(messages, tokenize=False)
     except Exception as exc:  # jinja raises TemplateError (and templates raise their own exceptions)
-        raise ValueError(f"Row {index + 1} cannot be rendered with the chat template of this "
-                         f"tokenizer: {exc}") from exc
+        raise ValueError(f"Row {index + 1} cannot be rendered with the chat template of this tokenizer: {exc}") from exc
 
 
 def _count_one(tokenizer, messages: list[dict], index: int) -> int:
     try:
         encoded = tokenizer.apply_chat_template(messages, tokenize=True)
     except Exception as exc:
-        raise ValueError(f"Row {index + 1} cannot be rendered with the chat template of this "
-                         f"tokenizer: {exc}") from exc
+        raise ValueError(f"Row {index + 1} cannot be rendered with the chat template of this tokenizer: {exc}") from exc
     return len(_input_ids(encoded))
 
 
@@ -248,7 +252,7 @@ def find_near_duplicates(texts: list[str], threshold: float = 0.85) -> list[list
     def shingle_set(k: int) -> set[int]:
         if k not in sets:
             u = usable[k]
-            sets[k] = set(shingles[offsets[u]:offsets[u + 1]].tolist())
+            sets[k] = set(shingles[offsets[u] : offsets[u + 1]].tolist())
         return sets[k]
 
     def link(a: int, b: int) -> bool:
@@ -267,8 +271,9 @@ def find_near_duplicates(texts: list[str], threshold: float = 0.85) -> list[list
         if len(bucket) <= LARGE_BUCKET:
             left, right = np.triu_indices(len(bucket), k=1)
             estimate = (signatures[bucket[left]] == signatures[bucket[right]]).mean(axis=1)
-            for x, y in zip(bucket[left[estimate >= floor]].tolist(), bucket[right[estimate >= floor]].tolist(),
-                            strict=True):
+            for x, y in zip(
+                bucket[left[estimate >= floor]].tolist(), bucket[right[estimate >= floor]].tolist(), strict=True
+            ):
                 link(x, y)
             continue
         # A big bucket (many rows sharing boilerplate): leader clustering instead of all pairs.
@@ -314,11 +319,14 @@ def _shingle_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         lengths[i] = len(words)
         word_ids.extend(vocabulary.setdefault(word, len(vocabulary)) for word in words)
     word_hash = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
-         for word in vocabulary),
-        dtype=np.uint64, count=len(vocabulary),
+        (
+            int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+            for word in vocabulary
+        ),
+        dtype=np.uint64,
+        count=len(vocabulary),
     )
-    words = word_hash[np.asarray(word_ids, dtype=np.int64)]
+    word_values = word_hash[np.asarray(word_ids, dtype=np.int64)]
     ends = np.cumsum(lengths)
     starts = ends - lengths
     counts = np.maximum(lengths - (SHINGLE - 1), 0)
@@ -327,9 +335,9 @@ def _shingle_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.uint64), offsets
     # position p of the concatenated words starts a shingle when p + 2 stays inside its own text
     positions = np.repeat(starts, counts) + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts))
-    hashed = _splitmix64(words[positions])
+    hashed = _splitmix64(word_values[positions])
     for k in range(1, SHINGLE):
-        hashed = _splitmix64(hashed ^ words[positions + k])
+        hashed = _splitmix64(hashed ^ word_values[positions + k])
     return hashed, offsets
 
 
@@ -347,7 +355,7 @@ def _minhash(shingles: np.ndarray, offsets: np.ndarray, usable: np.ndarray) -> n
         j = i + 1
         while j < len(usable) and (ends[j] - starts[i]) * NUM_PERM <= budget:
             j += 1
-        block = shingles[starts[i]:ends[j - 1]]
+        block = shingles[starts[i] : ends[j - 1]]
         values = block[:, None] * a[None, :] + b[None, :]
         signatures[i:j] = np.minimum.reduceat(values, starts[i:j] - starts[i], axis=0)
         i = j
@@ -367,7 +375,7 @@ def _banding(threshold: float, num_perm: int) -> tuple[int, int]:
 def _lsh_buckets(signatures: np.ndarray, bands: int, rows: int):
     """Yield arrays of signature row indices that share a band (buckets of two or more)."""
     for band in range(bands):
-        part = signatures[:, band * rows:(band + 1) * rows]
+        part = signatures[:, band * rows : (band + 1) * rows]
         key = np.zeros(len(signatures), dtype=np.uint64)
         for column in range(rows):
             key = _splitmix64(key ^ part[:, column])
@@ -376,7 +384,7 @@ def _lsh_buckets(signatures: np.ndarray, bands: int, rows: int):
         starts = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
         sizes = np.diff(np.append(starts, len(ordered)))
         for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
-            yield order[start:start + size]
+            yield order[start : start + size]
 
 
 # --- charts -----------------------------------------------------------------------------------------
@@ -394,8 +402,14 @@ def histogram_frame(stats: DatasetStats, bins: int = 30):
     columns = ["bin_start", "bin_end", "rows", "over_max"]
     counts = np.asarray(stats.tokens_per_row, dtype=np.int64)
     if counts.size == 0:
-        return pd.DataFrame({"bin_start": pd.Series(dtype="int64"), "bin_end": pd.Series(dtype="int64"),
-                             "rows": pd.Series(dtype="int64"), "over_max": pd.Series(dtype="bool")})
+        return pd.DataFrame(
+            {
+                "bin_start": pd.Series(dtype="int64"),
+                "bin_end": pd.Series(dtype="int64"),
+                "rows": pd.Series(dtype="int64"),
+                "over_max": pd.Series(dtype="bool"),
+            }
+        )
     low, high = int(counts.min()), int(counts.max())
     width = max(1, math.ceil((high - low + 1) / max(1, bins)))
     edges = np.arange(low, high + width + 1, width)
@@ -418,16 +432,29 @@ def token_histogram_chart(stats: DatasetStats, bins: int = 30):
     import pandas as pd
 
     frame = histogram_frame(stats, bins=bins)
-    bars = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("bin_start:Q", bin="binned", title="tokens per row"),
-        x2="bin_end:Q",
-        y=alt.Y("sum(rows):Q", title="rows", stack=True),
-        color=alt.Color("over_max:N", title=f"over {stats.max_length}",
-                        scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"])),
-        tooltip=[alt.Tooltip("bin_start:Q", title="from"), alt.Tooltip("bin_end:Q", title="to (excl.)"),
-                 alt.Tooltip("rows:Q"), alt.Tooltip("over_max:N", title="over max length")],
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("bin_start:Q", bin="binned", title="tokens per row"),
+            x2="bin_end:Q",
+            y=alt.Y("sum(rows):Q", title="rows", stack=True),
+            color=alt.Color(
+                "over_max:N",
+                title=f"over {stats.max_length}",
+                scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"]),
+            ),
+            tooltip=[
+                alt.Tooltip("bin_start:Q", title="from"),
+                alt.Tooltip("bin_end:Q", title="to (excl.)"),
+                alt.Tooltip("rows:Q"),
+                alt.Tooltip("over_max:N", title="over max length"),
+            ],
+        )
     )
-    rule = alt.Chart(pd.DataFrame({"max_length": [stats.max_length]})).mark_rule(
-        color="#e45756", strokeDash=[4, 4]
-    ).encode(x="max_length:Q", tooltip=[alt.Tooltip("max_length:Q", title="max length")])
+    rule = (
+        alt.Chart(pd.DataFrame({"max_length": [stats.max_length]}))
+        .mark_rule(color="#e45756", strokeDash=[4, 4])
+        .encode(x="max_length:Q", tooltip=[alt.Tooltip("max_length:Q", title="max length")])
+    )
     return alt.layer(bars, rule)

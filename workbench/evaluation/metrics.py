@@ -172,9 +172,7 @@ def json_scores(prediction: str, reference: str) -> dict[str, float | None]:
         return dict.fromkeys(JSON_METRICS, 0.0)
     pred_leaves, ref_leaves = flatten(pred_value), flatten(ref_value)
     correct = sum(
-        1
-        for path, value in pred_leaves.items()
-        if path in ref_leaves and _values_equal(value, ref_leaves[path])
+        1 for path, value in pred_leaves.items() if path in ref_leaves and _values_equal(value, ref_leaves[path])
     )
     precision = correct / len(pred_leaves) if pred_leaves else 0.0
     recall = correct / len(ref_leaves) if ref_leaves else 0.0
@@ -223,9 +221,7 @@ def compare(base: dict, adapter: dict) -> list[dict]:
     rows = []
     for name in METRICS:
         b, a = base.get(name), adapter.get(name)
-        rows.append(
-            {"metric": name, "base": b, "adapter": a, "delta": None if a is None or b is None else a - b}
-        )
+        rows.append({"metric": name, "base": b, "adapter": a, "delta": None if a is None or b is None else a - b})
     return rows
 
 

@@ -56,8 +56,9 @@ class EvalError(WorkbenchError, ValueError):
 # ------------------------------------------------------------------------------------------ jobs
 
 
-def create_eval(run_id: int | str, split: str = "validation", limit: int | None = None,
-                dataset_revision: int | None = None) -> int:
+def create_eval(
+    run_id: int | str, split: str = "validation", limit: int | None = None, dataset_revision: int | None = None
+) -> int:
     """Queue an evaluation of a run's adapter against its base; returns the job id.
 
     `split`: "validation" (default), "train" or "all" rows of the run's own dataset revision, or of
@@ -78,25 +79,37 @@ def create_eval(run_id: int | str, split: str = "validation", limit: int | None 
     registry.sweep_lost()
     db = store.open_db()
     with store.transaction(db):
-        busy = db.execute("select id, status from jobs where kind = 'evaluate' and run_id = ? and status in "
-                          "('running', 'cancelling')", [run["id"]]).fetchone()
+        busy = db.execute(
+            "select id, status from jobs where kind = 'evaluate' and run_id = ? and status in "
+            "('running', 'cancelling')",
+            [run["id"]],
+        ).fetchone()
         if busy:
-            raise EvalError(f"Run {run['name']!r} is already being evaluated (job {busy[0]}, {busy[1]}): wait for "
-                            "it to finish or cancel it first.")
+            raise EvalError(
+                f"Run {run['name']!r} is already being evaluated (job {busy[0]}, {busy[1]}): wait for "
+                "it to finish or cancel it first."
+            )
         # A job queued earlier and never started is superseded by this one.
-        db.execute("update jobs set status = 'cancelled', finished = ?, error = ? "
-                   "where kind = 'evaluate' and run_id = ? and status = 'queued'",
-                   [store.now(), "Replaced by a newer evaluation.", run["id"]])
+        db.execute(
+            "update jobs set status = 'cancelled', finished = ?, error = ? "
+            "where kind = 'evaluate' and run_id = ? and status = 'queued'",
+            [store.now(), "Replaced by a newer evaluation.", run["id"]],
+        )
         rows = f"{len(indices)} {split} row{'s' if len(indices) != 1 else ''}"
         return registry.create(
-            "evaluate", f"Evaluate {run['name']} ({rows})", run_id=run["id"], db=db,
+            "evaluate",
+            f"Evaluate {run['name']} ({rows})",
+            run_id=run["id"],
+            db=db,
             args={"split": split, "limit": limit, "revision_id": revision.id},
             log=paths.run_dir(run["name"]) / LOG_FILE,
-            progress={"done": 0, "total": len(indices), "unit": "rows", "eta_seconds": None})
+            progress={"done": 0, "total": len(indices), "unit": "rows", "eta_seconds": None},
+        )
 
 
-def start_eval(run_id: int | str, split: str = "validation", limit: int | None = None,
-               dataset_revision: int | None = None) -> int:
+def start_eval(
+    run_id: int | str, split: str = "validation", limit: int | None = None, dataset_revision: int | None = None
+) -> int:
     """Queue a job; its worker starts, detached, as soon as the device is free (closing the app does not
     stop it)."""
     job_id = create_eval(run_id, split, limit, dataset_revision)
@@ -143,8 +156,12 @@ def get_job(job_id: int) -> dict:
 
 def _with_args(job: dict) -> dict:
     values = registry.args(job)
-    return {**job, "split": values.get("split"), "limit_n": values.get("limit"),
-            "revision_id": values.get("revision_id")}
+    return {
+        **job,
+        "split": values.get("split"),
+        "limit_n": values.get("limit"),
+        "revision_id": values.get("revision_id"),
+    }
 
 
 def latest_job(run_id: int) -> dict | None:
@@ -169,7 +186,8 @@ def results_job(run_id: int) -> dict | None:
         row = db.execute(
             "select id from jobs where kind = 'evaluate' and run_id = ? and status = ? and exists "
             "(select 1 from evals where evals.job_id = jobs.id) order by id desc limit 1",
-            [run_id, status]).fetchone()
+            [run_id, status],
+        ).fetchone()
         if row:
             return get_job(row[0])
     return None
@@ -183,8 +201,9 @@ def results(run_id: int, job_id: int | None = None) -> list[dict]:
         if job is None:
             return []
         job_id = job["id"]
-    stored = list(store.open_db()["evals"].rows_where("run_id = ? and job_id = ?", [run_id, job_id],
-                                                      order_by="id"))
+    stored = list(
+        store.open_db().table("evals").rows_where("run_id = ? and job_id = ?", [run_id, job_id], order_by="id")
+    )
     base = {r["metric"]: r["base_value"] for r in stored}
     adapter = {r["metric"]: r["adapter_value"] for r in stored}
     text = [m for m in base if m not in EXTRA_METRICS]
@@ -192,8 +211,14 @@ def results(run_id: int, job_id: int | None = None) -> list[dict]:
     shown = {row["metric"] for row in table}
     for metric in base:
         if metric not in shown:
-            table.append({"metric": metric, "base": base[metric], "adapter": adapter[metric],
-                          "delta": _delta(base[metric], adapter[metric])})
+            table.append(
+                {
+                    "metric": metric,
+                    "base": base[metric],
+                    "adapter": adapter[metric],
+                    "delta": _delta(base[metric], adapter[metric]),
+                }
+            )
     return table
 
 
@@ -212,10 +237,17 @@ def eval_rows_for(job: dict | int) -> list[dict]:
     adapter_output, base_scores, adapter_scores, verdict, details (everything stored for the row)."""
     job_id = job["id"] if isinstance(job, dict) else int(job)
     found = []
-    for row in store.open_db()["eval_rows"].rows_where("job_id = ?", [job_id], order_by="row_index"):
+    for row in store.open_db().table("eval_rows").rows_where("job_id = ?", [job_id], order_by="row_index"):
         details = json.loads(row["details_json"]) if row.get("details_json") else {}
-        found.append({**row, "details": details, "base_scores": details.get("base_scores", {}),
-                      "adapter_scores": details.get("adapter_scores", {}), "verdict": details.get("verdict")})
+        found.append(
+            {
+                **row,
+                "details": details,
+                "base_scores": details.get("base_scores", {}),
+                "adapter_scores": details.get("adapter_scores", {}),
+                "verdict": details.get("verdict"),
+            }
+        )
     return found
 
 
@@ -239,23 +271,31 @@ def select_indices(revision: repository.Revision, split: str, limit: int | None,
         indices = list(range(n))  # without a split, every row trained
     else:
         if max(revision.split.train + revision.split.validation, default=-1) >= n:
-            raise EvalError(f"The split of dataset {dataset!r} revision {revision.n} does not fit its {n} rows: "
-                            "make a new split on the Datasets page.")
+            raise EvalError(
+                f"The split of dataset {dataset!r} revision {revision.n} does not fit its {n} rows: "
+                "make a new split on the Datasets page."
+            )
         indices = sorted(revision.split.validation if split == "validation" else revision.split.train)
     if not indices:
-        raise EvalError(f"Dataset {dataset!r} revision {revision.n} has no {split} rows: make a split with "
-                        "validation rows on the Datasets page, or evaluate on 'all'.")
+        raise EvalError(
+            f"Dataset {dataset!r} revision {revision.n} has no {split} rows: make a split with "
+            "validation rows on the Datasets page, or evaluate on 'all'."
+        )
     return indices[:limit] if limit else indices
 
 
 def _adapter_path(run: dict) -> Path:
     if not run.get("adapter_dir"):
-        raise EvalError(f"Run {run['name']!r} ({run['status']}) has no adapter yet, so there is nothing to "
-                        "compare with the base: wait for it to complete (or train it) and evaluate then.")
+        raise EvalError(
+            f"Run {run['name']!r} ({run['status']}) has no adapter yet, so there is nothing to "
+            "compare with the base: wait for it to complete (or train it) and evaluate then."
+        )
     path = paths.in_home(run["adapter_dir"])
     if not (path / "adapter_config.json").is_file():
-        raise EvalError(f"The adapter of run {run['name']!r} is missing from {path}: it was moved or deleted. "
-                        "Train the run again (clone its config) to evaluate it.")
+        raise EvalError(
+            f"The adapter of run {run['name']!r} is missing from {path}: it was moved or deleted. "
+            "Train the run again (clone its config) to evaluate it."
+        )
     return path
 
 
@@ -272,15 +312,14 @@ def run_eval(job_id: int, on_progress: Callable[[dict], None] | None = None, *, 
     return jobs_worker.run(get_job(job_id)["id"], handler)
 
 
-def evaluate_job(job: dict, on_progress: Callable[[dict], None] | None = None, echo: bool = True
-                 ) -> tuple[str, dict]:
+def evaluate_job(job: dict, on_progress: Callable[[dict], None] | None = None, echo: bool = True) -> tuple[str, dict]:
     """The `evaluate` kind's handler: returns (completed | cancelled, {"rows": scored})."""
     registry.set_progress(job["id"], {**registry.progress(job), "phase": "loading"})
     return _evaluate(store.open_db(), get_job(job["id"]), on_progress, _say if echo else _silent)
 
 
 def _batches(items: list, size: int) -> list[list]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
@@ -297,8 +336,10 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
     examples = [(i, *_prompt(all_rows[i], fmt, config)) for i in indices]
     total = len(examples)
     say(f"=== Evaluation job {job_id} of run {run['name']} · {store.now()} · pid {os.getpid()}")
-    say(f"Dataset {dataset!r} revision {revision.n}: {total} {job['split']} row(s)"
-        + (f" (limit {job['limit_n']})" if job["limit_n"] else ""))
+    say(
+        f"Dataset {dataset!r} revision {revision.n}: {total} {job['split']} row(s)"
+        + (f" (limit {job['limit_n']})" if job["limit_n"] else "")
+    )
 
     started = time.monotonic()
     quantization = "4bit" if config.method == "qlora" else "none"  # score it the way it was trained
@@ -312,10 +353,19 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
         longest = max(len(tokenizer(ref, add_special_tokens=False)["input_ids"]) for _, _, ref in examples)
         # Room for the longest reference and some slack; the engine stops earlier at the end of the turn.
         max_new = min(MAX_NEW_TOKENS, int(longest * 1.3) + 16)
-        settings = GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=max_new,
-                                      repetition_penalty=1.0, seed=config.seed, greedy=True)
-        say(f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
-            f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer.")
+        settings = GenerationSettings(
+            system_prompt="",
+            temperature=0.0,
+            top_p=1.0,
+            max_new_tokens=max_new,
+            repetition_penalty=1.0,
+            seed=config.seed,
+            greedy=True,
+        )
+        say(
+            f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
+            f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer."
+        )
 
         progress = {"phase": "generating", "done": 0, "total": total, "unit": "rows", "eta_seconds": None}
         registry.set_progress(job_id, progress)
@@ -334,18 +384,33 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
                 base_scores = metrics.score_row(base_out.text, reference)
                 adapter_scores = metrics.score_row(adapter_out.text, reference)
                 verdict = metrics.verdict(base_scores, adapter_scores)
-                db["eval_rows"].insert({
-                    "run_id": run["id"], "job_id": job_id, "row_index": index, "prompt": _prompt_text(messages),
-                    "reference": reference, "base_output": base_out.text, "adapter_output": adapter_out.text,
-                    "details_json": json.dumps({
-                        "base_scores": base_scores, "adapter_scores": adapter_scores, "verdict": verdict,
-                        "messages": messages, "base_tokens": base_out.tokens, "adapter_tokens": adapter_out.tokens,
-                        "batch_rows": len(chunk), "base_batch_seconds": base_out.total_s,
-                        "adapter_batch_seconds": adapter_out.total_s,
-                        "base_stopped": getattr(base_out, "stopped", None),
-                        "adapter_stopped": getattr(adapter_out, "stopped", None),
-                    }, ensure_ascii=False),
-                })
+                db.table("eval_rows").insert(
+                    {
+                        "run_id": run["id"],
+                        "job_id": job_id,
+                        "row_index": index,
+                        "prompt": _prompt_text(messages),
+                        "reference": reference,
+                        "base_output": base_out.text,
+                        "adapter_output": adapter_out.text,
+                        "details_json": json.dumps(
+                            {
+                                "base_scores": base_scores,
+                                "adapter_scores": adapter_scores,
+                                "verdict": verdict,
+                                "messages": messages,
+                                "base_tokens": base_out.tokens,
+                                "adapter_tokens": adapter_out.tokens,
+                                "batch_rows": len(chunk),
+                                "base_batch_seconds": base_out.total_s,
+                                "adapter_batch_seconds": adapter_out.total_s,
+                                "base_stopped": getattr(base_out, "stopped", None),
+                                "adapter_stopped": getattr(adapter_out, "stopped", None),
+                            },
+                            ensure_ascii=False,
+                        ),
+                    }
+                )
                 done.append((messages, reference, base_out.text, adapter_out.text, base_scores, adapter_scores))
                 say(f"row {len(done)}/{total} (#{index + 1}): {verdict}")
             elapsed = time.monotonic() - generation_started
@@ -416,8 +481,9 @@ def _prompt_text(messages: list[dict]) -> str:
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
 
 
-def completion_loss(engine, adapter: str | None, pairs: list[tuple[list[dict], str]],
-                    max_length: int = 1024) -> float | None:
+def completion_loss(
+    engine, adapter: str | None, pairs: list[tuple[list[dict], str]], max_length: int = 1024
+) -> float | None:
     """Mean cross-entropy per reference token given its prompt (prompt tokens masked, as in training),
     with the adapter `adapter` active, or with adapters disabled for None. None if no token is left."""
     import torch
@@ -452,10 +518,9 @@ def encode_pair(tokenizer, messages: list[dict], reference: str) -> tuple[list[i
     """(token ids of prompt + answer, number of prompt tokens). The answer is what the chat template adds
     for the assistant turn after the generation prompt (its text and end-of-turn marker)."""
     prompt_text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    full_text = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reference}],
-                                              tokenize=False)
+    full_text = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reference}], tokenize=False)
     if full_text.startswith(prompt_text):
-        answer = full_text[len(prompt_text):]
+        answer = full_text[len(prompt_text) :]
     else:  # a template that renders earlier turns differently once an answer follows
         answer = reference + (tokenizer.eos_token or "")
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
@@ -491,18 +556,31 @@ def _store_results(db, job: dict, base: dict, adapter: dict, *, replace_older: b
     with store.transaction(db):
         if replace_older:
             for table in ("evals", "eval_rows"):
-                db.execute(f"delete from {table} where run_id = ? and (job_id is null or job_id != ?)",
-                           [run_id, job_id])
-        db["evals"].insert_all([
-            {"run_id": run_id, "job_id": job_id, "split": job["split"], "metric": metric,
-             "base_value": base.get(metric), "adapter_value": adapter.get(metric), "created": stamp}
-            for metric in [*base, *(m for m in adapter if m not in base)]
-        ])
+                db.execute(
+                    f"delete from {table} where run_id = ? and (job_id is null or job_id != ?)", [run_id, job_id]
+                )
+        db.table("evals").insert_all(
+            [
+                {
+                    "run_id": run_id,
+                    "job_id": job_id,
+                    "split": job["split"],
+                    "metric": metric,
+                    "base_value": base.get(metric),
+                    "adapter_value": adapter.get(metric),
+                    "created": stamp,
+                }
+                for metric in [*base, *(m for m in adapter if m not in base)]
+            ]
+        )
 
 
 def _numbers(values: dict) -> dict:
-    return {k: (None if v is None else float(v)) for k, v in values.items()
-            if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
+    return {
+        k: (None if v is None else float(v))
+        for k, v in values.items()
+        if v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+    }
 
 
 def _perplexity(loss: float | None) -> float | None:

@@ -42,6 +42,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from workbench import paths
 from workbench.models.loading import ModelLoadError, is_local, load_tokenizer, resolve_base
@@ -51,10 +52,20 @@ BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter bat
 RUN_FILE = "workbench_run.json"  # written by the training worker into every adapter folder
 ADAPTER_CONFIG = "adapter_config.json"
 # End-of-turn tokens of common chat templates; each counts as a stop token when the tokenizer has it.
-END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>",
-                      "<|end_of_text|>", "<|return|>")
-QUANTIZATION_NEEDS_CUDA = ("4-bit quantization needs a CUDA GPU: bitsandbytes' NF4 kernels do not run here. "
-                           "Choose quantization 'none' on this machine.")
+END_OF_TURN_TOKENS = (
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|end_of_text|>",
+    "<|return|>",
+)
+QUANTIZATION_NEEDS_CUDA = (
+    "4-bit quantization needs a CUDA GPU: bitsandbytes' NF4 kernels do not run here. "
+    "Choose quantization 'none' on this machine."
+)
 
 
 @dataclass
@@ -104,7 +115,7 @@ class GenerationResult:
 
 @dataclass
 class _SideState:
-    tokenizer: object
+    tokenizer: Any  # a transformers tokenizer
     ids: list[int] = field(default_factory=list)
     decoded: str = ""  # the side's ids decoded, as of the last delta
     emitted: str = ""  # every delta yielded so far, joined
@@ -170,8 +181,11 @@ class Engine:
             from transformers import BitsAndBytesConfig
 
             kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype)
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=dtype,
+            )
         if cuda:
             kwargs["device_map"] = {"": 0}
         try:
@@ -181,14 +195,18 @@ class Engine:
         except (OSError, ValueError, ImportError, KeyError) as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = f"the folder {self.resolved}" if is_local(self.resolved) else repr(self.resolved)
-            raise ModelLoadError(f"The model weights of {where} cannot be loaded ({type(exc).__name__}: {detail}). "
-                                 "Check that the folder holds config.json and the *.safetensors weights; models "
-                                 "with custom code need 'trust remote code'.") from exc
+            raise ModelLoadError(
+                f"The model weights of {where} cannot be loaded ({type(exc).__name__}: {detail}). "
+                "Check that the folder holds config.json and the *.safetensors weights; models "
+                "with custom code need 'trust remote code'."
+            ) from exc
         model.eval()
         model.config.use_cache = True
         if len(self.tokenizer) > model.get_input_embeddings().weight.shape[0]:
-            raise ModelLoadError(f"The tokenizer of {self.base!r} has more tokens ({len(self.tokenizer)}) than the "
-                                 "model's embedding table: they do not belong together.")
+            raise ModelLoadError(
+                f"The tokenizer of {self.base!r} has more tokens ({len(self.tokenizer)}) than the "
+                "model's embedding table: they do not belong together."
+            )
         return model
 
     @property
@@ -219,8 +237,10 @@ class Engine:
                 return name
             config = self._check_adapter(folder)
             if config.get("use_dora"):
-                raise ValueError(f"The adapter in {folder} uses DoRA, which PEFT cannot mix with other adapters in "
-                                 "one batch: compare it on its own, or train it as plain LoRA.")
+                raise ValueError(
+                    f"The adapter in {folder} uses DoRA, which PEFT cannot mix with other adapters in "
+                    "one batch: compare it on its own, or train it as plain LoRA."
+                )
             from peft import PeftModel
 
             peft_name = self._peft_name(name)
@@ -231,12 +251,14 @@ class Engine:
                     if isinstance(self.model, PeftModel):
                         self.model.load_adapter(str(folder), adapter_name=peft_name, is_trainable=False)
                     else:
-                        self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=peft_name,
-                                                               is_trainable=False)
+                        self.model = PeftModel.from_pretrained(
+                            self.model, str(folder), adapter_name=peft_name, is_trainable=False
+                        )
             except (RuntimeError, ValueError, KeyError, OSError) as exc:
                 detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ValueError(f"The adapter in {folder} cannot be loaded onto {self.base!r} "
-                                 f"({type(exc).__name__}: {detail}).") from exc
+                raise ValueError(
+                    f"The adapter in {folder} cannot be loaded onto {self.base!r} ({type(exc).__name__}: {detail})."
+                ) from exc
             self.model.eval()
             self._adapters[name] = {"peft_name": peft_name, "dir": folder, "tokenizer": None}
             return name
@@ -255,11 +277,15 @@ class Engine:
         try:
             config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{folder} is not an adapter folder: it holds no readable {ADAPTER_CONFIG}. Pick an "
-                             "adapter saved by a training run (adapters/<run>/).") from exc
+            raise ValueError(
+                f"{folder} is not an adapter folder: it holds no readable {ADAPTER_CONFIG}. Pick an "
+                "adapter saved by a training run (adapters/<run>/)."
+            ) from exc
         if str(config.get("peft_type", "LORA")).upper() != "LORA":
-            raise ValueError(f"The adapter in {folder} is a {config.get('peft_type')} adapter; only LoRA adapters "
-                             "can be compared here.")
+            raise ValueError(
+                f"The adapter in {folder} is a {config.get('peft_type')} adapter; only LoRA adapters "
+                "can be compared here."
+            )
         run = {}
         with contextlib.suppress(OSError, ValueError):
             run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
@@ -268,8 +294,10 @@ class Engine:
         if not claimed and config.get("base_model_name_or_path"):
             claimed = [config["base_model_name_or_path"]]
         if claimed and not any(self._same_base(value) for value in claimed):
-            raise ValueError(f"The adapter in {folder} was trained on {claimed[0]!r}, not on this engine's base "
-                             f"{self.base!r}: load an engine for that base to use it.")
+            raise ValueError(
+                f"The adapter in {folder} was trained on {claimed[0]!r}, not on this engine's base "
+                f"{self.base!r}: load an engine for that base to use it."
+            )
         return config
 
     def _same_base(self, other: str) -> bool:
@@ -330,8 +358,10 @@ class Engine:
     def _entry(self, adapter: str) -> dict:
         if adapter not in self._adapters:
             attached = ", ".join(self._adapters) or "none"
-            raise ValueError(f"Adapter {adapter!r} is not attached to this engine (attached: {attached}). "
-                             "Call attach() with its folder first.")
+            raise ValueError(
+                f"Adapter {adapter!r} is not attached to this engine (attached: {attached}). "
+                "Call attach() with its folder first."
+            )
         return self._adapters[adapter]
 
     def render_prompt(self, adapter: str | None, messages: list[dict], system_prompt: str = "") -> str:
@@ -339,8 +369,7 @@ class Engine:
         conversation = [{"role": m["role"], "content": m["content"]} for m in messages]
         if system_prompt.strip() and not any(m["role"] == "system" for m in conversation):
             conversation.insert(0, {"role": "system", "content": system_prompt})
-        return self.tokenizer_for(adapter).apply_chat_template(conversation, tokenize=False,
-                                                               add_generation_prompt=True)
+        return self.tokenizer_for(adapter).apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
     def stop_token_ids(self, adapters: list[str | None] | None = None) -> list[int]:
         """Ids that end a side: the generation config's eos, and each tokenizer's eos and end-of-turn token."""
@@ -353,7 +382,9 @@ class Engine:
                 ids.add(tokenizer.eos_token_id)
         vocab = self.tokenizer.get_vocab()
         for token in END_OF_TURN_TOKENS:
-            if token in vocab and token in self.tokenizer.all_special_tokens + list(self.tokenizer.added_tokens_encoder):
+            if token in vocab and token in self.tokenizer.all_special_tokens + list(
+                self.tokenizer.added_tokens_encoder
+            ):
                 ids.add(vocab[token])
         return sorted(ids)
 
@@ -378,8 +409,7 @@ class Engine:
         start = time.perf_counter()
         with self._lock:
             prompts = [self.render_prompt(side.adapter, side.messages, settings.system_prompt) for side in sides]
-            names = [BASE_ADAPTER if side.adapter is None else self._entry(side.adapter)["peft_name"]
-                     for side in sides]
+            names = [BASE_ADAPTER if side.adapter is None else self._entry(side.adapter)["peft_name"] for side in sides]
             stops = set(self.stop_token_ids([side.adapter for side in sides]))
             # The template already holds any BOS/special tokens it wants: add none.
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -388,8 +418,7 @@ class Engine:
 
             class _Cancel(StoppingCriteria):
                 def __call__(self, input_ids, scores, **kwargs):
-                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool,
-                                      device=input_ids.device)
+                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
 
             events: queue.Queue = queue.Queue()
             kwargs = {
@@ -404,8 +433,7 @@ class Engine:
             if settings.greedy or settings.temperature <= 0:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             else:
-                kwargs.update(do_sample=True, temperature=float(settings.temperature),
-                              top_p=float(settings.top_p))
+                kwargs.update(do_sample=True, temperature=float(settings.temperature), top_p=float(settings.top_p))
             if isinstance(self.model, PeftModel):
                 kwargs["adapter_names"] = names  # one adapter per batch row; "__base__" = none
             model = self.model
@@ -473,7 +501,7 @@ class Engine:
     def _emit(state: _SideState, text: str) -> str:
         # Byte-level BPE decodes are prefix-stable; should a decode ever rewrite earlier text, the old part
         # has been shown already, so only what lies past it is emitted.
-        delta = text[len(state.decoded):]
+        delta = text[len(state.decoded) :]
         state.decoded = text
         state.emitted += delta
         return delta
@@ -489,9 +517,14 @@ class Engine:
         last = state.last if state.last is not None else end
         total = max(last - start, 1e-9)
         first = (state.first - start) if state.first is not None else 0.0
-        return GenerationResult(text=state.emitted, tokens=state.tokens, time_to_first_token_s=first,
-                                tokens_per_second=state.tokens / total if state.tokens else 0.0, total_s=total,
-                                stopped=state.stopped)
+        return GenerationResult(
+            text=state.emitted,
+            tokens=state.tokens,
+            time_to_first_token_s=first,
+            tokens_per_second=state.tokens / total if state.tokens else 0.0,
+            total_s=total,
+            stopped=state.stopped,
+        )
 
     def unload(self) -> None:
         """Drop the model (and the adapters with it) and give the memory back."""
@@ -506,5 +539,3 @@ class Engine:
                     torch.cuda.empty_cache()
             except ImportError:
                 pass
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
 
 from workbench.errors import WorkbenchError
 
@@ -27,12 +28,13 @@ def traceback_tail(exc: BaseException) -> str:
     return "\n".join("".join(traceback.format_exception(exc)).rstrip().splitlines()[-TRACEBACK_LINES:])
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -23,9 +23,11 @@ def schedule() -> list[int]:
     started = []
     db = store.open_db()
     with store.transaction(db):
-        queued = list(db["jobs"].rows_where("status = 'queued'", order_by="id"))
-        busy = db.execute(f"select count(*) from jobs where status in ('running', 'cancelling') and kind in "
-                          f"{registry.sql_list(HEAVY)}").fetchone()[0]
+        queued = list(db.table("jobs").rows_where("status = 'queued'", order_by="id"))
+        busy = db.execute(
+            f"select count(*) from jobs where status in ('running', 'cancelling') and kind in "
+            f"{registry.sql_list(HEAVY)}"
+        ).fetchone()[0]
         for job in queued:
             if job["kind"] in HEAVY:
                 if busy:
@@ -49,8 +51,16 @@ def worker_command(job: dict) -> list[str]:
     """`python -m workbench.jobs.worker ID`; a training job on several GPUs runs under `accelerate launch`."""
     processes = int(registry.args(job).get("processes") or 1)
     if processes > 1:
-        return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
-                "--module", WORKER_MODULE, str(job["id"])]
+        return [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--num_processes",
+            str(processes),
+            "--module",
+            WORKER_MODULE,
+            str(job["id"]),
+        ]
     return [sys.executable, "-m", WORKER_MODULE, str(job["id"])]
 
 
@@ -61,9 +71,12 @@ def waiting_for(job: dict) -> str | None:
     if job["kind"] not in HEAVY:
         return "starting"
     db = store.open_db()
-    ahead = db.execute(f"select title, status from jobs where kind in {registry.sql_list(HEAVY)} and "
-                       f"(status in ('running', 'cancelling') or (status = 'queued' and id < ?)) order by "
-                       "status = 'queued', id limit 1", [job["id"]]).fetchone()
+    ahead = db.execute(
+        f"select title, status from jobs where kind in {registry.sql_list(HEAVY)} and "
+        f"(status in ('running', 'cancelling') or (status = 'queued' and id < ?)) order by "
+        "status = 'queued', id limit 1",
+        [job["id"]],
+    ).fetchone()
     if ahead is None:
         return "starting"
     return f"waits for “{ahead[0]}” ({ahead[1]}) to finish: one job uses the device at a time"

@@ -38,21 +38,38 @@ def sql_list(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def create(kind: str, title: str, *, run_id: int | None = None, args: dict | None = None, log: Path | None = None,
-           progress: dict | None = None, db=None) -> int:
+def create(
+    kind: str,
+    title: str,
+    *,
+    run_id: int | None = None,
+    args: dict | None = None,
+    log: Path | None = None,
+    progress: dict | None = None,
+    db=None,
+) -> int:
     """Queue a job; returns its id. `db` lets a caller create it inside its own transaction."""
     if kind not in KINDS:
         raise JobError(f"Unknown job kind {kind!r}: use one of {', '.join(KINDS)}.")
     db = db or store.open_db()
-    return db["jobs"].insert({
-        "kind": kind, "run_id": run_id, "title": title, "status": "queued", "args_json": json.dumps(args or {}),
-        "progress_json": json.dumps({"phase": "queued", **(progress or {})}),
-        "log": paths.relative_to_home(log) if log else None, "created": store.now(),
-    }).last_pk
+    return store.row_id(
+        db.table("jobs").insert(
+            {
+                "kind": kind,
+                "run_id": run_id,
+                "title": title,
+                "status": "queued",
+                "args_json": json.dumps(args or {}),
+                "progress_json": json.dumps({"phase": "queued", **(progress or {})}),
+                "log": paths.relative_to_home(log) if log else None,
+                "created": store.now(),
+            }
+        )
+    )
 
 
 def get(job_id: int) -> dict:
-    row = next(store.open_db()["jobs"].rows_where("id = ?", [int(job_id)]), None)
+    row = next(store.open_db().table("jobs").rows_where("id = ?", [int(job_id)]), None)
     if row is None:
         raise JobError(f"No job {job_id}: it was deleted with its run, or never existed.")
     return row
@@ -82,19 +99,29 @@ def log_lines(job: dict) -> list[str]:
     lines = log.read_text(errors="replace").splitlines()
     header = f"starting job {job['id']}:"
     starts = [n for n, line in enumerate(lines) if line.startswith("=== ") and header in line]
-    return lines[starts[-1] + 1:] if starts else lines
+    return lines[starts[-1] + 1 :] if starts else lines
 
 
 def latest(run_id: int, kind: str) -> dict | None:
     """The newest job of `kind` for a run, whatever its status."""
-    return next(store.open_db()["jobs"].rows_where("run_id = ? and kind = ?", [run_id, kind],
-                                                   order_by="id desc", limit=1), None)
+    return next(
+        store.open_db()
+        .table("jobs")
+        .rows_where("run_id = ? and kind = ?", [run_id, kind], order_by="id desc", limit=1),
+        None,
+    )
 
 
-def list_jobs(*, kind: str | None = None, run_id: int | None = None, statuses: tuple[str, ...] | None = None,
-              limit: int | None = None) -> list[dict]:
+def list_jobs(
+    *,
+    kind: str | None = None,
+    run_id: int | None = None,
+    statuses: tuple[str, ...] | None = None,
+    limit: int | None = None,
+) -> list[dict]:
     """Jobs, newest first, filtered by kind, run and status."""
-    where, values = [], []
+    where: list[str] = []
+    values: list[object] = []
     if kind:
         where.append("kind = ?")
         values.append(kind)
@@ -103,36 +130,54 @@ def list_jobs(*, kind: str | None = None, run_id: int | None = None, statuses: t
         values.append(run_id)
     if statuses:
         where.append(f"status in {sql_list(statuses)}")
-    return list(store.open_db()["jobs"].rows_where(" and ".join(where) or None, values, order_by="id desc",
-                                                   limit=limit))
+    return list(
+        store.open_db().table("jobs").rows_where(" and ".join(where) or None, values, order_by="id desc", limit=limit)
+    )
 
 
 def active() -> list[dict]:
     """Queued, running and cancelling jobs of every kind, oldest first (the sidebar and the queue view)."""
-    return list(store.open_db()["jobs"].rows_where(f"status in {sql_list(ACTIVE)}", order_by="id"))
+    return list(store.open_db().table("jobs").rows_where(f"status in {sql_list(ACTIVE)}", order_by="id"))
 
 
 def update(job_id: int, fields: dict, db=None) -> None:
-    (db or store.open_db())["jobs"].update(job_id, fields)
+    (db or store.open_db()).table("jobs").update(job_id, fields)
 
 
 def mark_running(job_id: int, pid: int | None = None, db=None) -> None:
     """The job's worker has its pid and is going (started is kept across a resume)."""
     db = db or store.open_db()
-    job = db["jobs"].get(job_id)
-    db["jobs"].update(job_id, {"status": "running", "pid": pid or os.getpid(), "error": None, "finished": None,
-                               "started": job["started"] or store.now(), "heartbeat": store.now()})
+    job = db.table("jobs").get(job_id)
+    db.table("jobs").update(
+        job_id,
+        {
+            "status": "running",
+            "pid": pid or os.getpid(),
+            "error": None,
+            "finished": None,
+            "started": job["started"] or store.now(),
+            "heartbeat": store.now(),
+        },
+    )
 
 
 def set_progress(job_id: int, values: dict, db=None) -> None:
     """Replace the job's progress; also the worker's heartbeat."""
     stamp = store.now()
-    (db or store.open_db())["jobs"].update(job_id, {"progress_json": json.dumps({**values, "updated": stamp}),
-                                                    "heartbeat": stamp})
+    (db or store.open_db()).table("jobs").update(
+        job_id, {"progress_json": json.dumps({**values, "updated": stamp}), "heartbeat": stamp}
+    )
 
 
-def finish(job_id: int, status: str, *, result: dict | None = None, error: str | None = None,
-           progress: dict | None = None, db=None) -> None:
+def finish(
+    job_id: int,
+    status: str,
+    *,
+    result: dict | None = None,
+    error: str | None = None,
+    progress: dict | None = None,
+    db=None,
+) -> None:
     if status not in TERMINAL:
         raise JobError(f"{status!r} is not how a job ends: use one of {', '.join(TERMINAL)}.")
     db = db or store.open_db()
@@ -141,7 +186,7 @@ def finish(job_id: int, status: str, *, result: dict | None = None, error: str |
         fields["result_json"] = json.dumps(result, ensure_ascii=False)
     if progress is not None:
         fields["progress_json"] = json.dumps({**progress, "updated": store.now()})
-    db["jobs"].update(job_id, fields)
+    db.table("jobs").update(job_id, fields)
 
 
 def cancel(job_id: int, stop_mode: str | None = None) -> str:
@@ -155,7 +200,7 @@ def cancel(job_id: int, stop_mode: str | None = None) -> str:
             return "cancelled"
         if job["status"] not in RUNNING:
             raise JobError(f"{job['title']} is {job['status']}: only a queued or running job can be cancelled.")
-        db["jobs"].update(job_id, {"status": "cancelling", "stop_mode": stop_mode or job["stop_mode"] or "stop"})
+        db.table("jobs").update(job_id, {"status": "cancelling", "stop_mode": stop_mode or job["stop_mode"] or "stop"})
     return "cancelling"
 
 
@@ -171,12 +216,21 @@ def requeue(job_id: int, args_update: dict | None = None) -> None:
     """Queue an ended job again (resume), keeping its history."""
     job = get(job_id)
     db = store.open_db()
-    db["jobs"].update(job_id, {"status": "queued", "error": None, "finished": None, "pid": None, "stop_mode": None,
-                               "args_json": json.dumps({**args(job), **(args_update or {})})})
+    db.table("jobs").update(
+        job_id,
+        {
+            "status": "queued",
+            "error": None,
+            "finished": None,
+            "pid": None,
+            "stop_mode": None,
+            "args_json": json.dumps({**args(job), **(args_update or {})}),
+        },
+    )
 
 
 def delete_for_run(run_id: int, db) -> None:
-    db["jobs"].delete_where("run_id = ?", [run_id])
+    db.table("jobs").delete_where("run_id = ?", [run_id])
 
 
 def sweep_lost() -> list[int]:
@@ -184,12 +238,20 @@ def sweep_lost() -> list[int]:
     interrupted. Every entry point (app, CLI, workers) calls this before it reads or schedules jobs."""
     db = store.open_db()
     lost = []
-    for job in db["jobs"].rows_where(f"status in {sql_list(RUNNING)}"):
+    for job in db.table("jobs").rows_where(f"status in {sql_list(RUNNING)}"):
         if job["pid"] and (job["pid"] == os.getpid() or process_alive(job["pid"], WORKER_MARKERS)):
             continue
-        db["jobs"].update(job["id"], {"status": "interrupted", "finished": store.now(), "error": (
-            f"The worker process (pid {job['pid']}) ended without reporting: it was killed or the machine "
-            f"restarted. {RECOVERY.get(job['kind'], 'Start it again.')}")})
+        db.table("jobs").update(
+            job["id"],
+            {
+                "status": "interrupted",
+                "finished": store.now(),
+                "error": (
+                    f"The worker process (pid {job['pid']}) ended without reporting: it was killed or the machine "
+                    f"restarted. {RECOVERY.get(job['kind'], 'Start it again.')}"
+                ),
+            },
+        )
         lost.append(job["id"])
     return lost
 

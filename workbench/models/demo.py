@@ -265,16 +265,19 @@ def _build_into(folder: Path) -> None:
         if bars:
             hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(folder)
-    write_json_atomic(folder / MANIFEST, {
-        "name": DEMO_MODEL_NAME,
-        "source": "built locally",
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "licence": "Apache-2.0 (generated)",
-        "chat_template": "chatml",
-        "architecture": "LlamaForCausalLM",
-        "vocab_size": len(tokenizer),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
+    write_json_atomic(
+        folder / MANIFEST,
+        {
+            "name": DEMO_MODEL_NAME,
+            "source": "built locally",
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "licence": "Apache-2.0 (generated)",
+            "chat_template": "chatml",
+            "architecture": "LlamaForCausalLM",
+            "vocab_size": len(tokenizer),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _move_into_place(building: Path, target: Path, *, force: bool) -> Path:

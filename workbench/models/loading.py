@@ -23,15 +23,20 @@ from workbench.models import demo
 
 MANIFEST = "manifest.json"
 TOKENIZER_FILES = (
-    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model",
-    "sentencepiece.bpe.model", "tiktoken.model", "vocab.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tiktoken.model",
+    "vocab.txt",
 )
 # Set on every tokenizer `load_tokenizer` returns: True when the base had no chat template and the
 # workbench put the ChatML default in (the UI should say so: the base was not trained on that format).
 DEFAULT_TEMPLATE_ATTR = "workbench_default_chat_template"
 
-_FIX = ("Use the demo model, a prepared model, or a local folder that holds config.json and the "
-        "tokenizer files.")
+_FIX = "Use the demo model, a prepared model, or a local folder that holds config.json and the tokenizer files."
 
 
 class ModelLoadError(WorkbenchError, RuntimeError):
@@ -99,18 +104,24 @@ def _load_tokenizer_cached(resolved: str, trust_remote_code: bool):
 def _explain(resolved: str, local: bool, exc: Exception) -> str:
     detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     if local:
-        return (f"The tokenizer in {resolved} cannot be loaded ({detail}). Check that the folder holds a "
-                "complete tokenizer (tokenizer.json or the files its tokenizer_config.json names); "
-                "models with custom code need 'trust remote code'.")
+        return (
+            f"The tokenizer in {resolved} cannot be loaded ({detail}). Check that the folder holds a "
+            "complete tokenizer (tokenizer.json or the files its tokenizer_config.json names); "
+            "models with custom code need 'trust remote code'."
+        )
     text = str(exc).lower()
     unreachable = hub_offline() or any(
         word in text for word in ("offline", "connect", "connection", "network", "resolve host", "timed out")
     )
     if unreachable:
-        return (f"{resolved!r} is not a local folder and the Hugging Face hub cannot be reached "
-                f"(HF_HUB_OFFLINE=1 or no network). {_FIX}")
-    return (f"The tokenizer of {resolved!r} cannot be loaded from the Hugging Face hub ({detail}). Check "
-            f"the model id, and for gated models your access and HF_TOKEN. {_FIX}")
+        return (
+            f"{resolved!r} is not a local folder and the Hugging Face hub cannot be reached "
+            f"(HF_HUB_OFFLINE=1 or no network). {_FIX}"
+        )
+    return (
+        f"The tokenizer of {resolved!r} cannot be loaded from the Hugging Face hub ({detail}). Check "
+        f"the model id, and for gated models your access and HF_TOKEN. {_FIX}"
+    )
 
 
 def list_local_models() -> list[dict]:

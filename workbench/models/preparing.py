@@ -20,16 +20,23 @@ def start_prepare(name: str) -> int:
     for job in registry.list_jobs(kind="prepare", statuses=registry.ACTIVE):
         if registry.args(job).get("name") == item.name:
             return job["id"]
-    job_id = registry.create("prepare", f"Prepare {item.name}", args={"name": item.name},
-                             log=paths.prepare_log(item.name))
+    job_id = registry.create(
+        "prepare", f"Prepare {item.name}", args={"name": item.name}, log=paths.prepare_log(item.name)
+    )
     queue.schedule()
     return job_id
 
 
 def active_preparation(name: str) -> dict | None:
     """The queued or running preparation job of `name`, if any."""
-    return next((job for job in registry.list_jobs(kind="prepare", statuses=registry.ACTIVE)
-                 if registry.args(job).get("name") == name), None)
+    return next(
+        (
+            job
+            for job in registry.list_jobs(kind="prepare", statuses=registry.ACTIVE)
+            if registry.args(job).get("name") == name
+        ),
+        None,
+    )
 
 
 def latest_preparation(name: str) -> dict | None:
@@ -38,7 +45,7 @@ def latest_preparation(name: str) -> dict | None:
 
 def line_printer() -> Callable[[str, float | None], None]:
     """A progress callback for `catalog.prepare` that prints each new step once: “[ 40%] Downloading…”."""
-    last = {"line": None}
+    last: dict[str, str | None] = {"line": None}
 
     def show(message: str, fraction: float | None) -> None:
         percent = "    " if fraction is None else f"{fraction * 100:3.0f}%"
@@ -60,11 +67,19 @@ def prepare_job(job: dict) -> tuple[str, dict]:
         show(message, fraction)
         if time.monotonic() - last["at"] >= PROGRESS_EVERY_SECONDS or fraction == 1.0:
             last["at"] = time.monotonic()
-            registry.set_progress(job["id"], {"phase": message, "unit": "%", "total": 100,
-                                              "done": None if fraction is None else round(fraction * 100)})
+            registry.set_progress(
+                job["id"],
+                {
+                    "phase": message,
+                    "unit": "%",
+                    "total": 100,
+                    "done": None if fraction is None else round(fraction * 100),
+                },
+            )
 
     started = time.monotonic()
     path = catalog.prepare(name, progress)
-    print(f"{name} ready at {path} ({time.monotonic() - started:.0f} s). Use it as the base model {name!r}.",
-          flush=True)
+    print(
+        f"{name} ready at {path} ({time.monotonic() - started:.0f} s). Use it as the base model {name!r}.", flush=True
+    )
     return "completed", {"path": str(path)}

@@ -30,8 +30,8 @@ class ModelShape:
     num_attention_heads: int
     num_kv_heads: int
     intermediate_size: int
-    head_dim: int | None = None           # None: hidden_size // num_attention_heads
-    tie_word_embeddings: bool = False     # lm_head shares the embedding matrix
+    head_dim: int | None = None  # None: hidden_size // num_attention_heads
+    tie_word_embeddings: bool = False  # lm_head shares the embedding matrix
 
     @property
     def attention_head_dim(self) -> int:
@@ -47,27 +47,37 @@ class ModelShape:
         h, d = self.hidden_size, self.attention_head_dim
         q, kv, i = self.num_attention_heads * d, self.num_kv_heads * d, self.intermediate_size
         return {
-            "q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h),
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
         }
 
 
 @dataclass(frozen=True)
 class BasePreset:
-    name: str                    # what the model picker shows; "demo" for the built-in model
-    hub_id: str | None           # Hugging Face id; None for the locally built demo model
+    name: str  # what the model picker shows; "demo" for the built-in model
+    hub_id: str | None  # Hugging Face id; None for the locally built demo model
     parameters: int
     licence: str
-    chat_template_family: str    # chatml, llama3, gemma, zephyr
-    target_modules: str          # a TrainConfig.target_modules value: attention, all-linear or a comma list
+    chat_template_family: str  # chatml, llama3, gemma, zephyr
+    target_modules: str  # a TrainConfig.target_modules value: attention, all-linear or a comma list
     max_length: int
     notes: str
     shape: ModelShape
 
     @property
     def label(self) -> str:
-        size = (f"{self.parameters / 1e9:.2f}B" if self.parameters >= 1e9 else f"{self.parameters / 1e6:.0f}M"
-                if self.parameters >= 1e6 else f"{self.parameters / 1e3:.0f}K")
+        size = (
+            f"{self.parameters / 1e9:.2f}B"
+            if self.parameters >= 1e9
+            else f"{self.parameters / 1e6:.0f}M"
+            if self.parameters >= 1e6
+            else f"{self.parameters / 1e3:.0f}K"
+        )
         return f"{self.name} ({size})"
 
 
@@ -75,62 +85,100 @@ def _demo_shape() -> ModelShape:
     s = demo.MODEL_SHAPE
     h, i, layers = s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"]
     d = h // s["num_attention_heads"]
-    per_layer = (h * s["num_attention_heads"] * d * 2            # q_proj, o_proj
-                 + h * s["num_key_value_heads"] * d * 2          # k_proj, v_proj
-                 + 3 * h * i                                     # gate, up, down
-                 + 2 * h)                                        # two RMSNorms
+    per_layer = (
+        h * s["num_attention_heads"] * d * 2  # q_proj, o_proj
+        + h * s["num_key_value_heads"] * d * 2  # k_proj, v_proj
+        + 3 * h * i  # gate, up, down
+        + 2 * h
+    )  # two RMSNorms
     # The tokenizer's vocabulary is trained to VOCAB_SIZE (the real one can be a little smaller).
     parameters = 2 * demo.VOCAB_SIZE * h + layers * per_layer + h
-    return ModelShape(parameters, h, layers, demo.VOCAB_SIZE, s["num_attention_heads"], s["num_key_value_heads"],
-                      i, None, False)
+    return ModelShape(
+        parameters, h, layers, demo.VOCAB_SIZE, s["num_attention_heads"], s["num_key_value_heads"], i, None, False
+    )
 
 
 PRESETS: list[BasePreset] = [
     BasePreset(
-        "demo", None, _demo_shape().parameters, "Apache-2.0 (generated)", "chatml", "all-linear", 512,
+        "demo",
+        None,
+        _demo_shape().parameters,
+        "Apache-2.0 (generated)",
+        "chatml",
+        "all-linear",
+        512,
         "The tiny random Llama built locally: every screen works offline on a CPU in seconds. Its answers "
         "are noise until trained; use it to try the workflow, not for results.",
         _demo_shape(),
     ),
     BasePreset(
-        "SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", 134_515_008, "Apache-2.0", "chatml",
-        "all-linear", 1024,
+        "SmolLM2-135M-Instruct",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        134_515_008,
+        "Apache-2.0",
+        "chatml",
+        "all-linear",
+        1024,
         "The smallest useful chat model: trains on a CPU in minutes and on any GPU. Good for format "
         "learning (JSON extraction, fixed templates), weak at reasoning. Mostly English.",
         ModelShape(134_515_008, 576, 30, 49152, 9, 3, 1536, 64, True),
     ),
     BasePreset(
-        "Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", 494_032_768, "Apache-2.0", "chatml",
-        "all-linear", 1024,
+        "Qwen2.5-0.5B-Instruct",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        494_032_768,
+        "Apache-2.0",
+        "chatml",
+        "all-linear",
+        1024,
         "Small multilingual chat model (Spanish included) with solid JSON output; trains on a 4-6 GB GPU, "
         "slowly on a CPU. Its 152K-token vocabulary makes the logits a large part of the memory.",
         ModelShape(494_032_768, 896, 24, 151936, 14, 2, 4864, 64, True),
     ),
     BasePreset(
-        "Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", 1_543_714_304, "Apache-2.0", "chatml",
-        "all-linear", 1024,
+        "Qwen2.5-1.5B-Instruct",
+        "Qwen/Qwen2.5-1.5B-Instruct",
+        1_543_714_304,
+        "Apache-2.0",
+        "chatml",
+        "all-linear",
+        1024,
         "A clear step up in quality from 0.5B, multilingual; LoRA in bf16 fits an 8 GB GPU, QLoRA a 6 GB one.",
         ModelShape(1_543_714_304, 1536, 28, 151936, 12, 2, 8960, 128, True),
     ),
     BasePreset(
-        "Llama-3.2-1B-Instruct", "meta-llama/Llama-3.2-1B-Instruct", 1_235_814_400,
+        "Llama-3.2-1B-Instruct",
+        "meta-llama/Llama-3.2-1B-Instruct",
+        1_235_814_400,
         "Llama 3.2 Community License (gated: accept it on the model's Hugging Face page, then set HF_TOKEN "
-        "before downloading)", "llama3", "all-linear", 1024,
+        "before downloading)",
+        "llama3",
+        "all-linear",
+        1024,
         "Meta's small chat model, multilingual (Spanish included). Gated: the download fails until your "
         "Hugging Face account has accepted the licence.",
         ModelShape(1_235_814_400, 2048, 16, 128256, 32, 8, 8192, 64, True),
     ),
     BasePreset(
-        "gemma-3-270m-it", "google/gemma-3-270m-it", 268_098_176,
+        "gemma-3-270m-it",
+        "google/gemma-3-270m-it",
+        268_098_176,
         "Gemma Terms of Use (gated: accept them on the model's Hugging Face page, then set HF_TOKEN)",
-        "gemma", "all-linear", 1024,
+        "gemma",
+        "all-linear",
+        1024,
         "Google's tiny instruction model, built to be fine-tuned for narrow tasks. Over 60 % of its weights "
         "are the 262K-token embedding, so the logits dominate activation memory; keep max_length modest.",
         ModelShape(268_098_176, 640, 18, 262144, 4, 1, 2048, 256, True),
     ),
     BasePreset(
-        "TinyLlama-1.1B-Chat-v1.0", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 1_100_048_384, "Apache-2.0",
-        "zephyr", "q_proj,v_proj", 1024,
+        "TinyLlama-1.1B-Chat-v1.0",
+        "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+        1_100_048_384,
+        "Apache-2.0",
+        "zephyr",
+        "q_proj,v_proj",
+        1024,
         "The base of the classic Axolotl recipe (LoRA r 8 on q_proj and v_proj, sequence length 1024). "
         "Mostly English, 2048-token context.",
         ModelShape(1_100_048_384, 2048, 22, 32000, 32, 4, 5632, 64, False),

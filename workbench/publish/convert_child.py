@@ -24,8 +24,13 @@ def plain_gpt2_pretokenizer(model_dir: Path) -> bool:
         return False
     pre = data.get("pre_tokenizer") or {}
     model = data.get("model") or {}
-    return (model.get("type") == "BPE" and pre.get("type") == "ByteLevel" and pre.get("use_regex", True)
-            and not pre.get("add_prefix_space", False) and data.get("normalizer") is None)
+    return (
+        model.get("type") == "BPE"
+        and pre.get("type") == "ByteLevel"
+        and pre.get("use_regex", True)
+        and not pre.get("add_prefix_space", False)
+        and data.get("normalizer") is None
+    )
 
 
 def _patch_pre_tokenizer_detection() -> None:
@@ -41,7 +46,8 @@ def _patch_pre_tokenizer_detection() -> None:
         except NotImplementedError:
             if plain_gpt2_pretokenizer(self.dir_model):
                 logging.getLogger("workbench").warning(
-                    "tokenizer.json uses plain GPT-2 byte-level pre-tokenization: naming it 'gpt-2'")
+                    "tokenizer.json uses plain GPT-2 byte-level pre-tokenization: naming it 'gpt-2'"
+                )
                 return "gpt-2"
             raise
 

@@ -54,13 +54,21 @@ from workbench.publish.templates import ollama_template_for
 from workbench.training import runs
 
 FLOAT_TYPES = ("f32", "f16", "bf16")
-CONVERTER_TYPES = (*FLOAT_TYPES, "q8_0")                   # written by convert_hf_to_gguf.py itself
-K_QUANTS = ("q4_K_M", "q4_K_S", "q5_K_M", "q6_K")          # need llama.cpp's quantizer (llama-cpp-python)
+CONVERTER_TYPES = (*FLOAT_TYPES, "q8_0")  # written by convert_hf_to_gguf.py itself
+K_QUANTS = ("q4_K_M", "q4_K_S", "q5_K_M", "q6_K")  # need llama.cpp's quantizer (llama-cpp-python)
 QUANTIZATIONS = (*CONVERTER_TYPES, *K_QUANTS)
 DEFAULT_QUANTIZATION = "q8_0"
 # Approximate bytes per weight of each type (block scales included), for the disk-space check.
-BYTES_PER_WEIGHT = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "q4_K_M": 0.61, "q4_K_S": 0.57,
-                    "q5_K_M": 0.71, "q6_K": 0.83}
+BYTES_PER_WEIGHT = {
+    "f32": 4.0,
+    "f16": 2.0,
+    "bf16": 2.0,
+    "q8_0": 1.07,
+    "q4_K_M": 0.61,
+    "q4_K_S": 0.57,
+    "q5_K_M": 0.71,
+    "q6_K": 0.83,
+}
 FILE_TYPE = {"f32": 0, "f16": 1, "q8_0": 7, "q4_K_S": 14, "q4_K_M": 15, "q5_K_M": 17, "q6_K": 18, "bf16": 32}
 MANIFEST = "export.json"
 DEFAULT_COMPARE = 3
@@ -75,11 +83,11 @@ class GGUFExport:
     """One GGUF export, as the page, the CLI and the background process describe it."""
 
     run_id: int | str
-    out_dir: Path | None = None         # default: exports/<run>/gguf-<quantize>
+    out_dir: Path | None = None  # default: exports/<run>/gguf-<quantize>
     quantize: str = DEFAULT_QUANTIZATION
-    include_adapter: bool = True        # also write the adapter alone (plain LoRA only)
-    include_base: bool = False          # and the base as GGUF, to apply the adapter to in llama.cpp
-    compare: int = DEFAULT_COMPARE      # held-out prompts compared with llama-cpp-python, where installed
+    include_adapter: bool = True  # also write the adapter alone (plain LoRA only)
+    include_base: bool = False  # and the base as GGUF, to apply the adapter to in llama.cpp
+    compare: int = DEFAULT_COMPARE  # held-out prompts compared with llama-cpp-python, where installed
 
 
 def default_out_dir(run: dict, quantize: str) -> Path:
@@ -98,9 +106,11 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
     if job.quantize not in QUANTIZATIONS:
         raise PublishError(f"quantize: {job.quantize!r} is not offered; use one of {', '.join(QUANTIZATIONS)}.")
     if job.quantize in K_QUANTS and not has_llama_cpp():
-        raise PublishError(f"{job.quantize} needs llama.cpp's quantizer, which comes with llama-cpp-python: install "
-                           "it (`.venv/bin/pip install llama-cpp-python`, it compiles llama.cpp for a few minutes) or "
-                           f"choose {', '.join(CONVERTER_TYPES)}. Publishing to Ollama can also quantize to q4_K_M.")
+        raise PublishError(
+            f"{job.quantize} needs llama.cpp's quantizer, which comes with llama-cpp-python: install "
+            "it (`.venv/bin/pip install llama-cpp-python`, it compiles llama.cpp for a few minutes) or "
+            f"choose {', '.join(CONVERTER_TYPES)}. Publishing to Ollama can also quantize to q4_K_M."
+        )
     out = Path(job.out_dir) if job.out_dir else default_out_dir(run, job.quantize)
     _check_target(out)
     adapter = adapter_dir(run)
@@ -118,10 +128,14 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
         if not skipped:
             adapter_file = building / f"{slug(run['name'])}-lora-{float_type}.gguf"
             say("Converting the adapter alone to GGUF…")
-            llama_cpp.run_converter(llama_cpp.ADAPTER_SCRIPT, ["--base", str(merged), "--outfile", str(adapter_file),
-                                                                "--outtype", float_type, str(adapter)], say)
-        base_file = _write_base(building, config.base_model, float_type, say) if adapter_file and job.include_base \
-            else None
+            llama_cpp.run_converter(
+                llama_cpp.ADAPTER_SCRIPT,
+                ["--base", str(merged), "--outfile", str(adapter_file), "--outtype", float_type, str(adapter)],
+                say,
+            )
+        base_file = (
+            _write_base(building, config.base_model, float_type, say) if adapter_file and job.include_base else None
+        )
         say("Checking the files with the gguf reader…")
         checks = {"model": check_model_file(model_file, merged, job.quantize)}
         if adapter_file:
@@ -134,8 +148,9 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
         comparison = compare_with_llama_cpp(model_file, merged, run, job.compare, say)
         if comparison and base_file:
             say("Comparing the adapter applied to the base in llama.cpp with the merged model…")
-            comparison["adapter_over_base"] = compare_with_llama_cpp(base_file, merged, run, job.compare, say,
-                                                                      lora=adapter_file)
+            comparison["adapter_over_base"] = compare_with_llama_cpp(
+                base_file, merged, run, job.compare, say, lora=adapter_file
+            )
         manifest = _manifest(run, config, job, out, model_file, adapter_file, skipped, checks, comparison, base_file)
         _write_companions(building, run, config, merged, manifest)
         _swap_into_place(building, out)
@@ -186,9 +201,11 @@ def _check_space(out: Path, run: dict, quantize: str) -> None:
     probe = next((p for p in (out, *out.parents) if p.exists()), Path("/"))
     free = shutil.disk_usage(probe).free
     if free < needed:
-        raise PublishError(f"Not enough disk space for the export in {probe}: it needs about {needed / 1e9:.2f} GB, "
-                           f"{free / 1e9:.2f} GB are free. Free some space or choose a folder on another disk "
-                           "(nothing was written).")
+        raise PublishError(
+            f"Not enough disk space for the export in {probe}: it needs about {needed / 1e9:.2f} GB, "
+            f"{free / 1e9:.2f} GB are free. Free some space or choose a folder on another disk "
+            "(nothing was written)."
+        )
 
 
 def has_llama_cpp() -> bool:
@@ -203,8 +220,9 @@ def convert_model(merged: Path, target: Path, quantize: str, float_type: str, na
     direct = quantize if quantize in CONVERTER_TYPES else float_type
     first = target if quantize in CONVERTER_TYPES else target.with_name(f".{target.stem}-{float_type}.gguf")
     say(f"Converting the merged model to GGUF ({direct}) with llama.cpp's converter…")
-    llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(merged), "--outfile", str(first), "--outtype", direct,
-                                                      "--model-name", name], say)
+    llama_cpp.run_converter(
+        llama_cpp.MODEL_SCRIPT, [str(merged), "--outfile", str(first), "--outtype", direct, "--model-name", name], say
+    )
     if first != target:
         say(f"Quantizing to {quantize} with llama.cpp's quantizer…")
         quantize_file(first, target, quantize)
@@ -217,7 +235,7 @@ def _write_base(folder: Path, base_model: str, float_type: str, say: Progress) -
 
     original = source_gguf(base_model)
     if original:
-        target = folder / original.name.split("-", 1)[1]   # without the cache's hash prefix
+        target = folder / original.name.split("-", 1)[1]  # without the cache's hash prefix
         say(f"Adding the base as the GGUF it was prepared from ({target.name}, the exact weights trained on)…")
         try:
             os.link(original, target)
@@ -226,12 +244,15 @@ def _write_base(folder: Path, base_model: str, float_type: str, say: Progress) -
         return target
     resolved = Path(resolve_base(base_model))
     if not (resolved / "config.json").is_file():
-        raise PublishError(f"The base {base_model!r} is not on disk, so it cannot be written as GGUF: export "
-                           "without the base, or prepare it on the Models page first.")
+        raise PublishError(
+            f"The base {base_model!r} is not on disk, so it cannot be written as GGUF: export "
+            "without the base, or prepare it on the Models page first."
+        )
     target = folder / f"{slug(resolved.name)}-base-{float_type}.gguf"
     say(f"Converting the base to GGUF ({float_type})…")
-    llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(resolved), "--outfile", str(target), "--outtype",
-                                                      float_type], say)
+    llama_cpp.run_converter(
+        llama_cpp.MODEL_SCRIPT, [str(resolved), "--outfile", str(target), "--outtype", float_type], say
+    )
     return target
 
 
@@ -255,8 +276,15 @@ def read_gguf(path: Path) -> tuple[dict, list[str]]:
     reader = GGUFReader(str(path))
     metadata = {}
     for key, field in reader.fields.items():
-        if key.startswith(("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type",
-                           "tokenizer.ggml.scores", "GGUF.")):
+        if key.startswith(
+            (
+                "tokenizer.ggml.tokens",
+                "tokenizer.ggml.merges",
+                "tokenizer.ggml.token_type",
+                "tokenizer.ggml.scores",
+                "GGUF.",
+            )
+        ):
             continue
         try:
             metadata[key] = field.contents()
@@ -286,11 +314,19 @@ def check_model_file(path: Path, merged: Path, quantize: str) -> dict:
     if (metadata.get("tokenizer.chat_template") or "").strip() != (tokenizer.chat_template or "").strip():
         problems.append(f"{path.name} does not carry the run's chat template")
     if tokenizer.eos_token_id is not None and metadata.get("tokenizer.ggml.eos_token_id") != tokenizer.eos_token_id:
-        problems.append(f"{path.name} ends turns with token {metadata.get('tokenizer.ggml.eos_token_id')}, the "
-                        f"run with {tokenizer.eos_token_id} ({tokenizer.eos_token})")
-    return {"file": path.name, "architecture": architecture, "tensors": len(tensors),
-            "file_type": metadata.get("general.file_type"), "eos_token_id": metadata.get("tokenizer.ggml.eos_token_id"),
-            "chat_template": bool(metadata.get("tokenizer.chat_template")), "problems": problems}
+        problems.append(
+            f"{path.name} ends turns with token {metadata.get('tokenizer.ggml.eos_token_id')}, the "
+            f"run with {tokenizer.eos_token_id} ({tokenizer.eos_token})"
+        )
+    return {
+        "file": path.name,
+        "architecture": architecture,
+        "tensors": len(tensors),
+        "file_type": metadata.get("general.file_type"),
+        "eos_token_id": metadata.get("tokenizer.ggml.eos_token_id"),
+        "chat_template": bool(metadata.get("tokenizer.chat_template")),
+        "problems": problems,
+    }
 
 
 def check_adapter_file(path: Path, adapter: Path) -> dict:
@@ -305,14 +341,21 @@ def check_adapter_file(path: Path, adapter: Path) -> dict:
     if metadata.get("general.type") != "adapter" or metadata.get("adapter.type") != "lora":
         problems.append(f"{path.name} is not marked as a LoRA adapter")
     if metadata.get("adapter.lora.alpha") != float(config.get("lora_alpha", 0)):
-        problems.append(f"{path.name} has LoRA alpha {metadata.get('adapter.lora.alpha')}, the run "
-                        f"{config.get('lora_alpha')}")
+        problems.append(
+            f"{path.name} has LoRA alpha {metadata.get('adapter.lora.alpha')}, the run {config.get('lora_alpha')}"
+        )
     lora_a = [t for t in tensors if t.endswith(".lora_a")]
     lora_b = [t for t in tensors if t.endswith(".lora_b")]
     if len(lora_a) != pairs or len(lora_b) != pairs:
         problems.append(f"{path.name} has {len(lora_a)} A and {len(lora_b)} B tensors for {pairs} LoRA pairs")
-    return {"file": path.name, "architecture": metadata.get("general.architecture"), "tensors": len(tensors),
-            "lora_alpha": metadata.get("adapter.lora.alpha"), "rank": config.get("r"), "problems": problems}
+    return {
+        "file": path.name,
+        "architecture": metadata.get("general.architecture"),
+        "tensors": len(tensors),
+        "lora_alpha": metadata.get("adapter.lora.alpha"),
+        "rank": config.get("r"),
+        "problems": problems,
+    }
 
 
 def check_base_file(path: Path, architecture: str | None) -> dict:
@@ -322,12 +365,18 @@ def check_base_file(path: Path, architecture: str | None) -> dict:
         problems.append(f"{path.name} is a {metadata.get('general.architecture')} model, the run's a {architecture}")
     if "token_embd.weight" not in tensors:
         problems.append(f"{path.name} has no token embedding (token_embd.weight)")
-    return {"file": path.name, "architecture": metadata.get("general.architecture"), "tensors": len(tensors),
-            "file_type": metadata.get("general.file_type"), "problems": problems}
+    return {
+        "file": path.name,
+        "architecture": metadata.get("general.architecture"),
+        "tensors": len(tensors),
+        "file_type": metadata.get("general.file_type"),
+        "problems": problems,
+    }
 
 
-def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int, say: Progress,
-                           lora: Path | None = None) -> dict | None:
+def compare_with_llama_cpp(
+    model_file: Path, merged: Path, run: dict, count: int, say: Progress, lora: Path | None = None
+) -> dict | None:
     """Greedy answers of the GGUF in llama.cpp and of the merged model in transformers, token by token.
 
     None when llama-cpp-python is not installed or there are no held-out prompts."""
@@ -337,13 +386,20 @@ def compare_with_llama_cpp(model_file: Path, merged: Path, run: dict, count: int
     prompts = [messages for messages, _ in heldout_prompts(run, count)]
     if not prompts:
         return None
-    say(f"Comparing greedy answers of the GGUF (llama.cpp) and the merged model (transformers) on "
-        f"{len(prompts)} held-out prompt(s)…")
+    say(
+        f"Comparing greedy answers of the GGUF (llama.cpp) and the merged model (transformers) on "
+        f"{len(prompts)} held-out prompt(s)…"
+    )
     return greedy_agreement(model_file, merged, prompts, lora=lora)
 
 
-def greedy_agreement(model_file: Path, merged: Path, prompts: list[list[dict]],
-                     max_new_tokens: int = COMPARE_TOKENS, lora: Path | None = None) -> dict:
+def greedy_agreement(
+    model_file: Path,
+    merged: Path,
+    prompts: list[list[dict]],
+    max_new_tokens: int = COMPARE_TOKENS,
+    lora: Path | None = None,
+) -> dict:
     """`model_file` (with the `lora` GGUF applied, if given) in llama.cpp against the merged model in
     transformers: same prompt tokens? same greedy answer?"""
     import llama_cpp as llama
@@ -352,8 +408,9 @@ def greedy_agreement(model_file: Path, merged: Path, prompts: list[list[dict]],
 
     tokenizer = AutoTokenizer.from_pretrained(str(merged))
     model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32).eval()
-    engine = llama.Llama(model_path=str(model_file), n_ctx=2048, verbose=False, logits_all=False,
-                         lora_path=str(lora) if lora else None)
+    engine = llama.Llama(
+        model_path=str(model_file), n_ctx=2048, verbose=False, logits_all=False, lora_path=str(lora) if lora else None
+    )
     results = []
     try:
         for messages in prompts:
@@ -362,24 +419,37 @@ def greedy_agreement(model_file: Path, merged: Path, prompts: list[list[dict]],
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
             theirs_ids = engine.tokenize(text.encode(), add_bos=False, special=True)
             with torch.no_grad():
-                output = model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
-                                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-            mine = output[0, len(ids):].tolist()
+                output = model.generate(
+                    torch.tensor([ids]),
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    eos_token_id=tokenizer.eos_token_id,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            mine = output[0, len(ids) :].tolist()
             theirs = _llama_greedy(engine, ids, max_new_tokens, tokenizer.eos_token_id)
-            results.append({"prompt": messages[-1]["content"], "same_tokens": theirs_ids == ids,
-                            "same_answer": _trim(mine, tokenizer.eos_token_id) == theirs,
-                            "transformers": tokenizer.decode(_trim(mine, tokenizer.eos_token_id)),
-                            "llama.cpp": tokenizer.decode(theirs)})
+            results.append(
+                {
+                    "prompt": messages[-1]["content"],
+                    "same_tokens": theirs_ids == ids,
+                    "same_answer": _trim(mine, tokenizer.eos_token_id) == theirs,
+                    "transformers": tokenizer.decode(_trim(mine, tokenizer.eos_token_id)),
+                    "llama.cpp": tokenizer.decode(theirs),
+                }
+            )
     finally:
         engine.close()
-    return {"prompts": len(results), "same_tokenization": sum(r["same_tokens"] for r in results),
-            "same_answers": sum(r["same_answer"] for r in results),
-            "differing": [r for r in results if not (r["same_tokens"] and r["same_answer"])]}
+    return {
+        "prompts": len(results),
+        "same_tokenization": sum(r["same_tokens"] for r in results),
+        "same_answers": sum(r["same_answer"] for r in results),
+        "differing": [r for r in results if not (r["same_tokens"] and r["same_answer"])],
+    }
 
 
 def _llama_greedy(engine, ids: list[int], max_new_tokens: int, eos: int | None) -> list[int]:
     engine.reset()
-    produced = []
+    produced: list[int] = []
     for token in engine.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0, reset=True):
         if token == eos or len(produced) >= max_new_tokens:
             break
@@ -388,24 +458,42 @@ def _llama_greedy(engine, ids: list[int], max_new_tokens: int, eos: int | None) 
 
 
 def _trim(tokens: list[int], eos: int | None) -> list[int]:
-    return tokens[:tokens.index(eos)] if eos in tokens else tokens
+    return tokens[: tokens.index(eos)] if eos in tokens else tokens
 
 
 # ------------------------------------------------------------------------------------------ companions
 
 
-def _manifest(run, config, job: GGUFExport, out: Path, model_file: Path, adapter_file: Path | None,
-              skipped: list[str], checks: dict, comparison: dict | None, base_file: Path | None = None) -> dict:
+def _manifest(
+    run,
+    config,
+    job: GGUFExport,
+    out: Path,
+    model_file: Path,
+    adapter_file: Path | None,
+    skipped: list[str],
+    checks: dict,
+    comparison: dict | None,
+    base_file: Path | None = None,
+) -> dict:
     files = {"model": _describe(model_file)}
     if adapter_file:
         files["adapter"] = _describe(adapter_file)
     if base_file:
         files["base"] = _describe(base_file)
-    return {"run": run["name"], "run_id": run["id"], "base_model": config.base_model, "quantize": job.quantize,
-            "folder": str(out), "created": store.now(), "files": files,
-            "adapter_skipped": None if adapter_file else "; ".join(skipped), "checks": checks,
-            "llama_cpp_comparison": comparison, "converter": f"llama.cpp from llama-cpp-python "
-                                                             f"{llama_cpp.LLAMA_CPP_PYTHON}"}
+    return {
+        "run": run["name"],
+        "run_id": run["id"],
+        "base_model": config.base_model,
+        "quantize": job.quantize,
+        "folder": str(out),
+        "created": store.now(),
+        "files": files,
+        "adapter_skipped": None if adapter_file else "; ".join(skipped),
+        "checks": checks,
+        "llama_cpp_comparison": comparison,
+        "converter": f"llama.cpp from llama-cpp-python {llama_cpp.LLAMA_CPP_PYTHON}",
+    }
 
 
 def _describe(path: Path) -> dict:
@@ -419,13 +507,15 @@ def _describe(path: Path) -> dict:
 def _write_companions(folder: Path, run: dict, config, merged: Path, manifest: dict) -> None:
     from transformers import AutoTokenizer
 
-
     translated = ollama_template_for(AutoTokenizer.from_pretrained(str(merged)), config.system_prompt)
     system = config.system_prompt if config.system_prompt.strip() else (translated.default_system or "")
     parameters = {"stop": list(translated.stop), "num_ctx": int(config.max_length)}
     model_name = manifest["files"]["model"]["name"]
-    lines = [f"# Create it with: ollama create {slug(run['name']).lower()} -f Modelfile   (in this folder)",
-             f"FROM ./{model_name}", *modelfile_body(translated.template, system, parameters)]
+    lines = [
+        f"# Create it with: ollama create {slug(run['name']).lower()} -f Modelfile   (in this folder)",
+        f"FROM ./{model_name}",
+        *modelfile_body(translated.template, system, parameters),
+    ]
     write_text_atomic(folder / "Modelfile", "\n".join(lines) + "\n")
     write_text_atomic(folder / "README.md", _readme(run, config, manifest))
     write_json_atomic(folder / MANIFEST, manifest)
@@ -435,50 +525,77 @@ def _readme(run: dict, config, manifest: dict) -> str:
     model = manifest["files"]["model"]
     adapter = manifest["files"].get("adapter")
     name = slug(run["name"]).lower()
-    lines = [f"# {run['name']} — GGUF export", "",
-             f"LoRA run `{run['name']}` on `{config.base_model}`, exported by LoRA Workbench on {manifest['created']} "
-             f"with {manifest['converter']}.", "",
-             "| file | what | size | sha256 |", "|---|---|---|---|",
-             f"| `{model['name']}` | the adapter merged into the base, {manifest['quantize']} | "
-             f"{model['bytes'] / 1e6:.1f} MB | `{model['sha256'][:16]}…` |"]
+    lines = [
+        f"# {run['name']} — GGUF export",
+        "",
+        f"LoRA run `{run['name']}` on `{config.base_model}`, exported by LoRA Workbench on {manifest['created']} "
+        f"with {manifest['converter']}.",
+        "",
+        "| file | what | size | sha256 |",
+        "|---|---|---|---|",
+        f"| `{model['name']}` | the adapter merged into the base, {manifest['quantize']} | "
+        f"{model['bytes'] / 1e6:.1f} MB | `{model['sha256'][:16]}…` |",
+    ]
     if adapter:
-        lines.append(f"| `{adapter['name']}` | the LoRA adapter alone | {adapter['bytes'] / 1e6:.1f} MB | "
-                     f"`{adapter['sha256'][:16]}…` |")
+        lines.append(
+            f"| `{adapter['name']}` | the LoRA adapter alone | {adapter['bytes'] / 1e6:.1f} MB | "
+            f"`{adapter['sha256'][:16]}…` |"
+        )
     if manifest["files"].get("base"):
         base = manifest["files"]["base"]
-        lines.append(f"| `{base['name']}` | the base `{config.base_model}`, for the adapter | "
-                     f"{base['bytes'] / 1e6:.1f} MB | `{base['sha256'][:16]}…` |")
-    lines += ["| `Modelfile` | Ollama: template, stop tokens, system prompt, context length | | |", "",
-              "## Use it", "",
-              f"- **Ollama**: `ollama create {name} -f Modelfile` in this folder, then `ollama run {name}`.",
-              f"- **llama.cpp**: `llama-cli -m {model['name']} -cnv` (the chat template is inside the file), or "
-              f"`llama-server -m {model['name']}`.",
-              "- **LM Studio**: copy the `.gguf` file into a folder under LM Studio's models folder "
-              "(e.g. `~/.lmstudio/models/local/" + name + "/`); the chat template is inside the file."]
+        lines.append(
+            f"| `{base['name']}` | the base `{config.base_model}`, for the adapter | "
+            f"{base['bytes'] / 1e6:.1f} MB | `{base['sha256'][:16]}…` |"
+        )
+    lines += [
+        "| `Modelfile` | Ollama: template, stop tokens, system prompt, context length | | |",
+        "",
+        "## Use it",
+        "",
+        f"- **Ollama**: `ollama create {name} -f Modelfile` in this folder, then `ollama run {name}`.",
+        f"- **llama.cpp**: `llama-cli -m {model['name']} -cnv` (the chat template is inside the file), or "
+        f"`llama-server -m {model['name']}`.",
+        "- **LM Studio**: copy the `.gguf` file into a folder under LM Studio's models folder "
+        "(e.g. `~/.lmstudio/models/local/" + name + "/`); the chat template is inside the file.",
+    ]
     base = manifest["files"].get("base")
     if adapter and base:
-        lines.append(f"- **The adapter over its base**: `llama-cli -m {base['name']} --lora {adapter['name']} -cnv` "
-                     f"(`{base['name']}` holds the weights the run trained on).")
+        lines.append(
+            f"- **The adapter over its base**: `llama-cli -m {base['name']} --lora {adapter['name']} -cnv` "
+            f"(`{base['name']}` holds the weights the run trained on)."
+        )
     elif adapter:
-        lines.append(f"- **The adapter alone**: `llama-cli -m BASE.gguf --lora {adapter['name']}`, where BASE.gguf "
-                     f"is `{config.base_model}` as GGUF (same architecture and weights the run trained on; export "
-                     "with the base included to get it here).")
+        lines.append(
+            f"- **The adapter alone**: `llama-cli -m BASE.gguf --lora {adapter['name']}`, where BASE.gguf "
+            f"is `{config.base_model}` as GGUF (same architecture and weights the run trained on; export "
+            "with the base included to get it here)."
+        )
     else:
         lines.append(f"- No separate adapter file: {manifest['adapter_skipped']}.")
     lines += ["", "## Checked", ""]
-    details = {"model": lambda c: f", chat template inside, end of turn token {c['eos_token_id']}",
-               "adapter": lambda c: f", LoRA rank {c['rank']}, alpha {c['lora_alpha']}", "base": lambda c: ""}
+    details = {
+        "model": lambda c: f", chat template inside, end of turn token {c['eos_token_id']}",
+        "adapter": lambda c: f", LoRA rank {c['rank']}, alpha {c['lora_alpha']}",
+        "base": lambda c: "",
+    }
     for part, check in manifest["checks"].items():
-        lines.append(f"- {part}: architecture `{check['architecture']}`, {check['tensors']} tensors"
-                     + details[part](check) + " — OK.")
+        lines.append(
+            f"- {part}: architecture `{check['architecture']}`, {check['tensors']} tensors"
+            + details[part](check)
+            + " — OK."
+        )
     comparison = manifest.get("llama_cpp_comparison")
     if comparison:
-        lines.append(f"- llama.cpp vs transformers, greedy, {comparison['prompts']} held-out prompt(s): same "
-                     f"tokenization on {comparison['same_tokenization']}, same answer on {comparison['same_answers']}.")
+        lines.append(
+            f"- llama.cpp vs transformers, greedy, {comparison['prompts']} held-out prompt(s): same "
+            f"tokenization on {comparison['same_tokenization']}, same answer on {comparison['same_answers']}."
+        )
         over_base = comparison.get("adapter_over_base")
         if over_base:
-            lines.append(f"- The adapter over the base in llama.cpp vs the merged model in transformers: same answer "
-                         f"on {over_base['same_answers']} of {over_base['prompts']}.")
+            lines.append(
+                f"- The adapter over the base in llama.cpp vs the merged model in transformers: same answer "
+                f"on {over_base['same_answers']} of {over_base['prompts']}."
+            )
     else:
         lines.append("- Not compared with llama.cpp here (llama-cpp-python is not installed).")
     return "\n".join(lines) + "\n"
@@ -512,8 +629,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def _record(run: dict, out: Path, job: GGUFExport, status: str) -> int:
-    return records.start(run["id"], f"gguf:{job.quantize}", str(out), "", status,
-                         {"quantize": job.quantize, "folder": str(out)})
+    return records.start(
+        run["id"], f"gguf:{job.quantize}", str(out), "", status, {"quantize": job.quantize, "folder": str(out)}
+    )
 
 
 def list_exports(run_id: int | None = None) -> list[dict]:
@@ -526,8 +644,10 @@ def delete_export(record_id: int) -> None:
     folder = Path(row["name"])
     if folder.is_dir():
         if not (folder / MANIFEST).is_file():
-            raise PublishError(f"{folder} does not look like a GGUF export of this workbench (no {MANIFEST}); "
-                               "remove it by hand if you mean to.")
+            raise PublishError(
+                f"{folder} does not look like a GGUF export of this workbench (no {MANIFEST}); "
+                "remove it by hand if you mean to."
+            )
         shutil.rmtree(folder)
     records.delete(record_id)
 
@@ -540,11 +660,19 @@ def start_export(export: GGUFExport) -> int:
     run = runs.get_run(export.run_id)
     out = Path(export.out_dir) if export.out_dir else default_out_dir(run, export.quantize)
     job_id = registry.create(
-        "export", f"Export {run['name']} as GGUF ({export.quantize})", run_id=run["id"],
+        "export",
+        f"Export {run['name']} as GGUF ({export.quantize})",
+        run_id=run["id"],
         log=exports_dir(run) / f"export-gguf-{export.quantize}.log",
-        args={"run": run["id"], "out": str(out), "quantize": export.quantize,
-              "include_adapter": export.include_adapter, "include_base": export.include_base,
-              "compare": export.compare})
+        args={
+            "run": run["id"],
+            "out": str(out),
+            "quantize": export.quantize,
+            "include_adapter": export.include_adapter,
+            "include_base": export.include_base,
+            "compare": export.compare,
+        },
+    )
     queue.schedule()
     return job_id
 
@@ -552,9 +680,14 @@ def start_export(export: GGUFExport) -> int:
 def export_job(job: dict) -> tuple[str, dict]:
     """The `export` kind's handler: write the export folder; returns (completed, where and what)."""
     args = registry.args(job)
-    export = GGUFExport(args["run"], out_dir=Path(args["out"]), quantize=args["quantize"],
-                        include_adapter=args["include_adapter"], include_base=args["include_base"],
-                        compare=int(args["compare"]))
+    export = GGUFExport(
+        args["run"],
+        out_dir=Path(args["out"]),
+        quantize=args["quantize"],
+        include_adapter=args["include_adapter"],
+        include_base=args["include_base"],
+        compare=int(args["compare"]),
+    )
     print(f"Exporting run {job['run_id']} as GGUF ({export.quantize})…", flush=True)
     manifest = export_gguf(export, lambda line: print(f"  {line}", flush=True))
     print(f"Exported to {manifest['folder']} (Modelfile and README.md inside).", flush=True)

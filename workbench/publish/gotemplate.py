@@ -18,8 +18,11 @@ GoTemplateError.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.errors import WorkbenchError
 
@@ -47,9 +50,9 @@ class _Fail(Exception):
 
 @dataclass
 class _Tok:
-    kind: str            # str int bool nil dot field var ident ( ) | , := =
-    value: object
-    glued: bool          # no space before it (a field right after ")" belongs to the parenthesis)
+    kind: str  # str int bool nil dot field var ident ( ) | , := =
+    value: Any
+    glued: bool  # no space before it (a field right after ")" belongs to the parenthesis)
 
 
 @dataclass
@@ -61,7 +64,7 @@ class _Action:
 def _where(src: str, start: int, end: int) -> str:
     line = src.count("\n", 0, start) + 1
     column = start - (src.rfind("\n", 0, start) + 1) + 1
-    snippet = src[start:end] if end - start <= 60 else src[start:start + 57] + "..."
+    snippet = src[start:end] if end - start <= 60 else src[start : start + 57] + "..."
     return f"line {line}, column {column}: {snippet!r}"
 
 
@@ -77,7 +80,7 @@ def _scan(src: str) -> list[str | _Action]:
             pieces.append(text)
             return pieces
         k = start + 2
-        if src.startswith("-", k) and src[k + 1:k + 2] and src[k + 1] in _SPACE:
+        if src.startswith("-", k) and src[k + 1 : k + 2] and src[k + 1] in _SPACE:
             text, k = text.rstrip(_SPACE), k + 2
         pieces.append(text)
         if src.startswith("/*", k):
@@ -87,7 +90,7 @@ def _scan(src: str) -> list[str | _Action]:
             k = close + 2
             if src.startswith("}}", k):
                 i, trim_next = k + 2, False
-            elif src[k:k + 1] in tuple(_SPACE) and src.startswith("-}}", k + 1):
+            elif src[k : k + 1] in tuple(_SPACE) and src.startswith("-}}", k + 1):
                 i, trim_next = k + 4, True
             else:
                 raise GoTemplateError(f"{_where(src, start, k)}: comment ends before closing delimiter")
@@ -96,9 +99,19 @@ def _scan(src: str) -> list[str | _Action]:
         pieces.append(_Action(tokens, _where(src, start, i)))
 
 
+def _match(pattern: re.Pattern[str], src: str, i: int) -> re.Match[str]:
+    """A match the caller has already checked is there (its first character told)."""
+    found = pattern.match(src, i)
+    if found is None:
+        raise GoTemplateError(f"offset {i}: expected {pattern.pattern!r}")
+    return found
+
+
 def _lex_action(src: str, i: int, start: int) -> tuple[list[_Tok], int, bool]:
     tokens: list[_Tok] = []
     glued = False
+    kind: str
+    value: Any
     while True:
         if i >= len(src):
             raise GoTemplateError(f"{_where(src, start, i)}: unclosed action")
@@ -117,9 +130,9 @@ def _lex_action(src: str, i: int, start: int) -> tuple[list[_Tok], int, bool]:
             close = src.find("`", i + 1)
             if close < 0:
                 raise GoTemplateError(f"{_where(src, start, i)}: unterminated raw string")
-            kind, value, i = "str", src[i + 1:close], close + 1
-        elif c.isdigit() or (c in "+-" and src[i + 1:i + 2].isdigit()):
-            text = _NUMBER.match(src, i).group()
+            kind, value, i = "str", src[i + 1 : close], close + 1
+        elif c.isdigit() or (c in "+-" and src[i + 1 : i + 2].isdigit()):
+            text = _match(_NUMBER, src, i).group()
             try:
                 kind, value, i = "int", int(text.replace("_", ""), 0), i + len(text)
             except ValueError:
@@ -131,15 +144,16 @@ def _lex_action(src: str, i: int, start: int) -> tuple[list[_Tok], int, bool]:
             else:
                 kind, value, i = "dot", (), i + 1
         elif c == "$":
-            name = _VAR.match(src, i)
+            name = _match(_VAR, src, i)
             fields = _FIELDS.match(src, name.end())
             names = tuple(fields.group()[1:].split(".")) if fields else ()
             kind, value, i = "var", (name.group(), names), fields.end() if fields else name.end()
         elif _IDENT.match(src, i):
-            word = _IDENT.match(src, i).group()
+            word = _match(_IDENT, src, i).group()
             i += len(word)
             kind, value = {"true": ("bool", True), "false": ("bool", False), "nil": ("nil", None)}.get(
-                word, ("ident", word))
+                word, ("ident", word)
+            )
         elif src.startswith(":=", i):
             kind, value, i = ":=", None, i + 2
         elif c in "()|,=":
@@ -151,7 +165,8 @@ def _lex_action(src: str, i: int, start: int) -> tuple[list[_Tok], int, bool]:
 
 
 def _read_string(src: str, i: int, start: int) -> tuple[str, int]:
-    out, j = [], i + 1
+    out: list[str] = []
+    j = i + 1
     while True:
         if j >= len(src) or src[j] == "\n":
             raise GoTemplateError(f"{_where(src, start, j)}: unterminated quoted string")
@@ -162,13 +177,13 @@ def _read_string(src: str, i: int, start: int) -> tuple[str, int]:
             out.append(c)
             j += 1
             continue
-        e = src[j + 1:j + 2]
+        e = src[j + 1 : j + 2]
         width = {"x": 2, "u": 4, "U": 8}.get(e, 3 if e in "01234567" and e else 0)
         if e in _ESCAPES:
             out.append(_ESCAPES[e])
             j += 2
         elif width:
-            digits = src[j + 2:j + 2 + width] if e in "xuU" else src[j + 1:j + 4]
+            digits = src[j + 2 : j + 2 + width] if e in "xuU" else src[j + 1 : j + 4]
             base = 8 if e in "01234567" else 16
             try:
                 out.append(chr(int(digits, base)))
@@ -186,8 +201,8 @@ def _read_string(src: str, i: int, start: int) -> tuple[str, int]:
 class _Pipe:
     decl: list[str]
     assign: bool
-    cmds: list[list[tuple]]   # operands: ("lit", v) ("dot",) ("field", names) ("var", name, names)
-                              # ("fn", name) ("paren", _Pipe, names)
+    cmds: list[list[tuple]]  # operands: ("lit", v) ("dot",) ("field", names) ("var", name, names)
+    # ("fn", name) ("paren", _Pipe, names)
 
 
 @dataclass
@@ -198,7 +213,7 @@ class _Output:
 
 @dataclass
 class _Control:
-    kind: str                 # if, with, range
+    kind: str  # if, with, range
     pipe: _Pipe
     body: list
     else_body: list | None
@@ -246,33 +261,42 @@ class _Parser:
             raise GoTemplateError(f"{action.where}: range with '=' is not supported")
         body, term = self.parse_list({"else", "end"})
         if term is None:
-            raise GoTemplateError(f"{action.where}: unexpected end of template: {{{{{kind}}}}} without "
-                                  "{{end}}")
+            raise GoTemplateError(f"{action.where}: unexpected end of template: {{{{{kind}}}}} without {{{{end}}}}")
         else_body = None
         if term.tokens[0].value == "else":
             rest = term.tokens[1:]
             if rest:
                 if kind == "range" or rest[0].kind != "ident" or rest[0].value not in ("if", "with"):
                     raise GoTemplateError(f"{term.where}: unexpected words after else")
-                else_body = [self.control(rest[0].value, term, rest[1:])]   # shares our {{end}}
+                else_body = [self.control(rest[0].value, term, rest[1:])]  # shares our {{end}}
             else:
                 else_body, term = self.parse_list({"end"})
                 if term is None:
-                    raise GoTemplateError(f"{action.where}: unexpected end of template: {{{{else}}}} "
-                                          "without {{end}}")
+                    raise GoTemplateError(
+                        f"{action.where}: unexpected end of template: {{{{else}}}} without {{{{end}}}}"
+                    )
         del self.scope[mark:]
         return _Control(kind, pipe, body, else_body, action.where)
 
     def pipe(self, toks: list[_Tok], where: str, decl_ok: bool = False, range_decl: bool = False) -> _Pipe:
-        decl, assign = [], False
+        decl: list[str] = []
+        assign = False
         if decl_ok and toks and toks[0].kind == "var" and not toks[0].value[1]:
             if len(toks) > 1 and toks[1].kind in (":=", "="):
                 decl, assign, toks = [toks[0].value[0]], toks[1].kind == "=", toks[2:]
-            elif (range_decl and len(toks) > 3 and toks[1].kind == "," and toks[2].kind == "var"
-                  and not toks[2].value[1] and toks[3].kind == ":="):
+            elif (
+                range_decl
+                and len(toks) > 3
+                and toks[1].kind == ","
+                and toks[2].kind == "var"
+                and not toks[2].value[1]
+                and toks[3].kind == ":="
+            ):
                 decl, toks = [toks[0].value[0], toks[2].value[0]], toks[4:]
-        cmds, current, depth = [], [], 0
-        for tok in toks:     # split into commands on "|" outside parentheses
+        cmds: list[list[_Tok]] = []
+        current: list[_Tok] = []
+        depth = 0
+        for tok in toks:  # split into commands on "|" outside parentheses
             depth += {"(": 1, ")": -1}.get(tok.kind, 0)
             if tok.kind == "|" and depth == 0:
                 cmds.append(current)
@@ -291,7 +315,8 @@ class _Parser:
     def command(self, toks: list[_Tok], where: str) -> list[tuple]:
         if not toks:
             raise GoTemplateError(f"{where}: missing value for command")
-        operands, i = [], 0
+        operands: list[tuple] = []
+        i = 0
         while i < len(toks):
             tok = toks[i]
             i += 1
@@ -302,7 +327,7 @@ class _Parser:
                     j += 1
                 if depth:
                     raise GoTemplateError(f"{where}: unclosed left paren")
-                inner = self.pipe(toks[i:j - 1], where)
+                inner = self.pipe(toks[i : j - 1], where)
                 names: tuple = ()
                 if j < len(toks) and toks[j].kind == "field" and toks[j].glued:
                     names, j = toks[j].value, j + 1
@@ -326,7 +351,7 @@ class _Parser:
                 raise GoTemplateError(f"{where}: unexpected {tok.kind!r} in command")
         if operands[0] == ("lit", None) and len(operands) == 1:
             raise GoTemplateError(f"{where}: nil is not a command")
-        if operands[0][0] == "fn" and ("lit", None) in operands[1:]:   # Go's built-ins take no untyped nil
+        if operands[0][0] == "fn" and ("lit", None) in operands[1:]:  # Go's built-ins take no untyped nil
             raise GoTemplateError(f"{where}: cannot use nil as an argument of {operands[0][1]}")
         if operands[0][0] != "fn" and len(operands) > 1:
             raise GoTemplateError(f"{where}: can't give argument to non-function")
@@ -378,12 +403,13 @@ def _ordered(op):
         if _kind(a) != _kind(b) or _kind(a) not in ("int", "str"):
             raise _Fail(f"incompatible types for comparison: {_kind(a)} and {_kind(b)}")
         return op(a, b)
+
     return compare
 
 
 def _len(x) -> int:
     if isinstance(x, str):
-        return len(x.encode())   # Go counts bytes
+        return len(x.encode())  # Go counts bytes
     if isinstance(x, (list, tuple, dict)):
         return len(x)
     raise _Fail(f"len of type {_kind(x)}")
@@ -392,7 +418,7 @@ def _len(x) -> int:
 def _slice(x, *idx):
     if not isinstance(x, (str, list, tuple)) or len(idx) > 2 or any(_kind(i) != "int" for i in idx):
         raise _Fail(f"can't slice {_kind(x)} with {len(idx)} integer indexes")
-    seq = x.encode() if isinstance(x, str) else x   # Go slices strings by bytes
+    seq = x.encode() if isinstance(x, str) else x  # Go slices strings by bytes
     lo = idx[0] if idx else 0
     hi = idx[1] if len(idx) > 1 else len(seq)
     if not 0 <= lo <= hi <= len(seq):
@@ -419,22 +445,28 @@ def _arity(name, fn, n):
         if len(args) != n:
             raise _Fail(f"wrong number of args for {name}: want {n} got {len(args)}")
         return fn(*args)
+
     return call
 
 
 _FUNCS = {
-    "eq": _eq, "ne": _arity("ne", lambda a, b: not _eq(a, b), 2),
-    "lt": _arity("lt", _ordered(lambda a, b: a < b), 2), "le": _arity("le", _ordered(lambda a, b: a <= b), 2),
-    "gt": _arity("gt", _ordered(lambda a, b: a > b), 2), "ge": _arity("ge", _ordered(lambda a, b: a >= b), 2),
-    "not": _arity("not", lambda a: not _truth(a), 1), "len": _arity("len", _len, 1),
-    "slice": _slice, "index": _index,
+    "eq": _eq,
+    "ne": _arity("ne", lambda a, b: not _eq(a, b), 2),
+    "lt": _arity("lt", _ordered(lambda a, b: a < b), 2),
+    "le": _arity("le", _ordered(lambda a, b: a <= b), 2),
+    "gt": _arity("gt", _ordered(lambda a, b: a > b), 2),
+    "ge": _arity("ge", _ordered(lambda a, b: a >= b), 2),
+    "not": _arity("not", lambda a: not _truth(a), 1),
+    "len": _arity("len", _len, 1),
+    "slice": _slice,
+    "index": _index,
 }
 _MIN_ARGS = {"eq": 2, "slice": 1, "index": 1}
 _NO_VALUE = object()
 
 
 def _truth(v) -> bool:
-    return bool(v)   # false, 0, nil and empty strings, lists and maps are false, as in Go
+    return bool(v)  # false, 0, nil and empty strings, lists and maps are false, as in Go
 
 
 class _Exec:
@@ -462,10 +494,10 @@ class _Exec:
         value = self.pipe(node.pipe, dot)
         if node.kind == "range":
             if isinstance(value, dict):
-                pairs = sorted(value.items())          # Go visits map keys in sorted order
+                pairs = sorted(value.items())  # Go visits map keys in sorted order
             elif isinstance(value, (list, tuple)) or value is None:
                 pairs = list(enumerate(value or []))
-            elif _kind(value) == "int":                 # Go 1.22: range over an integer counts from 0
+            elif _kind(value) == "int":  # Go 1.22: range over an integer counts from 0
                 pairs = [(i, i) for i in range(value)]
             else:
                 raise _Fail(f"range can't iterate over {_kind(value)}")
@@ -503,8 +535,8 @@ class _Exec:
                 raise _Fail("can't give argument to non-function")
             return self.operand(head, dot)
         name, args = head[1], cmd[1:]
-        if name in ("and", "or"):   # short-circuit: evaluate arguments only as needed, return the decider
-            thunks = [lambda a=a: self.operand(a, dot) for a in args]
+        if name in ("and", "or"):  # short-circuit: evaluate arguments only as needed, return the decider
+            thunks: list[Callable[[], Any]] = [functools.partial(self.operand, a, dot) for a in args]
             if piped is not _NO_VALUE:
                 thunks.append(lambda: piped)
             if not thunks:
@@ -538,7 +570,7 @@ class _Exec:
         for entry in reversed(self.vars):
             if entry[0] == name:
                 return entry
-        raise _Fail(f"undefined variable: {name}")   # declared in a branch that did not run
+        raise _Fail(f"undefined variable: {name}")  # declared in a branch that did not run
 
     @staticmethod
     def fields(value, names: tuple):

@@ -37,8 +37,6 @@ DOWNLOAD_TIMEOUT = 600
 Progress = Callable[[str], None]
 
 
-
-
 def converter_dir() -> Path:
     return paths.converter_cache_root() / f"llama.cpp-{LLAMA_CPP_PYTHON}"
 
@@ -67,8 +65,19 @@ def converter(progress: Progress | None = None) -> Path:
 
 
 def _download(folder: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "-d", str(folder), f"llama-cpp-python=={LLAMA_CPP_PYTHON}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(folder),
+        f"llama-cpp-python=={LLAMA_CPP_PYTHON}",
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
@@ -79,15 +88,19 @@ def _download(folder: Path) -> Path:
         raise PublishError(_cannot_fetch(detail[-1] if detail else f"pip exited with {result.returncode}"))
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != SDIST_SHA256:
-        raise PublishError(f"The downloaded {SDIST_NAME} does not match its pinned sha256 ({digest[:12]}… instead "
-                           f"of {SDIST_SHA256[:12]}…): refusing to run it. Check your package index or proxy.")
+        raise PublishError(
+            f"The downloaded {SDIST_NAME} does not match its pinned sha256 ({digest[:12]}… instead "
+            f"of {SDIST_SHA256[:12]}…): refusing to run it. Check your package index or proxy."
+        )
     return sdist
 
 
 def _cannot_fetch(why: str) -> str:
-    return (f"Could not fetch llama.cpp's converters (llama-cpp-python=={LLAMA_CPP_PYTHON} from your package "
-            f"index): {why}. GGUF export needs them once; connect to PyPI (or set PIP_INDEX_URL to a mirror) and "
-            f"try again, or put an unpacked copy of that sdist's {VENDORED} in {converter_dir()}.")
+    return (
+        f"Could not fetch llama.cpp's converters (llama-cpp-python=={LLAMA_CPP_PYTHON} from your package "
+        f"index): {why}. GGUF export needs them once; connect to PyPI (or set PIP_INDEX_URL to a mirror) and "
+        f"try again, or put an unpacked copy of that sdist's {VENDORED} in {converter_dir()}."
+    )
 
 
 def _extract(sdist: Path, target: Path) -> None:
@@ -98,7 +111,7 @@ def _extract(sdist: Path, target: Path) -> None:
             parts = member.name.split("/", 1)
             if len(parts) < 2 or not parts[1].startswith(VENDORED):
                 continue
-            relative = parts[1][len(VENDORED):]
+            relative = parts[1][len(VENDORED) :]
             if not relative or not any(relative == w or relative.startswith(w) for w in WANTED):
                 continue
             destination = (target / relative).resolve()
@@ -108,12 +121,17 @@ def _extract(sdist: Path, target: Path) -> None:
                 destination.mkdir(parents=True, exist_ok=True)
                 continue
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with archive.extractfile(member) as source, open(destination, "wb") as out:
+            source = archive.extractfile(member)
+            if source is None:  # not a regular file after all
+                continue
+            with source, open(destination, "wb") as out:
                 shutil.copyfileobj(source, out)
     missing = [name for name in (MODEL_SCRIPT, ADAPTER_SCRIPT) if not (target / name).is_file()]
     if missing:
-        raise PublishError(f"{SDIST_NAME} has no {VENDORED}{missing[0]}: the pinned version does not carry the "
-                           "converters this workbench expects.")
+        raise PublishError(
+            f"{SDIST_NAME} has no {VENDORED}{missing[0]}: the pinned version does not carry the "
+            "converters this workbench expects."
+        )
 
 
 def run_converter(script: str, args: list[str], progress: Progress | None = None) -> None:
@@ -123,8 +141,15 @@ def run_converter(script: str, args: list[str], progress: Progress | None = None
     command = [sys.executable, "-m", "workbench.publish.convert_child", str(folder), script, *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     tail: list[str] = []
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[2]) as process:
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    ) as process:
+        assert process.stdout is not None  # stdout=PIPE
         for line in process.stdout:
             line = line.rstrip()
             if line:

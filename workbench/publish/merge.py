@@ -28,8 +28,15 @@ from workbench.training import runs
 from workbench.training.config import TrainConfig
 
 MERGED_DIR = "merged"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "tokenizer.model", "vocab.json", "merges.txt")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+)
 
 
 GENERATION_TAGS = re.compile(r"{%-?\s*(?:end)?generation\s*-?%}")
@@ -45,8 +52,10 @@ def exports_dir(run: dict) -> Path:
 
 def adapter_dir(run: dict) -> Path:
     if not run.get("adapter_dir"):
-        raise PublishError(f"Run {run['name']!r} ({run['status']}) has no adapter: publish it once it has "
-                           "completed (or was stopped with its adapter kept).")
+        raise PublishError(
+            f"Run {run['name']!r} ({run['status']}) has no adapter: publish it once it has "
+            "completed (or was stopped with its adapter kept)."
+        )
     folder = paths.in_home(run["adapter_dir"])
     if not (folder / "adapter_config.json").is_file():
         raise PublishError(f"The adapter of run {run['name']!r} is missing from {folder}: it was moved or deleted.")
@@ -64,8 +73,9 @@ def adapter_problems(folder: Path) -> list[str]:
     if config.get("use_dora"):
         problems.append("it is a DoRA adapter (weight-decomposed LoRA), which Ollama's adapter route cannot apply")
     if config.get("use_rslora"):
-        problems.append("it uses rsLoRA scaling (alpha / sqrt(r)), which Ollama's adapter route would apply as "
-                        "alpha / r")
+        problems.append(
+            "it uses rsLoRA scaling (alpha / sqrt(r)), which Ollama's adapter route would apply as alpha / r"
+        )
     if config.get("modules_to_save"):
         problems.append(f"it trains whole modules ({', '.join(config['modules_to_save'])}), not only LoRA updates")
     targets = config.get("target_modules") or []
@@ -99,8 +109,10 @@ def merge_run(run_id: int | str, progress: Callable[[str], None] | None = None, 
             shutil.rmtree(target)
         os.rename(building, target)
     except OSError as exc:
-        raise PublishError(f"Could not write the merged model to {target.parent}: {exc.strerror or exc}. Free some "
-                           "disk space (the merged model takes about the size of the base) and try again.") from exc
+        raise PublishError(
+            f"Could not write the merged model to {target.parent}: {exc.strerror or exc}. Free some "
+            "disk space (the merged model takes about the size of the base) and try again."
+        ) from exc
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
@@ -113,18 +125,20 @@ def _load_merged(config: TrainConfig, source: Path, say):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-
     resolved = resolve_base(config.base_model)
     # Merge in fp32 for exactness, then store in the base's own dtype (fp32 for a dequantized GGUF base).
-    base = AutoModelForCausalLM.from_pretrained(resolved, dtype=torch.float32,
-                                                trust_remote_code=config.trust_remote_code)
+    base = AutoModelForCausalLM.from_pretrained(
+        resolved, dtype=torch.float32, trust_remote_code=config.trust_remote_code
+    )
     stored = getattr(base.config, "dtype", None) or getattr(base.config, "torch_dtype", None)
     try:
         model = PeftModel.from_pretrained(base, str(source))
     except (ValueError, RuntimeError, KeyError) as exc:
-        raise PublishError(f"The adapter in {source} does not fit the base {config.base_model!r} "
-                           f"({_first_problem(exc)}). Was the base replaced since the run? Prepare the same base "
-                           "again and retry.") from exc
+        raise PublishError(
+            f"The adapter in {source} does not fit the base {config.base_model!r} "
+            f"({_first_problem(exc)}). Was the base replaced since the run? Prepare the same base "
+            "again and retry."
+        ) from exc
     say("Merging the adapter into the base (merge_and_unload)…")
     merged = model.merge_and_unload()
     if isinstance(stored, str):

@@ -40,8 +40,10 @@ def parse_modelfile(text: str) -> tuple[str, str, dict]:
         elif keyword in ("FROM", "ADAPTER"):
             continue  # the route decides these; edits to them are ignored, not silently followed
         else:
-            raise PublishError(f"Modelfile line {number}: {keyword} is not supported here; edit TEMPLATE, SYSTEM "
-                               "or PARAMETER lines (choose the route and quantization with the options).")
+            raise PublishError(
+                f"Modelfile line {number}: {keyword} is not supported here; edit TEMPLATE, SYSTEM "
+                "or PARAMETER lines (choose the route and quantization with the options)."
+            )
     if "TEMPLATE" not in found:
         raise PublishError('The Modelfile has no TEMPLATE """...""" block: the model would lose its chat format.')
     return found["TEMPLATE"], found.get("SYSTEM", ""), parameters

@@ -49,13 +49,29 @@ QUANTIZATIONS = ("q4_K_M", "q4_K_S", "q8_0")
 # Ollama's model names: an optional namespace, the model, an optional tag.
 _PART = r"[a-z0-9][a-z0-9._-]{0,79}"
 NAME_RE = re.compile(rf"^(?:{_PART}/)?{_PART}(?::[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})?$")
-MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "tokenizer.model")
+MODEL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 # What Ollama's own safetensors import converts (ollama/convert); other architectures go as GGUF made by
 # llama.cpp's converter. Adapters: Ollama converts LoRA safetensors for llama-architecture and Gemma 2 bases only.
-OLLAMA_READS_MODEL = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "GemmaForCausalLM",
-                                "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM"})
+OLLAMA_READS_MODEL = frozenset(
+    {
+        "LlamaForCausalLM",
+        "MistralForCausalLM",
+        "MixtralForCausalLM",
+        "GemmaForCausalLM",
+        "Gemma2ForCausalLM",
+        "Gemma3ForCausalLM",
+        "Phi3ForCausalLM",
+        "Qwen2ForCausalLM",
+    }
+)
 OLLAMA_READS_ADAPTER = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Gemma2ForCausalLM"})
 BASE_PREFIX = "wb-base-"
 DEFAULT_REPLAY = 5
@@ -74,10 +90,10 @@ class PublishSpec:
     quantize: str | None
     template: str
     system: str
-    parameters: dict = field(default_factory=dict)   # {"stop": [...], "num_ctx": N}
-    base_model: str | None = None                    # adapter route: the Ollama model it builds on
+    parameters: dict = field(default_factory=dict)  # {"stop": [...], "num_ctx": N}
+    base_model: str | None = None  # adapter route: the Ollama model it builds on
     family: str = ""
-    weights: str = "safetensors"                     # or "gguf": what is uploaded (see OLLAMA_READS_*)
+    weights: str = "safetensors"  # or "gguf": what is uploaded (see OLLAMA_READS_*)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,9 +105,11 @@ class PublishSpec:
 def check_name(name: str) -> str:
     cleaned = (name or "").strip()
     if not NAME_RE.match(cleaned):
-        raise PublishError(f"{cleaned!r} is not a valid Ollama model name: use lowercase letters, digits, '.', '_' "
-                           "and '-' (starting with a letter or digit), optionally 'namespace/' before and ':tag' "
-                           "after, e.g. 'support-bot' or 'acme/support-bot:v2'.")
+        raise PublishError(
+            f"{cleaned!r} is not a valid Ollama model name: use lowercase letters, digits, '.', '_' "
+            "and '-' (starting with a letter or digit), optionally 'namespace/' before and ':tag' "
+            "after, e.g. 'support-bot' or 'acme/support-bot:v2'."
+        )
     return cleaned
 
 
@@ -101,8 +119,15 @@ def base_model_name(base: str) -> str:
     return f"{BASE_PREFIX}{slug}"[:80]
 
 
-def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | None = None,
-         quantize: str | None = None, installed: list[str] | None = None) -> PublishSpec:
+def plan(
+    run_id: int | str,
+    name: str,
+    *,
+    host: str | None = None,
+    route: str | None = None,
+    quantize: str | None = None,
+    installed: list[str] | None = None,
+) -> PublishSpec:
     """Everything `publish` will do, decided from the run; nothing is written or uploaded yet.
 
     `installed`: the models already in Ollama, when the caller has just asked (else they are asked for)."""
@@ -113,15 +138,19 @@ def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | 
     name = check_name(name)
     host = (host or ollama_host()).rstrip("/")
     if quantize is not None and quantize not in QUANTIZATIONS:
-        raise PublishError(f"quantize: {quantize!r} is not one Ollama offers; use one of {', '.join(QUANTIZATIONS)} "
-                           "or none (keep the weights as they are).")
+        raise PublishError(
+            f"quantize: {quantize!r} is not one Ollama offers; use one of {', '.join(QUANTIZATIONS)} "
+            "or none (keep the weights as they are)."
+        )
     if route is not None and route not in ROUTES:
         raise PublishError(f"route: {route!r} — use 'merged' or 'adapter'.")
     problems = adapter_problems(folder)
     base_name = base_model_name(config.base_model)
     if route == "adapter" and problems:
-        raise PublishError(f"The adapter route cannot carry this adapter: {'; '.join(problems)}. Use the merged "
-                           "route, which applies the adapter exactly as PEFT does.")
+        raise PublishError(
+            f"The adapter route cannot carry this adapter: {'; '.join(problems)}. Use the merged "
+            "route, which applies the adapter exactly as PEFT does."
+        )
     if route is None:
         route = "adapter" if not problems and _has_model(host, base_name, installed) else "merged"
     tokenizer = _tokenizer(folder, config)
@@ -130,11 +159,20 @@ def plan(run_id: int | str, name: str, *, host: str | None = None, route: str | 
     readable = OLLAMA_READS_ADAPTER if route == "adapter" else OLLAMA_READS_MODEL
     architectures = _architectures(config.base_model)
     weights = "gguf" if architectures and not set(architectures) & readable else "safetensors"
-    return PublishSpec(run_id=run["id"], run_name=run["name"], name=name, host=host, route=route,
-                       quantize=quantize, template=translated.template,
-                       system=config.system_prompt if config.system_prompt.strip() else (translated.default_system or ""),
-                       parameters=parameters, base_model=base_name if route == "adapter" else None,
-                       family=translated.family, weights=weights)
+    return PublishSpec(
+        run_id=run["id"],
+        run_name=run["name"],
+        name=name,
+        host=host,
+        route=route,
+        quantize=quantize,
+        template=translated.template,
+        system=config.system_prompt if config.system_prompt.strip() else (translated.default_system or ""),
+        parameters=parameters,
+        base_model=base_name if route == "adapter" else None,
+        family=translated.family,
+        weights=weights,
+    )
 
 
 def _architectures(base: str) -> list[str]:
@@ -148,7 +186,6 @@ def _architectures(base: str) -> list[str]:
 
 def _tokenizer(folder: Path, config):
     from transformers import AutoTokenizer
-
 
     if (folder / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(str(folder))
@@ -195,8 +232,10 @@ def connection(host: str) -> dict:
         version = httpx.get(f"{host}/api/version", timeout=CONNECT_TIMEOUT).json().get("version", "?")
         models = httpx.get(f"{host}/api/tags", timeout=CONNECT_TIMEOUT).json().get("models", [])
     except (httpx.HTTPError, ValueError) as exc:
-        raise PublishError(f"Ollama is not running at {host} — start it with `ollama serve` (or set the host to "
-                           f"where it runs). ({type(exc).__name__})") from exc
+        raise PublishError(
+            f"Ollama is not running at {host} — start it with `ollama serve` (or set the host to "
+            f"where it runs). ({type(exc).__name__})"
+        ) from exc
     return {"version": version, "models": sorted(m.get("model") or m.get("name") for m in models)}
 
 
@@ -209,8 +248,7 @@ def _has_model(host: str, name: str, installed: list[str] | None = None) -> bool
     return any(m == name or m.split(":")[0] == name for m in installed)
 
 
-def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int = DEFAULT_REPLAY,
-            client=None) -> dict:
+def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int = DEFAULT_REPLAY, client=None) -> dict:
     """Create the model in Ollama, verify it and record the attempt; returns the publishes record."""
     say = progress or (lambda message: None)
     client = client or client_for(spec.host)
@@ -219,16 +257,25 @@ def publish(spec: PublishSpec, progress: Progress | None = None, *, replay: int 
     try:
         server = connection(spec.host)
         say(f"Ollama {server['version']} at {spec.host}.")
+        request: dict[str, object]
         if spec.route == "merged":
             request = {"files": _model_files(client, spec, merge_run(spec.run_id, say), say)}
         else:
-            request = {"from_": _ensure_base(client, spec, server["models"], say),
-                       "adapters": _adapter_files(client, spec, say)}
+            request = {
+                "from_": _ensure_base(client, spec, server["models"], say),
+                "adapters": _adapter_files(client, spec, say),
+            }
         say(f"Creating {spec.name}…")
         created = True
-        for update in client.create(model=spec.name, quantize=spec.quantize, template=spec.template,
-                                    system=spec.system or None, parameters=spec.parameters, stream=True,
-                                    **request):
+        for update in client.create(
+            model=spec.name,
+            quantize=spec.quantize,
+            template=spec.template,
+            system=spec.system or None,
+            parameters=spec.parameters,
+            stream=True,
+            **request,
+        ):
             if getattr(update, "status", None):
                 say(f"ollama: {update.status}")
         verification = verify(client, spec, say, replay=replay)
@@ -256,8 +303,9 @@ def _model_files(client, spec: PublishSpec, folder: Path, say: Progress) -> dict
         scratch = Path(scratch)
         target = scratch / "model.gguf"
         say("Ollama cannot read this architecture's safetensors: converting to GGUF with llama.cpp's converter…")
-        llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [str(folder), "--outfile", str(target), "--outtype",
-                                                          float_type_of(folder)], say)
+        llama_cpp.run_converter(
+            llama_cpp.MODEL_SCRIPT, [str(folder), "--outfile", str(target), "--outtype", float_type_of(folder)], say
+        )
         return _upload(client, scratch, ["model.gguf"], say)
 
 
@@ -272,14 +320,14 @@ def _adapter_files(client, spec: PublishSpec, say: Progress) -> dict[str, str]:
         scratch = Path(scratch)
         target = scratch / "adapter.gguf"
         say("Ollama cannot convert LoRA safetensors for this architecture: converting the adapter to GGUF…")
-        llama_cpp.run_converter(llama_cpp.ADAPTER_SCRIPT, ["--base", base, "--outfile", str(target), "--outtype",
-                                                            "f32", str(folder)], say)
+        llama_cpp.run_converter(
+            llama_cpp.ADAPTER_SCRIPT, ["--base", base, "--outfile", str(target), "--outtype", "f32", str(folder)], say
+        )
         return _upload(client, scratch, ["adapter.gguf"], say)
 
 
 def _scratch(spec: PublishSpec):
     """A folder for converted files, gone after the upload (Ollama keeps its own copy of each blob)."""
-
 
     parent = exports_dir(runs.get_run(spec.run_id))
     parent.mkdir(parents=True, exist_ok=True)
@@ -287,8 +335,11 @@ def _scratch(spec: PublishSpec):
 
 
 def _upload_folder(client, folder: Path, say: Progress) -> dict[str, str]:
-    names = [*MODEL_FILES, *sorted(p.name for p in folder.glob("*.safetensors")),
-             *(["model.safetensors.index.json"] if (folder / "model.safetensors.index.json").is_file() else [])]
+    names = [
+        *MODEL_FILES,
+        *sorted(p.name for p in folder.glob("*.safetensors")),
+        *(["model.safetensors.index.json"] if (folder / "model.safetensors.index.json").is_file() else []),
+    ]
     return _upload(client, folder, names, say)
 
 
@@ -316,8 +367,10 @@ def _ensure_base(client, spec: PublishSpec, installed: list[str], say: Progress)
         say(f"Base {name} is already in Ollama (same shape as the run's base).")
         return name
     if not folder.is_dir():
-        raise PublishError(f"The base of run {spec.run_name!r} is not a local folder, so it cannot be uploaded to "
-                           "Ollama: use the merged route.")
+        raise PublishError(
+            f"The base of run {spec.run_name!r} is not a local folder, so it cannot be uploaded to "
+            "Ollama: use the merged route."
+        )
     say(f"Creating the base {name} in Ollama from {folder} (once per base)…")
     files = _model_files(client, spec, folder, say)
     for update in client.create(model=name, files=files, template=spec.template, stream=True):
@@ -335,15 +388,22 @@ def _check_same_base(client, name: str, folder: Path) -> None:
     config = json.loads(config_file.read_text(encoding="utf-8"))
     info = client.show(name).modelinfo or {}
     architecture = info.get("general.architecture", "")
-    pairs = {"hidden size": (info.get(f"{architecture}.embedding_length"), config.get("hidden_size")),
-             "layers": (info.get(f"{architecture}.block_count"), config.get("num_hidden_layers")),
-             "vocabulary": (info.get(f"{architecture}.vocab_size"), config.get("vocab_size"))}
-    differing = [f"{what} {theirs} vs {ours}" for what, (theirs, ours) in pairs.items()
-                 if theirs is not None and ours is not None and int(theirs) != int(ours)]
+    pairs = {
+        "hidden size": (info.get(f"{architecture}.embedding_length"), config.get("hidden_size")),
+        "layers": (info.get(f"{architecture}.block_count"), config.get("num_hidden_layers")),
+        "vocabulary": (info.get(f"{architecture}.vocab_size"), config.get("vocab_size")),
+    }
+    differing = [
+        f"{what} {theirs} vs {ours}"
+        for what, (theirs, ours) in pairs.items()
+        if theirs is not None and ours is not None and int(theirs) != int(ours)
+    ]
     if differing:
-        raise PublishError(f"The Ollama model {name} is not the base this run trained on ({', '.join(differing)} in "
-                           f"Ollama vs the run's base): remove it with `ollama rm {name}` and publish again (it is "
-                           "then created from the run's base), or use the merged route.")
+        raise PublishError(
+            f"The Ollama model {name} is not the base this run trained on ({', '.join(differing)} in "
+            f"Ollama vs the run's base): remove it with `ollama rm {name}` and publish again (it is "
+            "then created from the run's base), or use the merged route."
+        )
 
 
 def verify(client, spec: PublishSpec, say: Progress, *, replay: int = DEFAULT_REPLAY) -> dict:
@@ -361,8 +421,9 @@ def verify(client, spec: PublishSpec, say: Progress, *, replay: int = DEFAULT_RE
     if problems:
         raise PublishError(f"Ollama created {spec.name} but {'; '.join(problems)}.")
     say("Checked with `show`: template, stop parameters" + (" and adapter" if spec.route == "adapter" else "") + ".")
-    answer = client.chat(model=spec.name, messages=[{"role": "user", "content": "Hello"}],
-                         options={"num_predict": 16, "temperature": 0})
+    answer = client.chat(
+        model=spec.name, messages=[{"role": "user", "content": "Hello"}], options={"num_predict": 16, "temperature": 0}
+    )
     if not (answer.message.content or "").strip():
         raise PublishError(f"{spec.name} was created but gave an empty answer to a one-word chat.")
     say("One short chat answered.")
@@ -384,15 +445,25 @@ def replay_heldout(client, spec: PublishSpec, count: int, say: Progress) -> dict
     engine = Engine(config.base_model, quantization=quantization, trust_remote_code=config.trust_remote_code)
     try:
         name = engine.attach(str(adapter_dir(run)), run["name"])
-        settings = GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=256,
-                                      repetition_penalty=1.0, seed=config.seed, greedy=True)
+        settings = GenerationSettings(
+            system_prompt="",
+            temperature=0.0,
+            top_p=1.0,
+            max_new_tokens=256,
+            repetition_penalty=1.0,
+            seed=config.seed,
+            greedy=True,
+        )
         app = engine.generate([Side(name, messages) for messages, _ in prompts], settings)
     finally:
         engine.unload()
     differing, agreed = [], 0
     for (messages, _), mine in zip(prompts, app, strict=True):
-        theirs = client.chat(model=spec.name, messages=messages,
-                             options={"temperature": 0, "top_k": 1, "seed": config.seed, "num_predict": 256})
+        theirs = client.chat(
+            model=spec.name,
+            messages=messages,
+            options={"temperature": 0, "top_k": 1, "seed": config.seed, "num_predict": 256},
+        )
         text = (theirs.message.content or "").strip()
         if text == mine.text.strip():
             agreed += 1
@@ -429,8 +500,9 @@ def _reason(exc: BaseException, spec: PublishSpec) -> str:
 
 
 def _record(spec: PublishSpec, status: str, details: dict) -> int:
-    return records.start(spec.run_id, f"ollama:{spec.route}", spec.name, spec.host, status,
-                         {"spec": spec.to_dict(), **details})
+    return records.start(
+        spec.run_id, f"ollama:{spec.route}", spec.name, spec.host, status, {"spec": spec.to_dict(), **details}
+    )
 
 
 def list_publishes(run_id: int | None = None) -> list[dict]:
@@ -445,8 +517,9 @@ def delete_published(record_id: int, *, client=None) -> None:
         client.delete(row["name"])
     except Exception as exc:
         if getattr(exc, "status_code", None) != 404:
-            raise PublishError(f"Could not delete {row['name']} from Ollama at {row['host']}: "
-                               f"{getattr(exc, 'error', exc)}") from exc
+            raise PublishError(
+                f"Could not delete {row['name']} from Ollama at {row['host']}: {getattr(exc, 'error', exc)}"
+            ) from exc
     records.delete(record_id)
 
 
@@ -460,10 +533,21 @@ def publish_log(spec: PublishSpec) -> Path:
 def start_publish(spec: PublishSpec, replay: int = DEFAULT_REPLAY) -> int:
     """Queue a publish job for `spec` (the app's Publish button), the Modelfile as planned or edited with it;
     it starts when the device is free. Returns the job id."""
-    job_id = registry.create("publish", f"Publish {spec.run_name} to Ollama as {spec.name}", run_id=spec.run_id,
-                             log=publish_log(spec), args={
-                                 "run": spec.run_id, "name": spec.name, "host": spec.host, "route": spec.route,
-                                 "quantize": spec.quantize, "replay": replay, "modelfile": modelfile(spec)})
+    job_id = registry.create(
+        "publish",
+        f"Publish {spec.run_name} to Ollama as {spec.name}",
+        run_id=spec.run_id,
+        log=publish_log(spec),
+        args={
+            "run": spec.run_id,
+            "name": spec.name,
+            "host": spec.host,
+            "route": spec.route,
+            "quantize": spec.quantize,
+            "replay": replay,
+            "modelfile": modelfile(spec),
+        },
+    )
     queue.schedule()
     return job_id
 
@@ -474,11 +558,22 @@ def publish_job(job: dict) -> tuple[str, dict]:
     args = registry.args(job)
     spec = plan(args["run"], args["name"], host=args["host"], route=args["route"], quantize=args["quantize"])
     spec = apply_modelfile(spec, args["modelfile"])
-    print(f"Publishing run {spec.run_name} to Ollama at {spec.host} as {spec.name} ({spec.route} route"
-          + (f", {spec.quantize}" if spec.quantize else "") + ")…", flush=True)
+    print(
+        f"Publishing run {spec.run_name} to Ollama at {spec.host} as {spec.name} ({spec.route} route"
+        + (f", {spec.quantize}" if spec.quantize else "")
+        + ")…",
+        flush=True,
+    )
     record = publish(spec, lambda line: print(f"  {line}", flush=True), replay=int(args["replay"]))
     verification = record["details"]["verification"]
-    print(f"Published {spec.name}: held-out replay {verification['agreed']}/{verification['replayed']} identical. "
-          f"Try it: ollama run {spec.name}", flush=True)
-    return "completed", {"record_id": record["id"], "model": spec.name, "agreed": verification["agreed"],
-                         "replayed": verification["replayed"]}
+    print(
+        f"Published {spec.name}: held-out replay {verification['agreed']}/{verification['replayed']} identical. "
+        f"Try it: ollama run {spec.name}",
+        flush=True,
+    )
+    return "completed", {
+        "record_id": record["id"],
+        "model": spec.name,
+        "agreed": verification["agreed"],
+        "replayed": verification["replayed"],
+    }

@@ -31,8 +31,14 @@ from dataclasses import dataclass, replace
 from workbench.errors import WorkbenchError
 from workbench.publish.gotemplate import render
 
-__all__ = ["OllamaTemplate", "TemplateTranslationError", "detect_family", "hf_render", "ollama_render",
-           "ollama_template_for"]
+__all__ = [
+    "OllamaTemplate",
+    "TemplateTranslationError",
+    "detect_family",
+    "hf_render",
+    "ollama_render",
+    "ollama_template_for",
+]
 
 
 class TemplateTranslationError(WorkbenchError, ValueError):
@@ -41,12 +47,12 @@ class TemplateTranslationError(WorkbenchError, ValueError):
 
 @dataclass(frozen=True)
 class OllamaTemplate:
-    family: str                 # "chatml" | "llama3" | "mistral" | "gemma" | "phi3" | "generic"
-    template: str               # the Ollama Go template (TEMPLATE in the Modelfile)
-    stop: list[str]             # PARAMETER stop values: the tokenizer's end-of-turn token(s) and its eos
+    family: str  # "chatml" | "llama3" | "mistral" | "gemma" | "phi3" | "generic"
+    template: str  # the Ollama Go template (TEMPLATE in the Modelfile)
+    stop: list[str]  # PARAMETER stop values: the tokenizer's end-of-turn token(s) and its eos
     default_system: str | None  # the Modelfile SYSTEM: the run's system prompt, or the one the HF template
-                                # inserts by itself when a conversation has none
-    bos: str | None = None      # the BOS token the HF template writes first; Ollama adds it, the template not
+    # inserts by itself when a conversation has none
+    bos: str | None = None  # the BOS token the HF template writes first; Ollama adds it, the template not
 
 
 # --- hand-written family templates -------------------------------------------------------------------------
@@ -106,10 +112,15 @@ _PHI3 = (
     "{{- end }}<|assistant|>\n"
 )
 
-_FAMILY_TEMPLATES = {"chatml": _CHATML, "llama3": _LLAMA3, "mistral": _MISTRAL, "gemma": _GEMMA,
-                     "phi3": _PHI3}
-_END_OF_TURN = {"chatml": ["<|im_end|>"], "llama3": ["<|eot_id|>", "<|eom_id|>"], "mistral": [],
-                "gemma": ["<end_of_turn>"], "phi3": ["<|end|>"], "generic": []}
+_FAMILY_TEMPLATES = {"chatml": _CHATML, "llama3": _LLAMA3, "mistral": _MISTRAL, "gemma": _GEMMA, "phi3": _PHI3}
+_END_OF_TURN = {
+    "chatml": ["<|im_end|>"],
+    "llama3": ["<|eot_id|>", "<|eom_id|>"],
+    "mistral": [],
+    "gemma": ["<end_of_turn>"],
+    "phi3": ["<|end|>"],
+    "generic": [],
+}
 
 # Sentinel contents for probing a template: they cannot occur in real text, and `trim` leaves them alone.
 _SYS, _U1, _A1, _U2, _BOS = "\x00SYS\x00", "\x00U1\x00", "\x00A1\x00", "\x00U2\x00", "\x00BOS\x00"
@@ -155,8 +166,9 @@ def ollama_render(t: OllamaTemplate, messages: list[dict], system: str | None = 
     messages = list(messages)
     if system and (not messages or messages[0]["role"] != "system"):
         messages.insert(0, {"role": "system", "content": system})
-    systems, collated = [], []
-    for m in messages:                       # Ollama's template.collate
+    systems: list[str] = []
+    collated: list[dict] = []
+    for m in messages:  # Ollama's template.collate
         if m["role"] == "system":
             systems.append(m["content"])
         if collated and collated[-1]["Role"] == m["role"] and m["role"] != "tool":
@@ -179,14 +191,18 @@ def ollama_template_for(tokenizer, system_prompt: str = "") -> OllamaTemplate:
     found = None
     if family in _FAMILY_TEMPLATES and not (family == "llama3" and "Cutting Knowledge Date" in chat_template):
         eos = tokenizer.eos_token or ""
-        candidate = OllamaTemplate(family, _FAMILY_TEMPLATES[family].replace("<EOS>", eos),
-                                   _stops(tokenizer, _END_OF_TURN[family]), _default_system(tokenizer),
-                                   _bos(tokenizer))
+        candidate = OllamaTemplate(
+            family,
+            _FAMILY_TEMPLATES[family].replace("<EOS>", eos),
+            _stops(tokenizer, _END_OF_TURN[family]),
+            _default_system(tokenizer),
+            _bos(tokenizer),
+        )
         if _mismatch(tokenizer, candidate) is None:
             found = candidate
     if found is None:
         found = _generic(tokenizer)
-    if system_prompt.strip():   # training put it first in every conversation that had no system message
+    if system_prompt.strip():  # training put it first in every conversation that had no system message
         found = replace(found, default_system=system_prompt)
     return found
 
@@ -200,7 +216,7 @@ def _render(tokenizer, messages: list[dict], gen: bool = True, **kwargs) -> str 
     """The HF rendering, or None where the template refuses the conversation (raise_exception)."""
     try:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen, **kwargs)
-    except Exception:   # jinja2 errors, raise_exception(), templates tripping on a probe
+    except Exception:  # jinja2 errors, raise_exception(), templates tripping on a probe
         return None
 
 
@@ -226,7 +242,7 @@ def _default_system(tokenizer) -> str | None:
         return None
     before, after = with_system.split(_SYS)
     if alone.startswith(before) and alone.endswith(after) and len(alone) >= len(before) + len(after):
-        inserted = alone[len(before):len(alone) - len(after)]
+        inserted = alone[len(before) : len(alone) - len(after)]
         return inserted if inserted and "\x00" not in inserted else None
     return None
 
@@ -248,8 +264,7 @@ def _mismatch(tokenizer, t: OllamaTemplate) -> str | None:
 
 
 def _untranslatable(reason: str) -> TemplateTranslationError:
-    return TemplateTranslationError(f"Cannot rebuild the chat template as an Ollama template: {reason}. "
-                                    + _EDIT_HINT)
+    return TemplateTranslationError(f"Cannot rebuild the chat template as an Ollama template: {reason}. " + _EDIT_HINT)
 
 
 def _cut(text: str | None, sentinels: list[str], what: str) -> list[str]:
@@ -292,6 +307,7 @@ def _go_literal(text: str) -> str:
 
 def _generic(tokenizer) -> OllamaTemplate:
     """Cut the HF template into per-role prefix/suffix pieces by rendering sentinel conversations."""
+
     def r(messages, gen=True):
         return _render(tokenizer, messages, gen, bos_token=_BOS)
 
@@ -302,26 +318,26 @@ def _generic(tokenizer) -> OllamaTemplate:
         raise _untranslatable("the template refuses a one-message conversation")
     # The generation prompt: what add_generation_prompt adds (some templates end with eos without it).
     if one.startswith(one_no_gen):
-        gen = one[len(one_no_gen):]
-    elif eos and one_no_gen.endswith(eos) and one.startswith(one_no_gen[:-len(eos)]):
-        gen = one[len(one_no_gen) - len(eos):]
+        gen = one[len(one_no_gen) :]
+    elif eos and one_no_gen.endswith(eos) and one.startswith(one_no_gen[: -len(eos)]):
+        gen = one[len(one_no_gen) - len(eos) :]
     else:
         raise _untranslatable("the generation prompt is not appended at the end")
     head, tail = _cut(one, [_U1], "[user]")
     if not tail.endswith(gen):
         raise _untranslatable("the generation prompt is not appended at the end")
-    user_suffix = tail[:len(tail) - len(gen)]
+    user_suffix = tail[: len(tail) - len(gen)]
     head3, mid1, mid2, tail3 = _cut(r(_msgs(user, answer, user2)), [_U1, _A1, _U2], "[user, assistant, user]")
     head2, mid1_no_gen, tail2 = _cut(r(_msgs(user, answer), gen=False), [_U1, _A1], "[user, assistant]")
     if (head3, tail3, head2, mid1_no_gen) != (head, tail, head, mid1) or not mid1.startswith(user_suffix):
         raise _untranslatable("the messages are not rendered one after the other, each the same way")
-    assistant_prefix = mid1[len(user_suffix):]
+    assistant_prefix = mid1[len(user_suffix) :]
     # mid2 = assistant suffix + user prefix: the assistant suffix is what also ends the last assistant turn.
     cut = _common_prefix(tail2, mid2, _specials(tokenizer))
     assistant_suffix, user_prefix = mid2[:cut], mid2[cut:]
     if not head.endswith(user_prefix):
         raise _untranslatable("the first user turn does not start like the later ones")
-    before_user = head[:len(head) - len(user_prefix)]
+    before_user = head[: len(head) - len(user_prefix)]
     # The system slot: a block before the first user turn, inserted only with a system message ("if") or
     # always, filled with a default when there is none ("always"). None: the template refuses or drops
     # system messages, and so does the Ollama template.
@@ -331,35 +347,55 @@ def _generic(tokenizer) -> OllamaTemplate:
         head_s, mid_s, tail_s = _cut(with_system, [_SYS, _U1], "[system, user]")
         if tail_s != tail or not mid_s.endswith(user_prefix):
             raise _untranslatable("the system message is not a block of its own before the first user turn")
-        system_suffix = mid_s[:len(mid_s) - len(user_prefix)]
+        system_suffix = mid_s[: len(mid_s) - len(user_prefix)]
         if head_s.startswith(before_user):
-            mode, system_prefix = "if", head_s[len(before_user):]
-        elif before_user.startswith(head_s) and before_user.endswith(system_suffix) and \
-                len(before_user) >= len(head_s) + len(system_suffix):
+            mode, system_prefix = "if", head_s[len(before_user) :]
+        elif (
+            before_user.startswith(head_s)
+            and before_user.endswith(system_suffix)
+            and len(before_user) >= len(head_s) + len(system_suffix)
+        ):
             mode, prefix = "always", head_s
-            default = before_user[len(head_s):len(before_user) - len(system_suffix)] or None
+            default = before_user[len(head_s) : len(before_user) - len(system_suffix)] or None
         else:
             raise _untranslatable("the template changes its opening depending on the system message")
     bos = None
     if prefix.startswith(_BOS):
-        bos, prefix = tokenizer.bos_token or None, prefix[len(_BOS):]
-    pieces = [prefix, system_prefix, system_suffix, user_prefix, user_suffix, assistant_prefix,
-              assistant_suffix, gen, default or ""]
+        bos, prefix = tokenizer.bos_token or None, prefix[len(_BOS) :]
+    pieces = [
+        prefix,
+        system_prefix,
+        system_suffix,
+        user_prefix,
+        user_suffix,
+        assistant_prefix,
+        assistant_suffix,
+        gen,
+        default or "",
+    ]
     pieces = [p.replace(_BOS, tokenizer.bos_token or "") for p in pieces]
     if any("\x00" in p for p in pieces):
         raise _untranslatable("message contents are repeated or transformed by the template")
-    prefix, system_prefix, system_suffix, user_prefix, user_suffix, assistant_prefix, assistant_suffix, gen, \
-        default = pieces
+    prefix, system_prefix, system_suffix, user_prefix, user_suffix, assistant_prefix, assistant_suffix, gen, default = (
+        pieces
+    )
     lines = [_go_literal(prefix)] if prefix else []
     if mode == "if":
-        lines.append("{{- if .System }}" + _go_literal(system_prefix) + "{{ .System }}"
-                     + _go_literal(system_suffix) + "{{ end }}")
+        lines.append(
+            "{{- if .System }}"
+            + _go_literal(system_prefix)
+            + "{{ .System }}"
+            + _go_literal(system_suffix)
+            + "{{ end }}"
+        )
     elif mode == "always":
         lines.append("{{- .System }}" + _go_literal(system_suffix))
     lines += [
         "{{- range .Messages }}",
         '{{- if eq .Role "user" }}' + _go_literal(user_prefix) + "{{ .Content }}" + _go_literal(user_suffix),
-        '{{- else if eq .Role "assistant" }}' + _go_literal(assistant_prefix) + "{{ .Content }}"
+        '{{- else if eq .Role "assistant" }}'
+        + _go_literal(assistant_prefix)
+        + "{{ .Content }}"
         + _go_literal(assistant_suffix),
         "{{- end }}",
         "{{- end }}" + _go_literal(gen),
@@ -367,8 +403,9 @@ def _generic(tokenizer) -> OllamaTemplate:
     specials = _specials(tokenizer)
     ends = sorted((assistant_suffix.find(s), s) for s in specials if s in assistant_suffix)
     end_of_turn = [s for _, s in ends] or ([user_prefix.strip()] if user_prefix.strip() else [])
-    result = OllamaTemplate("generic", "\n".join(lines), _stops(tokenizer, end_of_turn, in_vocab=False),
-                            default or None, bos)
+    result = OllamaTemplate(
+        "generic", "\n".join(lines), _stops(tokenizer, end_of_turn, in_vocab=False), default or None, bos
+    )
     problem = _mismatch(tokenizer, result)
     if problem:
         raise _untranslatable(problem)

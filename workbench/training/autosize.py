@@ -30,9 +30,11 @@ def fit_to_gpu(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> Tr
     effective = config.per_device_batch_size * config.gradient_accumulation_steps
     for checkpointing in (False, True):
         for batch in _batch_sizes(effective):
-            candidate = config.with_updates(per_device_batch_size=batch,
-                                            gradient_accumulation_steps=effective // batch,
-                                            gradient_checkpointing=checkpointing)
+            candidate = config.with_updates(
+                per_device_batch_size=batch,
+                gradient_accumulation_steps=effective // batch,
+                gradient_checkpointing=checkpointing,
+            )
             if estimate_memory(candidate, shape).total_gb <= budget:
                 return candidate
     return config

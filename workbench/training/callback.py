@@ -57,7 +57,10 @@ class DatabaseCallback(TrainerCallback):
     def job_id(self) -> int:
         """The run's training job, which carries its progress and hears the app's stop request."""
         if self._job_id is None:
-            self._job_id = registry.latest(self.run_id, "train")["id"]
+            job = registry.latest(self.run_id, "train")
+            if job is None:
+                raise registry.JobError(f"Run {self.run_id} has no training job.")
+            self._job_id = job["id"]
         return self._job_id
 
     @property
@@ -75,8 +78,10 @@ class DatabaseCallback(TrainerCallback):
                     [(r["run_id"], r["step"], r["epoch"], r["name"], r["value"], r["ts"]) for r in metric_rows],
                 )
             if progress is not None:
-                conn.execute("update jobs set progress_json = ?, heartbeat = ? where id = ?",
-                             [json.dumps(progress), progress["updated"], self.job_id])
+                conn.execute(
+                    "update jobs set progress_json = ?, heartbeat = ? where id = ?",
+                    [json.dumps(progress), progress["updated"], self.job_id],
+                )
 
     def progress(self, state, phase: str = "training") -> dict:
         done = state.global_step - self.started_step
@@ -137,8 +142,7 @@ class DatabaseCallback(TrainerCallback):
             self.stop_mode = self.stop_mode or "stop"
             control.should_training_stop = True
             if self.echo and state.is_world_process_zero:
-                print(f"Stop requested ({self.stop_mode}) at step {state.global_step}: saving the adapter.",
-                      flush=True)
+                print(f"Stop requested ({self.stop_mode}) at step {state.global_step}: saving the adapter.", flush=True)
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -159,8 +163,17 @@ class DatabaseCallback(TrainerCallback):
                 values["gpu_memory_gb"] = memory
         self._mark = time.monotonic()  # time spent logging/evaluating is not training time
         self.last.update(values)
-        rows = [{"run_id": self.run_id, "step": state.global_step, "epoch": state.epoch, "name": name,
-                 "value": value, "ts": now} for name, value in values.items()]
+        rows = [
+            {
+                "run_id": self.run_id,
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "name": name,
+                "value": value,
+                "ts": now,
+            }
+            for name, value in values.items()
+        ]
         self._write(rows, self.progress(state))
         self._last_progress = time.monotonic()
         if self.echo and values:
@@ -182,9 +195,14 @@ class DatabaseCallback(TrainerCallback):
 
     def _line(self, state, values: dict) -> str:
         parts = [f"step {state.global_step}/{state.max_steps}", f"epoch {state.epoch or 0:.2f}"]
-        labels = {"loss": "loss {:.4f}", "eval_loss": "eval_loss {:.4f}", "learning_rate": "lr {:.2e}",
-                  "grad_norm": "grad_norm {:.3f}", "tokens_per_second": "{:,.0f} tok/s",
-                  "gpu_memory_gb": "gpu {:.1f} GB"}
+        labels = {
+            "loss": "loss {:.4f}",
+            "eval_loss": "eval_loss {:.4f}",
+            "learning_rate": "lr {:.2e}",
+            "grad_norm": "grad_norm {:.3f}",
+            "tokens_per_second": "{:,.0f} tok/s",
+            "gpu_memory_gb": "gpu {:.1f} GB",
+        }
         parts += [labels[name].format(value) for name, value in values.items() if name in labels]
         eta = self.progress(state).get("eta_seconds")
         if eta is not None and state.global_step < state.max_steps:

@@ -49,8 +49,10 @@ class TrainConfig:
     lora_r: int = _f(8, "LoRA rank: the size of the low-rank update. Higher learns more, uses more memory.")
     lora_alpha: int = _f(16, "LoRA alpha: scales the update (alpha / r). Usually 2 × r.")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA layers, 0 to < 1.")
-    target_modules: str = _f("attention", "Layers that get adapters: 'attention', 'all-linear', or a comma list "
-                                           "of module names such as 'q_proj,v_proj'.")
+    target_modules: str = _f(
+        "attention",
+        "Layers that get adapters: 'attention', 'all-linear', or a comma list of module names such as 'q_proj,v_proj'.",
+    )
     # Optimisation
     learning_rate: float = _f(2e-4, "Peak learning rate.")
     lr_scheduler: str = _f("cosine", "Learning-rate schedule: cosine, linear, constant, constant_with_warmup.")
@@ -64,8 +66,11 @@ class TrainConfig:
     packing: bool = _f(True, "Pack several short rows into one sequence of max_length (faster on GPU).")
     train_on_inputs: bool = _f(False, "Also learn the prompt tokens. Off: loss on the completions only.")
     gradient_checkpointing: bool = _f(True, "Recompute activations to save memory (about 20-30 % slower).")
-    precision: str = _f("auto", "auto (bf16 where the GPU supports it, else fp16; on CPU bf16 autocast where the "
-                                "CPU has native bf16, else fp32), bf16, fp16, fp32.")
+    precision: str = _f(
+        "auto",
+        "auto (bf16 where the GPU supports it, else fp16; on CPU bf16 autocast where the "
+        "CPU has native bf16, else fp32), bf16, fp16, fp32.",
+    )
     optimizer: str = _f("auto", "auto (paged 8-bit AdamW for QLoRA, AdamW otherwise) or a transformers optim name.")
     seed: int = _f(42, "Random seed for initialisation, shuffling and dropout.")
     # Evaluation, saving, logging
@@ -88,7 +93,7 @@ class TrainConfig:
     def resolved_target_modules(self) -> list[str] | str:
         preset = TARGET_MODULE_PRESETS.get(self.target_modules)
         if preset is not None:
-            return preset
+            return preset if isinstance(preset, str) else list(preset)
         return [m.strip() for m in self.target_modules.split(",") if m.strip()]
 
     def to_dict(self) -> dict:
@@ -125,9 +130,17 @@ def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
     - with two epochs at batch 2, lr 2e-3 reached exact match 0.90 where 1e-3 reached 0.80 (30 held-out rows).
     """
     return (config or TrainConfig()).with_updates(
-        lora_r=16, lora_alpha=32, target_modules="all-linear", learning_rate=2e-3, num_epochs=2.0,
-        gradient_checkpointing=False, packing=False, gradient_accumulation_steps=1,
-        per_device_batch_size=2, method="lora", precision="auto",
+        lora_r=16,
+        lora_alpha=32,
+        target_modules="all-linear",
+        learning_rate=2e-3,
+        num_epochs=2.0,
+        gradient_checkpointing=False,
+        packing=False,
+        gradient_accumulation_steps=1,
+        per_device_batch_size=2,
+        method="lora",
+        precision="auto",
     )
 
 
@@ -135,9 +148,11 @@ def describe_cpu_preset(native_bf16: bool = False) -> str:
     """The CPU preset in words, from its values: what the Train page, the CLI and the README say."""
     preset = cpu_preset()
     targets = "all linear layers" if preset.target_modules == "all-linear" else preset.target_modules
-    text = (f"LoRA r {preset.lora_r} on {targets}, learning rate {preset.learning_rate:g}, "
-            f"batch {preset.per_device_batch_size}, {preset.num_epochs:g} epochs, "
-            f"no gradient checkpointing or packing")
+    text = (
+        f"LoRA r {preset.lora_r} on {targets}, learning rate {preset.learning_rate:g}, "
+        f"batch {preset.per_device_batch_size}, {preset.num_epochs:g} epochs, "
+        f"no gradient checkpointing or packing"
+    )
     return text + (", bf16 autocast (this CPU has native bf16)" if native_bf16 else "")
 
 
@@ -169,17 +184,23 @@ def _problems(c: TrainConfig) -> list[str]:
     need(c.num_epochs > 0 or c.max_steps > 0, "num_epochs: must be > 0 unless max_steps is set.")
     need(c.max_steps == -1 or c.max_steps >= 1, f"max_steps: {c.max_steps} — use -1 (all epochs) or ≥ 1.")
     need(c.per_device_batch_size >= 1, f"per_device_batch_size: {c.per_device_batch_size} — must be ≥ 1.")
-    need(c.gradient_accumulation_steps >= 1,
-         f"gradient_accumulation_steps: {c.gradient_accumulation_steps} — must be ≥ 1.")
+    need(
+        c.gradient_accumulation_steps >= 1,
+        f"gradient_accumulation_steps: {c.gradient_accumulation_steps} — must be ≥ 1.",
+    )
     need(16 <= c.max_length <= 131072, f"max_length: {c.max_length} — must be between 16 and 131072 tokens.")
     need(c.precision in PRECISIONS, f"precision: {c.precision!r} is not one of {', '.join(PRECISIONS)}.")
     need(c.eval_steps >= 0, f"eval_steps: {c.eval_steps} — must be ≥ 0 (0: once per epoch).")
     need(c.save_steps >= 0, f"save_steps: {c.save_steps} — must be ≥ 0 (0: once per epoch).")
     need(c.logging_steps >= 1, f"logging_steps: {c.logging_steps} — must be ≥ 1.")
-    need(c.chat_template in CHAT_TEMPLATES, f"chat_template: {c.chat_template!r} is not one of "
-                                           f"{', '.join(CHAT_TEMPLATES)}.")
-    need(not (c.method == "qlora" and c.precision == "fp32"),
-         "precision: fp32 with QLoRA — 4-bit bases compute in bf16/fp16; use 'auto'.")
+    need(
+        c.chat_template in CHAT_TEMPLATES,
+        f"chat_template: {c.chat_template!r} is not one of {', '.join(CHAT_TEMPLATES)}.",
+    )
+    need(
+        not (c.method == "qlora" and c.precision == "fp32"),
+        "precision: fp32 with QLoRA — 4-bit bases compute in bf16/fp16; use 'auto'.",
+    )
     return problems
 
 

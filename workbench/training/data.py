@@ -77,8 +77,12 @@ def training_row(row: dict, fmt: str, config: TrainConfig) -> dict:
 
 def _check_rows(name: str, n: int, rows: list[dict], fmt: str) -> None:
     file = f"{name}.jsonl"
-    errors = [p for line, row in enumerate(rows, start=1)
-              for p in formats.validate_row(row, fmt, file, line) if p.severity == "error"]
+    errors = [
+        p
+        for line, row in enumerate(rows, start=1)
+        for p in formats.validate_row(row, fmt, file, line)
+        if p.severity == "error"
+    ]
     if not errors:
         return
     bad_rows = len({p.line for p in errors})

@@ -20,8 +20,10 @@ import yaml
 
 from workbench.training.config import ConfigError, TrainConfig
 
-HEADER = ("# LoRA Workbench training config. Load it on the Train page (Config files) or with\n"
-          "#   python -m workbench train --config FILE [--set key=value ...]\n")
+HEADER = (
+    "# LoRA Workbench training config. Load it on the Train page (Config files) or with\n"
+    "#   python -m workbench train --config FILE [--set key=value ...]\n"
+)
 
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
@@ -31,8 +33,15 @@ def config_to_yaml(config: TrainConfig) -> str:
     parts = [HEADER]
     for f in fields(TrainConfig):
         parts.append(f"\n# {f.metadata['help']}\n")
-        parts.append(yaml.safe_dump({f.name: getattr(config, f.name)}, allow_unicode=True, sort_keys=False,
-                                    default_flow_style=False, width=100))
+        parts.append(
+            yaml.safe_dump(
+                {f.name: getattr(config, f.name)},
+                allow_unicode=True,
+                sort_keys=False,
+                default_flow_style=False,
+                width=100,
+            )
+        )
     return "".join(parts)
 
 
@@ -49,8 +58,9 @@ def config_from_yaml(text: str, source: str = "config.yaml") -> TrainConfig:
     if data is None:
         raise ConfigError([f"{source}: empty — expected settings such as 'lora_r: 8', one per line."])
     if not isinstance(data, dict):
-        raise ConfigError([f"{source}: expected settings as 'key: value' lines, got {type(data).__name__} "
-                           f"{_short(data)}."])
+        raise ConfigError(
+            [f"{source}: expected settings as 'key: value' lines, got {type(data).__name__} {_short(data)}."]
+        )
     hints = typing.get_type_hints(TrainConfig)
     values, problems = {}, []
     for key, value in data.items():
@@ -66,7 +76,7 @@ def config_from_yaml(text: str, source: str = "config.yaml") -> TrainConfig:
             values[key] = converted
     if problems:
         raise ConfigError(problems)
-    return TrainConfig(**values)
+    return TrainConfig(**values)  # type: ignore[arg-type]  # each value was converted to its field's type
 
 
 def _convert(value, hint) -> tuple[object, str | None]:
@@ -105,6 +115,7 @@ def _short(value) -> str:
 
 # --- Axolotl -------------------------------------------------------------------------------------------
 
+
 def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) -> str:
     """The config as an Axolotl YAML (`accelerate launch -m axolotl.cli.train axolotl.yaml`).
 
@@ -132,14 +143,16 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
         out["lora_target_linear"] = True
     else:
         out["lora_target_modules"] = list(targets)
-    out.update({
-        "sequence_len": config.max_length,
-        "sample_packing": config.packing,
-        "pad_to_sequence_len": config.packing,
-        "micro_batch_size": config.per_device_batch_size,
-        "gradient_accumulation_steps": config.gradient_accumulation_steps,
-        "num_epochs": config.num_epochs,
-    })
+    out.update(
+        {
+            "sequence_len": config.max_length,
+            "sample_packing": config.packing,
+            "pad_to_sequence_len": config.packing,
+            "micro_batch_size": config.per_device_batch_size,
+            "gradient_accumulation_steps": config.gradient_accumulation_steps,
+            "num_epochs": config.num_epochs,
+        }
+    )
     if config.max_steps > 0:
         out["max_steps"] = config.max_steps
     optimizer = config.optimizer
@@ -150,13 +163,15 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
         out["warmup_ratio"] = config.warmup
     else:
         out["warmup_steps"] = int(config.warmup)
-    out.update({
-        "weight_decay": config.weight_decay,
-        "train_on_inputs": config.train_on_inputs,
-        **_precision(config.precision),
-        "gradient_checkpointing": config.gradient_checkpointing,
-        "logging_steps": config.logging_steps,
-    })
+    out.update(
+        {
+            "weight_decay": config.weight_decay,
+            "train_on_inputs": config.train_on_inputs,
+            **_precision(config.precision),
+            "gradient_checkpointing": config.gradient_checkpointing,
+            "logging_steps": config.logging_steps,
+        }
+    )
     if config.save_steps > 0:
         out["save_steps"] = config.save_steps
     else:
@@ -165,12 +180,15 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
     if config.trust_remote_code:
         out["trust_remote_code"] = True
 
-    header = [f"# Axolotl config exported by LoRA Workbench: {config.method} on {base_model_id}.",
-              "# Run it with: accelerate launch -m axolotl.cli.train axolotl.yaml",
-              f"# {dataset_path} must hold chat rows: {{\"messages\": [{{\"role\": ..., \"content\": ...}}]}}."]
+    header = [
+        f"# Axolotl config exported by LoRA Workbench: {config.method} on {base_model_id}.",
+        "# Run it with: accelerate launch -m axolotl.cli.train axolotl.yaml",
+        f'# {dataset_path} must hold chat rows: {{"messages": [{{"role": ..., "content": ...}}]}}.',
+    ]
     if config.system_prompt:
-        header.append("# The workbench adds this system prompt to rows without one; Axolotl does not, so put it "
-                      "in the rows:")
+        header.append(
+            "# The workbench adds this system prompt to rows without one; Axolotl does not, so put it in the rows:"
+        )
         header.extend(f"#   {line}" for line in config.system_prompt.splitlines())
     body = yaml.safe_dump(out, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100)
     return "\n".join(header) + "\n" + body
@@ -188,6 +206,7 @@ def _precision(precision: str) -> dict:
 
 # --- cluster command -----------------------------------------------------------------------------------
 
+
 def accelerate_command(run_name: str, config_path: str, num_processes: int) -> str:
     """The shell lines that run this job on a machine with `num_processes` GPUs (DDP, one process each).
 
@@ -199,8 +218,7 @@ def accelerate_command(run_name: str, config_path: str, num_processes: int) -> s
     if num_processes < 1:
         raise ValueError(f"num_processes: {num_processes} — must be at least 1.")
     gpus = ",".join(str(i) for i in range(num_processes))
-    command = shlex.join(["python", "-m", "workbench", "train", "--config", config_path, "--name", run_name,
-                          "--wait"])
+    command = shlex.join(["python", "-m", "workbench", "train", "--config", config_path, "--name", run_name, "--wait"])
     return (
         "# WORKBENCH_HOME must point at a copy of this workspace (workbench.db, datasets/, models/) on that "
         "machine:\n# the run reads its dataset and base model there and writes its adapter there.\n"

@@ -68,11 +68,11 @@ LOGIT_BYTES = 4
 # RMSNorm upcasts to fp32 and keeps three h-sized fp32 tensors for its backward; two norms per layer.
 NORM_BYTES_PER_HIDDEN = 2 * 3 * 4
 
-ALLOCATOR_OVERHEAD = 0.10       # PyTorch's caching allocator: fragmentation and temporary buffers
-CUDA_CONTEXT_GB = 0.5           # the CUDA context and kernels, before the first tensor
-CPU_RUNTIME_GB = 0.5            # Python, PyTorch and transformers themselves, on a CPU
+ALLOCATOR_OVERHEAD = 0.10  # PyTorch's caching allocator: fragmentation and temporary buffers
+CUDA_CONTEXT_GB = 0.5  # the CUDA context and kernels, before the first tensor
+CPU_RUNTIME_GB = 0.5  # Python, PyTorch and transformers themselves, on a CPU
 
-TIGHT = 0.9                     # above this share of the GPU a run "fits, but only just"
+TIGHT = 0.9  # above this share of the GPU a run "fits, but only just"
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 ALL_LINEAR = (*ATTENTION, "gate_proj", "up_proj", "down_proj")
@@ -81,10 +81,10 @@ ALL_LINEAR = (*ATTENTION, "gate_proj", "up_proj", "down_proj")
 @dataclass(frozen=True)
 class MemoryEstimate:
     total_gb: float
-    breakdown: dict[str, float] = field(default_factory=dict)   # part -> GB, in the order they add up
+    breakdown: dict[str, float] = field(default_factory=dict)  # part -> GB, in the order they add up
     trainable_params: int = 0
     device_total_gb: float | None = None
-    fits: bool | None = None           # None: no GPU (or its size unknown) to compare with
+    fits: bool | None = None  # None: no GPU (or its size unknown) to compare with
     recommendation: str = ""
 
 
@@ -129,8 +129,10 @@ def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str
     if device.kind != "cuda":
         total = _estimate(config.with_updates(method="lora"), shape, cuda=False)[0]
         if config.method == "qlora":
-            return (f"No GPU: QLoRA needs a CUDA GPU, so training runs as LoRA on the CPU in about {_gb(total)} GB "
-                    "of RAM; use the CPU preset.")
+            return (
+                f"No GPU: QLoRA needs a CUDA GPU, so training runs as LoRA on the CPU in about {_gb(total)} GB "
+                "of RAM; use the CPU preset."
+            )
         return f"No GPU: training runs on the CPU in about {_gb(total)} GB of RAM; use the CPU preset."
     total = _estimate(config, shape, cuda=True)[0]
     method = _method(config)
@@ -140,24 +142,27 @@ def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str
     if total <= capacity:
         text = f"{method}: {_gb(total)} GB of your {_gb(capacity)} GB — fits"
         if device.free_gb is not None and total > device.free_gb:
-            return (f"{text}, but only {_gb(device.free_gb)} GB are free now: close the other programs using "
-                    "the GPU.")
+            return f"{text}, but only {_gb(device.free_gb)} GB are free now: close the other programs using the GPU."
         if total > TIGHT * capacity:
             return f"{text}, with little to spare."
         return f"{text}."
-    return (f"{method} needs about {_gb(total)} GB but your GPU has {_gb(capacity)} GB: "
-            f"{_remedies(config, shape, capacity)}.")
+    return (
+        f"{method} needs about {_gb(total)} GB but your GPU has {_gb(capacity)} GB: "
+        f"{_remedies(config, shape, capacity)}."
+    )
 
 
 def _remedies(config: TrainConfig, shape: ModelShape, capacity: float) -> str:
     """What to change so that the run fits, most effective first, each with its estimate when it fits."""
+
     def gb(c: TrainConfig) -> float:
         return _estimate(c, shape, cuda=True)[0]
 
     options = []
     if config.method == "lora":
-        qlora = config.with_updates(method="qlora", precision="auto" if config.precision == "fp32"
-                                    else config.precision)
+        qlora = config.with_updates(
+            method="qlora", precision="auto" if config.precision == "fp32" else config.precision
+        )
         if gb(qlora) <= capacity:
             return f"switch to QLoRA (about {_gb(gb(qlora))} GB) or reduce max_length"
         options.append("switch to QLoRA")
@@ -169,8 +174,13 @@ def _remedies(config: TrainConfig, shape: ModelShape, capacity: float) -> str:
     if config.per_device_batch_size > 1:
         options.append("use batch size 1 with more gradient accumulation")
     options.append("reduce max_length")
-    smallest = config.with_updates(method="qlora", precision="auto", gradient_checkpointing=True,
-                                   per_device_batch_size=1, max_length=min(config.max_length, 256))
+    smallest = config.with_updates(
+        method="qlora",
+        precision="auto",
+        gradient_checkpointing=True,
+        per_device_batch_size=1,
+        max_length=min(config.max_length, 256),
+    )
     if gb(smallest) > capacity:
         return "this base is too large for this GPU even as QLoRA — pick a smaller base model"
     return ", ".join(options[:-1]) + f" and {options[-1]}" if len(options) > 1 else options[0]
@@ -186,7 +196,7 @@ def _gb(value: float) -> str:
 
 def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float, dict[str, float], int]:
     h, layers, vocab = shape.hidden_size, shape.num_layers, shape.vocab_size
-    tokens = config.per_device_batch_size * config.max_length     # padded or packed to max_length: worst case
+    tokens = config.per_device_batch_size * config.max_length  # padded or packed to max_length: worst case
     # On a CPU the weights stay fp32 (bf16 autocast only casts the matmuls): counted as fp32, the safe side.
     # On a GPU 'auto' is bf16 or fp16.
     precision = "fp32" if not cuda or config.precision == "fp32" else "bf16"
@@ -260,6 +270,7 @@ def _optimizer_bytes(config: TrainConfig) -> int:
 
 # --- model shapes -------------------------------------------------------------------------------------
 
+
 def model_shape_for(base: str) -> ModelShape:
     """The shape of `base`: read from its config.json when it is local (the demo model, a prepared model,
     a folder), from its preset for a known hub id, or from the Hugging Face cache. Never downloads.
@@ -284,8 +295,9 @@ def model_shape_for(base: str) -> ModelShape:
 def shape_from_folder(folder: Path) -> ModelShape:
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise ModelLoadError(f"The folder {folder} has no config.json, so its size is unknown. Copy the model's "
-                             "config.json into it.")
+        raise ModelLoadError(
+            f"The folder {folder} has no config.json, so its size is unknown. Copy the model's config.json into it."
+        )
     return shape_from_config(_read_config(config_file), parameters=_count_parameters(folder), where=str(folder))
 
 
@@ -305,8 +317,16 @@ def shape_from_config(config: dict, parameters: int | None, where: str = "config
     layers = first("num_hidden_layers", "n_layer", "num_layers")
     vocab = first("vocab_size")
     heads = first("num_attention_heads", "n_head")
-    missing = [name for name, value in (("hidden_size", hidden), ("num_hidden_layers", layers),
-                                        ("vocab_size", vocab), ("num_attention_heads", heads)) if value is None]
+    missing = [
+        name
+        for name, value in (
+            ("hidden_size", hidden),
+            ("num_hidden_layers", layers),
+            ("vocab_size", vocab),
+            ("num_attention_heads", heads),
+        )
+        if value is None
+    ]
     if missing:
         raise ModelLoadError(f"{where}: config.json lacks {', '.join(missing)}, so the memory needed is unknown.")
     kv = first("num_key_value_heads", "num_kv_heads", default=1 if config.get("multi_query") else heads)
@@ -360,10 +380,10 @@ def _count_parameters(folder: Path) -> int | None:
             return total
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        count = manifest.get("parameters") if isinstance(manifest, dict) else None
+        stated = manifest.get("parameters") if isinstance(manifest, dict) else None
     except (OSError, ValueError):
         return None
-    return count if isinstance(count, int) and count > 0 else None
+    return stated if isinstance(stated, int) and stated > 0 else None
 
 
 def _cached_hub_file(repo_id: str, filename: str) -> str | None:

@@ -20,8 +20,10 @@ from workbench.system import cpu_has_native_bf16
 from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError
 
-QLORA_NEEDS_CUDA = ("QLoRA needs a CUDA GPU: bitsandbytes' 4-bit NF4 kernels do not run here. Choose method "
-                    "'lora' to train on this machine (use the CPU preset on a machine without a GPU).")
+QLORA_NEEDS_CUDA = (
+    "QLoRA needs a CUDA GPU: bitsandbytes' 4-bit NF4 kernels do not run here. Choose method "
+    "'lora' to train on this machine (use the CPU preset on a machine without a GPU)."
+)
 
 
 def cuda_available() -> bool:
@@ -44,16 +46,19 @@ def precision_for(config: TrainConfig):
     if not cuda_available():
         native = cpu_has_native_bf16()
         if wanted == "bf16" and not native:
-            raise TrainingError("precision: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 would run "
-                                "emulated. Set precision to 'auto' (fp32 on this CPU) or 'fp32'.")
+            raise TrainingError(
+                "precision: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 would run "
+                "emulated. Set precision to 'auto' (fp32 on this CPU) or 'fp32'."
+            )
         return wanted in ("auto", "bf16") and native, False, torch.float32
     bf16_ok = torch.cuda.is_bf16_supported()
     if wanted == "auto":
         wanted = "bf16" if bf16_ok else "fp16"
     if wanted == "bf16":
         if not bf16_ok:
-            raise TrainingError(f"This GPU ({torch.cuda.get_device_name()}) does not support bf16: set precision "
-                                "to 'auto' or 'fp16'.")
+            raise TrainingError(
+                f"This GPU ({torch.cuda.get_device_name()}) does not support bf16: set precision to 'auto' or 'fp16'."
+            )
         return True, False, torch.bfloat16
     if wanted == "fp16":
         return False, True, torch.float16
@@ -133,9 +138,11 @@ def load_for_training(config: TrainConfig):
     except (OSError, ValueError, ImportError, KeyError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = f"the folder {resolved}" if is_local(resolved) else repr(resolved)
-        raise ModelLoadError(f"The model weights of {where} cannot be loaded ({type(exc).__name__}: {detail}). "
-                             "Check that the folder holds config.json and the *.safetensors weights; models "
-                             "with custom code need 'trust remote code'.") from exc
+        raise ModelLoadError(
+            f"The model weights of {where} cannot be loaded ({type(exc).__name__}: {detail}). "
+            "Check that the folder holds config.json and the *.safetensors weights; models "
+            "with custom code need 'trust remote code'."
+        ) from exc
 
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))  # only when a pad token had to be added
@@ -154,5 +161,7 @@ def _check_local_path(base: str) -> None:
         return
     path = Path(text).expanduser()
     if not path.is_dir():
-        raise ModelLoadError(f"Base model folder {path} does not exist. Pick the demo model, a prepared "
-                             "model, or a folder that holds config.json, the weights and the tokenizer files.")
+        raise ModelLoadError(
+            f"Base model folder {path} does not exist. Pick the demo model, a prepared "
+            "model, or a folder that holds config.json, the weights and the tokenizer files."
+        )

@@ -48,12 +48,25 @@ def create_run(config: TrainConfig, name: str | None = None) -> int:
     db = store.open_db()
     with store.transaction(db):
         name = _unique_name(db, name or _default_name(config))
-        run_id = db["runs"].insert({
-            "name": name, "config_json": config.to_json(), "dataset_revision_id": revision.id,
-            "base_model": config.base_model, "created": store.now(),
-        }).last_pk
-        registry.create("train", f"Train {name}", run_id=run_id, db=db, log=paths.run_dir(name) / LOG_FILE,
-                        args={"resume": False, "processes": max(1, _gpu_count())})
+        run_id = store.row_id(
+            db.table("runs").insert(
+                {
+                    "name": name,
+                    "config_json": config.to_json(),
+                    "dataset_revision_id": revision.id,
+                    "base_model": config.base_model,
+                    "created": store.now(),
+                }
+            )
+        )
+        registry.create(
+            "train",
+            f"Train {name}",
+            run_id=run_id,
+            db=db,
+            log=paths.run_dir(name) / LOG_FILE,
+            args={"resume": False, "processes": max(1, _gpu_count())},
+        )
     return run_id
 
 
@@ -63,17 +76,25 @@ def start_run(config: TrainConfig, name: str | None = None) -> int:
     return run_id
 
 
-def register_finished_run(name: str, config: TrainConfig, revision_id: int, adapter_dir: Path,
-                          status: str = "completed", note: str = "") -> int:
+def register_finished_run(
+    name: str, config: TrainConfig, revision_id: int, adapter_dir: Path, status: str = "completed", note: str = ""
+) -> int:
     """Record an adapter trained outside the worker (a benchmark's plain-TRL run, a checkpoint) as a run of
     its own, so that evaluation, Compare and Publish can use it."""
     db = store.open_db()
     with store.transaction(db):
-        run_id = db["runs"].insert({
-            "name": _unique_name(db, name), "config_json": config.to_json(), "dataset_revision_id": revision_id,
-            "base_model": config.base_model, "created": store.now(),
-            "adapter_dir": Path(adapter_dir).resolve().relative_to(paths.home()).as_posix(),
-        }).last_pk
+        run_id = store.row_id(
+            db.table("runs").insert(
+                {
+                    "name": _unique_name(db, name),
+                    "config_json": config.to_json(),
+                    "dataset_revision_id": revision_id,
+                    "base_model": config.base_model,
+                    "created": store.now(),
+                    "adapter_dir": Path(adapter_dir).resolve().relative_to(paths.home()).as_posix(),
+                }
+            )
+        )
         job_id = registry.create("train", f"Train {name}", run_id=run_id, args={"external": note or True}, db=db)
         registry.finish(job_id, status, db=db)
     return run_id
@@ -96,11 +117,13 @@ def resume_run(run_id: int) -> None:
     """Queue an interrupted, failed or cancelled run to continue from its last checkpoint."""
     run = get_run(run_id)
     if run["status"] not in ("interrupted", "failed", "cancelled"):
-        raise RunError(f"Run {run['name']!r} is {run['status']}: only interrupted, failed or cancelled runs "
-                       "can be resumed.")
+        raise RunError(
+            f"Run {run['name']!r} is {run['status']}: only interrupted, failed or cancelled runs can be resumed."
+        )
     if latest_checkpoint(run["name"]) is None:
-        raise RunError(f"Run {run['name']!r} saved no checkpoint to resume from: clone its config and start a "
-                       "new run instead.")
+        raise RunError(
+            f"Run {run['name']!r} saved no checkpoint to resume from: clone its config and start a new run instead."
+        )
     registry.requeue(run["job_id"], {"resume": True})
     schedule()
 
@@ -111,13 +134,15 @@ def delete_run(run_id: int) -> None:
         raise RunError(f"Run {run['name']!r} is {run['status']}: cancel it before deleting it.")
     busy = [job for job in registry.list_jobs(run_id=run["id"], statuses=registry.RUNNING)]
     if busy:
-        raise RunError(f"Run {run['name']!r} has a job in progress ({busy[0]['title']}, {busy[0]['status']}): "
-                       "cancel it or wait for it before deleting the run.")
+        raise RunError(
+            f"Run {run['name']!r} has a job in progress ({busy[0]['title']}, {busy[0]['status']}): "
+            "cancel it or wait for it before deleting the run."
+        )
     db = store.open_db()
     with store.transaction(db):
         for table in ("metrics", "evals", "eval_rows", "publishes", "jobs"):
-            db[table].delete_where("run_id = ?", [run["id"]])
-        db["runs"].delete(run["id"])
+            db.table(table).delete_where("run_id = ?", [run["id"]])
+        db.table("runs").delete(run["id"])
     for folder in (paths.run_dir(run["name"]), paths.adapter_dir(run["name"])):
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -142,8 +167,16 @@ def adapter_choices(base: str | None = None) -> list[dict]:
             continue
         if base is not None and not same_base(run.get("base_model") or "", base):
             continue
-        found.append({"name": run["name"], "run_id": run["id"], "adapter_dir": str(folder),
-                      "base_model": run.get("base_model"), "status": run["status"], "created": run.get("created")})
+        found.append(
+            {
+                "name": run["name"],
+                "run_id": run["id"],
+                "adapter_dir": str(folder),
+                "base_model": run.get("base_model"),
+                "status": run["status"],
+                "created": run.get("created"),
+            }
+        )
     return found
 
 
@@ -200,11 +233,11 @@ def run_progress(run: dict) -> dict:
 
 def run_metrics(run_id: int, names: tuple[str, ...] | None = None) -> list[dict]:
     db = store.open_db()
-    where, args = "run_id = ?", [run_id]
+    where, args = "run_id = ?", list[object]([run_id])
     if names:
         where += f" and name in ({', '.join('?' for _ in names)})"
         args += list(names)
-    return list(db["metrics"].rows_where(where, args, order_by="step, rowid"))
+    return list(db.table("metrics").rows_where(where, args, order_by="step, rowid"))
 
 
 def run_metrics_after(run_id: int, after_rowid: int = 0) -> list[dict]:
@@ -212,17 +245,28 @@ def run_metrics_after(run_id: int, after_rowid: int = 0) -> list[dict]:
 
     The live view keeps what it has and asks for these only, instead of the whole table every poll.
     """
-    rows = store.open_db().execute(
-        "select rowid, step, epoch, name, value, ts from metrics where run_id = ? and rowid > ? order by rowid",
-        [run_id, after_rowid]).fetchall()
+    rows = (
+        store.open_db()
+        .execute(
+            "select rowid, step, epoch, name, value, ts from metrics where run_id = ? and rowid > ? order by rowid",
+            [run_id, after_rowid],
+        )
+        .fetchall()
+    )
     return [dict(zip(("rowid", "step", "epoch", "name", "value", "ts"), row, strict=True)) for row in rows]
 
 
 def final_metrics(run_id: int) -> dict[str, float]:
     """The last value of each metric of a run."""
-    rows = store.open_db().execute(
-        "select name, value from metrics where run_id = ? and rowid in "
-        "(select max(rowid) from metrics where run_id = ? group by name)", [run_id, run_id]).fetchall()
+    rows = (
+        store.open_db()
+        .execute(
+            "select name, value from metrics where run_id = ? and rowid in "
+            "(select max(rowid) from metrics where run_id = ? group by name)",
+            [run_id, run_id],
+        )
+        .fetchall()
+    )
     return dict(rows)
 
 
@@ -258,11 +302,16 @@ def latest_checkpoint(name: str) -> Path | None:
 
 
 def checkpoint_step(checkpoint: Path) -> int:
-    return int(CHECKPOINT.match(checkpoint.name).group(1))
+    """N of a `checkpoint-N` folder."""
+    match = CHECKPOINT.match(checkpoint.name)
+    if match is None:
+        raise RunError(f"{checkpoint} is not a checkpoint folder (checkpoint-N).")
+    return int(match.group(1))
 
 
-def wait_for(run_id: int, poll: float = 1.0, on_update: Callable[[dict], None] | None = None,
-             timeout: float | None = None) -> dict:
+def wait_for(
+    run_id: int, poll: float = 1.0, on_update: Callable[[dict], None] | None = None, timeout: float | None = None
+) -> dict:
     """Block until the run ends (for the CLI's --wait and for scripts); returns the final run row."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -285,8 +334,10 @@ def _check_rows(dataset: str, revision: repository.Revision) -> None:
     errors = [p for p in formats.validate_rows(rows, info.format, f"{dataset}.jsonl") if p.severity == "error"]
     if errors:
         shown = "\n".join(str(p) for p in errors[:5])
-        raise RunError(f"Dataset {dataset!r} revision {revision.n} has {len(errors)} row error(s); fix them on the "
-                       f"Datasets page first:\n{shown}")
+        raise RunError(
+            f"Dataset {dataset!r} revision {revision.n} has {len(errors)} row error(s); fix them on the "
+            f"Datasets page first:\n{shown}"
+        )
     if len(rows) < 2:
         raise RunError(f"Dataset {dataset!r} revision {revision.n} has {len(rows)} row(s): add at least 2.")
 
@@ -300,7 +351,7 @@ def _unique_name(db, name: str) -> str:
     if not RUN_NAME.match(name):
         raise RunError(f"{name!r} is not a valid run name: use letters, digits, '.', '_' or '-' (up to 80).")
     candidate, n = name, 2
-    while db["runs"].count_where("name = ?", [candidate]) or paths.adapter_dir(candidate).exists():
+    while db.table("runs").count_where("name = ?", [candidate]) or paths.adapter_dir(candidate).exists():
         candidate, n = f"{name}-{n}", n + 1
     return candidate
 

@@ -37,8 +37,9 @@ RUN_FILE = "workbench_run.json"
 HISTORY_FILE = "loss_history.json"
 
 
-def run_training(run_id: int, resume: bool = False, *, extra_callbacks: list | None = None,
-                 schedule_next: bool = True) -> str:
+def run_training(
+    run_id: int, resume: bool = False, *, extra_callbacks: list | None = None, schedule_next: bool = True
+) -> str:
     """Run a run's training job in this process (tests, benchmarks); returns its final status.
 
     `extra_callbacks` are added to the trainer after the DatabaseCallback (tests use them to interrupt a
@@ -55,8 +56,9 @@ def train_job(job: dict, extra_callbacks: list | None = None) -> tuple[str, dict
     """The `train` kind's handler: train the job's run; returns (completed | cancelled, result)."""
     main = is_main_process()
     run = runs.get_run(job["run_id"])
-    status, result = _train(store.open_db(), run, job, bool(registry.args(job).get("resume")),
-                            extra_callbacks or [], main)
+    status, result = _train(
+        store.open_db(), run, job, bool(registry.args(job).get("resume")), extra_callbacks or [], main
+    )
     return status, result
 
 
@@ -74,16 +76,20 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     say(f"=== Run {name} (id {run_id}) · {store.now()} · pid {os.getpid()}")
 
     train_ds, eval_ds, info = build_datasets(config, run["dataset_revision_id"])
-    say(f"Dataset {info['dataset']!r} revision {info['revision_n']} (sha256 {info['revision_sha256'][:12]}…): "
-        f"{info['train_rows']} training rows, {info['validation_rows']} validation rows, {info['shape']} shape")
+    say(
+        f"Dataset {info['dataset']!r} revision {info['revision_n']} (sha256 {info['revision_sha256'][:12]}…): "
+        f"{info['train_rows']} training rows, {info['validation_rows']} validation rows, {info['shape']} shape"
+    )
 
     resolved = resolve_base(config.base_model)
     started = time.monotonic()
     model, tokenizer = load_for_training(config)
     bf16, fp16, dtype = precision_for(config)
-    say(f"Base {config.base_model!r} ({resolved}) loaded in {time.monotonic() - started:.1f} s: "
+    say(
+        f"Base {config.base_model!r} ({resolved}) loaded in {time.monotonic() - started:.1f} s: "
         f"{config.method}, {str(dtype).removeprefix('torch.')}{', bf16 mixed' if bf16 else ''}"
-        f"{', fp16 mixed' if fp16 else ''}, device {_device_name()}")
+        f"{', fp16 mixed' if fp16 else ''}, device {_device_name()}"
+    )
 
     checkpoints = paths.checkpoints_dir(name)
     checkpoint = runs.latest_checkpoint(name) if resume else None
@@ -97,8 +103,13 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     args = sft_config(config, checkpoints, has_eval=eval_ds is not None, bf16=bf16, fp16=fp16)
     callback = DatabaseCallback(run_id, echo=main, job_id=job["id"])
     trainer = WorkbenchSFTTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-        peft_config=peft_config_for(config), callbacks=[callback, *extra_callbacks],
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config_for(config),
+        callbacks=[callback, *extra_callbacks],
         # On CUDA, TRL's own fused LM head already scores only the labelled positions, in chunks, with its
         # Triton kernel (never holding the full logits); elsewhere it scores every position.
         label_only_loss=not cuda_available(),
@@ -106,10 +117,15 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
     _check_prepared(trainer, config, info, say)
     trainable, total = trainer.model.get_nb_trainable_parameters()
-    say(f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {config.resolved_target_modules()}: "
-        f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f} %)")
-    say("Loss: LM head and cross-entropy only at the labelled positions" if trainer.label_only_loss
-        else "Loss: TRL's fused LM head")
+    say(
+        f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {config.resolved_target_modules()}: "
+        f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f} %)"
+    )
+    say(
+        "Loss: LM head and cross-entropy only at the labelled positions"
+        if trainer.label_only_loss
+        else "Loss: TRL's fused LM head"
+    )
     if main:
         registry.set_progress(job["id"], {"phase": "training", "step": 0, "unit": "steps"})
 
@@ -129,8 +145,12 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
 
     registry.set_progress(job["id"], callback.progress(trainer.state, "saving"))
     # All of the run's metrics, earlier attempts before a resume included.
-    history = [dict(row) for row in db.query(
-        "select step, epoch, name, value, ts from metrics where run_id = ? order by step, rowid", [run_id])]
+    history = [
+        dict(row)
+        for row in db.query(
+            "select step, epoch, name, value, ts from metrics where run_id = ? order by step, rowid", [run_id]
+        )
+    ]
     losses = [h["value"] for h in history if h["name"] == "loss"]
     eval_losses = [h["value"] for h in history if h["name"] == "eval_loss"]
     final = {
@@ -144,21 +164,33 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         "tokens_seen": trainer.state.num_input_tokens_seen,
     }
     record = {
-        "run": name, "run_id": run_id, "status": status, "config": config.to_dict(),
-        "base_model": config.base_model, "base_model_path": resolved,
-        "dataset": info["dataset"], "dataset_revision": info["revision_n"],
-        "dataset_revision_sha256": info["revision_sha256"], "dataset_format": info["format"],
-        "train_rows": info["train_rows"], "validation_rows": info["validation_rows"],
-        "training_shape": info["shape"], "chat_template": config.chat_template,
+        "run": name,
+        "run_id": run_id,
+        "status": status,
+        "config": config.to_dict(),
+        "base_model": config.base_model,
+        "base_model_path": resolved,
+        "dataset": info["dataset"],
+        "dataset_revision": info["revision_n"],
+        "dataset_revision_sha256": info["revision_sha256"],
+        "dataset_format": info["format"],
+        "train_rows": info["train_rows"],
+        "validation_rows": info["validation_rows"],
+        "training_shape": info["shape"],
+        "chat_template": config.chat_template,
         "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
         "stop_mode": callback.stop_mode if callback.stop_requested else None,
-        "restored_best_step": restored_best, "resumed_from": checkpoint.name if checkpoint else None,
-        "final_metrics": final, "created": store.now(),
+        "restored_best_step": restored_best,
+        "resumed_from": checkpoint.name if checkpoint else None,
+        "final_metrics": final,
+        "created": store.now(),
     }
     target = save_adapter(trainer.model, tokenizer, name, record, history)
-    say(f"Adapter saved to {target} ({status}); final loss {_fmt(final['loss'])}, "
-        f"eval_loss {_fmt(final['eval_loss'])}, {final['steps']} steps in {_fmt(final['runtime_seconds'], '.1f')} s.")
-    db["runs"].update(run_id, {"adapter_dir": target.relative_to(paths.home()).as_posix()})
+    say(
+        f"Adapter saved to {target} ({status}); final loss {_fmt(final['loss'])}, "
+        f"eval_loss {_fmt(final['eval_loss'])}, {final['steps']} steps in {_fmt(final['runtime_seconds'], '.1f')} s."
+    )
+    db.table("runs").update(run_id, {"adapter_dir": target.relative_to(paths.home()).as_posix()})
     registry.set_progress(job["id"], callback.progress(trainer.state, "done"))
     return status, {"adapter_dir": target.relative_to(paths.home()).as_posix(), "final_metrics": final}
 
@@ -176,8 +208,10 @@ def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: b
         optim = "paged_adamw_8bit" if config.method == "qlora" else "adamw_torch_fused" if cuda else "adamw_torch"
     known = {o.value for o in OptimizerNames}
     if optim not in known:
-        raise TrainingError(f"optimizer: {optim!r} is not a transformers optimizer name; use 'auto' or one of "
-                            "adamw_torch, adamw_torch_fused, adamw_8bit, paged_adamw_8bit, adafactor, sgd.")
+        raise TrainingError(
+            f"optimizer: {optim!r} is not a transformers optimizer name; use 'auto' or one of "
+            "adamw_torch, adamw_torch_fused, adamw_8bit, paged_adamw_8bit, adafactor, sgd."
+        )
     warmup = config.warmup if config.warmup < 1 else int(config.warmup)  # a ratio below 1, else steps
     evaluate = "no" if not has_eval else "steps" if config.eval_steps > 0 else "epoch"
     save = "steps" if config.save_steps > 0 else "epoch"
@@ -224,8 +258,10 @@ def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: b
 
 def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:
     """TRL drops rows whose completion was cut off entirely by max_length: say so, and stop if none are left."""
-    for split, dataset, rows in (("training", trainer.train_dataset, info["train_rows"]),
-                                 ("validation", trainer.eval_dataset, info["validation_rows"])):
+    for split, dataset, rows in (
+        ("training", trainer.train_dataset, info["train_rows"]),
+        ("validation", trainer.eval_dataset, info["validation_rows"]),
+    ):
         if dataset is None or not rows:
             continue
         left = len(dataset)
@@ -236,8 +272,10 @@ def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:
                 "the prompts."
             )
         if not config.packing and left < rows:
-            say(f"Note: {rows - left} of {rows} {split} rows were dropped: their prompt fills max_length "
-                f"({config.max_length} tokens), leaving no answer tokens to learn from.")
+            say(
+                f"Note: {rows - left} of {rows} {split} rows were dropped: their prompt fills max_length "
+                f"({config.max_length} tokens), leaving no answer tokens to learn from."
+            )
 
 
 def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict]) -> Path:

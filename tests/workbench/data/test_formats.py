@@ -84,14 +84,17 @@ def test_decode_normalises_crlf_and_cr():
 # ----------------------------------------------------------------------------------------- detect_format
 
 
-@pytest.mark.parametrize(("row", "expected"), [
-    (ALPACA, "alpaca"),
-    ({"instruction": "x"}, "alpaca"),
-    (CHAT, "chat"),
-    ({"conversations": [{"from": "human", "value": "Hi"}]}, "sharegpt"),
-    ({"prompt": "Hi", "completion": "Hello"}, "completion"),
-    ({"prompt": user_assistant()[:1], "completion": user_assistant()[1:]}, "completion"),
-])
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (ALPACA, "alpaca"),
+        ({"instruction": "x"}, "alpaca"),
+        (CHAT, "chat"),
+        ({"conversations": [{"from": "human", "value": "Hi"}]}, "sharegpt"),
+        ({"prompt": "Hi", "completion": "Hello"}, "completion"),
+        ({"prompt": user_assistant()[:1], "completion": user_assistant()[1:]}, "completion"),
+    ],
+)
 def test_detect_format_by_keys(row, expected):
     assert formats.detect_format(jsonl(row), "data.jsonl") == expected
     assert formats.detect_format(json.dumps([row], indent=2).encode(), "data.json") == expected
@@ -101,9 +104,14 @@ def test_detect_format_skips_unparseable_first_lines():
     assert formats.detect_format(b"not json\n" + jsonl(CHAT), "data.jsonl") == "chat"
 
 
-@pytest.mark.parametrize(("file", "expected"), [
-    ("data.csv", "csv"), ("DATA.TSV", "csv"), ("data.parquet", "parquet"),
-])
+@pytest.mark.parametrize(
+    ("file", "expected"),
+    [
+        ("data.csv", "csv"),
+        ("DATA.TSV", "csv"),
+        ("data.parquet", "parquet"),
+    ],
+)
 def test_detect_format_by_extension(file, expected):
     assert formats.detect_format(jsonl(ALPACA), file) == expected
 
@@ -139,26 +147,33 @@ def test_alpaca_jsonl_good_rows():
     data = jsonl(ALPACA, {"instruction": "Add.", "input": "2+2", "output": "4", "system": "Be brief."})
     result = formats.parse(data, "data.jsonl")
     assert (result.file, result.source_format, result.stored_format, result.encoding) == (
-        "data.jsonl", "alpaca", "alpaca", "utf-8")
+        "data.jsonl",
+        "alpaca",
+        "alpaca",
+        "utf-8",
+    )
     assert [row.line for row in result.rows] == [1, 2]
-    assert result.good_rows == [ALPACA,
-                                {"instruction": "Add.", "input": "2+2", "output": "4", "system": "Be brief."}]
+    assert result.good_rows == [ALPACA, {"instruction": "Add.", "input": "2+2", "output": "4", "system": "Be brief."}]
     assert result.problems == [] and result.bad_rows == [] and result.notes == []
     assert result.rows[0].raw == json.dumps(ALPACA)
 
 
 def test_alpaca_missing_input_is_filled_and_null_optional_fields_accepted():
-    data = jsonl({"instruction": "a", "output": "b"},
-                 {"instruction": "c", "input": None, "output": "d", "system": None})
+    data = jsonl(
+        {"instruction": "a", "output": "b"}, {"instruction": "c", "input": None, "output": "d", "system": None}
+    )
     result = formats.parse(data, "d.jsonl")
     assert result.problems == []
-    assert result.good_rows == [{"instruction": "a", "input": "", "output": "b"},
-                                {"instruction": "c", "input": "", "output": "d"}]
+    assert result.good_rows == [
+        {"instruction": "a", "input": "", "output": "b"},
+        {"instruction": "c", "input": "", "output": "d"},
+    ]
 
 
 def test_alpaca_missing_and_empty_fields_exact_lines():
-    data = jsonl(ALPACA, {"instruction": "a"}, {"instruction": "a", "output": "  \n"},
-                 {"instruction": "", "output": "b"})
+    data = jsonl(
+        ALPACA, {"instruction": "a"}, {"instruction": "a", "output": "  \n"}, {"instruction": "", "output": "b"}
+    )
     result = formats.parse(data, "data.jsonl")
     assert problem_strings(result) == [
         "data.jsonl:2: output: missing field",
@@ -187,21 +202,34 @@ def test_alpaca_numbers_are_not_converted():
 def test_alpaca_unknown_keys_are_warnings_and_dropped():
     result = formats.parse(jsonl({**ALPACA, "id": 7, "source": "web"}), "data.jsonl")
     assert result.problems == [
-        Problem("data.jsonl", 1, "id",
-                "unknown key 'id' (ignored; known keys: instruction, input, output, system)", "warning"),
-        Problem("data.jsonl", 1, "source",
-                "unknown key 'source' (ignored; known keys: instruction, input, output, system)", "warning"),
+        Problem(
+            "data.jsonl",
+            1,
+            "id",
+            "unknown key 'id' (ignored; known keys: instruction, input, output, system)",
+            "warning",
+        ),
+        Problem(
+            "data.jsonl",
+            1,
+            "source",
+            "unknown key 'source' (ignored; known keys: instruction, input, output, system)",
+            "warning",
+        ),
     ]
     assert result.errors == [] and len(result.warnings) == 2
     assert result.good_rows == [ALPACA]
 
 
 def test_bad_json_mid_file_is_reported_and_later_lines_still_parsed():
-    data = jsonl(ALPACA) + b'{"instruction": "a", "output": }\n' + b"{'single': 'quotes'}\n" + jsonl(
-        {"instruction": "x", "input": "", "output": "y"})
+    data = (
+        jsonl(ALPACA)
+        + b'{"instruction": "a", "output": }\n'
+        + b"{'single': 'quotes'}\n"
+        + jsonl({"instruction": "x", "input": "", "output": "y"})
+    )
     result = formats.parse(data, "data.jsonl")
-    assert [(p.line, p.field, p.severity) for p in result.problems] == [
-        (2, "json", "error"), (3, "json", "error")]
+    assert [(p.line, p.field, p.severity) for p in result.problems] == [(2, "json", "error"), (3, "json", "error")]
     assert result.problems[0].problem.startswith("not valid JSON: Expecting value (column 32)")
     assert result.rows[1].raw == '{"instruction": "a", "output": }'
     assert result.rows[1].data is None
@@ -209,8 +237,9 @@ def test_bad_json_mid_file_is_reported_and_later_lines_still_parsed():
     assert [row.line for row in result.rows] == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize(("line", "kind"), [("[1, 2]", "a list"), ('"text"', "a string"), ("42", "an int"),
-                                            ("null", "null")])
+@pytest.mark.parametrize(
+    ("line", "kind"), [("[1, 2]", "a list"), ('"text"', "a string"), ("42", "an int"), ("null", "null")]
+)
 def test_non_object_row(line, kind):
     result = formats.parse(jsonl(ALPACA) + lines_of(line), "data.jsonl", "alpaca")
     assert problem_strings(result) == [f"data.jsonl:2: row: expected a JSON object, got {kind}"]
@@ -287,8 +316,7 @@ def test_parse_does_not_mutate_its_input():
 
 
 def test_json_array_element_lines():
-    rows = [ALPACA, {"instruction": "a", "input": "", "output": ""},
-            {"instruction": "b", "input": "", "output": "c"}]
+    rows = [ALPACA, {"instruction": "a", "input": "", "output": ""}, {"instruction": "b", "input": "", "output": "c"}]
     text = json.dumps(rows, indent=2)
     result = formats.parse(text.encode(), "data.json")
     expected_lines = [i + 1 for i, line in enumerate(text.split("\n")) if line == "  {"]
@@ -315,7 +343,8 @@ def test_json_array_non_object_element_and_missing_comma():
     assert [(p.line, p.field) for p in result.problems] == [(2, "row"), (4, "json")]
     assert result.problems[0].problem == "expected a JSON object, got a string"
     assert result.problems[1].problem.startswith(
-        "not valid JSON: expected ',' or ']' after the element that starts on line 3")
+        "not valid JSON: expected ',' or ']' after the element that starts on line 3"
+    )
 
 
 def test_json_array_trailing_comma_unclosed_and_trailing_text():
@@ -348,30 +377,51 @@ def test_chat_good_rows_and_system_message():
     assert result.good_rows == [CHAT, row] and result.problems == []
 
 
-@pytest.mark.parametrize(("messages", "expected"), [
-    ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
-     "messages[1].role: expected 'assistant' after 'user', got 'user'"),
-    ([{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}],
-     "messages[0].role: expected 'user' first (after an optional system message), got 'assistant'"),
-    ([{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}],
-     "messages[1].role: expected 'user' after 'system', got 'assistant'"),
-    ([*user_assistant(), {"role": "system", "content": "s"}],
-     "messages[2].role: a system message can only be the first message; merge it into the first one"),
-    ([*user_assistant(), {"role": "user", "content": "more?"}],
-     "messages[2].role: the last message must be the 'assistant' reply to learn, got 'user'; "
-     "add the reply or remove this message"),
-    ([{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}],
-     "messages[1].role: unknown role 'bot'; use system, user or assistant"),
-    ([{"content": "a"}, {"role": "assistant", "content": "b"}], "messages[0].role: missing field"),
-    ([{"role": 1, "content": "a"}, {"role": "assistant", "content": "b"}],
-     "messages[0].role: must be a string, got int"),
-    ([{"role": "user", "content": [{"type": "text", "text": "a"}]}, {"role": "assistant", "content": "b"}],
-     "messages[0].content: must be a string, got list"),
-    ([{"role": "user", "content": " "}, {"role": "assistant", "content": "b"}], "messages[0].content: empty"),
-    ([{"role": "user"}, {"role": "assistant", "content": "b"}], "messages[0].content: missing field"),
-    (["hi", {"role": "assistant", "content": "b"}],
-     "messages[0]: expected a JSON object with role and content, got a string"),
-])
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        (
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            "messages[1].role: expected 'assistant' after 'user', got 'user'",
+        ),
+        (
+            [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}],
+            "messages[0].role: expected 'user' first (after an optional system message), got 'assistant'",
+        ),
+        (
+            [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}],
+            "messages[1].role: expected 'user' after 'system', got 'assistant'",
+        ),
+        (
+            [*user_assistant(), {"role": "system", "content": "s"}],
+            "messages[2].role: a system message can only be the first message; merge it into the first one",
+        ),
+        (
+            [*user_assistant(), {"role": "user", "content": "more?"}],
+            "messages[2].role: the last message must be the 'assistant' reply to learn, got 'user'; "
+            "add the reply or remove this message",
+        ),
+        (
+            [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}],
+            "messages[1].role: unknown role 'bot'; use system, user or assistant",
+        ),
+        ([{"content": "a"}, {"role": "assistant", "content": "b"}], "messages[0].role: missing field"),
+        (
+            [{"role": 1, "content": "a"}, {"role": "assistant", "content": "b"}],
+            "messages[0].role: must be a string, got int",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "text", "text": "a"}]}, {"role": "assistant", "content": "b"}],
+            "messages[0].content: must be a string, got list",
+        ),
+        ([{"role": "user", "content": " "}, {"role": "assistant", "content": "b"}], "messages[0].content: empty"),
+        ([{"role": "user"}, {"role": "assistant", "content": "b"}], "messages[0].content: missing field"),
+        (
+            ["hi", {"role": "assistant", "content": "b"}],
+            "messages[0]: expected a JSON object with role and content, got a string",
+        ),
+    ],
+)
 def test_chat_bad_messages(messages, expected):
     data = jsonl(CHAT, {"messages": messages})
     result = formats.parse(data, "chat.jsonl")
@@ -380,22 +430,33 @@ def test_chat_bad_messages(messages, expected):
     assert result.bad_rows[0].data == {"messages": messages}
 
 
-@pytest.mark.parametrize(("row", "expected"), [
-    ({"text": "hi"}, "messages: missing field"),
-    ({"messages": "hi"}, "messages: must be a list of messages, got a string"),
-    ({"messages": []}, "messages: empty: a conversation needs a user message and an assistant reply"),
-])
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"text": "hi"}, "messages: missing field"),
+        ({"messages": "hi"}, "messages: must be a list of messages, got a string"),
+        ({"messages": []}, "messages: empty: a conversation needs a user message and an assistant reply"),
+    ],
+)
 def test_chat_bad_messages_field(row, expected):
     result = formats.parse(jsonl(CHAT, row), "chat.jsonl", "chat")
     assert [str(p) for p in result.errors] == [f"chat.jsonl:2: {expected}"]
 
 
 def test_chat_unknown_keys_are_warnings_and_dropped():
-    row = {"id": "x1", "messages": [{"role": "user", "content": "Hi", "name": "ann"},
-                                    {"role": "assistant", "content": "Hello", "weight": 1}]}
+    row = {
+        "id": "x1",
+        "messages": [
+            {"role": "user", "content": "Hi", "name": "ann"},
+            {"role": "assistant", "content": "Hello", "weight": 1},
+        ],
+    }
     result = formats.parse(jsonl(row), "chat.jsonl")
     assert [(p.field, p.severity) for p in result.problems] == [
-        ("messages[0].name", "warning"), ("messages[1].weight", "warning"), ("id", "warning")]
+        ("messages[0].name", "warning"),
+        ("messages[1].weight", "warning"),
+        ("id", "warning"),
+    ]
     assert result.problems[0].problem == "unknown key 'name' (ignored; known keys: role, content)"
     assert result.good_rows == [CHAT]
 
@@ -408,9 +469,11 @@ def sharegpt(*turns: tuple[str, object], **extra: object) -> dict:
 
 
 def test_sharegpt_converts_to_chat():
-    rows = [sharegpt(("system", "S"), ("human", "Hi"), ("gpt", "Hello")),
-            sharegpt(("user", "Hi"), ("model", "Hello"), ("Human", "Bye"), ("assistant", "Ciao")),
-            sharegpt(("human", "Hi"), ("gpt", "Hello"), system="Top-level system")]
+    rows = [
+        sharegpt(("system", "S"), ("human", "Hi"), ("gpt", "Hello")),
+        sharegpt(("user", "Hi"), ("model", "Hello"), ("Human", "Bye"), ("assistant", "Ciao")),
+        sharegpt(("human", "Hi"), ("gpt", "Hello"), system="Top-level system"),
+    ]
     result = formats.parse(jsonl(*rows), "share.jsonl")
     assert (result.source_format, result.stored_format) == ("sharegpt", "chat")
     assert result.problems == []
@@ -426,23 +489,36 @@ def test_sharegpt_accepts_role_and_content_spelling():
     assert formats.parse(jsonl(row), "share.jsonl", "sharegpt").good_rows == [CHAT]
 
 
-@pytest.mark.parametrize(("row", "expected"), [
-    (sharegpt(("human", "Hi"), ("bot", "Hello")),
-     "conversations[1].from: unknown speaker 'bot'; use human, gpt or system (user, assistant and model are "
-     "accepted too)"),
-    (sharegpt(("human", "Hi"), ("gpt", "")), "conversations[1].value: empty"),
-    (sharegpt(("human", "Hi"), ("gpt", 5)), "conversations[1].value: must be a string, got int"),
-    (sharegpt(("human", "Hi"), ("human", "Hello")),
-     "conversations[1].from: expected 'assistant' after 'user', got 'user'"),
-    (sharegpt(("gpt", "Hello"), ("human", "Hi"), ("gpt", "Ok"), system="S"),
-     "conversations[0].from: expected 'user' after 'system', got 'assistant'"),
-    ({"conversations": [{"value": "Hi"}, {"from": "gpt", "value": "Hello"}]},
-     "conversations[0].from: missing field"),
-    ({"conversations": "Hi"},
-     'conversations: must be a list of turns like {"from": "human", "value": "..."}, got a string'),
-    ({"messages_": []}, "conversations: missing field"),
-    (sharegpt(("human", "Hi"), ("gpt", "Hello"), system=3), "system: must be a string, got int"),
-])
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            sharegpt(("human", "Hi"), ("bot", "Hello")),
+            "conversations[1].from: unknown speaker 'bot'; use human, gpt or system (user, assistant and model are "
+            "accepted too)",
+        ),
+        (sharegpt(("human", "Hi"), ("gpt", "")), "conversations[1].value: empty"),
+        (sharegpt(("human", "Hi"), ("gpt", 5)), "conversations[1].value: must be a string, got int"),
+        (
+            sharegpt(("human", "Hi"), ("human", "Hello")),
+            "conversations[1].from: expected 'assistant' after 'user', got 'user'",
+        ),
+        (
+            sharegpt(("gpt", "Hello"), ("human", "Hi"), ("gpt", "Ok"), system="S"),
+            "conversations[0].from: expected 'user' after 'system', got 'assistant'",
+        ),
+        (
+            {"conversations": [{"value": "Hi"}, {"from": "gpt", "value": "Hello"}]},
+            "conversations[0].from: missing field",
+        ),
+        (
+            {"conversations": "Hi"},
+            'conversations: must be a list of turns like {"from": "human", "value": "..."}, got a string',
+        ),
+        ({"messages_": []}, "conversations: missing field"),
+        (sharegpt(("human", "Hi"), ("gpt", "Hello"), system=3), "system: must be a string, got int"),
+    ],
+)
 def test_sharegpt_problems_name_the_source_field(row, expected):
     result = formats.parse(jsonl(row), "share.jsonl", "sharegpt")
     assert [str(p) for p in result.errors] == [f"share.jsonl:1: {expected}"]
@@ -453,7 +529,9 @@ def test_sharegpt_unknown_keys_are_warnings():
     row = {"id": 1, "conversations": turns}
     result = formats.parse(jsonl(row), "share.jsonl")
     assert [(p.field, p.severity) for p in result.problems] == [
-        ("id", "warning"), ("conversations[0].weight", "warning")]
+        ("id", "warning"),
+        ("conversations[0].weight", "warning"),
+    ]
     assert result.problems[0].problem == "unknown key 'id' (ignored; known keys: conversations, system)"
     assert result.good_rows == [CHAT]
 
@@ -468,8 +546,13 @@ def test_completion_strings_become_alpaca():
 
 
 def test_completion_problems_name_prompt_and_completion():
-    data = jsonl({"prompt": "a", "completion": " "}, {"prompt": 1, "completion": "b"}, {"prompt": "a"},
-                 {"prompt": "a", "completion": "b", "label": True}, {"prompt": "a", "completion": ["b"]})
+    data = jsonl(
+        {"prompt": "a", "completion": " "},
+        {"prompt": 1, "completion": "b"},
+        {"prompt": "a"},
+        {"prompt": "a", "completion": "b", "label": True},
+        {"prompt": "a", "completion": ["b"]},
+    )
     result = formats.parse(data, "comp.jsonl", "completion")
     assert problem_strings(result) == [
         "comp.jsonl:1: completion: empty",
@@ -492,10 +575,8 @@ def test_conversational_completion_becomes_chat():
 
 def test_conversational_completion_problems_name_prompt_and_completion():
     good = {"prompt": user_assistant()[:1], "completion": user_assistant()[1:]}
-    empty = {"prompt": [{"role": "user", "content": ""}],
-             "completion": [{"role": "assistant", "content": ""}]}
-    wrong_role = {"prompt": [{"role": "user", "content": "a"}],
-                  "completion": [{"role": "user", "content": "b"}]}
+    empty = {"prompt": [{"role": "user", "content": ""}], "completion": [{"role": "assistant", "content": ""}]}
+    wrong_role = {"prompt": [{"role": "user", "content": "a"}], "completion": [{"role": "user", "content": "b"}]}
     data = jsonl(good, empty, wrong_role, {"prompt": "plain", "completion": user_assistant()[1:]})
     result = formats.parse(data, "comp.jsonl")
     assert problem_strings(result) == [
@@ -510,11 +591,13 @@ def test_conversational_completion_problems_name_prompt_and_completion():
 # ---------------------------------------------------------------------------------------------- csv / tsv
 
 
-CSV = (b'question,context,answer\r\n'
-       b'"What is 2+2?",,4\r\n'
-       b'"Write a poem,\r\nplease","about ""cats""","Soft paws,\r\nquiet nights."\r\n'
-       b'\r\n'
-       b'Empty answer,,\r\n')
+CSV = (
+    b"question,context,answer\r\n"
+    b'"What is 2+2?",,4\r\n'
+    b'"Write a poem,\r\nplease","about ""cats""","Soft paws,\r\nquiet nights."\r\n'
+    b"\r\n"
+    b"Empty answer,,\r\n"
+)
 
 
 def test_csv_with_quoted_multi_line_cells():
@@ -524,8 +607,7 @@ def test_csv_with_quoted_multi_line_cells():
     assert result.rows[1].raw == '"Write a poem,\nplease","about ""cats""","Soft paws,\nquiet nights."'
     assert result.good_rows == [
         {"instruction": "What is 2+2?", "input": "", "output": "4"},
-        {"instruction": "Write a poem,\nplease", "input": 'about "cats"',
-         "output": "Soft paws,\nquiet nights."},
+        {"instruction": "Write a poem,\nplease", "input": 'about "cats"', "output": "Soft paws,\nquiet nights."},
     ]
     assert problem_strings(result) == ["data.csv:7: answer: empty"]  # the column the user knows
     assert result.notes == ["CRLF (Windows) line ends converted to LF", "1 blank line skipped"]
@@ -535,14 +617,19 @@ def test_csv_custom_mapping_and_system_column():
     data = b"q,sys,a,notes\nHi,Be kind,Hello,x\nBye,,Ciao,y\n"
     mapping = ColumnMapping(instruction="q", output="a", system="sys")
     result = formats.parse(data, "data.csv", "csv", mapping)
-    assert result.good_rows == [{"instruction": "Hi", "input": "", "output": "Hello", "system": "Be kind"},
-                                {"instruction": "Bye", "input": "", "output": "Ciao"}]
+    assert result.good_rows == [
+        {"instruction": "Hi", "input": "", "output": "Hello", "system": "Be kind"},
+        {"instruction": "Bye", "input": "", "output": "Ciao"},
+    ]
     assert mapping == ColumnMapping(instruction="q", output="a", system="sys")
 
 
 def test_csv_missing_mapping_names_the_columns():
-    with pytest.raises(FormatError, match=r"data.csv: no column is mapped to 'instruction'. The columns are: "
-                                          r"'q', 'a'"):
+    with pytest.raises(
+        FormatError,
+        match=r"data.csv: no column is mapped to 'instruction'. The columns are: "
+        r"'q', 'a'",
+    ):
         formats.parse(b"q,a\nx,y\n", "data.csv")
 
 
@@ -564,10 +651,13 @@ def test_csv_extra_empty_cells_are_fine():
     assert result.problems == [] and len(result.good_rows) == 1
 
 
-@pytest.mark.parametrize(("data", "file"), [
-    (b"instruction\toutput\nSay hi, please\tHi, you\n", "data.tsv"),
-    (b"instruction\toutput\nSay hi, please\tHi, you\n", "data.txt"),
-])
+@pytest.mark.parametrize(
+    ("data", "file"),
+    [
+        (b"instruction\toutput\nSay hi, please\tHi, you\n", "data.tsv"),
+        (b"instruction\toutput\nSay hi, please\tHi, you\n", "data.txt"),
+    ],
+)
 def test_tsv(data, file):
     result = formats.parse(data, file, "csv")
     assert result.good_rows == [{"instruction": "Say hi, please", "input": "", "output": "Hi, you"}]
@@ -603,8 +693,15 @@ def parquet_bytes(tmp_path, columns: dict[str, list]) -> bytes:
 
 
 def test_parquet(tmp_path):
-    data = parquet_bytes(tmp_path, {"prompt": ["Hi", "Count", None], "answer": ["Hello", None, "x"],
-                                    "score": [1.5, math.nan, None], "n": [1, 2, 3]})
+    data = parquet_bytes(
+        tmp_path,
+        {
+            "prompt": ["Hi", "Count", None],
+            "answer": ["Hello", None, "x"],
+            "score": [1.5, math.nan, None],
+            "n": [1, 2, 3],
+        },
+    )
     assert formats.detect_format(data, "data.parquet") == "parquet"
     assert formats.tabular_columns(data, "data.parquet") == ["prompt", "answer", "score", "n"]
     result = formats.parse(data, "data.parquet")
@@ -620,8 +717,10 @@ def test_parquet_mapping_with_numbers_and_nan(tmp_path):
     data = parquet_bytes(tmp_path, {"q": ["a", "b"], "a": [42, 7], "ctx": [math.nan, 1.5]})
     mapping = ColumnMapping(instruction="q", input="ctx", output="a")
     result = formats.parse(data, "upload.bin", "parquet", mapping)
-    assert result.good_rows == [{"instruction": "a", "input": "", "output": "42"},
-                                {"instruction": "b", "input": "1.5", "output": "7"}]
+    assert result.good_rows == [
+        {"instruction": "a", "input": "", "output": "42"},
+        {"instruction": "b", "input": "1.5", "output": "7"},
+    ]
 
 
 def test_damaged_parquet():
@@ -647,9 +746,11 @@ def test_validate_row_alpaca_and_chat():
     assert formats.validate_row(ALPACA, "alpaca", "d.jsonl", 4) == []
     assert formats.validate_row(CHAT, "chat", "d.jsonl", 4) == []
     assert formats.validate_row({"instruction": "a", "output": 1}, "alpaca", "d.jsonl", 4) == [
-        Problem("d.jsonl", 4, "output", "must be a string, got int")]
+        Problem("d.jsonl", 4, "output", "must be a string, got int")
+    ]
     assert [str(p) for p in formats.validate_row([], "chat", "d.jsonl", 9)] == [
-        "d.jsonl:9: row: expected a JSON object, got a list"]
+        "d.jsonl:9: row: expected a JSON object, got a list"
+    ]
 
 
 def test_validate_row_unknown_stored_format():
@@ -661,7 +762,9 @@ def test_validate_rows_with_duplicates_and_custom_lines():
     rows = [ALPACA, {"instruction": "a", "output": ""}, copy.deepcopy(ALPACA)]
     before = copy.deepcopy(rows)
     assert [str(p) for p in formats.validate_rows(rows, "alpaca", "d.jsonl")] == [
-        "d.jsonl:2: output: empty", "d.jsonl:3: row: duplicate of line 1"]
+        "d.jsonl:2: output: empty",
+        "d.jsonl:3: row: duplicate of line 1",
+    ]
     problems = formats.validate_rows(rows, "alpaca", "d.jsonl", lines=[10, 20, 30])
     assert [(p.line, p.severity) for p in problems] == [(20, "error"), (30, "warning")]
     assert problems[1].problem == "duplicate of line 10"
@@ -687,10 +790,10 @@ def test_alpaca_to_chat_to_alpaca_round_trip():
 
 def test_alpaca_input_joins_the_user_turn():
     row = {"instruction": "Translate.", "input": "chat", "output": "cat"}
-    assert formats.export_rows([row], "alpaca", "chat") == [{"messages": [
-        {"role": "user", "content": "Translate.\n\nchat"}, {"role": "assistant", "content": "cat"}]}]
-    assert formats.export_rows([row], "alpaca", "completion") == [
-        {"prompt": "Translate.\n\nchat", "completion": "cat"}]
+    assert formats.export_rows([row], "alpaca", "chat") == [
+        {"messages": [{"role": "user", "content": "Translate.\n\nchat"}, {"role": "assistant", "content": "cat"}]}
+    ]
+    assert formats.export_rows([row], "alpaca", "completion") == [{"prompt": "Translate.\n\nchat", "completion": "cat"}]
     assert formats.export_rows([{**row, "id": 1}], "alpaca", "alpaca") == [row]
 
 
@@ -699,7 +802,10 @@ def test_export_sharegpt_round_trips_through_parse():
     rows = [{"messages": [system, *user_assistant(), *user_assistant("Bye", "Ciao")]}]
     exported = formats.export_rows(rows, "chat", "sharegpt")
     assert exported[0]["conversations"][:3] == [
-        {"from": "system", "value": "S"}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+        {"from": "system", "value": "S"},
+        {"from": "human", "value": "Hi"},
+        {"from": "gpt", "value": "Hello"},
+    ]
     assert formats.parse(formats.dumps_jsonl(exported).encode(), "x.jsonl").good_rows == rows
 
 
@@ -707,7 +813,8 @@ def test_export_completion_round_trips_through_parse():
     exported = formats.export_rows([CHAT], "chat", "completion")
     assert exported == [{"prompt": "Hi", "completion": "Hello"}]
     assert formats.parse(formats.dumps_jsonl(exported).encode(), "x.jsonl").good_rows == [
-        {"instruction": "Hi", "input": "", "output": "Hello"}]
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+    ]
 
 
 @pytest.mark.parametrize("target", ["alpaca", "completion"])

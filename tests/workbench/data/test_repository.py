@@ -76,8 +76,12 @@ def test_restore_creates_a_new_revision_with_the_old_rows_and_split():
 
 def test_diff_reports_added_removed_and_changed_rows():
     repository.create_dataset("greet", "alpaca", ROWS)
-    changed = [ROWS[0], {"instruction": "Say bye", "input": "", "output": "goodbye"},
-               {"instruction": "Extra", "input": "", "output": "x"}, ROWS[2]]
+    changed = [
+        ROWS[0],
+        {"instruction": "Say bye", "input": "", "output": "goodbye"},
+        {"instruction": "Extra", "input": "", "output": "x"},
+        ROWS[2],
+    ]
     repository.save_rows("greet", changed, base_revision=1)
     diff = repository.diff_revisions("greet", 1, 2)
     assert diff.changed == [(1, 1)]

@@ -10,8 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "make_sample_dataset.py"
 SHIPPED = ROOT / "datasets" / "informes-proyectos.jsonl"
-KEYS = ["project_name", "status", "client", "budget_used_eur", "key_milestone_completed", "blockers_today",
-        "next_step"]
+KEYS = ["project_name", "status", "client", "budget_used_eur", "key_milestone_completed", "blockers_today", "next_step"]
 STATUSES = ("Verde", "Ámbar", "Rojo")
 STATUS_WORD = re.compile(r"\b(verde|ámbar|rojo)\b", re.IGNORECASE)
 pytestmark = pytest.mark.no_demo_model

@@ -23,15 +23,18 @@ def test_split_is_disjoint_complete_and_sorted():
     assert split.validation != list(range(len(split.validation))), "the rows were not shuffled"
 
 
-@pytest.mark.parametrize(("n", "ratio", "expected"), [
-    (100, 0.1, 10),
-    (15, 0.1, 2),   # 1.5 rounds up
-    (14, 0.1, 1),   # 1.4 rounds down
-    (5, 0.1, 1),    # at least one validation row
-    (2, 0.9, 1),    # and at least one training row
-    (1, 0.5, 0),
-    (50, 0.0, 0),
-])
+@pytest.mark.parametrize(
+    ("n", "ratio", "expected"),
+    [
+        (100, 0.1, 10),
+        (15, 0.1, 2),  # 1.5 rounds up
+        (14, 0.1, 1),  # 1.4 rounds down
+        (5, 0.1, 1),  # at least one validation row
+        (2, 0.9, 1),  # and at least one training row
+        (1, 0.5, 0),
+        (50, 0.0, 0),
+    ],
+)
 def test_ratio_sizes(n, ratio, expected):
     split = split_rows(n, SplitSpec(seed=3, validation_ratio=ratio))
     assert len(split.validation) == expected and len(split.train) == n - expected
@@ -44,16 +47,19 @@ def test_count_takes_precedence_over_ratio():
     assert len(split_rows(40, SplitSpec(validation_ratio=None, validation_count=39)).train) == 1
 
 
-@pytest.mark.parametrize(("n", "spec", "message"), [
-    (0, SplitSpec(), "the dataset has no rows"),
-    (10, SplitSpec(validation_ratio=1.0), r"ratio must be from 0 up to \(not including\) 1, got 1.0"),
-    (10, SplitSpec(validation_ratio=-0.1), "ratio must be from 0"),
-    (10, SplitSpec(validation_ratio=None), "give a validation ratio"),
-    (10, SplitSpec(validation_count=10), "count must be a whole number from 0 to 9.*got 10"),
-    (10, SplitSpec(validation_count=-1), "from 0 to 9"),
-    (10, SplitSpec(validation_count=2.5), "whole number"),
-    (10, SplitSpec(seed="x"), "seed must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("n", "spec", "message"),
+    [
+        (0, SplitSpec(), "the dataset has no rows"),
+        (10, SplitSpec(validation_ratio=1.0), r"ratio must be from 0 up to \(not including\) 1, got 1.0"),
+        (10, SplitSpec(validation_ratio=-0.1), "ratio must be from 0"),
+        (10, SplitSpec(validation_ratio=None), "give a validation ratio"),
+        (10, SplitSpec(validation_count=10), "count must be a whole number from 0 to 9.*got 10"),
+        (10, SplitSpec(validation_count=-1), "from 0 to 9"),
+        (10, SplitSpec(validation_count=2.5), "whole number"),
+        (10, SplitSpec(seed="x"), "seed must be a whole number"),
+    ],
+)
 def test_bad_specs_raise_saying_what_is_wrong(n, spec, message):
     with pytest.raises(ValueError, match=message):
         split_rows(n, spec)
@@ -66,7 +72,8 @@ def test_round_trip_through_json():
     assert Split.from_dict(data) == split
     assert SplitSpec.from_dict({}) == SplitSpec()
     assert SplitSpec.from_dict({"seed": 9, "validation_ratio": None, "validation_count": 2}) == SplitSpec(
-        seed=9, validation_ratio=None, validation_count=2)
+        seed=9, validation_ratio=None, validation_count=2
+    )
 
 
 def test_apply_split_returns_the_rows():
@@ -93,13 +100,23 @@ def test_overlap_finds_a_leaked_prompt_and_duplicate_rows():
 
 def test_overlap_in_chat_rows_compares_the_whole_prompt():
     def chat(system, user, answer):
-        return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": user},
-                             {"role": "assistant", "content": answer}]}
+        return {
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+                {"role": "assistant", "content": answer},
+            ]
+        }
 
-    rows = [chat("Be brief.", "What is 2+2?", "4"), chat("Be verbose.", "What is 2+2?", "Four, because…"),
-            chat("Be brief.", "what is 2+2?", "four")]
+    rows = [
+        chat("Be brief.", "What is 2+2?", "4"),
+        chat("Be verbose.", "What is 2+2?", "Four, because…"),
+        chat("Be brief.", "what is 2+2?", "four"),
+    ]
     split = Split(spec=SplitSpec(), train=[0, 1], validation=[2])
     assert split_overlap(rows, "chat", split) == [(2, 0)]  # not row 1: its system prompt differs
-    empty_prompts = [{"messages": [{"role": "assistant", "content": "a"}]},
-                     {"messages": [{"role": "assistant", "content": "b"}]}]
+    empty_prompts = [
+        {"messages": [{"role": "assistant", "content": "a"}]},
+        {"messages": [{"role": "assistant", "content": "b"}]},
+    ]
     assert split_overlap(empty_prompts, "chat", Split(SplitSpec(), [0], [1])) == []

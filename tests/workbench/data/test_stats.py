@@ -14,9 +14,11 @@ from workbench.data.stats import (
     token_histogram_chart,
 )
 
-WORDS_TEXT = ("proyecto obra coste riesgo fecha equipo cliente informe resumen plazo presupuesto reunión tarea "
-         "entrega prueba datos modelo report budget schedule owner status review meeting task delivery "
-         "test data model risk permit harbour bridge road school hospital energy water solar wind")
+WORDS_TEXT = (
+    "proyecto obra coste riesgo fecha equipo cliente informe resumen plazo presupuesto reunión tarea "
+    "entrega prueba datos modelo report budget schedule owner status review meeting task delivery "
+    "test data model risk permit harbour bridge road school hospital energy water solar wind"
+)
 WORDS = WORDS_TEXT.split()
 
 
@@ -36,9 +38,15 @@ ALPACA = [
 ]
 CHAT = [
     {"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "¡Hola!"}]},
-    {"messages": [{"role": "system", "content": "JSON only."}, {"role": "user", "content": "Estado?"},
-                  {"role": "assistant", "content": '{"estado": "ok"}'}, {"role": "user", "content": "Y?"},
-                  {"role": "assistant", "content": "[1, 2]"}]},
+    {
+        "messages": [
+            {"role": "system", "content": "JSON only."},
+            {"role": "user", "content": "Estado?"},
+            {"role": "assistant", "content": '{"estado": "ok"}'},
+            {"role": "user", "content": "Y?"},
+            {"role": "assistant", "content": "[1, 2]"},
+        ]
+    },
 ]
 
 
@@ -58,9 +66,11 @@ def test_token_counts_batches_across_chunks_and_slow_path(tokenizer, monkeypatch
     rows = ALPACA * 7
     expected = [_template_length(tokenizer, row, "alpaca") for row in rows]
     monkeypatch.setattr(stats_module, "TOKENIZE_CHUNK", 4)
-    assert stats_module._checked_backend(tokenizer, [to_messages(r, "alpaca") for r in ALPACA],
-                                         tokenizer.apply_chat_template(
-                                             [to_messages(r, "alpaca") for r in ALPACA], tokenize=False))
+    assert stats_module._checked_backend(
+        tokenizer,
+        [to_messages(r, "alpaca") for r in ALPACA],
+        tokenizer.apply_chat_template([to_messages(r, "alpaca") for r in ALPACA], tokenize=False),
+    )
     assert token_counts(rows, "alpaca", tokenizer) == expected
     monkeypatch.setattr(stats_module, "_checked_backend", lambda *args: None)  # the wrapper's batch call
     assert token_counts(rows, "alpaca", tokenizer) == expected

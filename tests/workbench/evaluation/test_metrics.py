@@ -61,9 +61,7 @@ def test_rouge_l_hand_computed():
 def test_sentence_bleu_bounds():
     sentence = "the quick brown fox jumps over the lazy dog"
     assert m.sentence_bleu(sentence, sentence) == pytest.approx(100.0)
-    assert m.sentence_bleu("one two three four five", "six seven eight nine ten") == pytest.approx(
-        0.0, abs=1e-6
-    )
+    assert m.sentence_bleu("one two three four five", "six seven eight nine ten") == pytest.approx(0.0, abs=1e-6)
     partial = m.sentence_bleu("the quick brown fox sleeps", sentence)
     assert 0.0 < partial < 100.0
 

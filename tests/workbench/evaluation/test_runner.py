@@ -30,10 +30,26 @@ RUN = "repite"
 
 def _config(**updates) -> TrainConfig:
     return TrainConfig(
-        dataset="repite", base_model="demo", max_steps=80, learning_rate=3e-3, lr_scheduler="constant",
-        target_modules="all-linear", lora_r=16, lora_alpha=32, lora_dropout=0.0, eval_steps=0, packing=False,
-        gradient_checkpointing=False, gradient_accumulation_steps=1, per_device_batch_size=4, warmup=0,
-        max_length=64, save_steps=1000, logging_steps=10, auto_evaluate=False, precision="fp32",
+        dataset="repite",
+        base_model="demo",
+        max_steps=80,
+        learning_rate=3e-3,
+        lr_scheduler="constant",
+        target_modules="all-linear",
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.0,
+        eval_steps=0,
+        packing=False,
+        gradient_checkpointing=False,
+        gradient_accumulation_steps=1,
+        per_device_batch_size=4,
+        warmup=0,
+        max_length=64,
+        save_steps=1000,
+        logging_steps=10,
+        auto_evaluate=False,
+        precision="fp32",
     ).with_updates(**updates)
 
 
@@ -55,8 +71,13 @@ def trained_home(tmp_path_factory, demo_model_dir):
 
 @pytest.fixture
 def run_id(trained_home, workbench_home) -> int:
-    shutil.copytree(trained_home, workbench_home, symlinks=True, dirs_exist_ok=True,
-                    ignore=lambda folder, names: ["models"] if folder == str(trained_home) else [])
+    shutil.copytree(
+        trained_home,
+        workbench_home,
+        symlinks=True,
+        dirs_exist_ok=True,
+        ignore=lambda folder, names: ["models"] if folder == str(trained_home) else [],
+    )
     return runs.get_run(RUN)["id"]
 
 
@@ -236,7 +257,7 @@ def test_the_cli_prints_the_metric_table(run_id, capsys):
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("metric"))
     assert lines[header].split() == ["metric", "base", "adapter", "delta"]
-    table = lines[header + 2:header + 2 + len(metrics.METRICS) + 2]
+    table = lines[header + 2 : header + 2 + len(metrics.METRICS) + 2]
     assert [line.split()[0] for line in table] == [*metrics.METRICS, "loss", "perplexity"]
     assert len({len(line) for line in table}) == 1  # aligned columns
     exact = table[0].split()

@@ -45,8 +45,7 @@ def make_adapter(demo_model_dir, folder, seed: int, base_model: str = "demo"):
 @pytest.fixture(scope="module")
 def adapters(demo_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("adapters")
-    return {name: make_adapter(demo_model_dir, root / name, seed)
-            for name, seed in (("alpha", 1), ("beta", 2))}
+    return {name: make_adapter(demo_model_dir, root / name, seed) for name, seed in (("alpha", 1), ("beta", 2))}
 
 
 def test_the_base_row_of_a_mixed_batch_equals_the_base_alone(adapters):
@@ -165,8 +164,9 @@ def test_a_side_stops_at_its_end_of_turn_token_while_the_other_goes_on():
 
     engine_generate = engine.model.generate
     engine.model.generate = lambda **kw: engine_generate(**kw, logits_processor=LogitsProcessorList([EndRowZero()]))
-    stopped, going = engine.generate([Side(None, HELLO), Side(None, REPORT)],
-                                     GenerationSettings(greedy=True, max_new_tokens=5))
+    stopped, going = engine.generate(
+        [Side(None, HELLO), Side(None, REPORT)], GenerationSettings(greedy=True, max_new_tokens=5)
+    )
     assert (stopped.text, stopped.tokens, stopped.stopped) == ("", 1, "eos")
     assert going.tokens == 5 and going.stopped == "length" and going.text
 
@@ -179,7 +179,9 @@ def test_render_prompt_uses_the_adapters_template_and_the_system_prompt(adapters
     (folder / "chat_template.jinja").unlink(missing_ok=True)
     engine = Engine("demo")
     engine.attach(folder)
-    assert engine.render_prompt("custom", HELLO, "Sé breve.") == "[system] Sé breve.\n[user] Hola, ¿qué tal?\n[assistant] "
+    assert (
+        engine.render_prompt("custom", HELLO, "Sé breve.") == "[system] Sé breve.\n[user] Hola, ¿qué tal?\n[assistant] "
+    )
     base = engine.render_prompt(None, HELLO, "Sé breve.")
     assert base.startswith("<|im_start|>system\nSé breve.<|im_end|>") and base.endswith("<|im_start|>assistant\n")
     with_system = [{"role": "system", "content": "Eres un asistente."}, *HELLO]
@@ -230,8 +232,19 @@ def test_adapter_choices_lists_finished_runs_with_an_adapter(adapters):
     def add(name, status, folder=True, base="demo"):
         if folder:
             shutil.copytree(adapters["alpha"], paths.adapters_dir() / name)
-        run_id = db["runs"].insert({"name": name, "config_json": "{}", "base_model": base,
-                                    "adapter_dir": f"adapters/{name}", "created": store.now()}).last_pk
+        run_id = (
+            db["runs"]
+            .insert(
+                {
+                    "name": name,
+                    "config_json": "{}",
+                    "base_model": base,
+                    "adapter_dir": f"adapters/{name}",
+                    "created": store.now(),
+                }
+            )
+            .last_pk
+        )
         registry.finish(registry.create("train", f"Train {name}", run_id=run_id), status)
         return run_id
 

@@ -11,8 +11,9 @@ def test_one_heavy_job_at_a_time_oldest_first(fake_launch):
     export = registry.create("export", "Export a", run_id=1)
     assert queue.schedule() == [train]
     assert queue.schedule() == []  # still busy
-    assert queue.waiting_for(registry.get(evaluate)) == ("waits for “Train a” (running) to finish: one job uses "
-                                                          "the device at a time")
+    assert queue.waiting_for(registry.get(evaluate)) == (
+        "waits for “Train a” (running) to finish: one job uses the device at a time"
+    )
     registry.finish(train, "completed")
     assert queue.schedule() == [evaluate]
     assert [job_id for job_id, _ in fake_launch] == [train, evaluate]

@@ -11,8 +11,14 @@ from workbench.jobs import registry
 
 
 def test_a_job_is_created_queued_with_its_args_progress_and_log(job):
-    created = registry.create("evaluate", "Evaluate x", run_id=7, args={"split": "all"}, log=paths.home() / "l.log",
-                              progress={"done": 0, "total": 3, "unit": "rows"})
+    created = registry.create(
+        "evaluate",
+        "Evaluate x",
+        run_id=7,
+        args={"split": "all"},
+        log=paths.home() / "l.log",
+        progress={"done": 0, "total": 3, "unit": "rows"},
+    )
     row = registry.get(created)
     assert (row["kind"], row["run_id"], row["status"], row["log"]) == ("evaluate", 7, "queued", "l.log")
     assert registry.args(row) == {"split": "all"}
@@ -83,8 +89,9 @@ def test_a_job_whose_worker_died_is_swept_as_interrupted_with_the_way_out(job):
 
 def test_log_lines_are_this_jobs_own(job):
     log = paths.home() / "shared.log"
-    log.write_text(f"=== t0 starting job 99: Other ===\nold line\n=== t1 starting job {job}: Prepare tiny ===\n"
-                   "mine 1\nmine 2\n")
+    log.write_text(
+        f"=== t0 starting job 99: Other ===\nold line\n=== t1 starting job {job}: Prepare tiny ===\nmine 1\nmine 2\n"
+    )
     registry.update(job, {"log": "shared.log"})
     assert registry.log_lines(registry.get(job)) == ["mine 1", "mine 2"]
     registry.update(job, {"log": None})

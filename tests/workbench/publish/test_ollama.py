@@ -43,8 +43,10 @@ def test_plan_and_modelfile_round_trip(trained_run, fake):
     assert text.startswith("FROM ./merged") and 'PARAMETER stop "<|im_end|>"' in text
     assert publish_ollama.apply_modelfile(spec, text) == spec
 
-    edited = text.replace("PARAMETER num_ctx 1024", "PARAMETER num_ctx 2048\nPARAMETER temperature 0.2") \
+    edited = (
+        text.replace("PARAMETER num_ctx 1024", "PARAMETER num_ctx 2048\nPARAMETER temperature 0.2")
         + 'SYSTEM """Answer in Spanish."""\n'
+    )
     changed = publish_ollama.apply_modelfile(spec, edited)
     assert changed.parameters["num_ctx"] == 2048 and changed.parameters["temperature"] == 0.2
     assert changed.system == "Answer in Spanish." and changed.template == spec.template
@@ -65,23 +67,46 @@ def test_merged_route_uploads_blobs_creates_verifies_and_records(trained_run, fa
     prompts = heldout_prompts(trained_run, 5)
     engine = Engine("demo")
     name = engine.attach(str(adapter_dir(trained_run)), trained_run["name"])
-    app = engine.generate([Side(name, m) for m, _ in prompts],
-                          GenerationSettings(system_prompt="", temperature=0.0, top_p=1.0, max_new_tokens=256,
-                                             repetition_penalty=1.0, seed=42, greedy=True))
+    app = engine.generate(
+        [Side(name, m) for m, _ in prompts],
+        GenerationSettings(
+            system_prompt="",
+            temperature=0.0,
+            top_p=1.0,
+            max_new_tokens=256,
+            repetition_penalty=1.0,
+            seed=42,
+            greedy=True,
+        ),
+    )
     fake.answers = {m[-1]["content"]: r.text for (m, _), r in zip(prompts, app, strict=True)}
     seen = []
 
     record = publish_ollama.publish(spec, seen.append)
 
     folder = publish_ollama.merge_run(trained_run["id"])
-    expected_files = {f: _sha(folder / f) for f in ("config.json", "generation_config.json", "tokenizer.json",
-                                                    "tokenizer_config.json", "model.safetensors")}
+    expected_files = {
+        f: _sha(folder / f)
+        for f in (
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "model.safetensors",
+        )
+    }
     assert len(fake.creates) == 1
     request = fake.creates[0]
     assert {k: v for k, v in request["files"].items() if k in expected_files} == expected_files
     assert set(request["files"]) <= {*expected_files, "special_tokens_map.json"}
-    assert request == {"model": NAME, "stream": True, "quantize": "q8_0", "files": request["files"],
-                       "template": spec.template, "parameters": spec.parameters}
+    assert request == {
+        "model": NAME,
+        "stream": True,
+        "quantize": "q8_0",
+        "files": request["files"],
+        "template": spec.template,
+        "parameters": spec.parameters,
+    }
     assert all(digest in fake.blobs for digest in request["files"].values())
     assert "ollama: success" in seen and seen[-1] == f"Published: `ollama run {NAME}`."
     assert record["status"] == "published" and record["name"] == NAME and record["target"] == "ollama:merged"
@@ -117,7 +142,9 @@ def test_a_refused_create_deletes_the_half_made_model_and_says_why(trained_run, 
 def test_ollama_not_running_is_a_clear_error_and_creates_nothing(trained_run):
     spec = publish_ollama.plan(trained_run["id"], NAME, host="http://127.0.0.1:9")
     assert spec.route == "merged"  # no server: no base to build on
-    with pytest.raises(PublishError, match=r"Ollama is not running at http://127.0.0.1:9 — start it with `ollama serve`"):
+    with pytest.raises(
+        PublishError, match=r"Ollama is not running at http://127.0.0.1:9 — start it with `ollama serve`"
+    ):
         publish_ollama.publish(spec)
     assert publish_ollama.list_publishes()[0]["status"] == "failed"
 
@@ -129,10 +156,17 @@ def test_adapter_route_creates_the_base_once_then_only_uploads_the_adapter(train
     base_request, model_request = fake.creates
     assert base_request["model"] == "wb-base-demo" and "model.safetensors" in base_request["files"]
     folder = adapter_dir(trained_run)
-    assert model_request == {"model": NAME, "stream": True, "from": "wb-base-demo",
-                             "adapters": {"adapter_config.json": _sha(folder / "adapter_config.json"),
-                                          "adapter_model.safetensors": _sha(folder / "adapter_model.safetensors")},
-                             "template": spec.template, "parameters": spec.parameters}
+    assert model_request == {
+        "model": NAME,
+        "stream": True,
+        "from": "wb-base-demo",
+        "adapters": {
+            "adapter_config.json": _sha(folder / "adapter_config.json"),
+            "adapter_model.safetensors": _sha(folder / "adapter_model.safetensors"),
+        },
+        "template": spec.template,
+        "parameters": spec.parameters,
+    }
     # With the base in Ollama, the next publish picks the adapter route by itself and uploads no base.
     again = publish_ollama.plan(trained_run["id"], "words-bot-2", host=fake.host)
     assert again.route == "adapter"
@@ -152,8 +186,9 @@ def test_adapter_route_refuses_what_it_cannot_carry(trained_run, fake):
 # ---------------------------------------------- architectures Ollama cannot read as safetensors: GGUF instead
 
 
-def test_merged_route_uploads_a_gguf_where_ollama_cannot_read_the_safetensors(trained_run, fake, monkeypatch,
-                                                                              converter_dir):
+def test_merged_route_uploads_a_gguf_where_ollama_cannot_read_the_safetensors(
+    trained_run, fake, monkeypatch, converter_dir
+):
     monkeypatch.setattr(publish_ollama, "OLLAMA_READS_MODEL", frozenset({"Qwen2ForCausalLM"}))
     spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="merged")
     assert spec.weights == "gguf" and "GGUF made by llama.cpp" in publish_ollama.modelfile(spec)
@@ -164,14 +199,15 @@ def test_merged_route_uploads_a_gguf_where_ollama_cannot_read_the_safetensors(tr
     assert not list(publish_ollama.merge_run(trained_run["id"]).parent.glob(".ollama-upload-*"))  # scratch removed
 
 
-def test_adapter_route_uploads_a_gguf_adapter_where_ollama_cannot_convert_it(trained_run, fake, monkeypatch,
-                                                                            converter_dir):
+def test_adapter_route_uploads_a_gguf_adapter_where_ollama_cannot_convert_it(
+    trained_run, fake, monkeypatch, converter_dir
+):
     monkeypatch.setattr(publish_ollama, "OLLAMA_READS_ADAPTER", frozenset({"Gemma2ForCausalLM"}))
     spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
     assert spec.weights == "gguf"
     publish_ollama.publish(spec, replay=0)
     base_request, model_request = fake.creates
-    assert "model.safetensors" in base_request["files"]        # Ollama reads the Llama base itself
+    assert "model.safetensors" in base_request["files"]  # Ollama reads the Llama base itself
     assert list(model_request["adapters"]) == ["adapter.gguf"]
     from gguf import GGUFReader
 
@@ -216,7 +252,9 @@ def _client_losing_ollama(host: str, path: str, nth: int = 1):
 def test_ollama_going_away_mid_upload_creates_nothing_and_says_so(trained_run, fake):
     spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="merged")
     client = _client_losing_ollama(fake.host, "/api/blobs/", nth=2)
-    with pytest.raises(PublishError, match=r"Ollama is not running at .* \(or went away\) — start it with `ollama serve`"):
+    with pytest.raises(
+        PublishError, match=r"Ollama is not running at .* \(or went away\) — start it with `ollama serve`"
+    ):
         publish_ollama.publish(spec, client=client, replay=0)
     assert len(fake.blobs) == 1 and fake.creates == [] and fake.models == {}
     [record] = publish_ollama.list_publishes()
@@ -237,13 +275,16 @@ def test_ollama_going_away_mid_create_asks_to_remove_the_half_made_model(trained
 
 def test_adapter_route_refuses_an_ollama_base_of_another_shape(trained_run, fake):
     spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, route="adapter")
-    publish_ollama.publish(spec, replay=0)                      # creates wb-base-demo, then the model
+    publish_ollama.publish(spec, replay=0)  # creates wb-base-demo, then the model
     fake.model_info = {"general.architecture": "llama", "llama.embedding_length": 2048, "llama.block_count": 16}
     again = publish_ollama.plan(trained_run["id"], "words-bot-2", host=fake.host, route="adapter")
-    with pytest.raises(PublishError, match=r"wb-base-demo is not the base this run trained on \(hidden size 2048 vs "
-                                           r"64, layers 16 vs 2.*`ollama rm wb-base-demo`"):
+    with pytest.raises(
+        PublishError,
+        match=r"wb-base-demo is not the base this run trained on \(hidden size 2048 vs "
+        r"64, layers 16 vs 2.*`ollama rm wb-base-demo`",
+    ):
         publish_ollama.publish(again, replay=0)
-    assert [c["model"] for c in fake.creates] == ["wb-base-demo", NAME]   # nothing more was created
+    assert [c["model"] for c in fake.creates] == ["wb-base-demo", NAME]  # nothing more was created
 
 
 def test_merging_onto_a_base_that_does_not_fit_the_adapter_says_so(trained_run, tmp_path, monkeypatch):
@@ -255,11 +296,23 @@ def test_merging_onto_a_base_that_does_not_fit_the_adapter_says_so(trained_run, 
     from workbench.publish import merge
 
     other = tmp_path / "other-base"
-    LlamaForCausalLM(LlamaConfig(vocab_size=3000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=3000,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    ).save_pretrained(other)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(demo_model_path() / name, other / name)
     monkeypatch.setattr(merge, "resolve_base", lambda base: str(other))
-    with pytest.raises(PublishError, match=r"does not fit the base .demo. \(size mismatch for .*q_proj.*, and 27 more\)\. .*Prepare the same base again"):
+    with pytest.raises(
+        PublishError,
+        match=r"does not fit the base .demo. \(size mismatch for .*q_proj.*, and 27 more\)\. "
+        r".*Prepare the same base again",
+    ):
         publish_ollama.merge_run(trained_run["id"])
     assert not (exports_dir(trained_run) / "merged").exists()

@@ -17,7 +17,7 @@ from workbench.publish.merge import PublishError
 from workbench.system import ollama_host
 
 pytestmark = pytest.mark.ollama
-HOST = ollama_host()   # read before any test changes OLLAMA_HOST
+HOST = ollama_host()  # read before any test changes OLLAMA_HOST
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def real_ollama():
     created: list[str] = []
     yield client, created
     for name in created:
-        with contextlib.suppress(Exception):   # already gone
+        with contextlib.suppress(Exception):  # already gone
             client.delete(name)
 
 
@@ -48,8 +48,11 @@ def test_merged_route_on_a_real_ollama(trained_run, real_ollama):
     assert shown.template.strip() == spec.template.strip() and "<|im_end|>" in shown.parameters
     verification = record["details"]["verification"]
     assert verification["replayed"] == 2
-    answer = client.chat(model=spec.name, messages=[{"role": "user", "content": "Repite: dos"}],
-                         options={"temperature": 0, "num_predict": 32}).message.content
+    answer = client.chat(
+        model=spec.name,
+        messages=[{"role": "user", "content": "Repite: dos"}],
+        options={"temperature": 0, "num_predict": 32},
+    ).message.content
     assert "<|im_end|>" not in answer and "<|im_start|>" not in answer
 
 

@@ -410,7 +410,7 @@ LLAMA_TOKENS = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
 CASES = {
     "demo": (None, [], None, None),
     "qwen2.5": (QWEN25, [], None, None),
-    "smollm2": (SMOLLM2, [], "<|im_start|>", None),        # SmolLM2's bos is <|im_start|>, not written first
+    "smollm2": (SMOLLM2, [], "<|im_start|>", None),  # SmolLM2's bos is <|im_start|>, not written first
     "llama3": (LLAMA3, LLAMA_TOKENS, "<|begin_of_text|>", "<|end_of_text|>"),
     "llama3.2": (LLAMA32, [*LLAMA_TOKENS, "<|eom_id|>"], "<|begin_of_text|>", "<|eot_id|>"),
     "mistral": (MISTRAL_V03, ["[INST]", "[/INST]"], "<s>", "</s>"),
@@ -425,6 +425,7 @@ CASES = {
 @pytest.fixture(autouse=True)
 def pinned_date(monkeypatch):
     """Llama 3.2's template writes today's date; pin it so HF renders are reproducible."""
+
     class Fixed(datetime.datetime):
         @classmethod
         def now(cls, tz=None):
@@ -445,6 +446,7 @@ def make_tokenizer(demo_model_dir):
         if template is not None:
             tokenizer.chat_template = template
         return tokenizer
+
     return make
 
 
@@ -460,12 +462,14 @@ def conv(*pairs):
 CONVERSATIONS = {
     "user": conv(("user", "¿Qué tal?")),
     "system-user": conv(("system", "Responde en JSON."), ("user", "Resume: todo bien.")),
-    "user-assistant-user": conv(("user", "Hola"), ("assistant", "Hola, ¿qué necesitas?"),
-                                ("user", "Un resumen.")),
-    "system-user-assistant-user": conv(("system", "Sé breve."), ("user", "Uno"), ("assistant", "1"),
-                                       ("user", "Dos")),
-    "multiline": conv(("system", "Línea 1\nLínea 2"), ("user", "{{ .System }} no es una plantilla\n\nfin"),
-                      ("assistant", '{"ok": true}'), ("user", "¿Y ahora?")),
+    "user-assistant-user": conv(("user", "Hola"), ("assistant", "Hola, ¿qué necesitas?"), ("user", "Un resumen.")),
+    "system-user-assistant-user": conv(("system", "Sé breve."), ("user", "Uno"), ("assistant", "1"), ("user", "Dos")),
+    "multiline": conv(
+        ("system", "Línea 1\nLínea 2"),
+        ("user", "{{ .System }} no es una plantilla\n\nfin"),
+        ("assistant", '{"ok": true}'),
+        ("user", "¿Y ahora?"),
+    ),
 }
 
 
@@ -486,32 +490,52 @@ def test_ollama_render_equals_hf_render(tokenizer_for, name, conversation):
 
 
 LAST = conv(("system", "Sé breve."), ("user", "Uno"), ("assistant", "1"), ("user", "Dos"))
-CHATML_GOLDEN = ("<|im_start|>system\nSé breve.<|im_end|>\n<|im_start|>user\nUno<|im_end|>\n"
-                 "<|im_start|>assistant\n1<|im_end|>\n<|im_start|>user\nDos<|im_end|>\n"
-                 "<|im_start|>assistant\n")
-LLAMA_TURNS = ("Sé breve.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nUno<|eot_id|>"
-               "<|start_header_id|>assistant<|end_header_id|>\n\n1<|eot_id|>"
-               "<|start_header_id|>user<|end_header_id|>\n\nDos<|eot_id|>"
-               "<|start_header_id|>assistant<|end_header_id|>\n\n")
+CHATML_GOLDEN = (
+    "<|im_start|>system\nSé breve.<|im_end|>\n<|im_start|>user\nUno<|im_end|>\n"
+    "<|im_start|>assistant\n1<|im_end|>\n<|im_start|>user\nDos<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+LLAMA_TURNS = (
+    "Sé breve.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nUno<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n1<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\nDos<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
 GOLDEN = {
     "demo": (LAST, CHATML_GOLDEN),
     "qwen2.5": (LAST, CHATML_GOLDEN),
     "smollm2": (LAST, CHATML_GOLDEN),
     "llama3": (LAST, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n" + LLAMA_TURNS),
-    "llama3.2": (LAST, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-                       "Cutting Knowledge Date: December 2023\nToday Date: 14 Mar 2025\n\n" + LLAMA_TURNS),
+    "llama3.2": (
+        LAST,
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+        "Cutting Knowledge Date: December 2023\nToday Date: 14 Mar 2025\n\n" + LLAMA_TURNS,
+    ),
     "mistral": (LAST, "<s>[INST] Uno[/INST] 1</s>[INST] Sé breve.\n\nDos[/INST]"),
-    "gemma3": (LAST, "<bos><start_of_turn>user\nSé breve.\n\nUno<end_of_turn>\n"
-                     "<start_of_turn>model\n1<end_of_turn>\n<start_of_turn>user\nDos<end_of_turn>\n"
-                     "<start_of_turn>model\n"),
-    "gemma2": (LAST[1:], "<bos><start_of_turn>user\nUno<end_of_turn>\n<start_of_turn>model\n1<end_of_turn>\n"
-                         "<start_of_turn>user\nDos<end_of_turn>\n<start_of_turn>model\n"),
-    "phi3": (LAST, "<|system|>\nSé breve.<|end|>\n<|user|>\nUno<|end|>\n<|assistant|>\n1<|end|>\n"
-                   "<|user|>\nDos<|end|>\n<|assistant|>\n"),
-    "tinyllama": (LAST, "<|system|>\nSé breve.</s>\n<|user|>\nUno</s>\n<|assistant|>\n1</s>\n<|user|>\nDos</s>\n"
-                        "<|assistant|>\n"),
-    "hash-headers": (LAST, "<s>Sé breve.\n\n### User:\nUno\n\n### Assistant:\n1</s>\n\n### User:\nDos\n\n"
-                           "### Assistant:\n"),
+    "gemma3": (
+        LAST,
+        "<bos><start_of_turn>user\nSé breve.\n\nUno<end_of_turn>\n"
+        "<start_of_turn>model\n1<end_of_turn>\n<start_of_turn>user\nDos<end_of_turn>\n"
+        "<start_of_turn>model\n",
+    ),
+    "gemma2": (
+        LAST[1:],
+        "<bos><start_of_turn>user\nUno<end_of_turn>\n<start_of_turn>model\n1<end_of_turn>\n"
+        "<start_of_turn>user\nDos<end_of_turn>\n<start_of_turn>model\n",
+    ),
+    "phi3": (
+        LAST,
+        "<|system|>\nSé breve.<|end|>\n<|user|>\nUno<|end|>\n<|assistant|>\n1<|end|>\n"
+        "<|user|>\nDos<|end|>\n<|assistant|>\n",
+    ),
+    "tinyllama": (
+        LAST,
+        "<|system|>\nSé breve.</s>\n<|user|>\nUno</s>\n<|assistant|>\n1</s>\n<|user|>\nDos</s>\n<|assistant|>\n",
+    ),
+    "hash-headers": (
+        LAST,
+        "<s>Sé breve.\n\n### User:\nUno\n\n### Assistant:\n1</s>\n\n### User:\nDos\n\n### Assistant:\n",
+    ),
 }
 
 
@@ -546,18 +570,34 @@ EXPECTED = {
 def test_family_stop_bos_and_default_system(tokenizer_for, name):
     translated = ollama_template_for(tokenizer_for(name))
     family, stop, bos, default_system = EXPECTED[name]
-    assert (translated.family, translated.stop, translated.bos, translated.default_system) == \
-        (family, stop, bos, default_system)
-    if bos:   # Ollama adds BOS when it tokenizes the prompt: the template must not write a second one
+    assert (translated.family, translated.stop, translated.bos, translated.default_system) == (
+        family,
+        stop,
+        bos,
+        default_system,
+    )
+    if bos:  # Ollama adds BOS when it tokenizes the prompt: the template must not write a second one
         assert bos not in translated.template
-    render(translated.template, {"System": "", "Messages": [], "Prompt": "", "Response": ""})   # executes
+    render(translated.template, {"System": "", "Messages": [], "Prompt": "", "Response": ""})  # executes
 
 
-@pytest.mark.parametrize(("template", "family"), [
-    (demo.CHATML_TEMPLATE, "chatml"), (QWEN25, "chatml"), (SMOLLM2, "chatml"), (LLAMA3, "llama3"),
-    (LLAMA32, "llama3"), (MISTRAL_V03, "mistral"), (GEMMA3, "gemma"), (GEMMA2, "gemma"), (PHI3, "phi3"),
-    (ZEPHYR, "generic"), (HASH_HEADERS, "generic"), ("{{ messages }}", "generic"),
-])
+@pytest.mark.parametrize(
+    ("template", "family"),
+    [
+        (demo.CHATML_TEMPLATE, "chatml"),
+        (QWEN25, "chatml"),
+        (SMOLLM2, "chatml"),
+        (LLAMA3, "llama3"),
+        (LLAMA32, "llama3"),
+        (MISTRAL_V03, "mistral"),
+        (GEMMA3, "gemma"),
+        (GEMMA2, "gemma"),
+        (PHI3, "phi3"),
+        (ZEPHYR, "generic"),
+        (HASH_HEADERS, "generic"),
+        ("{{ messages }}", "generic"),
+    ],
+)
 def test_detect_family(template, family):
     assert detect_family(template) == family
 
@@ -569,7 +609,7 @@ def test_default_system_is_what_the_template_inserts(tokenizer_for):
     prompt = ollama_render(translated, conv(("user", "Hola")))
     assert prompt == hf_render(smollm2, conv(("user", "Hola")))
     assert prompt.startswith(f"<|im_start|>system\n{SMOLLM2_DEFAULT_SYSTEM}<|im_end|>\n<|im_start|>user\n")
-    assert ollama_template_for(tokenizer_for("demo")).default_system is None   # plain ChatML inserts nothing
+    assert ollama_template_for(tokenizer_for("demo")).default_system is None  # plain ChatML inserts nothing
 
 
 @pytest.mark.parametrize("name", ["demo", "smollm2", "llama3", "mistral", "gemma3", "phi3", "hash-headers"])
@@ -577,11 +617,11 @@ def test_run_system_prompt_becomes_the_modelfile_system(tokenizer_for, name):
     """Training put the run's system prompt first in every conversation without one; Ollama must too."""
     tokenizer = tokenizer_for(name)
     translated = ollama_template_for(tokenizer, system_prompt="Responde siempre en JSON.")
-    assert translated.default_system == "Responde siempre en JSON."      # wins over SmolLM2's default
+    assert translated.default_system == "Responde siempre en JSON."  # wins over SmolLM2's default
     for messages in (conv(("user", "Hola")), conv(("user", "a"), ("assistant", "b"), ("user", "c"))):
         trained = [{"role": "system", "content": "Responde siempre en JSON."}, *messages]
         assert ollama_render(translated, messages) == hf_render(tokenizer, trained)
-    explicit = conv(("system", "Otro."), ("user", "Hola"))       # a request's own system message wins
+    explicit = conv(("system", "Otro."), ("user", "Hola"))  # a request's own system message wins
     assert ollama_render(translated, explicit) == hf_render(tokenizer, explicit)
     assert ollama_template_for(tokenizer, system_prompt="  ").default_system == EXPECTED[name][3]
 
@@ -594,8 +634,10 @@ def test_ollama_render_passes_what_ollama_passes():
     assert ollama_render(probe, conv(("user", "a")), system="") == "|user:a;"
     merged = ollama_render(probe, conv(("system", "s"), ("user", "a"), ("user", "b")))
     assert merged == "s|system:s;user:a\n\nb;"
-    assert ollama_render(probe, conv(("system", "s1"), ("user", "a"), ("system", "s2"), ("user", "b"))) == \
-        "s1\n\ns2|system:s1;user:a;system:s2;user:b;"
+    assert (
+        ollama_render(probe, conv(("system", "s1"), ("user", "a"), ("system", "s2"), ("user", "b")))
+        == "s1\n\ns2|system:s1;user:a;system:s2;user:b;"
+    )
     with_bos = OllamaTemplate("generic", "{{ range .Messages }}{{ .Content }}{{ end }}", [], None, "<s>")
     assert ollama_render(with_bos, conv(("user", "x"))) == "<s>x"
 
@@ -646,7 +688,8 @@ def test_llama32_date_is_the_one_rendered_at_publish_time(tokenizer_for):
     assert "Cutting Knowledge Date: December 2023\\nToday Date: 14 Mar 2025" in translated.template
     assert ollama_render(translated, conv(("user", "x"))).startswith(
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-        "Cutting Knowledge Date: December 2023\nToday Date: 14 Mar 2025\n\n<|eot_id|><|start_header_id|>user")
+        "Cutting Knowledge Date: December 2023\nToday Date: 14 Mar 2025\n\n<|eot_id|><|start_header_id|>user"
+    )
 
 
 # --- what cannot be translated ------------------------------------------------------------------------------
@@ -658,8 +701,10 @@ def test_untranslatable_template_raises(make_tokenizer):
 
 
 def test_repeated_content_raises(make_tokenizer):
-    echo = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }} ({{ m['content'] | length }} chars, "
-            "{{ m['content'] }})\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}")
+    echo = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }} ({{ m['content'] | length }} chars, "
+        "{{ m['content'] }})\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
+    )
     with pytest.raises(TemplateTranslationError, match="exactly once"):
         ollama_template_for(make_tokenizer(echo))
 
@@ -673,10 +718,12 @@ def test_missing_template_raises(make_tokenizer):
 
 def test_template_without_system_messages(make_tokenizer):
     """Refused or dropped system messages: the Ollama template has no system slot either."""
-    refuses = ("{% for m in messages %}"
-               "{% if m['role'] == 'system' %}{{ raise_exception('no system') }}{% endif %}"
-               "### {{ m['role'] }}:\n{{ m['content'] }}\n{% endfor %}"
-               "{% if add_generation_prompt %}### assistant:\n{% endif %}")
+    refuses = (
+        "{% for m in messages %}"
+        "{% if m['role'] == 'system' %}{{ raise_exception('no system') }}{% endif %}"
+        "### {{ m['role'] }}:\n{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}### assistant:\n{% endif %}"
+    )
     translated = ollama_template_for(make_tokenizer(refuses))
     assert (translated.family, translated.default_system) == ("generic", None)
     assert ".System" not in translated.template

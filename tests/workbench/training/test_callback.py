@@ -18,8 +18,18 @@ from workbench.training.callback import DatabaseCallback, lora_state
 from workbench.training.config import TrainConfig, cpu_preset
 
 ROWS = [{"instruction": f"Repite {i}.", "input": "", "output": f"Repito {i}: uno, dos, tres."} for i in range(20)]
-FAST = {"auto_evaluate": False, "max_steps": 40, "learning_rate": 2e-2, "lr_scheduler": "constant", "warmup": 0.0, "max_length": 64,
-        "per_device_batch_size": 4, "eval_steps": 2, "save_steps": 0, "logging_steps": 1}
+FAST = {
+    "auto_evaluate": False,
+    "max_steps": 40,
+    "learning_rate": 2e-2,
+    "lr_scheduler": "constant",
+    "warmup": 0.0,
+    "max_length": 64,
+    "per_device_batch_size": 4,
+    "eval_steps": 2,
+    "save_steps": 0,
+    "logging_steps": 1,
+}
 
 
 def make_run(**settings) -> int:
@@ -92,8 +102,14 @@ def test_keep_best_restores_the_weights_of_the_best_evaluation(check_every_step)
 
 
 def fake_state(step, tokens, max_steps=10, main=True):
-    return SimpleNamespace(global_step=step, max_steps=max_steps, epoch=step / 5, num_train_epochs=2,
-                           num_input_tokens_seen=tokens, is_world_process_zero=main)
+    return SimpleNamespace(
+        global_step=step,
+        max_steps=max_steps,
+        epoch=step / 5,
+        num_train_epochs=2,
+        num_input_tokens_seen=tokens,
+        is_world_process_zero=main,
+    )
 
 
 def queued_run() -> int:
@@ -116,8 +132,12 @@ def test_logs_become_metric_rows_with_throughput_and_progress(monkeypatch):
     callback.on_train_begin(args, fake_state(0, 0), control)
     clock[0] += 2.0
     callback.on_step_end(args, fake_state(1, 1000), control)  # 2 s of training for 1000 tokens
-    callback.on_log(args, fake_state(1, 1000), control,
-                    logs={"loss": 2.5, "learning_rate": 1e-3, "grad_norm": 0.7, "num_tokens": 1000.0})
+    callback.on_log(
+        args,
+        fake_state(1, 1000),
+        control,
+        logs={"loss": 2.5, "learning_rate": 1e-3, "grad_norm": 0.7, "num_tokens": 1000.0},
+    )
     callback.on_log(args, fake_state(1, 1000), control, logs={"eval_loss": 2.9, "eval_runtime": 0.1})
 
     rows = {r["name"]: r for r in store.open_db()["metrics"].rows_where("run_id = ?", [run_id])}

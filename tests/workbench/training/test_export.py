@@ -10,19 +10,44 @@ from workbench.training.export import accelerate_command, config_from_yaml, conf
 def unusual_config() -> TrainConfig:
     """Every field away from its default, with text that YAML would otherwise misread."""
     return TrainConfig(
-        base_model="Qwen/Qwen2.5-0.5B-Instruct", dataset="2024", dataset_revision=3, method="qlora",
-        lora_r=16, lora_alpha=32, lora_dropout=0.1, target_modules="q_proj,v_proj", learning_rate=1e-05,
-        lr_scheduler="linear", warmup=10.0, weight_decay=0.01, num_epochs=1.5, max_steps=200,
-        per_device_batch_size=2, gradient_accumulation_steps=8, max_length=2048, packing=False,
-        train_on_inputs=True, gradient_checkpointing=False, precision="bf16", optimizer="adamw_8bit", seed=7,
-        eval_steps=25, save_steps=50, logging_steps=5,
+        base_model="Qwen/Qwen2.5-0.5B-Instruct",
+        dataset="2024",
+        dataset_revision=3,
+        method="qlora",
+        lora_r=16,
+        lora_alpha=32,
+        lora_dropout=0.1,
+        target_modules="q_proj,v_proj",
+        learning_rate=1e-05,
+        lr_scheduler="linear",
+        warmup=10.0,
+        weight_decay=0.01,
+        num_epochs=1.5,
+        max_steps=200,
+        per_device_batch_size=2,
+        gradient_accumulation_steps=8,
+        max_length=2048,
+        packing=False,
+        train_on_inputs=True,
+        gradient_checkpointing=False,
+        precision="bf16",
+        optimizer="adamw_8bit",
+        seed=7,
+        eval_steps=25,
+        save_steps=50,
+        logging_steps=5,
         system_prompt="Eres un asistente: responde sólo en JSON.\n  - sin texto extra\nyes: no # not a comment",
-        chat_template="chatml", trust_remote_code=True, auto_evaluate=False,
+        chat_template="chatml",
+        trust_remote_code=True,
+        auto_evaluate=False,
     )
 
 
-@pytest.mark.parametrize("config", [TrainConfig(), cpu_preset(TrainConfig(dataset="d")), unusual_config()],
-                         ids=["defaults", "cpu-preset", "unusual"])
+@pytest.mark.parametrize(
+    "config",
+    [TrainConfig(), cpu_preset(TrainConfig(dataset="d")), unusual_config()],
+    ids=["defaults", "cpu-preset", "unusual"],
+)
 def test_yaml_round_trips_exactly(config):
     text = config_to_yaml(config)
     back = config_from_yaml(text)
@@ -44,8 +69,7 @@ def test_yaml_takes_hand_written_values():
 
 def test_yaml_errors_name_the_key_and_the_file():
     with pytest.raises(ConfigError) as caught:
-        config_from_yaml("lora_rank: 8\nlora_r: eight\npacking: 1\ndataset: 2024\ndataset_revision: x\n",
-                         "runs/a.yaml")
+        config_from_yaml("lora_rank: 8\nlora_r: eight\npacking: 1\ndataset: 2024\ndataset_revision: x\n", "runs/a.yaml")
     problems = caught.value.problems
     assert len(problems) == 5
     assert problems[0].startswith("runs/a.yaml: lora_rank: unknown setting — did you mean 'lora_r'?")
@@ -55,13 +79,16 @@ def test_yaml_errors_name_the_key_and_the_file():
     assert problems[4].startswith("runs/a.yaml: dataset_revision: expected a whole number (or empty)")
 
 
-@pytest.mark.parametrize("text,message", [
-    ("lora_r: [8\n", "broken.yaml:2: not valid YAML"),
-    ("", "broken.yaml: empty"),
-    ("- lora_r: 8\n", "broken.yaml: expected settings as 'key: value' lines, got list"),
-    ("learning_rate: fast\n", "broken.yaml: learning_rate: expected a number, got 'fast'"),
-    ("method: null\n", "broken.yaml: method: is empty — expected text."),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("lora_r: [8\n", "broken.yaml:2: not valid YAML"),
+        ("", "broken.yaml: empty"),
+        ("- lora_r: 8\n", "broken.yaml: expected settings as 'key: value' lines, got list"),
+        ("learning_rate: fast\n", "broken.yaml: learning_rate: expected a number, got 'fast'"),
+        ("method: null\n", "broken.yaml: method: is empty — expected text."),
+    ],
+)
 def test_yaml_structure_errors(text, message):
     with pytest.raises(ConfigError) as caught:
         config_from_yaml(text, "broken.yaml")
@@ -69,8 +96,12 @@ def test_yaml_structure_errors(text, message):
 
 
 def test_axolotl_lora_config():
-    config = TrainConfig(dataset="informes", base_model="TinyLlama/TinyLlama-1.1B-Chat-v1.0",
-                         target_modules="q_proj,v_proj", system_prompt="Responde en JSON.")
+    config = TrainConfig(
+        dataset="informes",
+        base_model="TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+        target_modules="q_proj,v_proj",
+        system_prompt="Responde en JSON.",
+    )
     text = to_axolotl_yaml(config, "informes.jsonl", "TinyLlama/TinyLlama-1.1B-Chat-v1.0")
     out = yaml.safe_load(text)
     assert out["base_model"] == "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
@@ -90,8 +121,9 @@ def test_axolotl_lora_config():
 
 
 def test_axolotl_qlora_config():
-    config = TrainConfig(dataset="d", method="qlora", target_modules="all-linear", warmup=20, max_steps=100,
-                         precision="fp16")
+    config = TrainConfig(
+        dataset="d", method="qlora", target_modules="all-linear", warmup=20, max_steps=100, precision="fp16"
+    )
     out = yaml.safe_load(to_axolotl_yaml(config, "/data/d.jsonl", "Qwen/Qwen2.5-1.5B-Instruct"))
     assert out["adapter"] == "qlora" and out["load_in_4bit"] is True
     assert out["lora_target_linear"] is True and "lora_target_modules" not in out
@@ -110,8 +142,17 @@ def test_accelerate_command():
     command = text.splitlines()[-1]
     words = shlex.split(command)
     assert words[0] == "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"
-    assert words[1:] == ["python", "-m", "workbench", "train", "--config", "configs/train config.yaml",
-                         "--name", "informes run", "--wait"]
+    assert words[1:] == [
+        "python",
+        "-m",
+        "workbench",
+        "train",
+        "--config",
+        "configs/train config.yaml",
+        "--name",
+        "informes run",
+        "--wait",
+    ]
     assert accelerate_command("r", "c.yaml", 1).splitlines()[-1].startswith("CUDA_VISIBLE_DEVICES=0 python")
     with pytest.raises(ValueError):
         accelerate_command("r", "c.yaml", 0)

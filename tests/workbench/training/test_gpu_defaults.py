@@ -10,14 +10,14 @@ from workbench.training.config import default_config
 from workbench.training.memory import model_shape_for
 
 torch = pytest.importorskip("torch")
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
 def test_the_gpu_default_run_is_fitted_packed_and_uses_trls_fused_head(capsys):
     repository.ensure_samples()
-    config = default_config(True).with_updates(dataset="informes-proyectos", base_model="demo", max_steps=12,
-                                               eval_steps=6, auto_evaluate=False)
+    config = default_config(True).with_updates(
+        dataset="informes-proyectos", base_model="demo", max_steps=12, eval_steps=6, auto_evaluate=False
+    )
     fitted = fit_to_gpu(config, model_shape_for("demo"), device_info())
     # the demo model is tiny: any CUDA card takes the whole effective batch at once, without checkpointing
     assert fitted.per_device_batch_size == 4 and fitted.gradient_accumulation_steps == 1

@@ -9,15 +9,29 @@ from workbench.data import repository
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
-ROWS = [{"instruction": f"Repite: {w}", "input": "", "output": w} for w in
-        ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez", "once", "doce")]
+ROWS = [
+    {"instruction": f"Repite: {w}", "input": "", "output": w}
+    for w in ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez", "once", "doce")
+]
 
 
 def _config(**kw) -> TrainConfig:
     repository.create_dataset("words", "alpaca", ROWS)
-    base = dict(dataset="words", base_model="demo", max_steps=400, save_steps=4, eval_steps=0, packing=False,
-                gradient_checkpointing=False, gradient_accumulation_steps=1, learning_rate=1e-2, warmup=0,
-                precision="fp32", target_modules="all-linear", auto_evaluate=False)
+    base = dict(
+        dataset="words",
+        base_model="demo",
+        max_steps=400,
+        save_steps=4,
+        eval_steps=0,
+        packing=False,
+        gradient_checkpointing=False,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-2,
+        warmup=0,
+        precision="fp32",
+        target_modules="all-linear",
+        auto_evaluate=False,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -45,8 +59,10 @@ def test_kill_9_marks_the_run_interrupted_and_resume_continues_from_the_checkpoi
     _wait(lambda: runs.latest_checkpoint("killed") is not None, what="a checkpoint")
     pid = runs.get_run(run_id)["pid"]
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: runs.mark_interrupted() == [run_id] or runs.get_run(run_id)["status"] == "interrupted",
-          what="interrupted status")
+    _wait(
+        lambda: runs.mark_interrupted() == [run_id] or runs.get_run(run_id)["status"] == "interrupted",
+        what="interrupted status",
+    )
     assert runs.get_run(run_id)["status"] == "interrupted"
     checkpoint_step = int(runs.latest_checkpoint("killed").name.split("-")[1])
 

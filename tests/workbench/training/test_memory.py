@@ -94,8 +94,7 @@ def test_trainable_params_match_peft_on_the_demo_model():
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_pretrained(resolve_base("demo"))
         targets = config.resolved_target_modules()
-        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                 target_modules=targets))
+        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=targets))
         peft_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
         assert trainable_params(config, shape) == peft_count
 
@@ -127,10 +126,18 @@ def test_model_shape_for_a_hub_preset_and_unknown_bases(tmp_path):
 def test_model_shape_for_a_local_folder_without_weights(tmp_path):
     folder = tmp_path / "llama-like"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000, "num_attention_heads": 32,
-        "intermediate_size": 11008, "tie_word_embeddings": False,
-    }))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "hidden_size": 4096,
+                "num_hidden_layers": 32,
+                "vocab_size": 32000,
+                "num_attention_heads": 32,
+                "intermediate_size": 11008,
+                "tie_word_embeddings": False,
+            }
+        )
+    )
     shape = model_shape_for(str(folder))
     assert shape.num_kv_heads == 32
     assert shape.parameters == LLAMA_7B.parameters  # computed from the shape when no weights are there
@@ -158,8 +165,9 @@ def test_recommendation_when_it_fits():
 def test_recommendation_when_it_does_not_fit():
     qlora = estimate_memory(seed_recipe(method="qlora"), LLAMA_7B).total_gb
     text = recommend(seed_recipe(), LLAMA_7B, GPU_8)
-    assert text == (f"LoRA needs about 16 GB but your GPU has 8.0 GB: switch to QLoRA (about {qlora:.1f} GB) "
-                    "or reduce max_length.")
+    assert text == (
+        f"LoRA needs about 16 GB but your GPU has 8.0 GB: switch to QLoRA (about {qlora:.1f} GB) or reduce max_length."
+    )
     no_ckpt = recommend(seed_recipe(method="qlora", gradient_checkpointing=False), LLAMA_7B, GPU_8)
     assert "turn on gradient checkpointing" in no_ckpt
     hopeless = recommend(seed_recipe(), LLAMA_7B, GPU_4)

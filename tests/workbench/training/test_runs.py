@@ -158,9 +158,16 @@ def test_delete_removes_rows_and_folders_but_not_a_running_run(dataset, fake_lau
 
 
 def test_launch_starts_a_detached_process_with_its_log(dataset, monkeypatch):
-    monkeypatch.setattr(queue, "worker_command", lambda job: [
-        sys.executable, "-c", "import os, sys; print('worker for', sys.argv[1], os.environ['WORKBENCH_HOME'])",
-        str(job["run_id"])])
+    monkeypatch.setattr(
+        queue,
+        "worker_command",
+        lambda job: [
+            sys.executable,
+            "-c",
+            "import os, sys; print('worker for', sys.argv[1], os.environ['WORKBENCH_HOME'])",
+            str(job["run_id"]),
+        ],
+    )
     run_id = runs.start_run(_config(dataset), name="logged")
     pid = runs.get_run(run_id)["pid"]
     assert os.getsid(pid) == pid  # its own session: closing the app does not stop it

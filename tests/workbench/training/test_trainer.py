@@ -44,11 +44,13 @@ def test_label_only_loss_equals_the_models_own_loss_with_the_same_gradients(demo
     model = lora_model(demo_model_dir)
     ids, mask, labels = batch(model.config.vocab_size)
     reference, reference_grads = loss_and_grads(
-        model, lambda: model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+        model, lambda: model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    )
 
     add_label_only_head(model.get_base_model())
     fast, fast_grads = loss_and_grads(
-        model, lambda: model(input_ids=ids, attention_mask=mask, workbench_labels=labels).loss)
+        model, lambda: model(input_ids=ids, attention_mask=mask, workbench_labels=labels).loss
+    )
 
     assert fast == pytest.approx(reference, rel=1e-5)
     assert len(fast_grads) == len(reference_grads) > 0
@@ -101,7 +103,8 @@ def test_the_worker_trains_with_the_label_only_loss_on_cpu(capsys):
     repository.create_dataset("words", "alpaca", rows)
     repository.make_split("words", 1, SplitSpec(seed=1, validation_ratio=None, validation_count=2))
     config = cpu_preset(TrainConfig(dataset="words", base_model="demo")).with_updates(
-        max_steps=4, auto_evaluate=False, learning_rate=1e-2)
+        max_steps=4, auto_evaluate=False, learning_rate=1e-2
+    )
     run_id = runs.create_run(config, name="label-only")
     assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
     out = capsys.readouterr().out

@@ -7,12 +7,20 @@ from workbench.data.split import SplitSpec
 from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError, build_datasets, training_row
 
-ALPACA = [{"instruction": f"Question {i}", "input": f"context {i}" if i % 2 else "", "output": f"Answer {i}"}
-          for i in range(10)]
+ALPACA = [
+    {"instruction": f"Question {i}", "input": f"context {i}" if i % 2 else "", "output": f"Answer {i}"}
+    for i in range(10)
+]
 CHAT = [
-    {"messages": [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"},
-                  {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"},
-                  {"role": "assistant", "content": "Goodbye."}]},
+    {
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "Bye"},
+            {"role": "assistant", "content": "Goodbye."},
+        ]
+    },
     {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]},
 ]
 
@@ -27,8 +35,10 @@ def test_alpaca_rows_become_prompt_and_completion_messages():
     assert validation is None  # no stored split: every row trains
     assert len(train) == 10 and info["train_rows"] == 10 and info["validation_rows"] == 0
     assert set(train.column_names) == {"prompt", "completion"}
-    assert train[1] == {"prompt": [{"role": "user", "content": "Question 1\n\ncontext 1"}],
-                        "completion": [{"role": "assistant", "content": "Answer 1"}]}
+    assert train[1] == {
+        "prompt": [{"role": "user", "content": "Question 1\n\ncontext 1"}],
+        "completion": [{"role": "assistant", "content": "Answer 1"}],
+    }
     assert info["revision_sha256"] == revision.sha256 and info["revision_n"] == 1
     assert info["dataset"] == "d" and info["shape"] == "prompt-completion"
 

@@ -25,10 +25,22 @@ from workbench.training.model_load import (
     training_tokenizer,
 )
 
-ROWS = [{"instruction": f"Di el número {i}.", "input": "", "output": f"El número es {i}. Uno, dos, tres."}
-        for i in range(24)]
-FAST = {"auto_evaluate": False, "max_steps": 12, "learning_rate": 2e-2, "lr_scheduler": "constant", "warmup": 0.0, "max_length": 64,
-        "per_device_batch_size": 4, "eval_steps": 4, "save_steps": 0, "logging_steps": 1}
+ROWS = [
+    {"instruction": f"Di el número {i}.", "input": "", "output": f"El número es {i}. Uno, dos, tres."}
+    for i in range(24)
+]
+FAST = {
+    "auto_evaluate": False,
+    "max_steps": 12,
+    "learning_rate": 2e-2,
+    "lr_scheduler": "constant",
+    "warmup": 0.0,
+    "max_length": 64,
+    "per_device_batch_size": 4,
+    "eval_steps": 4,
+    "save_steps": 0,
+    "logging_steps": 1,
+}
 
 
 def make_run(name="run", rows=ROWS, split=True, checked=True, **settings) -> int:
@@ -42,9 +54,19 @@ def make_run(name="run", rows=ROWS, split=True, checked=True, **settings) -> int
     if checked:
         return runs.create_run(config, name)
     db = store.open_db()
-    run_id = db["runs"].insert({"name": name, "config_json": config.to_json(), "base_model": config.base_model,
-                                "dataset_revision_id": repository.get_revision("nums").id,
-                                "created": store.now()}).last_pk
+    run_id = (
+        db["runs"]
+        .insert(
+            {
+                "name": name,
+                "config_json": config.to_json(),
+                "base_model": config.base_model,
+                "dataset_revision_id": repository.get_revision("nums").id,
+                "created": store.now(),
+            }
+        )
+        .last_pk
+    )
     registry.create("train", f"Train {name}", run_id=run_id)
     return run_id
 
@@ -54,8 +76,12 @@ def get_run(run_id: int) -> dict:
 
 
 def metric_values(run_id: int, name: str) -> list[tuple[int, float]]:
-    return [(r["step"], r["value"]) for r in store.open_db().query(
-        "select step, value from metrics where run_id = ? and name = ? order by step, rowid", [run_id, name])]
+    return [
+        (r["step"], r["value"])
+        for r in store.open_db().query(
+            "select step, value from metrics where run_id = ? and name = ? order by step, rowid", [run_id, name]
+        )
+    ]
 
 
 def test_a_run_trains_logs_metrics_and_saves_the_adapter():
@@ -69,8 +95,7 @@ def test_a_run_trains_logs_metrics_and_saves_the_adapter():
     assert progress["phase"] == "done" and progress["step"] == progress["max_steps"] == 24
     assert progress["tokens_seen"] > 0
 
-    names = {r["name"] for r in store.open_db().query("select distinct name from metrics where run_id = ?",
-                                                       [run_id])}
+    names = {r["name"] for r in store.open_db().query("select distinct name from metrics where run_id = ?", [run_id])}
     assert {"loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second"} <= names
     losses = [value for _, value in metric_values(run_id, "loss")]
     assert len(losses) == 24
@@ -80,8 +105,15 @@ def test_a_run_trains_logs_metrics_and_saves_the_adapter():
 
     adapter = paths.home() / run["adapter_dir"]
     assert run["adapter_dir"] == "adapters/run" and adapter.is_dir()
-    for file in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "tokenizer_config.json",
-                 "chat_template.jinja", "workbench_run.json", "loss_history.json"):
+    for file in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "workbench_run.json",
+        "loss_history.json",
+    ):
         assert (adapter / file).is_file(), file
     record = json.loads((adapter / "workbench_run.json").read_text())
     revision = repository.get_revision("nums")
@@ -159,14 +191,18 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint():
 def test_the_worker_module_runs_as_a_process():
     run_id = make_run(max_steps=4, eval_steps=2)
     env = {**os.environ, "WORKBENCH_HOME": str(paths.home()), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "workbench.jobs.worker", str(get_run(run_id)["job_id"])],
-                          cwd=paths.REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.jobs.worker", str(get_run(run_id)["job_id"])],
+        cwd=paths.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "step 4/4" in done.stdout and "Adapter saved" in done.stdout
     assert get_run(run_id)["status"] == "completed"
     assert (paths.adapters_dir() / "run" / "adapter_model.safetensors").is_file()
-
 
 
 def test_the_exit_code_says_whether_the_run_failed():
@@ -231,8 +267,9 @@ def test_saved_adapter_loads_back_onto_the_base():
     run_id = make_run(max_steps=2, eval_steps=0)
     assert worker.run_training(run_id) == "completed"
     adapter = paths.home() / get_run(run_id)["adapter_dir"]
-    base = AutoModelForCausalLM.from_pretrained(json.loads((adapter / "workbench_run.json").read_text())
-                                                ["base_model_path"])
+    base = AutoModelForCausalLM.from_pretrained(
+        json.loads((adapter / "workbench_run.json").read_text())["base_model_path"]
+    )
     model = PeftModel.from_pretrained(base, str(adapter))
     saved = load_file(adapter / "adapter_model.safetensors")
     assert saved and all(k.startswith("base_model.model.") for k in saved)
