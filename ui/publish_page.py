@@ -71,7 +71,7 @@ def plan_form(run: dict, host: str, server: dict | None) -> publish_ollama.Publi
     route = left.selectbox("Route", ["auto", *publish_ollama.ROUTES], key="publish_route")
     quantize = middle.selectbox(
         "Quantization by Ollama",
-        ["none", *publish_ollama.QUANTIZATIONS],
+        ["none", *publish_ollama.OLLAMA_QUANTIZATIONS],
         key="publish_quantize",
         help="none keeps the weights as trained (answers closest to the app).",
     )
@@ -248,10 +248,10 @@ def gguf_form(run: dict) -> None:
     left, right = st.columns(2)
     quantize = left.selectbox(
         "Quantization",
-        gguf.QUANTIZATIONS,
+        gguf.GGUF_QUANTIZATIONS,
         key="gguf_quantize",
         help=QUANT_HELP,
-        index=gguf.QUANTIZATIONS.index(gguf.DEFAULT_QUANTIZATION),
+        index=gguf.GGUF_QUANTIZATIONS.index(gguf.DEFAULT_QUANTIZATION),
         format_func=lambda q: q if q in gguf.CONVERTER_TYPES or has_quantizer else f"{q} (needs llama-cpp-python)",
     )
     folder = right.text_input(

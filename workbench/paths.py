@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Written by the training job into every adapter folder: config, dataset revision, final metrics.
+RUN_FILE = "workbench_run.json"
 
 
 def home() -> Path:

@@ -21,7 +21,9 @@ def add_parser(commands) -> None:
         help="merged (adapter merged into the base) or adapter (base + LoRA); default: adapter "
         "when the run's base is already in Ollama and the adapter is plain LoRA",
     )
-    parser.add_argument("--quantize", choices=publish_ollama.QUANTIZATIONS, help="let Ollama quantize the weights")
+    parser.add_argument(
+        "--quantize", choices=publish_ollama.OLLAMA_QUANTIZATIONS, help="let Ollama quantize the weights"
+    )
     parser.add_argument(
         "--replay",
         type=int,
@@ -48,7 +50,7 @@ def add_parser(commands) -> None:
     )
     export.add_argument(
         "--quantize",
-        choices=gguf.QUANTIZATIONS,
+        choices=gguf.GGUF_QUANTIZATIONS,
         default=gguf.DEFAULT_QUANTIZATION,
         help=f"weights of the merged GGUF (default {gguf.DEFAULT_QUANTIZATION}; the K-quants need llama-cpp-python)",
     )

@@ -105,7 +105,7 @@ def create_dataset(name: str, fmt: str, rows: list[dict] | None = None, note: st
     if fmt not in STORED_FORMATS:
         raise DatasetError(f"Unknown dataset format {fmt!r}: choose one of {', '.join(STORED_FORMATS)}.")
     db = store.open_db()
-    with _transaction(db):
+    with store.transaction(db):
         if db.table("datasets").count_where("name = ?", [name]):
             raise DatasetError(f"A dataset named {name!r} already exists: pick another name or open it.")
         stamp = store.now()
@@ -154,7 +154,7 @@ def read_revision_rows(revision: Revision) -> list[dict]:
 def save_rows(name: str, rows: list[dict], base_revision: int, note: str = "") -> Revision:
     """Write `rows` as a new revision, unless someone saved after `base_revision` was loaded."""
     db = store.open_db()
-    with _transaction(db):
+    with store.transaction(db):
         dataset = _dataset_row(db, name)
         latest = _latest_n(db, dataset["id"])
         if latest != base_revision:
@@ -212,7 +212,7 @@ def make_split(name: str, n: int, spec: SplitSpec) -> Split:
 
 def delete_dataset(name: str) -> None:
     db = store.open_db()
-    with _transaction(db):
+    with store.transaction(db):
         dataset = _dataset_row(db, name)
         used = db.execute(
             "select count(*) from runs join revisions on runs.dataset_revision_id = revisions.id "
@@ -264,19 +264,6 @@ def _write_revision(db, dataset_id: int, name: str, n: int, rows: list[dict], no
     record["id"] = store.row_id(db.table("revisions").insert(record))
     db.table("datasets").update(dataset_id, {"updated": record["created"]})
     return _revision(record)
-
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT: serialises writers across tabs and processes."""
-
-    def __init__(self, db):
-        self.conn = db.conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _dataset_row(db, name: str) -> dict:

@@ -6,6 +6,7 @@ Every per-row metric returns a float in [0, 1] (BLEU: 0-100) or ``None`` when it
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -61,30 +62,28 @@ def _tokens(text: str) -> list[str]:
     return _WORD.findall(normalise(text))
 
 
-def _lcs_length(a: list[str], b: list[str]) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
+class _WordTokens:
+    """rouge-score's tokenizer interface over our normalised words (its own keeps only ASCII letters and
+    digits, which splits "información" in two: measured in bench/library_vs_hand.py)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return _tokens(text)
+
+
+@functools.cache
+def _rouge_scorer():
+    # Heavy: rouge-score imports nltk (about 0.9 s), which only an evaluation needs.
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_WordTokens())
 
 
 def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 over normalised word tokens: LCS / len(pred) and LCS / len(ref), harmonic mean."""
-    pred, ref = _tokens(prediction), _tokens(reference)
-    if not pred and not ref:
+    """ROUGE-L F1 over normalised word tokens (rouge-score's LCS): LCS / len(pred) and LCS / len(ref),
+    harmonic mean. Two empty texts agree (1.0)."""
+    if not _tokens(prediction) and not _tokens(reference):
         return 1.0
-    if not pred or not ref:
-        return 0.0
-    lcs = _lcs_length(pred, ref)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(pred), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall)
+    return float(_rouge_scorer().score(reference or "", prediction or "")["rougeL"].fmeasure)
 
 
 def sentence_bleu(prediction: str, reference: str) -> float:

@@ -47,9 +47,8 @@ from typing import Any
 from workbench import paths
 from workbench.models.loading import ModelLoadError, is_local, load_tokenizer, resolve_base
 
-QUANTIZATIONS = ("none", "4bit")
+LOAD_QUANTIZATIONS = ("none", "4bit")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
-RUN_FILE = "workbench_run.json"  # written by the training worker into every adapter folder
 ADAPTER_CONFIG = "adapter_config.json"
 # End-of-turn tokens of common chat templates; each counts as a stop token when the tokenizer has it.
 END_OF_TURN_TOKENS = (
@@ -148,8 +147,8 @@ class Engine:
     """One base model loaded once, with any number of LoRA adapters attached to it."""
 
     def __init__(self, base: str, quantization: str = "none", trust_remote_code: bool = False):
-        if quantization not in QUANTIZATIONS:
-            raise ModelLoadError(f"Unknown quantization {quantization!r}: use one of {', '.join(QUANTIZATIONS)}.")
+        if quantization not in LOAD_QUANTIZATIONS:
+            raise ModelLoadError(f"Unknown quantization {quantization!r}: use one of {', '.join(LOAD_QUANTIZATIONS)}.")
         import torch
 
         if quantization == "4bit" and not torch.cuda.is_available():
@@ -288,7 +287,7 @@ class Engine:
             )
         run = {}
         with contextlib.suppress(OSError, ValueError):
-            run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+            run = json.loads((folder / paths.RUN_FILE).read_text(encoding="utf-8"))
         run = run if isinstance(run, dict) else {}
         claimed = [str(value) for value in (run.get("base_model"), run.get("base_model_path")) if value]
         if not claimed and config.get("base_model_name_or_path"):

@@ -56,7 +56,7 @@ from workbench.training import runs
 FLOAT_TYPES = ("f32", "f16", "bf16")
 CONVERTER_TYPES = (*FLOAT_TYPES, "q8_0")  # written by convert_hf_to_gguf.py itself
 K_QUANTS = ("q4_K_M", "q4_K_S", "q5_K_M", "q6_K")  # need llama.cpp's quantizer (llama-cpp-python)
-QUANTIZATIONS = (*CONVERTER_TYPES, *K_QUANTS)
+GGUF_QUANTIZATIONS = (*CONVERTER_TYPES, *K_QUANTS)
 DEFAULT_QUANTIZATION = "q8_0"
 # Approximate bytes per weight of each type (block scales included), for the disk-space check.
 BYTES_PER_WEIGHT = {
@@ -103,8 +103,8 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
     say = progress or (lambda message: None)
     run = runs.get_run(job.run_id)
     config = runs.run_config(run)
-    if job.quantize not in QUANTIZATIONS:
-        raise PublishError(f"quantize: {job.quantize!r} is not offered; use one of {', '.join(QUANTIZATIONS)}.")
+    if job.quantize not in GGUF_QUANTIZATIONS:
+        raise PublishError(f"quantize: {job.quantize!r} is not offered; use one of {', '.join(GGUF_QUANTIZATIONS)}.")
     if job.quantize in K_QUANTS and not has_llama_cpp():
         raise PublishError(
             f"{job.quantize} needs llama.cpp's quantizer, which comes with llama-cpp-python: install "

@@ -45,7 +45,7 @@ from workbench.system import ollama_host
 from workbench.training import runs
 
 ROUTES = ("merged", "adapter")
-QUANTIZATIONS = ("q4_K_M", "q4_K_S", "q8_0")
+OLLAMA_QUANTIZATIONS = ("q4_K_M", "q4_K_S", "q8_0")
 # Ollama's model names: an optional namespace, the model, an optional tag.
 _PART = r"[a-z0-9][a-z0-9._-]{0,79}"
 NAME_RE = re.compile(rf"^(?:{_PART}/)?{_PART}(?::[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})?$")
@@ -137,9 +137,9 @@ def plan(
     folder = adapter_dir(run)
     name = check_name(name)
     host = (host or ollama_host()).rstrip("/")
-    if quantize is not None and quantize not in QUANTIZATIONS:
+    if quantize is not None and quantize not in OLLAMA_QUANTIZATIONS:
         raise PublishError(
-            f"quantize: {quantize!r} is not one Ollama offers; use one of {', '.join(QUANTIZATIONS)} "
+            f"quantize: {quantize!r} is not one Ollama offers; use one of {', '.join(OLLAMA_QUANTIZATIONS)} "
             "or none (keep the weights as they are)."
         )
     if route is not None and route not in ROUTES:

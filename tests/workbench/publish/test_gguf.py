@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import json
 import shutil
-import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from workbench.publish import convert_child, gguf, llama_cpp
+from workbench.publish import gguf, llama_cpp
 from workbench.publish.merge import PublishError, adapter_dir, exports_dir
 
 HAS_LLAMA_CPP = gguf.has_llama_cpp()
@@ -163,112 +160,6 @@ def test_a_disk_that_fills_up_mid_export_leaves_nothing_half_made(trained_run, m
     assert sorted(p.name for p in folder.iterdir()) == ["merged"]  # the merge itself completed and is reused
     [record] = gguf.list_exports(trained_run["id"])
     assert record["status"] == "failed" and "disk filled up" in record["details"]["error"]
-
-
-def test_a_converter_that_fails_reports_its_last_lines(monkeypatch, tmp_path):
-    folder = tmp_path / "cache" / f"llama.cpp-{llama_cpp.LLAMA_CPP_PYTHON}"
-    folder.mkdir(parents=True)
-    (folder / llama_cpp.MODEL_SCRIPT).write_text(
-        "import sys\nprint('INFO:hf-to-gguf:loading')\nprint('ERROR: unsupported architecture Foo')\nsys.exit(3)\n"
-    )
-    (folder / llama_cpp.ADAPTER_SCRIPT).write_text(
-        "import sys\nprint('OSError: [Errno 28] No space left on device', file=sys.stderr)\nsys.exit(1)\n"
-    )
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    lines = []
-    with pytest.raises(PublishError, match=r"(?s)convert_hf_to_gguf.py failed \(exit 3\).*unsupported architecture"):
-        llama_cpp.run_converter(llama_cpp.MODEL_SCRIPT, [], lines.append)
-    assert lines == ["llama.cpp: INFO:hf-to-gguf:loading", "llama.cpp: ERROR: unsupported architecture Foo"]
-    with pytest.raises(PublishError, match="disk filled up"):
-        llama_cpp.run_converter(llama_cpp.ADAPTER_SCRIPT, [])
-
-
-# ------------------------------------------------------------------------------- fetching the converters
-
-
-def _fake_sdist(path: Path) -> Path:
-    root = f"llama_cpp_python-{llama_cpp.LLAMA_CPP_PYTHON}/vendor/llama.cpp/"
-    members = {
-        root + "convert_hf_to_gguf.py": b"# model",
-        root + "convert_lora_to_gguf.py": b"# adapter",
-        root + "conversion/__init__.py": b"",
-        root + "gguf-py/gguf/__init__.py": b"",
-        root + "src/llama.cpp": b"// not needed",
-        root + "conversion/../../../../escape.py": b"bad",
-    }
-    with tarfile.open(path, "w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
-
-
-def test_the_converters_are_fetched_once_with_pip_checked_and_only_they_are_unpacked(monkeypatch, tmp_path):
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    calls = []
-
-    sdist = _fake_sdist(tmp_path / "published.tar.gz")
-
-    def pip(command, **kwargs):
-        calls.append(command)
-        shutil.copyfile(sdist, Path(command[command.index("-d") + 1]) / llama_cpp.SDIST_NAME)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(llama_cpp.subprocess, "run", pip)
-    monkeypatch.setattr(llama_cpp, "SDIST_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
-    folder = llama_cpp.converter()
-    assert folder == tmp_path / "cache" / f"llama.cpp-{llama_cpp.LLAMA_CPP_PYTHON}"
-    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
-        "conversion/__init__.py",
-        "convert_hf_to_gguf.py",
-        "convert_lora_to_gguf.py",
-        "gguf-py/gguf/__init__.py",
-    ]
-    assert not (tmp_path / "escape.py").exists() and not list((tmp_path / "cache").glob(".*"))
-    assert calls[0][-1] == f"llama-cpp-python=={llama_cpp.LLAMA_CPP_PYTHON}" and "--no-binary" in calls[0]
-    llama_cpp.converter()
-    assert len(calls) == 1  # cached
-
-
-def test_a_download_that_does_not_match_the_pinned_hash_is_refused(monkeypatch, tmp_path):
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-
-    def pip(command, **kwargs):
-        _fake_sdist(Path(command[command.index("-d") + 1]) / llama_cpp.SDIST_NAME)
-        return subprocess.CompletedProcess(command, 0, "", "")
-
-    monkeypatch.setattr(llama_cpp.subprocess, "run", pip)
-    with pytest.raises(PublishError, match="does not match its pinned sha256"):
-        llama_cpp.converter()
-    assert not llama_cpp.converter_dir().exists()
-
-
-def test_no_package_index_gives_a_clear_message(monkeypatch, tmp_path):
-    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
-    with pytest.raises(PublishError, match=r"Could not fetch llama.cpp's converters .*PIP_INDEX_URL"):
-        llama_cpp.converter()
-    assert not llama_cpp.converter_dir().exists()
-
-
-# -------------------------------------------------------------------------------- pre-tokenizer naming
-
-
-def test_plain_gpt2_byte_level_pre_tokenization_is_recognised_and_nothing_else(demo_model_dir, tmp_path):
-    assert convert_child.plain_gpt2_pretokenizer(demo_model_dir)
-    data = json.loads((demo_model_dir / "tokenizer.json").read_text())
-    for change in (
-        {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}},
-        {"pre_tokenizer": {"type": "Metaspace", "replacement": "▁"}},
-        {"normalizer": {"type": "NFC"}},
-    ):
-        folder = tmp_path / str(len(list(tmp_path.iterdir())))
-        folder.mkdir()
-        (folder / "tokenizer.json").write_text(json.dumps({**data, **change}))
-        assert not convert_child.plain_gpt2_pretokenizer(folder), change
-    assert not convert_child.plain_gpt2_pretokenizer(tmp_path / "missing")
 
 
 def test_the_base_can_come_along_for_the_adapter(trained_run, converter_dir):
