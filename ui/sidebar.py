@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import system
+from workbench import processes, system
 from workbench.jobs import queue, registry
 from workbench.models import demo
 
@@ -43,6 +43,7 @@ def render_sidebar() -> None:
 
 
 def _jobs() -> None:
+    processes.reap_finished()  # workers this server started and that ended since the last page
     active = registry.active()
     st.markdown(
         f":material/directions_run: **Jobs in progress:** {len(active)}"

@@ -45,6 +45,15 @@ def remember_child(process: subprocess.Popen) -> None:
     _children[process.pid] = process
 
 
+def reap_finished() -> list[int]:
+    """Collect the exit status of our workers that have ended, so none stays a zombie (`<defunct>`) under
+    the app; returns their pids. The app calls this on every page it draws; it costs a poll per child."""
+    ended = [pid for pid, child in list(_children.items()) if child.poll() is not None]
+    for pid in ended:
+        _children.pop(pid, None)
+    return ended
+
+
 def process_alive(pid: int, markers: tuple[str, ...]) -> bool:
     """Whether `pid` is a live process whose command line contains one of `markers`."""
     child = _children.get(pid)

@@ -82,3 +82,34 @@ def test_checkpoints_of_a_run_can_be_a_side(page, trained_run):
     at.chat_input(key="cmp_prompt").set_value("Repite: uno").run()
     assert not at.exception, at.exception
     assert [m["role"] for m in at.session_state["cmp_history"]["words-demo@checkpoint-6"]] == ["user", "assistant"]
+
+
+def test_a_running_evaluation_shows_its_side_rows_and_tokens(page, trained_run):
+    from workbench.evaluation import runner
+    from workbench.jobs import registry
+
+    job_id = runner.create_eval(trained_run["id"], split="all", limit=3)
+    registry.mark_running(job_id)  # as its worker would, mid-batch
+    registry.set_progress(
+        job_id,
+        {
+            "phase": "generating",
+            "done": 0,
+            "total": 3,
+            "unit": "rows",
+            "side": "adapter",
+            "rows": "1-3",
+            "tokens": 120,
+            "side_tokens": 30,
+            "eta_seconds": 12,
+        },
+    )
+    at = page("pages/compare.py")
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    assert not at.exception
+    texts = [p.proto.text for p in at.get("progress")]
+    assert (
+        "Evaluation running: 0/3 rows scored, adapter answers for rows 1-3, 150 tokens generated, about 12 s left"
+        in texts
+    )
+    registry.finish(job_id, "cancelled")

@@ -111,3 +111,20 @@ def test_the_live_view_reads_only_the_metric_rows_added_since_its_last_poll(page
     assert len(seen["rows"]) == 21 and sorted(r["step"] for r in seen["rows"])[-1] == 7
     spec = at.session_state["live_chart_specs"][key][1][0]
     assert max(row["step"] for rows in spec["datasets"].values() for row in rows) == 7
+
+
+def test_a_queued_run_says_what_it_waits_for(page, fake_launch):
+    from workbench.data import repository
+    from workbench.training.config import TrainConfig, cpu_preset
+
+    repository.ensure_samples()
+    config = cpu_preset(TrainConfig(dataset="informes-proyectos", base_model="demo"))
+    runs.start_run(config, name="first")
+    waiting = runs.start_run(config, name="second")
+    at = page(PAGE)
+    at.session_state["train_watch"] = waiting
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Queued: waits for “Train first” (running)") for c in captions), captions
+    assert not any("loading the model" in c for c in captions)

@@ -97,29 +97,18 @@ def test_demo_model_command_builds_into_the_workspace(workbench_home, capsys):
     assert "Demo model ready" in capsys.readouterr().out
 
 
-def test_train_wait_then_runs_list_show_and_delete(tmp_path, capsys):
+def _train_and_wait(tmp_path, capsys, name: str, validation: int, settings: list[str]) -> int:
+    """Import a dataset, split off `validation` rows and `train --wait` a demo run with `settings`."""
     main(["datasets", "import", str(_write(tmp_path / "nums.jsonl", GOOD))])
-    main(["datasets", "split", "nums", "--count", "4"])
+    main(["datasets", "split", "nums", "--count", str(validation)])
     capsys.readouterr()
-    code = main(
-        [
-            "train",
-            "--dataset",
-            "nums",
-            "--base",
-            "demo",
-            "--name",
-            "cli-run",
-            "--wait",
-            "--set",
-            "max_steps=6",
-            "--set",
-            "eval_steps=3",
-            "--set",
-            "lora_r=4",
-            "--set",
-            "auto_evaluate=false",
-        ]
+    extra = [x for setting in settings for x in ("--set", setting)]
+    return main(["train", "--dataset", "nums", "--base", "demo", "--name", name, "--wait", *extra])
+
+
+def test_train_wait_then_runs_list_show_and_delete(tmp_path, capsys):
+    code = _train_and_wait(
+        tmp_path, capsys, "cli-run", 4, ["max_steps=6", "eval_steps=3", "lora_r=4", "auto_evaluate=false"]
     )
     out = capsys.readouterr().out
     assert code == 0, out
@@ -141,3 +130,28 @@ def test_train_reports_every_bad_setting(capsys):
     assert main(["train", "--dataset", "informes-proyectos", "--set", "lora_r=0", "--set", "lr_scheduler=zig"]) == 2
     err = capsys.readouterr().err
     assert "lora_r: 0" in err and "lr_scheduler: 'zig'" in err
+
+
+def test_train_wait_waits_for_the_automatic_evaluation_and_prints_its_table(tmp_path, capsys):
+    code = _train_and_wait(tmp_path, capsys, "scored", 3, ["max_steps=2", "eval_steps=0", "lora_r=4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Run scored completed." in out and "Evaluating base and adapter on validation rows (job" in out
+    assert "Evaluation completed." in out and "exact_match" in out.split("Evaluation completed.")[1]
+    from workbench.evaluation import runner
+    from workbench.training import runs
+
+    assert runner.results(runs.get_run("scored")["id"])  # the run's results are there, not only printed
+    assert main(["runs", "delete", "scored", "--yes"]) == 0  # nothing is still running on it
+
+
+def test_eval_on_a_run_being_evaluated_follows_that_job(trained_run, capsys):
+    from workbench.evaluation import runner
+
+    job_id = runner.start_eval(trained_run["id"], split="train", limit=2)  # a detached worker runs it
+    assert runner.get_job(job_id)["status"] == "running"
+    assert main(["eval", trained_run["name"], "--split", "validation"]) == 0
+    out = capsys.readouterr().out
+    assert f"is being evaluated already (job {job_id}, train split): following it." in out
+    assert "Evaluation completed." in out and runner.get_job(job_id)["status"] == "completed"
+    assert len(runner.list_jobs(trained_run["id"])) == 1  # followed, not started again

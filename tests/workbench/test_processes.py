@@ -36,3 +36,16 @@ def test_a_process_is_recognised_by_its_command_line():
     finally:
         child.kill()
         child.wait()
+
+
+def test_ended_workers_are_reaped_and_leave_no_zombie(tmp_path):
+    from workbench.processes import launch_detached, reap_finished
+
+    pid = launch_detached([sys.executable, "-c", "pass"], tmp_path / "w.log", "a worker that ends at once")
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the worker did not end"
+        time.sleep(0.05)
+    assert reap_finished() == [pid]
+    assert not Path(f"/proc/{pid}").exists()  # no <defunct> left under the app
+    assert reap_finished() == []

@@ -10,6 +10,7 @@ import streamlit as st
 
 from workbench.data import repository
 from workbench.evaluation import runner
+from workbench.jobs import queue
 from workbench.training import runs
 
 FILTERS = ("all rows", "adapter better", "adapter worse", "both wrong", "both right", "same")
@@ -63,8 +64,11 @@ def _job_view(job_id: int, polling: bool) -> None:
         st.rerun()
     progress = runner.job_progress(job)
     done, total = progress.get("done", 0), progress.get("total") or 0
-    eta = progress.get("eta_seconds")
-    text = f"Evaluation {job['status']}: {done} of {total} rows" + (f" · about {eta:.0f} s left" if eta else "")
+    text = (
+        f"Evaluation {job['status']}: {runner.describe_progress(progress)}"
+        if job["status"] != "queued"
+        else (f"Evaluation queued: {queue.waiting_for(job)}")
+    )
     st.progress(done / total if total else 0.0, text=text)
     if job["status"] == "failed" and job.get("error"):
         st.error(job["error"].split("\n\n")[0])

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench.jobs import registry
+from workbench.jobs import queue, registry
 from workbench.training import runs
 
 # Every poll redraws the charts in the browser, which shares the CPU with the trainer: on 2 cores a 2 s poll
@@ -43,8 +43,14 @@ def _body(run_id: int, polling: bool) -> None:
         runs.schedule()
     _header(run)
     metrics, version = _metrics(run)
-    if metrics.empty:
-        st.caption("No metrics yet: the worker is loading the model and the data…")
+    if metrics.empty and run["status"] == "queued":
+        job = registry.get(run["job_id"])
+        st.caption(f"Queued: {queue.waiting_for(job)}. It starts by itself.")
+    elif metrics.empty:
+        st.caption(
+            f"No metrics yet: {runs.run_progress(run).get('phase') or 'starting'} (the worker loads the "
+            "model and the data first)…"
+        )
     else:
         _charts(cache_key(run), metrics, version)
     with st.expander("Log (last lines)", expanded=run["status"] == "failed"):

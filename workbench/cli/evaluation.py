@@ -30,6 +30,14 @@ def add_parser(commands) -> None:
 
 def _eval(args) -> int:
     run = runs.get_run(args.run)
+    running = runner.running_job(run["id"])
+    if running is not None:
+        print(
+            f"Run {run['name']} is being evaluated already (job {running['id']}, {running['split']} split): "
+            "following it.",
+            flush=True,
+        )
+        return follow(run, running["id"])
     job_id = runner.create_eval(run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision)
     total = runner.job_progress(runner.get_job(job_id)).get("total")
     print(
@@ -41,22 +49,39 @@ def _eval(args) -> int:
     except KeyboardInterrupt:
         print(f"\nEvaluation job {job_id} stopped (Ctrl+C): marked interrupted.", file=sys.stderr)
         return 130
-    job = runner.get_job(job_id)
+    return _report(run, runner.get_job(job_id), status)
+
+
+def follow(run: dict, job_id: int) -> int:
+    """Wait for an evaluation running elsewhere (a worker) and print its result; Ctrl+C stops only the wait."""
+    try:
+        job = runner.wait_for_eval(job_id, on_progress=_printer())
+    except KeyboardInterrupt:
+        print(
+            f"\nStopped waiting; the evaluation goes on. Follow it again with `python -m workbench eval "
+            f"{run['name']}`.",
+            file=sys.stderr,
+        )
+        return 130
+    return _report(run, job, job["status"])
+
+
+def _report(run: dict, job: dict, status: str) -> int:
     if status not in ("completed", "cancelled"):
         print(f"Evaluation {status}: {job['error'] or ''}".rstrip(), file=sys.stderr)
         return 1
     print(f"Evaluation {status}.")
-    print(format_table(runner.results(run["id"], job_id)))
+    print(format_table(runner.results(run["id"], job["id"])))
     return 0 if status == "completed" else 1
 
 
 def _printer():
+    """Prints a line when the job moves: rows done, which side it generates for, tokens so far, time left."""
+
     def show(progress: dict) -> None:
         if progress.get("phase") != "generating":
             return
-        eta = progress.get("eta_seconds")
-        left = f", about {eta:.0f} s left" if eta else ""
-        print(f"  row {progress['done']}/{progress['total']}{left}", flush=True)
+        print(f"  {runner.describe_progress(progress)}", flush=True)
 
     return show
 

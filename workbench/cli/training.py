@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.cli import evaluation as evaluation_cli
+from workbench.evaluation import runner
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
@@ -104,7 +106,17 @@ def _train(args) -> int:
     print(f"Run {final['name']} {final['status']}." + (f"\n{final['error']}" if final.get("error") else ""))
     if final["adapter_dir"]:
         print(f"Adapter: {final['adapter_dir']}")
-    return 0 if final["status"] == "completed" else 1
+    if final["status"] != "completed":
+        return 1
+    evaluation = runner.evaluation_after_training(final)
+    if evaluation is None:
+        return 0
+    print(
+        f"Evaluating base and adapter on {evaluation['split']} rows (job {evaluation['id']}); Ctrl+C stops "
+        "waiting, not the evaluation.",
+        flush=True,
+    )
+    return evaluation_cli.follow(final, evaluation["id"])
 
 
 def _printer():

@@ -127,6 +127,45 @@ def evaluate_after_training(train_job: dict) -> None:
     print(f"Evaluation of base and adapter queued ({split} rows); see the Compare page.", flush=True)
 
 
+def running_job(run_id: int) -> dict | None:
+    """The run's evaluation in progress (running or cancelling), if any."""
+    registry.sweep_lost()
+    jobs = registry.list_jobs(kind="evaluate", run_id=run_id, statuses=registry.RUNNING, limit=1)
+    return _with_args(jobs[0]) if jobs else None
+
+
+def evaluation_after_training(run: dict, wait_seconds: float = 15.0, poll: float = 0.25) -> dict | None:
+    """The evaluation a completed run queued for itself (TrainConfig.auto_evaluate), waiting a moment for
+    the worker to queue it; None when the run asks for none or none came."""
+    if run["status"] != "completed" or not runs.run_config(run).auto_evaluate:
+        return None
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        job = registry.latest(run["id"], "evaluate")
+        if job and job["created"] >= (run["finished"] or ""):
+            return _with_args(job)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(poll)
+
+
+def wait_for_eval(job_id: int, on_progress: Callable[[dict], None] | None = None, poll: float = 1.0) -> dict:
+    """Follow a job (started by anyone) until it ends; `on_progress` sees each new progress. Returns the job."""
+    seen = None
+    while True:
+        registry.sweep_lost()
+        job = get_job(job_id)
+        progress = job_progress(job)
+        if on_progress and progress != seen:
+            on_progress(progress)
+            seen = progress
+        if job["status"] in TERMINAL:
+            return job
+        if job["status"] == "queued":
+            queue.schedule()
+        time.sleep(poll)
+
+
 def cancel_eval(job_id: int) -> str:
     """Ask a job to stop. A queued job is cancelled at once; a running one stops after its current batch of
     rows (EVAL_BATCH_ROWS: 8 on a CPU)."""
@@ -172,6 +211,20 @@ def latest_job(run_id: int) -> dict | None:
 
 def list_jobs(run_id: int) -> list[dict]:
     return [_with_args(job) for job in registry.list_jobs(kind="evaluate", run_id=run_id)]
+
+
+def describe_progress(progress: dict) -> str:
+    """“2/30 rows scored, adapter answers for rows 3-10, 412 tokens generated, about 40 s left”"""
+    parts = [f"{progress.get('done', 0)}/{progress.get('total', '?')} rows scored"]
+    if progress.get("side"):
+        parts.append(f"{progress['side']} answers for rows {progress.get('rows')}")
+    tokens = progress.get("tokens", 0) + progress.get("side_tokens", 0)
+    if tokens:
+        parts.append(f"{tokens:,} tokens generated")
+    eta = progress.get("eta_seconds")
+    if eta:
+        parts.append(f"about {eta:.0f} s left")
+    return ", ".join(parts)
 
 
 def job_progress(job: dict) -> dict:
@@ -318,6 +371,26 @@ def evaluate_job(job: dict, on_progress: Callable[[dict], None] | None = None, e
     return _evaluate(store.open_db(), get_job(job["id"]), on_progress, _say if echo else _silent)
 
 
+PROGRESS_EVERY_SECONDS = 2.0
+
+
+def _generate_reporting(engine, sides: list, settings, report: Callable[[int], None]) -> list:
+    """engine.generate, telling `report(tokens so far)` at most every PROGRESS_EVERY_SECONDS while it works."""
+    last = time.monotonic()
+    for tokens, _ in enumerate(engine.stream(sides, settings), 1):
+        if time.monotonic() - last >= PROGRESS_EVERY_SECONDS:
+            last = time.monotonic()
+            report(tokens)
+    return engine.last_results
+
+
+def _report(job_id: int, progress: dict, side_tokens: int, on_progress: Callable[[dict], None] | None = None) -> None:
+    current = {**progress, "side_tokens": side_tokens} if side_tokens else progress
+    registry.set_progress(job_id, current)
+    if on_progress:
+        on_progress(current)
+
+
 def _batches(items: list, size: int) -> list[list]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
@@ -378,8 +451,21 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
                 break
             # Base rows together and adapter rows together: the adapter's batch ends at its end-of-turn
             # tokens instead of waiting for a rambling base to reach max_new_tokens.
-            base_outs = engine.generate([Side(None, messages) for _, messages, _ in chunk], settings)
-            adapter_outs = engine.generate([Side(name, messages) for _, messages, _ in chunk], settings)
+            rows = f"{len(done) + 1}-{len(done) + len(chunk)}" if len(chunk) > 1 else str(len(done) + 1)
+            outputs = {}
+            for side, side_adapter in (("base", None), ("adapter", name)):
+                progress = {**progress, "side": side, "rows": rows, "side_tokens": 0}
+                outputs[side] = _generate_reporting(
+                    engine,
+                    [Side(side_adapter, messages) for _, messages, _ in chunk],
+                    settings,
+                    functools.partial(_report, job_id, progress, on_progress=on_progress),
+                )
+                progress = {**progress, "tokens": progress.get("tokens", 0) + sum(o.tokens for o in outputs[side])}
+                half = len(done) + len(chunk) / 2 if side == "base" else len(done) + len(chunk)
+                progress["eta_seconds"] = round((time.monotonic() - generation_started) / half * (total - half), 1)
+                _report(job_id, progress, 0, on_progress)
+            base_outs, adapter_outs = outputs["base"], outputs["adapter"]
             for (index, messages, reference), base_out, adapter_out in zip(chunk, base_outs, adapter_outs, strict=True):
                 base_scores = metrics.score_row(base_out.text, reference)
                 adapter_scores = metrics.score_row(adapter_out.text, reference)
@@ -416,9 +502,7 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
             elapsed = time.monotonic() - generation_started
             left = total - len(done)
             progress = {**progress, "done": len(done), "eta_seconds": round(elapsed / len(done) * left, 1)}
-            registry.set_progress(job_id, progress)
-            if on_progress:
-                on_progress(progress)
+            _report(job_id, progress, 0, on_progress)
 
         if not done:
             say("Cancelled before the first row: nothing to score.")

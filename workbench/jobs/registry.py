@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from workbench import paths, store
+from workbench import paths, processes, store
 from workbench.errors import WorkbenchError
 from workbench.processes import process_alive
 
@@ -236,6 +236,7 @@ def delete_for_run(run_id: int, db) -> None:
 def sweep_lost() -> list[int]:
     """Running jobs whose worker process is gone without a word (killed, machine restarted) become
     interrupted. Every entry point (app, CLI, workers) calls this before it reads or schedules jobs."""
+    processes.reap_finished()
     db = store.open_db()
     lost = []
     for job in db.table("jobs").rows_where(f"status in {sql_list(RUNNING)}"):

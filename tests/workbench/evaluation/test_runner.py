@@ -100,7 +100,8 @@ def test_the_adapter_beats_the_base_on_what_it_memorised(run_id, monkeypatch):
     assert job["started"] and job["finished"]
     progress = runner.job_progress(job)
     assert (progress["done"], progress["total"], progress["eta_seconds"]) == (8, 8, 0)
-    assert [p["done"] for p in seen if p["phase"] == "generating"] == [3, 6, 8]  # after each batch of rows
+    done = [p["done"] for p in seen if p["phase"] == "generating"]
+    assert done == sorted(done) and sorted(set(done)) == [0, 3, 6, 8]  # rows count after each batch of rows
 
     evals = stored_evals(run_id)
     assert set(evals) == {*metrics.METRICS, "loss", "perplexity"}
@@ -253,7 +254,7 @@ def test_rows_generated_in_batches_read_as_one_by_one(run_id, monkeypatch):
 def test_the_cli_prints_the_metric_table(run_id, capsys):
     assert cli_main(["eval", RUN, "--split", "train", "--limit", "4"]) == 0
     out = capsys.readouterr().out
-    assert "row 4/4" in out and "Evaluation completed." in out
+    assert "4/4 rows scored" in out and "Evaluation completed." in out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("metric"))
     assert lines[header].split() == ["metric", "base", "adapter", "delta"]
@@ -269,3 +270,17 @@ def test_the_cli_prints_the_metric_table(run_id, capsys):
     untrained = runs.create_run(_config(), name="untrained")
     assert cli_main(["eval", str(untrained)]) == 2
     assert "has no adapter yet" in capsys.readouterr().err
+
+
+def test_progress_says_which_side_it_generates_for_and_moves_before_the_first_row(run_id, monkeypatch):
+    monkeypatch.setattr(runner, "PROGRESS_EVERY_SECONDS", 0.0)  # report every token
+    seen = []
+    job_id = runner.create_eval(run_id, split="train", limit=3)
+    assert runner.run_eval(job_id, on_progress=seen.append, echo=False) == "completed"
+    generating = [p for p in seen if p.get("phase") == "generating"]
+    base_first = next(p for p in generating if p.get("side") == "base")
+    assert base_first["done"] == 0 and base_first["rows"] == "1-3" and base_first["total"] == 3
+    assert any(p.get("side_tokens", 0) > 0 and p["done"] == 0 for p in generating)  # moves within a batch
+    assert any(p.get("side") == "adapter" and p["done"] == 0 and p.get("eta_seconds") is not None for p in generating)
+    assert generating[-1]["done"] == 3 and generating[-1]["tokens"] > 0
+    assert runner.describe_progress(base_first).startswith("0/3 rows scored, base answers for rows 1-3")
