@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from ui.logs import show_log
 from workbench.jobs import queue, registry
 from workbench.models import catalog, preparing
 from workbench.training import runs
@@ -74,8 +75,7 @@ def _progress(name: str, active: bool) -> None:
             st.info(f"Preparing {name}… {state}", icon=":material/downloading:")
         elif job["status"] == "failed":
             st.error(f"{job['title']} failed: {(job['error'] or '').split(chr(10))[0]}", icon=":material/error:")
-        with st.expander("Preparation log", expanded=active):
-            st.code("\n".join(lines[-30:]) or "(empty)", language=None)
+        show_log("Preparation log", lines, registry.log_path(job), expanded=active, last=30)
 
     st.fragment(run_every="1s" if active else None)(body)()
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from ui.logs import show_log
+from workbench import logs
 from workbench.jobs import queue, registry
-from workbench.publish import gguf
+from workbench.publish import gguf, records
 from workbench.publish import ollama as publish_ollama
 from workbench.publish.merge import PublishError
 from workbench.system import ollama_host
@@ -60,10 +62,19 @@ def _plan(
     )
 
 
+def _name_follows_the_run(run: dict) -> None:
+    """The model name is the chosen run's, until the user types one of their own."""
+    suggested = st.session_state.get("publish_name_suggested")
+    current = st.session_state.get("publish_name")
+    if current is None or current == suggested:
+        st.session_state["publish_name"] = default_name(run["name"])
+    st.session_state["publish_name_suggested"] = default_name(run["name"])
+
+
 def plan_form(run: dict, host: str, server: dict | None) -> publish_ollama.PublishSpec | None:
+    _name_follows_the_run(run)
     name = st.text_input(
         "Ollama model name",
-        value=default_name(run["name"]),
         key="publish_name",
         help="Lowercase letters, digits, '.', '_' and '-'; optionally namespace/ and :tag.",
     )
@@ -150,8 +161,7 @@ def progress_panel() -> None:
         st.session_state["publish_job"] = job["id"]
         lines = registry.log_lines(job)
         st.info(queue.describe(job) + (f" · {lines[-1].strip()}" if lines else ""), icon=":material/rocket_launch:")
-        with st.expander("Log", expanded=True):
-            st.code("\n".join(lines[-40:]) or "(starting)", language=None)
+        show_log("Log", lines, registry.log_path(job), expanded=True, empty="(starting)")
 
     body()
 
@@ -166,16 +176,37 @@ def finished_panel() -> None:
     except registry.JobError:
         return
     lines = [line for line in registry.log_lines(job) if line.strip()]
-    if job["status"] == "completed":
-        st.success(lines[-1].strip() if lines else f"{job['title']}: done.", icon=":material/check_circle:")
+    readable, _ = logs.for_reading(lines)
+    result = registry.result(job)
+    if (
+        job["status"] == "completed"
+        and job["kind"] == "publish"
+        and result.get("agreed", 0) < result.get("replayed", 0)
+    ):
+        st.warning(
+            f"Published {result['model']}, but only {result['agreed']} of {result['replayed']} held-out answers "
+            "are the same in Ollama as in the app: compare the pairs below before you rely on it (a quantized "
+            "model, an edited template or another base answer differently).",
+            icon=":material/warning:",
+        )
+        differing_pairs(records.get_record(result["record_id"]))
+    elif job["status"] == "completed":
+        st.success(readable[-1].strip() if readable else f"{job['title']}: done.", icon=":material/check_circle:")
     elif job["status"] == "failed":
         st.error(f"{job['title']} failed: {(job['error'] or '').split(chr(10) * 2)[0]}", icon=":material/error:")
     else:
         st.warning(
             f"{job['title']}: {job['status']}. {(job['error'] or '').split(chr(10) * 2)[0]}", icon=":material/warning:"
         )
-    with st.expander("Log of the last job"):
-        st.code("\n".join(lines[-60:]), language=None)
+    show_log("Log of the last job", lines, registry.log_path(job), last=60)
+
+
+def differing_pairs(record: dict) -> None:
+    """The held-out prompts where Ollama's answer differs from the app's, side by side."""
+    differing = (record["details"].get("verification") or {}).get("differing") or []
+    if differing:
+        with st.expander(f"{len(differing)} held-out answer(s) differ from the app", expanded=True):
+            st.dataframe(pd.DataFrame(differing), hide_index=True, width="stretch")
 
 
 def busy() -> bool:

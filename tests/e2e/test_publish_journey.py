@@ -20,10 +20,11 @@ def test_publish_to_ollama_then_export_gguf(trained_run, app_url, browser_page, 
     expect(page.get_by_role("textbox", name="Modelfile")).to_contain_text('PARAMETER stop "<|im_end|>"')
     page.get_by_role("button", name="Publish words-demo").click()
     expect(page.get_by_text("Publish words-demo to Ollama as words-demo — running").first).to_be_visible()
-    table = page.get_by_test_id("stDataFrame").first
-    expect(table).to_contain_text("published", timeout=180_000)
-    expect(page.get_by_text("Published words-demo: held-out replay").first).to_be_visible()
-    expect(page.get_by_text("held-out answer(s) differ from the app")).to_be_visible()
+    # The fake Ollama answers "Hello!" to everything: published, but the replay check reads as a warning.
+    expect(page.get_by_text("Published words-demo, but only 0 of").first).to_be_visible(timeout=180_000)
+    table = page.get_by_test_id("stDataFrame").filter(has_text="words-demo").last
+    expect(table).to_contain_text("published")
+    expect(page.get_by_text("held-out answer(s) differ from the app").first).to_be_visible()
     [create] = fake_ollama.creates
     assert create["model"] == "words-demo" and "model.safetensors" in create["files"]
     assert create["parameters"]["stop"] == ["<|im_end|>"] and "<|im_start|>" in create["template"]

@@ -22,13 +22,15 @@ def test_opens_on_the_sample_dataset_with_its_rows(page):
     assert any("Valid:" in s.value for s in at.success)
 
 
-def test_create_a_dataset_add_a_row_and_save(page):
+def test_create_a_dataset_add_a_row_and_save(page, caplog):
     at = _goto(page(PAGE), NEW)
     at.text_input(key="ds_new_name").input("faq")
     at.button[0].click().run()  # form submit: Create dataset
     assert at.selectbox(key="ds_selected").value == "faq"
     at.button(key="ds_add_row").click().run()
     assert at.button_group(key="ds_view").value == "Form"
+    said = " ".join([r.getMessage() for r in caplog.records] + [w.value for w in at.warning])
+    assert "created with a default value but also had its value set" not in said
     at.text_area[0].input("What are your hours?")
     at.text_area[2].input("9 to 5, Monday to Friday.")
     next(b for b in at.button if b.label == "Apply changes").click().run()
@@ -148,8 +150,21 @@ def test_statistics_section_counts_tokens_and_draws_the_histogram(page):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Rows"] == "10"
     assert int(metrics["Tokens"].replace(",", "")) > 10 * 5
-    assert metrics["Valid JSON outputs"] == "100%"
+    assert metrics["JSON outputs"] == "100%"
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+
+
+def test_the_json_figure_counts_every_output_and_is_hidden_for_text_datasets(page):
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"plain answer {i}"} for i in range(9)]
+    repository.create_dataset("text", "alpaca", [*rows, {"instruction": "q", "input": "", "output": '{"a": 1}'}])
+    repository.create_dataset("prose", "alpaca", rows)
+    at = _goto(page(PAGE), "text")
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["JSON outputs"] == "10%"  # 1 of all 10 outputs, not 1 of the 1 that looks like JSON
+    at = _goto(page(PAGE), "prose")
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    assert "JSON outputs" not in {m.label for m in at.metric}
 
 
 def test_history_restores_an_old_revision(page):

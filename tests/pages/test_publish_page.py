@@ -167,3 +167,52 @@ def test_exports_where_llama_cpp_answered_differently_show_the_pairs(page, train
     [expander] = [e for e in at.expander if "llama.cpp and transformers differ" in e.label]
     assert expander.label.endswith("1 prompt(s) where llama.cpp and transformers differ")
     assert list(at.dataframe[1].value["llama.cpp"]) == ["tres"]
+
+
+def _second_run(trained_run) -> int:
+    import shutil
+
+    from workbench import paths
+    from workbench.training import runs
+
+    copy = paths.adapters_dir() / "copied-adapter"
+    shutil.copytree(paths.in_home(trained_run["adapter_dir"]), copy)
+    source = runs.get_run(trained_run["id"])
+    return runs.register_finished_run("Other.Run", runs.run_config(source), source["dataset_revision_id"], copy)
+
+
+def test_the_model_name_follows_the_run_until_the_user_types_one(page, trained_run):
+    other = _second_run(trained_run)
+    at = page(PAGE)
+    names = {trained_run["id"]: "words-demo", other: "other.run"}
+    first = at.selectbox(key="publish_run").value
+    assert at.text_input(key="publish_name").value == names[first]
+    second = next(run_id for run_id in names if run_id != first)
+    at.selectbox(key="publish_run").set_value(second).run()
+    assert at.text_input(key="publish_name").value == names[second]  # followed the run
+    at.text_input(key="publish_name").set_value("my-bot").run()
+    at.selectbox(key="publish_run").set_value(first).run()
+    assert at.text_input(key="publish_name").value == "my-bot"  # typed: kept
+    assert at.button(key="publish_go").label == "Publish my-bot"
+
+
+def test_a_publish_whose_replay_differs_is_a_warning_with_the_pairs(page, trained_run, httpserver):
+    from workbench.jobs import registry
+
+    httpserver.expect_request("/api/version").respond_with_json({"version": "0.13.0"})
+    httpserver.expect_request("/api/tags").respond_with_json({"models": []})
+    host = httpserver.url_for("").rstrip("/")
+    spec = publish_ollama.plan(trained_run["id"], "words-bot", host=host, route="merged")
+    record = publish_ollama._record(spec, "published", {})
+    differing = [{"prompt": f"Repite: {w}", "app": w, "ollama": "?"} for w in ("uno", "dos")]
+    records.finish(record, "published", {"verification": {"replayed": 2, "agreed": 0, "differing": differing}})
+    job = registry.create("publish", "Publish words-demo to Ollama as words-bot", run_id=trained_run["id"])
+    registry.finish(job, "completed", result={"record_id": record, "model": "words-bot", "agreed": 0, "replayed": 2})
+
+    at = page(PAGE)
+    at.session_state["publish_job"] = job
+    at.text_input(key="publish_host").set_value(host).run()
+    assert not at.exception, at.exception
+    assert any("Published words-bot, but only 0 of 2 held-out answers are the same" in w.value for w in at.warning)
+    assert not [s for s in at.success if "Published words-bot" in s.value]
+    assert any(e.label == "2 held-out answer(s) differ from the app" for e in at.expander)

@@ -128,3 +128,20 @@ def test_a_queued_run_says_what_it_waits_for(page, fake_launch):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Queued: waits for “Train first” (running)") for c in captions), captions
     assert not any("loading the model" in c for c in captions)
+
+
+def test_the_log_leaves_library_notices_out_and_says_so(page):
+    from workbench import paths
+
+    run_id = _completed_run_with_metrics(2)
+    log = paths.run_dir("seen") / runs.LOG_FILE
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(
+        "Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'.\nstep 2/2 · loss 0.5\n"
+    )
+    at = page(PAGE)
+    at.session_state["train_watch"] = run_id
+    at.run()
+    shown = [c.value for c in at.code]
+    assert any("step 2/2 · loss 0.5" in c and "gemm_4bit" not in c for c in shown), shown
+    assert any("1 line(s) of harmless library notices left out" in c.value for c in at.caption)

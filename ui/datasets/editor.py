@@ -24,9 +24,11 @@ def render_rows(draft: Draft) -> None:
     problems = draft.problems()
     indices = _filtered_indices(draft, problems)
     page_indices = _pager(draft, indices)
+    # The state is set, never the widget's default too: Streamlit warns when both are given.
     if "ds_view_goto" in st.session_state:
         st.session_state["ds_view"] = st.session_state.pop("ds_view_goto")
-    view = st.segmented_control("View", ["Table", "Form"], default="Table", key="ds_view")
+    st.session_state.setdefault("ds_view", "Table")
+    view = st.segmented_control("View", ["Table", "Form"], key="ds_view")
     if view == "Form":
         _form(draft, page_indices)
     else:

@@ -49,19 +49,21 @@ def render_stats(draft: Draft) -> None:
 
 
 def _metrics(stats: DatasetStats) -> None:
-    cols = st.columns(7)
+    share = stats.json_valid_share
+    cols = st.columns(6 if share is None else 7)
     cols[0].metric("Rows", f"{stats.rows:,}")
     cols[1].metric("Characters", f"{stats.characters:,}")
     cols[2].metric("Tokens", f"{stats.tokens_total:,}")
     cols[3].metric("Mean tokens per row", f"{stats.tokens_mean:.0f}", help=f"median {stats.tokens_median:.0f}")
     cols[4].metric("Longest row", f"{stats.tokens_max:,}", help=f"95 % of rows have ≤ {stats.tokens_p95} tokens")
     cols[5].metric(f"Over {stats.max_length} tokens", len(stats.over_max))
-    share = stats.json_valid_share
-    cols[6].metric(
-        "Valid JSON outputs",
-        "—" if share is None else f"{share:.0%}",
-        help=f"{stats.json_valid} of {stats.json_outputs} outputs that look like JSON parse",
-    )
+    if share is not None:  # a dataset of plain-text answers gets no JSON figure at all
+        cols[6].metric(
+            "JSON outputs",
+            f"{share:.0%}",
+            help=f"{stats.json_valid:,} of all {stats.rows:,} outputs are valid JSON "
+            f"({stats.json_outputs:,} start like JSON)",
+        )
 
 
 def _flagged(draft: Draft, stats: DatasetStats) -> None:

@@ -11,6 +11,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from ui.logs import show_log
+from workbench import paths
 from workbench.jobs import queue, registry
 from workbench.training import runs
 
@@ -53,8 +55,10 @@ def _body(run_id: int, polling: bool) -> None:
         )
     else:
         _charts(cache_key(run), metrics, version)
-    with st.expander("Log (last lines)", expanded=run["status"] == "failed"):
-        st.code(runs.log_tail(run["name"]) or "(empty)", language=None)
+    log = paths.run_dir(run["name"]) / runs.LOG_FILE
+    show_log(
+        "Log (last lines)", runs.log_tail(run["name"], lines=200).splitlines(), log, expanded=run["status"] == "failed"
+    )
 
 
 def cache_key(run: dict) -> str:

@@ -44,7 +44,8 @@ class DatasetStats:
 
     @property
     def json_valid_share(self) -> float | None:
-        return self.json_valid / self.json_outputs if self.json_outputs else None
+        """Valid JSON outputs over all rows (None when no output even looks like JSON: a text dataset)."""
+        return self.json_valid / self.rows if self.json_outputs and self.rows else None
 
     @property
     def tokens_mean(self) -> float:

@@ -201,7 +201,7 @@ def test_compute_stats_duplicates_and_json_share(tokenizer):
     assert stats.exact_duplicates == [[0, 4]]
     assert stats.near_duplicates == [[0, 4, 5]]
     assert stats.json_outputs == 5 and stats.json_valid == 4
-    assert stats.json_valid_share == pytest.approx(0.8)
+    assert stats.json_valid_share == pytest.approx(4 / 6)  # over all six outputs, the text one included
 
     plain = compute_stats(rows[3:4], "alpaca", tokenizer)
     assert plain.json_outputs == 0 and plain.json_valid_share is None
