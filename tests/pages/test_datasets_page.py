@@ -87,6 +87,27 @@ def test_import_with_errors_changes_nothing_until_the_user_skips_them(page):
     assert at.selectbox(key="ds_selected").value == "mine"
 
 
+def test_import_proposes_a_held_out_split_the_user_can_change(page):
+    data = "".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(60))
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("sixty.jsonl", data.encode(), "application/jsonl").run()
+    assert at.checkbox(key="imp_holdout_on").value is True
+    assert at.number_input(key="imp_holdout").value == 6  # a tenth
+    assert any("6 of 60 rows held out (seed 42), 54 train." in c.value for c in at.caption)
+    at.number_input(key="imp_holdout").set_value(8).run()
+    at.button(key="imp_go").click().run()
+    assert not at.exception
+    split = repository.get_revision("sixty", 1).split
+    assert len(split.validation) == 8 and len(split.train) == 52 and split.spec.seed == 42
+
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("all-train.jsonl", data.encode(), "application/jsonl").run()
+    at.checkbox(key="imp_holdout_on").uncheck().run()
+    assert any("Every row trains" in c.value for c in at.caption)
+    at.button(key="imp_go").click().run()
+    assert repository.get_revision("all-train", 1).split is None
+
+
 def test_import_lets_the_user_fix_a_bad_line_in_place(page):
     data = json.dumps({"instruction": "q1", "output": "a1"}) + '\n{"instruction": "q2", "output": }\n'
     at = _goto(page(PAGE), IMPORT)

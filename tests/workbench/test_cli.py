@@ -155,3 +155,17 @@ def test_eval_on_a_run_being_evaluated_follows_that_job(trained_run, capsys):
     assert f"is being evaluated already (job {job_id}, train split): following it." in out
     assert "Evaluation completed." in out and runner.get_job(job_id)["status"] == "completed"
     assert len(runner.list_jobs(trained_run["id"])) == 1  # followed, not started again
+
+
+def test_import_holds_out_a_tenth_for_validation_unless_told_not_to(tmp_path, capsys):
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(80)]
+    assert main(["datasets", "import", str(_write(tmp_path / "eighty.jsonl", rows))]) == 0
+    assert "Held out 8 rows for validation (seed 42)" in capsys.readouterr().out
+    assert len(repository.get_revision("eighty", 1).split.validation) == 8
+    assert main(["datasets", "import", str(_write(tmp_path / "three.jsonl", rows)), "--holdout", "3"]) == 0
+    assert len(repository.get_revision("three", 1).split.validation) == 3
+    assert main(["datasets", "import", str(_write(tmp_path / "none.jsonl", rows)), "--no-split"]) == 0
+    assert "No rows held out for validation" in capsys.readouterr().out
+    assert repository.get_revision("none", 1).split is None
+    assert main(["datasets", "import", str(_write(tmp_path / "tiny.jsonl", rows[:6]))]) == 0
+    assert repository.get_revision("tiny", 1).split is None  # too few rows to spare five

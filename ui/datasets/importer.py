@@ -16,6 +16,7 @@ import streamlit as st
 from ui.datasets.draft import forget_draft
 from workbench.data import formats, repository
 from workbench.data.records import row_text
+from workbench.data.split import PROPOSED_SEED, SplitSpec, proposed_holdout
 
 UPLOAD_TYPES = ["jsonl", "json", "csv", "tsv", "parquet", "txt"]
 MAPPED_FIELDS = ("instruction", "input", "output", "system")
@@ -207,11 +208,14 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
         mode = st.radio(
             f"{name!r} exists", ["Replace its rows (new revision)", "Append to its rows (new revision)"], key="imp_mode"
         )
+    holdout = _holdout_choice(len(rows))
     skipped = len(result.bad_rows)
     label = f"Import {len(rows)} rows" + (f" (skip {skipped} bad)" if skipped else "")
     if st.button(label, type="primary", key="imp_go", disabled=not rows):
         try:
-            _store(name, mode, result, rows)
+            revision = _store(name, mode, result, rows)
+            if holdout:
+                repository.make_split(name, revision.n, SplitSpec(seed=PROPOSED_SEED, validation_count=holdout))
         except repository.DatasetError as exc:
             st.error(str(exc))
             return
@@ -222,11 +226,28 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
         st.rerun()
 
 
-def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict]) -> None:
+def _holdout_choice(n_rows: int) -> int:
+    """Rows to hold out for validation: proposed by default (a tenth, at least 5), changeable, or none."""
+    proposed = proposed_holdout(n_rows)
+    keep = st.checkbox(
+        "Hold out rows for validation",
+        value=bool(proposed),
+        key="imp_holdout_on",
+        help="Runs get an eval loss, 'keep best' something to keep, and the automatic evaluation held-out rows "
+        "to score. The rows are chosen at random with a fixed seed; change the split later on the Split tab.",
+    )
+    if not keep:
+        st.caption("Every row trains: runs get no eval loss and no held-out score.")
+        return 0
+    count = st.number_input("Validation rows", 1, max(1, n_rows - 1), max(1, proposed or 1), key="imp_holdout")
+    st.caption(f"{count} of {n_rows} rows held out (seed {PROPOSED_SEED}), {n_rows - count} train.")
+    return int(count)
+
+
+def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict]) -> repository.Revision:
     note = f"imported {result.file}"
     if mode == "new":
-        repository.create_dataset(name, result.stored_format, rows, note=note)
-        return
+        return repository.create_dataset(name, result.stored_format, rows, note=note)
     info = repository.get_dataset(name)
     if info.format != result.stored_format:
         raise repository.DatasetError(
@@ -235,4 +256,4 @@ def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict])
         )
     if mode.startswith("Append"):
         rows = repository.read_revision_rows(info.latest) + rows
-    repository.save_rows(name, rows, info.latest.n, note=note)
+    return repository.save_rows(name, rows, info.latest.n, note=note)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from workbench.data import formats, repository
-from workbench.data.split import SplitSpec, apply_split, split_overlap
+from workbench.data.split import PROPOSED_SEED, SplitSpec, apply_split, proposed_holdout, split_overlap
 from workbench.data.stats import compute_stats
 from workbench.fileio import write_text_atomic
 from workbench.models.loading import load_tokenizer
@@ -23,6 +23,13 @@ def add_parser(commands) -> None:
     imp.add_argument("path", type=Path)
     imp.add_argument("--name", help="dataset name (default: the file name without extension)")
     imp.add_argument("--format", choices=formats.INPUT_FORMATS, help="override the detected format")
+    imp.add_argument(
+        "--holdout",
+        type=int,
+        metavar="N",
+        help="rows to hold out for validation, seeded (default: 10 %%, at least 5, none under 10 rows)",
+    )
+    imp.add_argument("--no-split", action="store_true", help="keep every row for training (no held-out rows)")
     imp.add_argument(
         "--map",
         action="append",
@@ -133,6 +140,18 @@ def _import(args) -> int:
         f"Imported {len(rows)} rows into {name!r} (revision {revision.n}, {result.stored_format}"
         f"{f', {skipped} bad rows skipped' if skipped else ''})."
     )
+    holdout = 0 if args.no_split else args.holdout if args.holdout is not None else proposed_holdout(len(rows))
+    if holdout:
+        made = repository.make_split(name, revision.n, SplitSpec(seed=PROPOSED_SEED, validation_count=holdout))
+        print(
+            f"Held out {len(made.validation)} rows for validation (seed {PROPOSED_SEED}): runs get an eval loss "
+            "and a held-out score. --no-split keeps every row for training."
+        )
+    else:
+        print(
+            "No rows held out for validation (too few rows, or --no-split): runs get no eval loss or held-out "
+            f"score. Split later with `python -m workbench datasets split {name}`."
+        )
     return 0
 
 

@@ -78,6 +78,19 @@ class Split:
         return len(self.train) + len(self.validation)
 
 
+# What an import proposes: a tenth of the rows held out, at least MIN_HOLDOUT, seeded; none below 2 x MIN_HOLDOUT.
+PROPOSED_RATIO = 0.1
+MIN_HOLDOUT = 5
+PROPOSED_SEED = 42
+
+
+def proposed_holdout(n_rows: int) -> int:
+    """How many rows an import holds out for validation by default (0: too few rows to spare any)."""
+    if n_rows < 2 * MIN_HOLDOUT:
+        return 0
+    return max(MIN_HOLDOUT, round(n_rows * PROPOSED_RATIO))
+
+
 def split_rows(n_rows: int, spec: SplitSpec) -> Split:
     """Shuffle row indices with the spec's seed; the first `validation_size` go to validation.
 

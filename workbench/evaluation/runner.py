@@ -118,13 +118,22 @@ def start_eval(
 
 
 def evaluate_after_training(train_job: dict) -> None:
-    """Queue a held-out evaluation of base and adapter once a run completes (TrainConfig.auto_evaluate)."""
+    """Queue a held-out evaluation of base and adapter once a run completes (TrainConfig.auto_evaluate), when
+    its dataset revision has validation rows."""
     run = runs.get_run(train_job["run_id"])
     if not runs.run_config(run).auto_evaluate:
         return
-    split = "validation" if runs.has_validation(run) else "all"
-    create_eval(run["id"], split=split)
-    print(f"Evaluation of base and adapter queued ({split} rows); see the Compare page.", flush=True)
+    if not runs.has_validation(run):
+        # Scoring the rows it trained on would read as a held-out score: say so instead of doing it.
+        print(
+            "No held-out rows in this dataset revision, so nothing was evaluated: make a split on the "
+            "Datasets page (or `python -m workbench datasets split NAME`) and train again, or evaluate the "
+            "training rows on the Compare page knowing they are not held out.",
+            flush=True,
+        )
+        return
+    create_eval(run["id"], split="validation")
+    print("Evaluation of base and adapter queued (validation rows); see the Compare page.", flush=True)
 
 
 def running_job(run_id: int) -> dict | None:

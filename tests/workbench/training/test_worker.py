@@ -239,3 +239,12 @@ def test_a_completed_run_queues_its_evaluation_when_asked(monkeypatch):
     other = make_run(name="no-eval")
     assert worker.run_training(other) == "completed"
     assert started == [(run_id, "validation")]
+
+
+def test_without_held_out_rows_nothing_is_evaluated_and_the_log_says_why(capsys):
+    from workbench.jobs import registry
+
+    run_id = make_run(split=False, auto_evaluate=True, max_steps=2, eval_steps=0)
+    assert worker.run_training(run_id) == "completed"
+    assert registry.latest(run_id, "evaluate") is None  # not the training rows passed off as held out
+    assert "No held-out rows in this dataset revision, so nothing was evaluated" in capsys.readouterr().out
