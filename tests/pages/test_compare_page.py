@@ -1,3 +1,4 @@
+import json
 import time
 
 PAGE = "pages/compare.py"
@@ -19,7 +20,7 @@ def test_one_prompt_streams_an_answer_into_both_columns(page, trained_run):
     at.chat_input(key="cmp_prompt").set_value("Repite: uno").run()
     assert not at.exception, at.exception
     history = at.session_state["cmp_history"]
-    left, right = history["__base__"], history["words-demo"]
+    left, right = history["demo::__base__"], history["demo::words-demo"]
     assert [m["role"] for m in left] == [m["role"] for m in right] == ["user", "assistant"]
     for side in (left, right):
         stats = side[1]["stats"]
@@ -34,7 +35,7 @@ def test_clear_empties_both_histories(page, trained_run):
     at.number_input(key="cmp_max_new").set_value(4)
     at.chat_input(key="cmp_prompt").set_value("hola").run()
     at.button(key="cmp_clear").click().run()
-    assert at.session_state["cmp_history"] == {"__base__": [], "words-demo": []}
+    assert at.session_state["cmp_history"] == {"demo::__base__": [], "demo::words-demo": []}
 
 
 def test_evaluation_section_shows_metric_deltas_and_filterable_rows(page, trained_run):
@@ -81,7 +82,10 @@ def test_checkpoints_of_a_run_can_be_a_side(page, trained_run):
     at.number_input(key="cmp_max_new").set_value(4)
     at.chat_input(key="cmp_prompt").set_value("Repite: uno").run()
     assert not at.exception, at.exception
-    assert [m["role"] for m in at.session_state["cmp_history"]["words-demo@checkpoint-6"]] == ["user", "assistant"]
+    assert [m["role"] for m in at.session_state["cmp_history"]["demo::words-demo@checkpoint-6"]] == [
+        "user",
+        "assistant",
+    ]
 
 
 def test_a_running_evaluation_shows_its_side_rows_and_tokens(page, trained_run):
@@ -113,3 +117,36 @@ def test_a_running_evaluation_shows_its_side_rows_and_tokens(page, trained_run):
         in texts
     )
     registry.finish(job_id, "cancelled")
+
+
+def test_a_conversation_belongs_to_its_base(page, trained_run):
+    import shutil
+
+    from workbench import paths
+    from workbench.training import runs
+
+    # A second base (a copy of the demo model) with an adapter of its own.
+    shutil.copytree(paths.model_dir("demo").resolve(), paths.model_dir("demo-copy"))
+    adapter = paths.adapters_dir() / "on-copy"
+    shutil.copytree(paths.in_home(trained_run["adapter_dir"]), adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(paths.model_dir("demo-copy"))
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    record = json.loads((adapter / paths.RUN_FILE).read_text())
+    record.update(base_model="demo-copy", base_model_path=str(paths.model_dir("demo-copy")))
+    (adapter / paths.RUN_FILE).write_text(json.dumps(record))
+    source = runs.get_run(trained_run["id"])
+    runs.register_finished_run(
+        "on-copy", runs.run_config(source).with_updates(base_model="demo-copy"), source["dataset_revision_id"], adapter
+    )
+    at = page(PAGE)
+    at.selectbox(key="cmp_base").set_value("demo").run()
+    at.number_input(key="cmp_max_new").set_value(4)
+    at.chat_input(key="cmp_prompt").set_value("Repite: uno").run()
+    assert [m["role"] for m in at.session_state["cmp_history"]["demo::__base__"]] == ["user", "assistant"]
+    at.selectbox(key="cmp_base").set_value("demo-copy").run()
+    assert not at.exception, at.exception
+    assert not [m for m in at.chat_message]  # the other base's side starts empty, nothing carried over
+    assert at.session_state["cmp_history"].get("demo-copy::__base__", []) == []
+    at.selectbox(key="cmp_base").set_value("demo").run()
+    assert len([m for m in at.chat_message]) >= 2  # and demo's conversation is still there

@@ -38,9 +38,14 @@ def settings_form(default_system: str) -> GenerationSettings:
     )
 
 
-def _histories(sides: list[str]) -> list[list[dict]]:
+def history_keys(base: str, sides: list[str]) -> list[str]:
+    """A conversation belongs to a (base, side) pair: "the base" of one model is not the base of another."""
+    return [f"{base}::{side}" for side in sides]
+
+
+def _histories(keys: list[str]) -> list[list[dict]]:
     store = st.session_state.setdefault("cmp_history", {})
-    return [store.setdefault(side, []) for side in sides]
+    return [store.setdefault(key, []) for key in keys]
 
 
 def _stats(result: dict | None) -> str:
@@ -52,7 +57,8 @@ def _stats(result: dict | None) -> str:
 def render_chat(
     engine: Engine, sides: list[str], adapter_names: list[str | None], settings: GenerationSettings, labels: list[str]
 ) -> None:
-    histories = _histories(sides)
+    keys = history_keys(engine.base, sides)
+    histories = _histories(keys)
     columns = st.columns(2)
     for column, label, history in zip(columns, labels, histories, strict=True):
         column.markdown(f"**{label}**")
@@ -64,7 +70,7 @@ def render_chat(
     prompt = st.chat_input("Ask both sides the same thing", key="cmp_prompt")
     if prompt:
         _ask(engine, prompt, histories, adapter_names, settings, columns)
-    _tools(sides, labels, histories)
+    _tools(keys, labels, histories)
 
 
 def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
@@ -96,20 +102,20 @@ def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
     st.rerun()
 
 
-def _tools(sides: list[str], labels: list[str], histories: list[list[dict]]) -> None:
+def _tools(keys: list[str], labels: list[str], histories: list[list[dict]]) -> None:
     if not any(histories):
         return
     cols = st.columns(3)
     if cols[0].button("Clear both conversations", key="cmp_clear"):
-        for side in sides:
-            st.session_state["cmp_history"][side] = []
+        for key in keys:
+            st.session_state["cmp_history"][key] = []
         st.rerun()
     for i, (label, history) in enumerate(zip(labels, histories, strict=True)):
         clean = [{"role": m["role"], "content": m["content"]} for m in history]
         cols[1 + i].download_button(
             f"Export {label.split(' ')[0]} side (JSONL)",
             json.dumps({"messages": clean}, ensure_ascii=False) + "\n",
-            file_name=f"conversation-{sides[i].replace(BASE_SIDE, 'base')}.jsonl",
+            file_name=f"conversation-{keys[i].split('::', 1)[1].replace(BASE_SIDE, 'base')}.jsonl",
             key=f"cmp_export_{i}",
         )
     _add_to_dataset(labels, histories)
