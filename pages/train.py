@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.models import base_model_picker
+from ui.persist import remember, restore
 from ui.sidebar import device
 from ui.train.config_form import config_form, load_config
 from ui.train.launch import config_files, launch_bar, memory_panel, queue_panel, run_controls
@@ -13,12 +14,18 @@ from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
 from workbench.training.config import TrainConfig, apply_preset, default_config, describe_cpu_preset
 
+# Value widgets only (never a button's key: Streamlit refuses to set those).
+KEPT = ("train_dataset", "train_base", "train_revision_", "train_run_name", "tc_")
+
 st.title("Train")
 repository.ensure_samples()
 names = repository.dataset_names()
 if not names:
     st.info("No dataset yet: create or import one on the Datasets page first.")
     st.stop()
+restore(KEPT)
+if st.session_state.get("train_dataset") not in names:
+    st.session_state["train_dataset"] = repository.last_used_dataset()
 
 left, middle, right = st.columns([2, 1, 2])
 dataset = left.selectbox("Dataset", names, key="train_dataset")
@@ -65,6 +72,7 @@ memory_panel(config, gpu)
 config_files(config)
 launch_bar(config)
 queue_panel()
+remember(KEPT)
 
 watched = st.session_state.get("train_watch") or next(
     (r["id"] for r in runs.list_runs() if r["status"] in ("running", "cancelling")), None

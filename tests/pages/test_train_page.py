@@ -145,3 +145,25 @@ def test_the_log_leaves_library_notices_out_and_says_so(page):
     shown = [c.value for c in at.code]
     assert any("step 2/2 · loss 0.5" in c and "gemm_4bit" not in c for c in shown), shown
     assert any("1 line(s) of harmless library notices left out" in c.value for c in at.caption)
+
+
+def test_train_settings_survive_a_visit_to_another_page_and_the_last_dataset_is_the_default(page):
+    from workbench.data import repository
+
+    repository.ensure_samples()
+    repository.create_dataset(
+        "zz-latest", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(4)]
+    )
+    at = page("app.py")
+    at.switch_page("pages/train.py").run()
+    assert at.selectbox(key="train_dataset").value == "zz-latest"  # the last imported, not the first by name
+    at.selectbox(key="train_dataset").set_value("informes-proyectos").run()
+    at.number_input(key="tc_max_steps").set_value(7).run()
+    at.text_input(key="train_run_name").set_value("my-run").run()
+    at.switch_page("pages/datasets.py").run()
+    assert at.title[0].value == "Datasets"
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_dataset").value == "informes-proyectos"
+    assert at.number_input(key="tc_max_steps").value == 7
+    assert at.text_input(key="train_run_name").value == "my-run"

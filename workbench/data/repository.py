@@ -90,6 +90,12 @@ def list_datasets() -> list[DatasetInfo]:
     return [_info(db, row) for row in db.table("datasets").rows_where(order_by="name")]
 
 
+def last_used_dataset() -> str | None:
+    """The dataset saved or imported most recently (the sample on a fresh workspace)."""
+    row = store.open_db().execute("select name from datasets order by updated desc, id desc limit 1").fetchone()
+    return row[0] if row else None
+
+
 def dataset_names() -> list[str]:
     return [row["name"] for row in store.open_db().table("datasets").rows_where(order_by="name", select="name")]
 
