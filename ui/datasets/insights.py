@@ -13,11 +13,11 @@ from workbench.data.stats import DatasetStats, compute_stats, token_histogram_ch
 from workbench.models.loading import ModelLoadError, load_tokenizer
 
 
-@st.cache_data(show_spinner="Counting tokens…", max_entries=16)
-def _stats(name: str, n: int, sha256: str, base: str, max_length: int) -> DatasetStats:
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stats(name: str, n: int, sha256: str, base: str, max_length: int, _progress=None) -> DatasetStats:
     info = repository.get_dataset(name)
     rows = repository.load_rows(name, n)
-    return compute_stats(rows, info.format, load_tokenizer(base), max_length=max_length)
+    return compute_stats(rows, info.format, load_tokenizer(base), max_length=max_length, progress=_progress)
 
 
 def _saved_note(draft: Draft) -> None:
@@ -38,11 +38,20 @@ def render_stats(draft: Draft) -> None:
     with left:
         base = base_model_picker("Count tokens with the tokenizer and chat template of", key="ds_stats_base")
     max_length = right.number_input("Max sequence length", 64, 131072, 1024, step=64, key="ds_stats_max_len")
+    # Drawn first, where the figures go: counting shows progress here instead of the old figures greyed out.
+    counting = st.empty()
+    counting.progress(0.0, text=f"Counting tokens of {revision.rows:,} rows with {base}'s tokenizer…")
+
+    def report(done: int, total: int) -> None:
+        counting.progress(done / total, text=f"Counting tokens: {done:,} of {total:,} rows…")
+
     try:
-        stats = _stats(draft.name, revision.n, revision.sha256, base, int(max_length))
+        stats = _stats(draft.name, revision.n, revision.sha256, base, int(max_length), _progress=report)
     except ModelLoadError as exc:
+        counting.empty()
         st.error(str(exc))
         return
+    counting.empty()
     _metrics(stats)
     st.altair_chart(token_histogram_chart(stats), width="stretch")
     _flagged(draft, stats)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -83,9 +84,11 @@ class DatasetStats:
         return data
 
 
-def compute_stats(rows: list[dict], fmt: str, tokenizer, max_length: int = 1024) -> DatasetStats:
+def compute_stats(
+    rows: list[dict], fmt: str, tokenizer, max_length: int = 1024, progress: Callable[[int, int], None] | None = None
+) -> DatasetStats:
     texts = [row_text(row, fmt) for row in rows]
-    counts = token_counts(rows, fmt, tokenizer)
+    counts = token_counts(rows, fmt, tokenizer, progress)
     json_outputs = json_valid = 0
     for row in rows:
         output = prompt_and_reference(row, fmt)[1].strip()
@@ -113,17 +116,20 @@ def compute_stats(rows: list[dict], fmt: str, tokenizer, max_length: int = 1024)
 # --- token counts -----------------------------------------------------------------------------------
 
 
-def token_counts(rows: list[dict], fmt: str, tokenizer) -> list[int]:
+def token_counts(
+    rows: list[dict], fmt: str, tokenizer, progress: Callable[[int, int], None] | None = None
+) -> list[int]:
     """The number of tokens of each row's rendered conversation.
 
     Fast tokenizers: render the conversations to text in chunks, then tokenize each chunk in one batch
     (what `apply_chat_template(tokenize=True)` does, row by row); the backend's `encode_batch_fast` is
     used when its counts agree with `apply_chat_template` on the first rows. Other tokenizers: one
     `apply_chat_template` per row. A row the template refuses (e.g. a template that rejects a system
-    turn) raises ValueError naming it (1-based).
+    turn) raises ValueError naming it (1-based). `progress(rows counted, rows)` is told after each chunk.
     """
     if not rows:
         return []
+    report = progress or (lambda done, total: None)
     if not getattr(tokenizer, "is_fast", False):
         return [_count_one(tokenizer, to_messages(row, fmt), i) for i, row in enumerate(rows)]
     counts: list[int] = []
@@ -140,6 +146,7 @@ def token_counts(rows: list[dict], fmt: str, tokenizer) -> list[int]:
                 texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False
             )
             counts.extend(len(ids) for ids in encoded["input_ids"])
+        report(len(counts), len(rows))
     return counts
 
 
@@ -428,31 +435,36 @@ def histogram_frame(stats: DatasetStats, bins: int = 30):
 
 def token_histogram_chart(stats: DatasetStats, bins: int = 30):
     """Altair histogram of tokens per row (rows over max_length in another colour), with a rule at
-    max_length. Returns a layered chart (alt.LayerChart)."""
+    max_length when some row comes near it. Returns an Altair chart."""
     import altair as alt
     import pandas as pd
 
     frame = histogram_frame(stats, bins=bins)
+    within, over = "within max length", f"over {stats.max_length} tokens"
+    frame["length"] = frame["over_max"].map({False: within, True: over})
     bars = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
             x=alt.X("bin_start:Q", bin="binned", title="tokens per row"),
             x2="bin_end:Q",
-            y=alt.Y("sum(rows):Q", title="rows", stack=True),
+            y=alt.Y("sum(rows):Q", title="rows", stack=True, axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color(
-                "over_max:N",
-                title=f"over {stats.max_length}",
-                scale=alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"]),
+                "length:N",
+                title=None,
+                scale=alt.Scale(domain=[within, over], range=["#4c78a8", "#e45756"]),
+                legend=alt.Legend(orient="top"),
             ),
             tooltip=[
                 alt.Tooltip("bin_start:Q", title="from"),
                 alt.Tooltip("bin_end:Q", title="to (excl.)"),
                 alt.Tooltip("rows:Q"),
-                alt.Tooltip("over_max:N", title="over max length"),
+                alt.Tooltip("length:N", title="length"),
             ],
         )
     )
+    if stats.tokens_max < stats.max_length * 0.8:
+        return bars  # the limit is far beyond every row: a rule there would squeeze the bars to one side
     rule = (
         alt.Chart(pd.DataFrame({"max_length": [stats.max_length]}))
         .mark_rule(color="#e45756", strokeDash=[4, 4])

@@ -230,11 +230,26 @@ def test_histogram_frame_and_chart(tokenizer):
     spec = token_histogram_chart(stats).to_dict()
     assert len(spec["layer"]) == 2
     assert spec["layer"][1]["mark"]["type"] == "rule"
+    color = spec["layer"][0]["encoding"]["color"]
+    assert color["scale"]["domain"] == ["within max length", "over 60 tokens"]  # not false/true
+    assert spec["layer"][0]["encoding"]["y"]["axis"] == {"format": "d", "tickMinStep": 1}  # whole rows
+
+    short = compute_stats(rows[:5], "alpaca", tokenizer, max_length=4096)
+    assert "layer" not in token_histogram_chart(short).to_dict()  # no rule far right of every row
 
     empty = compute_stats([], "alpaca", tokenizer)
     assert empty.rows == 0 and empty.tokens_max == 0 and empty.tokens_p95 == 0
     assert histogram_frame(empty).empty
     token_histogram_chart(empty).to_dict()
+
+
+def test_counting_reports_progress_by_chunk(tokenizer, monkeypatch):
+    from workbench.data import stats as stats_module
+
+    monkeypatch.setattr(stats_module, "TOKENIZE_CHUNK", 2)
+    seen = []
+    compute_stats(ALPACA * 2, "alpaca", tokenizer, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 6), (4, 6), (6, 6)]
 
 
 def test_stats_to_dict_is_json_ready(tokenizer):
