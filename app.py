@@ -1,10 +1,14 @@
 """LoRA Workbench: the navigation frame, page config and the sidebar status."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="LoRA Workbench", page_icon=":material/science:", layout="wide")
+# A file of our own: a `:material/...` page icon makes the browser fetch it from fonts.gstatic.com.
+ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
+st.set_page_config(page_title="LoRA Workbench", page_icon=str(ICON), layout="wide")
 
 PAGES = [
     st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:", default=True),

@@ -1,0 +1,31 @@
+"""Nothing leaves the machine: every request the app makes a browser send goes to the app's own address."""
+
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+PAGES = ("Datasets", "Train", "Runs", "Compare", "Models", "Publish")
+
+
+def test_every_page_loads_only_from_the_app(app_url, browser_page):
+    page = browser_page
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible()
+    for name in PAGES:
+        page.get_by_role("link", name=name).first.click()
+        expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+        page.wait_for_timeout(500)  # icons and the favicon load after the page draws
+    own = urlparse(app_url).netloc
+    elsewhere = sorted(
+        {
+            url
+            for url in requested
+            if urlparse(url).scheme in ("http", "https", "ws", "wss") and urlparse(url).netloc != own
+        }
+    )
+    assert requested and not elsewhere, f"requests left the machine: {elsewhere}"
