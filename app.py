@@ -11,7 +11,8 @@ ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
 st.set_page_config(page_title="LoRA Workbench", page_icon=str(ICON), layout="wide")
 
 PAGES = [
-    st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
+    st.Page("pages/start.py", title="Start", icon=":material/flag:", default=True),
+    st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),

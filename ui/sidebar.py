@@ -26,7 +26,7 @@ def _startup_checks() -> bool:
 
 
 @st.cache_data(ttl=15, show_spinner=False)
-def _ollama() -> system.OllamaStatus:
+def ollama() -> system.OllamaStatus:
     return system.ollama_status(timeout=0.3)
 
 
@@ -36,8 +36,8 @@ def render_sidebar() -> None:
         _startup_checks()
         device_info = device()
         st.markdown(f":material/memory: **Device:** {device_info.label}")
-        ollama = _ollama()
-        st.markdown(f":{'green' if ollama.reachable else 'red'}[:material/smart_toy:] {ollama.label}")
+        ollama_state = ollama()
+        st.markdown(f":{'green' if ollama_state.reachable else 'red'}[:material/smart_toy:] {ollama_state.label}")
         _jobs()
         _demo_model()
 

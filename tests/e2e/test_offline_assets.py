@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ("Datasets", "Train", "Runs", "Compare", "Models", "Publish")
+PAGES = ("Datasets", "Train", "Runs", "Compare", "Models", "Publish")  # and the start page first
 
 
 def test_every_page_loads_only_from_the_app(app_url, browser_page):
@@ -15,7 +15,7 @@ def test_every_page_loads_only_from_the_app(app_url, browser_page):
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(app_url)
-    expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="LoRA Workbench", exact=True)).to_be_visible()
     for name in PAGES:
         page.get_by_role("link", name=name).first.click()
         expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()

@@ -6,7 +6,7 @@ def test_app_shows_navigation_and_sidebar_status(page):
     assert "Ollama not reachable at http://127.0.0.1:9" in sidebar
     assert "ollama serve" in sidebar
     assert "No jobs in progress" in sidebar
-    assert at.title[0].value == "Datasets"  # the default page
+    assert at.title[0].value == "LoRA Workbench"  # the start page is the default
 
 
 def test_the_sidebar_lists_every_job_with_what_it_waits_for_and_cancel(page, fake_launch):
