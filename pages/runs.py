@@ -1,4 +1,5 @@
-"""Runs: every run with its status, base, dataset revision, duration and losses; compare, clone, delete."""
+"""Runs: one run's own view on top (live charts, actions), then every run with status, base, dataset revision,
+duration and losses; compare, clone, delete. `?run=ID` (the sidebar's links) opens a run's view."""
 
 import streamlit as st
 
@@ -13,6 +14,19 @@ if not all_runs:
     st.info("No runs yet: launch one on the Train page.")
     st.stop()
 
+names = {r["id"]: r["name"] for r in all_runs}
+asked = st.query_params.get("run")
+if asked and asked.isdigit() and int(asked) in names and st.session_state.get("runs_asked") != asked:
+    st.session_state["runs_focus"] = int(asked)  # once per link: the selectbox stays the user's afterwards
+    st.session_state["runs_asked"] = asked
+if st.session_state.get("runs_focus") not in names:
+    st.session_state.pop("runs_focus", None)
+focus = st.selectbox("Run", list(names), format_func=names.get, key="runs_focus")
+run_actions(focus)
+live_run(focus)
+
+st.divider()
+st.subheader("All runs")
 selected = runs_table(all_runs)
 if len(selected) > 1:
     metric = st.segmented_control("Overlay", ["loss", "eval_loss"], default="loss", key="runs_overlay_metric")
@@ -21,10 +35,3 @@ if len(selected) > 1:
         st.caption(f"None of the selected runs logged {metric}.")
     else:
         st.altair_chart(chart, width="stretch")
-
-names = {r["id"]: r["name"] for r in all_runs}
-focus = st.selectbox(
-    "Run", list(names), format_func=names.get, key="runs_focus", index=list(names).index(selected[0]) if selected else 0
-)
-run_actions(focus)
-live_run(focus)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.links import run_view_link
 from ui.models import base_model_picker
 from ui.persist import remember, restore
 from ui.sidebar import device
@@ -18,6 +19,8 @@ from workbench.training.config import TrainConfig, apply_preset, default_config,
 KEPT = ("train_dataset", "train_base", "train_revision_", "train_run_name", "tc_")
 
 st.title("Train")
+for active_run in [r for r in runs.active_runs() if r["status"] != "queued"][:1]:
+    run_view_link(active_run["id"], f"{active_run['name']} is {active_run['status']}: open its live view")
 repository.ensure_samples()
 names = repository.dataset_names()
 if not names:

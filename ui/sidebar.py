@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.links import run_view_link
 from workbench import processes, system
 from workbench.jobs import queue, registry
 from workbench.models import demo
@@ -53,6 +54,8 @@ def _jobs() -> None:
     for job in active[:MAX_JOBS_SHOWN]:
         text, cancel = st.columns([5, 1], vertical_alignment="center")
         text.caption(f"• {queue.describe(job)}")
+        if job["run_id"] and job["kind"] in ("train", "evaluate"):
+            run_view_link(job["run_id"], where=text)
         if job["status"] != "cancelling" and cancel.button(
             ":material/close:", key=f"sidebar_cancel_{job['id']}", help=f"Cancel: {job['title']}"
         ):

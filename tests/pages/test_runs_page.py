@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from workbench import store
 from workbench.data import repository
 from workbench.jobs import registry
@@ -57,3 +59,34 @@ def test_overlay_chart_puts_each_selected_run_on_one_chart():
     assert sorted({v["run"] for v in values}) == ["a", "b"] and len(values) == 5
     assert spec["encoding"]["color"]["field"] == "run"
     assert overlay_chart([first], "eval_loss") is None
+
+
+def test_a_link_with_a_run_opens_its_view_on_top(page):
+    from streamlit.testing.v1 import AppTest
+
+    first = _finished_run("first", [3.0, 2.0])
+    _finished_run("second", [2.5, 1.5])
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    at.query_params["run"] = str(first)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="runs_focus").value == first  # not the newest, the one linked
+    headers = [m.value for m in at.markdown if m.value.endswith("— completed")]
+    assert headers and headers[0].endswith("**first** — completed")  # its live view, drawn before the table
+    assert at.subheader[0].value == "All runs"
+    at.selectbox(key="runs_focus").set_value(runs.get_run("second")["id"]).run()
+    assert at.selectbox(key="runs_focus").value == runs.get_run("second")["id"]  # the link does not pin it
+
+
+def test_the_sidebar_links_a_running_job_to_its_run_view(page, fake_launch):
+    run_id = _finished_run("watched", [1.0])
+    from workbench.jobs import queue, registry
+
+    registry.requeue(runs.get_run(run_id)["job_id"])
+    queue.schedule()
+    at = page("app.py")
+    links = at.get("page_link")
+    assert any(
+        link.proto.label == "Open its view" and link.proto.page == "runs" and link.proto.query_string == f"run={run_id}"
+        for link in links
+    ), [(link.proto.label, link.proto.page, link.proto.query_string) for link in links]
