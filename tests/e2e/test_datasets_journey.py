@@ -52,7 +52,7 @@ def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
 
     page.get_by_role("radio", name="Statistics").click()
     expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()
-    expect(page.get_by_text("Mean tokens per row")).to_be_visible()
+    expect(page.get_by_text("Mean tokens", exact=True)).to_be_visible()
 
     rows = repository.load_rows("support-faq")
     assert [r["instruction"] for r in rows] == ["¿Cuál es el horario?", "¿Hacéis envíos a Canarias?"]

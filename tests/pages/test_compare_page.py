@@ -63,7 +63,7 @@ def test_evaluate_button_starts_a_background_job(page, trained_run):
     at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
     assert at.selectbox(key="cmp_eval_revision").value == 1  # the revision the adapter trained on
     at.number_input(key="cmp_eval_limit").set_value(1)
-    next(b for b in at.button if b.label == "Evaluate base and adapter").click().run()
+    next(b for b in at.button if b.label == "Evaluate both").click().run()
     assert not at.exception
     job = runner.latest_job(trained_run["id"])
     assert job["limit_n"] == 1 and job["split"] == "validation"

@@ -35,7 +35,10 @@ def test_create_a_dataset_add_a_row_and_save(page, caplog):
     at.text_area[2].input("9 to 5, Monday to Friday.")
     next(b for b in at.button if b.label == "Apply changes").click().run()
     assert not at.exception
+    at.text_input(key="ds_note_faq").set_value("opening hours")
     at.button(key="ds_save").click().run()
+    assert at.text_input(key="ds_note_faq").value == ""  # the note went with that save
+    assert repository.get_dataset("faq").latest.note == "opening hours"
     assert repository.load_rows("faq") == [
         {"instruction": "What are your hours?", "input": "", "output": "9 to 5, Monday to Friday."}
     ]
@@ -154,12 +157,22 @@ def test_split_section_stores_a_seeded_split(page):
     )
     at = _goto(page(PAGE), "faq")
     at.button_group(key="ds_section").set_value("Split").run()
+    assert not [n for n in at.number_input if n.key == "ds_split_count"]  # only the chosen way's input
     at.number_input(key="ds_split_ratio").set_value(0.25)
     next(b for b in at.button if b.label == "Split revision 1").click().run()
     assert not at.exception
     split = repository.get_revision("faq", 1).split
     assert len(split.validation) == 5 and split.spec.seed == 42
     assert [m.value for m in at.metric][:2] == ["15", "5"]
+    assert any(
+        c.value == "Revision 1 is split into 15 training and 5 validation rows (validation ratio 0.25, seed 42)."
+        for c in at.caption
+    )
+    at.radio(key="ds_split_method").set_value("Count").run()
+    assert not [n for n in at.number_input if n.key == "ds_split_ratio"]
+    at.number_input(key="ds_split_count").set_value(4)
+    next(b for b in at.button if b.label == "Split revision 1").click().run()
+    assert len(repository.get_revision("faq", 1).split.validation) == 4
 
 
 def test_statistics_section_counts_tokens_and_draws_the_histogram(page):

@@ -167,3 +167,16 @@ def test_train_settings_survive_a_visit_to_another_page_and_the_last_dataset_is_
     assert at.selectbox(key="train_dataset").value == "informes-proyectos"
     assert at.number_input(key="tc_max_steps").value == 7
     assert at.text_input(key="train_run_name").value == "my-run"
+
+
+def test_with_the_cpu_preset_in_use_the_page_does_not_advise_it(page):
+    at = page(PAGE)
+    assert not at.exception
+    said = " ".join(
+        [c.value for c in at.caption]
+        + [i.value for i in at.info]
+        + [m.value for m in at.markdown]
+        + [s.value for s in at.success]
+        + [w.value for w in at.warning]
+    )
+    assert "with the CPU preset" in said and "use the CPU preset" not in said

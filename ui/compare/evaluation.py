@@ -48,7 +48,7 @@ def _launcher(run: dict) -> None:
             help="Validation is the held-out split of that revision.",
         )
         limit = cols[2].number_input("Sample of N rows (0: all)", 0, 100000, 0, key="cmp_eval_limit")
-        go = cols[3].form_submit_button("Evaluate base and adapter", type="primary")
+        go = cols[3].form_submit_button("Evaluate both", type="primary", help="Score the base and the adapter")
     if go:
         try:
             runner.start_eval(run["id"], split=split, limit=int(limit) or None, dataset_revision=int(revision))

@@ -83,6 +83,13 @@ def _table(draft: Draft, page_indices: list[int]) -> None:
         column_config={
             "select": st.column_config.CheckboxColumn("select", help="select rows to duplicate or delete", width=40),
             "#": st.column_config.NumberColumn("#", help="line in the dataset file", width=60),
+            # Text columns share the width: the short system column must not shrink to a letter while the
+            # output runs off screen.
+            **{
+                column: st.column_config.TextColumn(column, width="medium")
+                for column in frame.columns
+                if column not in ("#", "select")
+            },
         },
     )
     st.session_state["ds_selected_rows"] = [int(n) - 1 for n in edited.loc[edited["select"], "#"]]
@@ -270,6 +277,7 @@ def _save_bar(draft: Draft) -> None:
         try:
             revision = save_draft(draft, note)
             st.session_state.pop("ds_conflict", None)
+            st.session_state.pop(f"ds_note_{draft.name}", None)  # the note belonged to that save
             st.toast(f"Saved revision {revision.n} ({revision.rows} rows)", icon=":material/save:")
             st.rerun()
         except repository.RevisionConflict as exc:

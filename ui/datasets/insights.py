@@ -63,7 +63,7 @@ def _metrics(stats: DatasetStats) -> None:
     cols[0].metric("Rows", f"{stats.rows:,}")
     cols[1].metric("Characters", f"{stats.characters:,}")
     cols[2].metric("Tokens", f"{stats.tokens_total:,}")
-    cols[3].metric("Mean tokens per row", f"{stats.tokens_mean:.0f}", help=f"median {stats.tokens_median:.0f}")
+    cols[3].metric("Mean tokens", f"{stats.tokens_mean:.0f}", help=f"per row; median {stats.tokens_median:.0f}")
     cols[4].metric("Longest row", f"{stats.tokens_max:,}", help=f"95 % of rows have ≤ {stats.tokens_p95} tokens")
     cols[5].metric(f"Over {stats.max_length} tokens", len(stats.over_max))
     if share is not None:  # a dataset of plain-text answers gets no JSON figure at all
@@ -101,20 +101,23 @@ def render_split(draft: Draft) -> None:
         return
     if revision.split:
         _split_summary(draft, revision)
+    # Outside the form, so that the form shows only the input of the way chosen.
+    method = st.radio("Validation size by", ["Ratio", "Count"], horizontal=True, key="ds_split_method")
     with st.form("ds_split_form"):
-        method = st.radio("Validation size by", ["Ratio", "Count"], horizontal=True, key="ds_split_method")
-        left, middle, right = st.columns(3)
-        ratio = left.number_input("Validation ratio", 0.0, 0.9, 0.1, step=0.05, key="ds_split_ratio")
-        count = middle.number_input(
-            "Validation rows", 0, revision.rows - 1, min(10, revision.rows - 1), key="ds_split_count"
-        )
+        left, right = st.columns(2)
+        if method == "Ratio":
+            size = left.number_input("Validation ratio", 0.0, 0.9, 0.1, step=0.05, key="ds_split_ratio")
+        else:
+            size = left.number_input(
+                "Validation rows", 0, revision.rows - 1, min(10, revision.rows - 1), key="ds_split_count"
+            )
         seed = right.number_input("Seed", 0, 2**31 - 1, 42, key="ds_split_seed")
         submitted = st.form_submit_button("Split revision " + str(revision.n), type="primary")
     if submitted:
         spec = (
-            SplitSpec(seed=int(seed), validation_ratio=float(ratio))
+            SplitSpec(seed=int(seed), validation_ratio=float(size))
             if method == "Ratio"
-            else SplitSpec(seed=int(seed), validation_ratio=None, validation_count=int(count))
+            else SplitSpec(seed=int(seed), validation_ratio=None, validation_count=int(size))
         )
         try:
             repository.make_split(draft.name, revision.n, spec)
@@ -133,8 +136,15 @@ def _split_summary(draft: Draft, revision: repository.Revision) -> None:
     b.metric("Validation rows", len(split.validation))
     c.metric("Validation rows also in train", len(overlap))
     spec = split.spec
-    how = f"{spec.validation_count} rows" if spec.validation_count is not None else f"ratio {spec.validation_ratio}"
-    st.caption(f"Split of revision {revision.n}: {how}, seed {spec.seed}.")
+    how = (
+        f"{spec.validation_count} validation rows asked for"
+        if spec.validation_count is not None
+        else f"validation ratio {spec.validation_ratio:g}"
+    )
+    st.caption(
+        f"Revision {revision.n} is split into {len(split.train)} training and {len(split.validation)} validation "
+        f"rows ({how}, seed {spec.seed})."
+    )
     if overlap:
         st.warning(
             "The same prompt appears on both sides, so validation scores will look better than they "

@@ -36,7 +36,7 @@ from pathlib import Path
 from workbench.models.loading import ModelLoadError, is_local, resolve_base
 from workbench.models.presets import ModelShape, preset_for
 from workbench.system import DeviceInfo
-from workbench.training.config import TrainConfig
+from workbench.training.config import TrainConfig, cpu_preset
 
 __all__ = ["MemoryEstimate", "ModelShape", "estimate_memory", "model_shape_for", "recommend", "trainable_params"]
 
@@ -133,6 +133,8 @@ def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str
                 f"No GPU: QLoRA needs a CUDA GPU, so training runs as LoRA on the CPU in about {_gb(total)} GB "
                 "of RAM; use the CPU preset."
             )
+        if config == cpu_preset(config):
+            return f"No GPU: training runs on the CPU with the CPU preset, in about {_gb(total)} GB of RAM."
         return f"No GPU: training runs on the CPU in about {_gb(total)} GB of RAM; use the CPU preset."
     total = _estimate(config, shape, cuda=True)[0]
     method = _method(config)

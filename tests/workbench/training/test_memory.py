@@ -176,7 +176,9 @@ def test_recommendation_when_it_does_not_fit():
 
 def test_recommendation_on_cpu():
     text = recommend(cpu_preset(seed_recipe()), TINYLLAMA, CPU)
-    assert re.fullmatch(r"No GPU: training runs on the CPU in about [\d.]+ GB of RAM; use the CPU preset\.", text)
+    assert re.fullmatch(r"No GPU: training runs on the CPU with the CPU preset, in about [\d.]+ GB of RAM\.", text)
+    other = recommend(seed_recipe(), TINYLLAMA, CPU)  # the GPU recipe on a CPU: only then the advice
+    assert re.fullmatch(r"No GPU: training runs on the CPU in about [\d.]+ GB of RAM; use the CPU preset\.", other)
     assert "QLoRA needs a CUDA GPU" in recommend(seed_recipe(method="qlora"), TINYLLAMA, CPU)
     # On the CPU the weights are fp32 whatever the precision setting says.
     cpu = estimate_memory(seed_recipe(), TINYLLAMA, CPU)
