@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.models_page import catalogue_table, custom_catalog_help, model_panel
+from ui.models_page import add_local_model, catalogue_table, custom_catalog_help, model_panel
 from workbench.models import catalog
 
 st.title("Models")
@@ -15,4 +15,5 @@ names = catalog.names()
 ready_first = sorted(names, key=lambda n: catalog.status(n) != "ready")
 choice = st.selectbox("Model", ready_first, key="models_choice")
 model_panel(choice)
+add_local_model()
 custom_catalog_help()

@@ -9,7 +9,8 @@ import streamlit as st
 
 from ui.logs import show_log
 from workbench.jobs import queue, registry
-from workbench.models import catalog, preparing
+from workbench.models import catalog, local, preparing
+from workbench.models.loading import list_local_models
 from workbench.training import runs
 
 
@@ -32,6 +33,10 @@ def catalogue_table() -> None:
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    known = {row["model"] for row in rows}
+    own = [m for m in list_local_models() if m["name"] not in known]
+    if own:
+        st.caption("Also on this machine: " + ", ".join(f"**{m['name']}** ({m.get('source', 'local')})" for m in own))
 
 
 def model_panel(name: str) -> None:
@@ -78,6 +83,38 @@ def _progress(name: str, active: bool) -> None:
         show_log("Preparation log", lines, registry.log_path(job), expanded=active, last=30)
 
     st.fragment(run_every="1s" if active else None)(body)()
+
+
+def add_local_model() -> None:
+    """Add a model already on this machine: a Hugging Face folder (linked at once) or a GGUF file (converted
+    in the background)."""
+    with st.expander("Add a model from this machine (a model folder or a GGUF file)"):
+        path = st.text_input(
+            "Folder or .gguf file",
+            key="models_local_path",
+            placeholder="/data/models/Qwen2.5-0.5B-Instruct or /data/model.Q8_0.gguf",
+        )
+        name = st.text_input(
+            "Name in the workbench",
+            key="models_local_name",
+            placeholder=local.suggested_name(path) if path.strip() else "lowercase-name",
+        )
+        if not st.button("Add", key="models_local_add", disabled=not path.strip()):
+            return
+        try:
+            if path.strip().lower().endswith(".gguf"):
+                job_id = preparing.start_add_gguf(path.strip(), name.strip() or None)
+                st.success(
+                    f"Converting it in the background (job {job_id}): it shows in the base-model pickers once done.",
+                    icon=":material/downloading:",
+                )
+            else:
+                folder = local.add_folder(path.strip(), name.strip() or None)
+                st.success(
+                    f"Added {folder.name}: pick it as the base model on the Train page.", icon=":material/check_circle:"
+                )
+        except catalog.CatalogError as exc:
+            st.error(str(exc), icon=":material/error:")
 
 
 def custom_catalog_help() -> None:

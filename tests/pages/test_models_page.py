@@ -62,3 +62,28 @@ def test_preparing_a_model_is_a_job_that_outlives_the_tab(page, fake_launch):
     assert any(i.value.startswith("Preparing smollm2-135m-instruct…") for i in later.info)
     assert not [b for b in later.button if b.key == "models_prepare_smollm2-135m-instruct"]
     assert preparing.start_prepare("smollm2-135m-instruct") == job["id"]  # not twice
+
+
+def test_a_model_folder_on_this_machine_is_added_from_the_page(page, tmp_path):
+    import shutil
+
+    from workbench.models import demo
+    from workbench.models.loading import resolve_base
+
+    folder = tmp_path / "Team-Model"
+    shutil.copytree(demo.demo_model_path().resolve(), folder)
+    (folder / "manifest.json").unlink()
+    at = page(PAGE)
+    at.text_input(key="models_local_path").set_value(str(tmp_path / "nowhere")).run()
+    at.button(key="models_local_add").click().run()
+    assert any("is not a folder" in e.value for e in at.error)
+    at.text_input(key="models_local_path").set_value(str(folder)).run()
+    at.button(key="models_local_add").click().run()
+    assert not at.exception, at.exception
+    assert any("Added team-model: pick it as the base model" in s.value for s in at.success)
+    assert resolve_base("team-model").endswith("models/team-model")
+    at.run()
+    assert any("**team-model** (local folder" in c.value for c in at.caption)
+    # The Train page's picker lists it too.
+    train = page("pages/train.py")
+    assert "team-model" in train.selectbox(key="train_base").options

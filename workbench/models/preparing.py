@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from workbench import paths
 from workbench.jobs import queue, registry
-from workbench.models import catalog
+from workbench.models import catalog, local
 
 PROGRESS_EVERY_SECONDS = 1.0
 
@@ -22,6 +23,16 @@ def start_prepare(name: str) -> int:
             return job["id"]
     job_id = registry.create(
         "prepare", f"Prepare {item.name}", args={"name": item.name}, log=paths.prepare_log(item.name)
+    )
+    queue.schedule()
+    return job_id
+
+
+def start_add_gguf(path: str | Path, name: str | None = None) -> int:
+    """Queue the conversion of a GGUF file on this machine into `models/<name>/`; returns the job id."""
+    file, name = local.check_gguf(path, name)
+    job_id = registry.create(
+        "prepare", f"Add {name} from {file.name}", args={"name": name, "gguf": str(file)}, log=paths.prepare_log(name)
     )
     queue.schedule()
     return job_id
@@ -78,7 +89,8 @@ def prepare_job(job: dict) -> tuple[str, dict]:
             )
 
     started = time.monotonic()
-    path = catalog.prepare(name, progress)
+    gguf = registry.args(job).get("gguf")
+    path = local.convert_gguf_file(Path(gguf), name, progress) if gguf else catalog.prepare(name, progress)
     print(
         f"{name} ready at {path} ({time.monotonic() - started:.0f} s). Use it as the base model {name!r}.", flush=True
     )
