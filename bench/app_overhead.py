@@ -41,13 +41,15 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PAGES = {
-    "Datasets": "",
+    "Start": "",
+    "Datasets": "datasets",
     "Train": "train",
     "Runs": "runs",
     "Compare": "compare",
     "Models": "models",
     "Publish": "publish",
 }
+HEADINGS = {"Start": "LoRA Workbench"}  # a page's title where it is not its name in the navigation
 GOALS = {"slowdown": 1.05, "server_core_share": 0.05, "render_seconds": 1.5}
 
 
@@ -191,7 +193,7 @@ def first_renders(page, url: str) -> dict[str, tuple[float, float]]:
     """Per page, (the first visit after the server started, a later one with the app warm): seconds from the
     click on its link in the sidebar (how a user moves between pages) to its title with the script done."""
     page.goto(url)
-    page.get_by_role("heading", name="Datasets", exact=True).first.wait_for(timeout=120_000)
+    page.get_by_role("heading", name=HEADINGS["Start"], exact=True).first.wait_for(timeout=120_000)
     times: dict[str, list[float]] = {name: [] for name in PAGES}
     for _ in range(2):
         for name in [*list(PAGES)[1:], list(PAGES)[0]]:
@@ -202,7 +204,7 @@ def first_renders(page, url: str) -> dict[str, tuple[float, float]]:
 def render(page, title: str) -> float:
     started = time.perf_counter()
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
-    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)
+    page.get_by_role("heading", name=HEADINGS.get(title, title), exact=True).first.wait_for(timeout=60_000)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
     return time.perf_counter() - started
 

@@ -180,3 +180,18 @@ def test_with_the_cpu_preset_in_use_the_page_does_not_advise_it(page):
         + [w.value for w in at.warning]
     )
     assert "with the CPU preset" in said and "use the CPU preset" not in said
+
+
+def test_the_queue_lists_every_job_with_what_it_waits_for(page, fake_launch):
+    from workbench.data import repository
+    from workbench.jobs import registry
+    from workbench.training.config import TrainConfig, cpu_preset
+
+    repository.ensure_samples()
+    runs.start_run(cpu_preset(TrainConfig(dataset="informes-proyectos", base_model="demo")), name="busy")
+    registry.create("export", "Export old as GGUF (q8_0)", run_id=None)
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    table = next(frame.value for frame in at.dataframe if "job" in frame.value.columns)
+    assert list(table["job"]) == ["Train busy", "Export old as GGUF (q8_0)"]
+    assert table["where it stands"].iloc[1].startswith("queued: waits for “Train busy” (running)")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from ui.train.config_form import load_config
 from workbench.data import repository
+from workbench.jobs import queue, registry
 from workbench.system import DeviceInfo
 from workbench.training import runs
 from workbench.training.config import ConfigError, TrainConfig
@@ -86,11 +87,22 @@ def launch_bar(config: TrainConfig) -> None:
 
 
 def queue_panel() -> None:
-    waiting = runs.active_runs()
-    if len(waiting) > 1 or any(r["status"] == "queued" for r in waiting):
-        st.caption("Queue (one GPU job at a time; the next starts by itself):")
+    """Every job waiting or running, of every kind: what it is, where it stands, what it waits for."""
+    active = registry.active()
+    if len(active) > 1 or any(job["status"] == "queued" for job in active):
+        st.caption("Queue (one job uses the device at a time; the next starts by itself; cancel from the sidebar):")
         st.dataframe(
-            pd.DataFrame([{"run": r["name"], "status": r["status"], "created": r["created"]} for r in waiting]),
+            pd.DataFrame(
+                [
+                    {
+                        "job": job["title"],
+                        "status": job["status"],
+                        "where it stands": queue.describe(job).split(" — ", 1)[1],
+                        "created": job["created"],
+                    }
+                    for job in active
+                ]
+            ),
             hide_index=True,
         )
 
