@@ -150,3 +150,15 @@ def test_a_conversation_belongs_to_its_base(page, trained_run):
     assert at.session_state["cmp_history"].get("demo-copy::__base__", []) == []
     at.selectbox(key="cmp_base").set_value("demo").run()
     assert len([m for m in at.chat_message]) >= 2  # and demo's conversation is still there
+
+
+def test_metrics_neither_side_has_are_left_out_of_the_table(page, trained_run):
+    from workbench.evaluation import runner
+
+    job_id = runner.create_eval(trained_run["id"], split="all", limit=2)
+    assert runner.run_eval(job_id, echo=False) == "completed"
+    assert any(row["base"] is None and row["adapter"] is None for row in runner.results(trained_run["id"]))
+    at = page(PAGE)
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    table = at.dataframe[0].value
+    assert "exact_match" in list(table["metric"]) and not table[table["base"].isna() & table["adapter"].isna()].shape[0]

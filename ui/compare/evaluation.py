@@ -81,7 +81,9 @@ def _results(run_id: int) -> None:
     table = runner.results(run_id)
     if not table:
         return
-    frame = pd.DataFrame(table)
+    # Metrics neither side has (the JSON ones of a plain-text dataset) are left out rather than shown as None.
+    shown = [row for row in table if row["base"] is not None or row["adapter"] is not None]
+    frame = pd.DataFrame(shown)
     st.dataframe(
         frame,
         hide_index=True,

@@ -224,14 +224,17 @@ def list_jobs(run_id: int) -> list[dict]:
 
 def describe_progress(progress: dict) -> str:
     """“2/30 rows scored, adapter answers for rows 3-10, 412 tokens generated, about 40 s left”"""
+    generating = progress.get("phase") == "generating"
     parts = [f"{progress.get('done', 0)}/{progress.get('total', '?')} rows scored"]
-    if progress.get("side"):
+    if generating and progress.get("side"):
         parts.append(f"{progress['side']} answers for rows {progress.get('rows')}")
+    elif progress.get("phase") == "loss":
+        parts.append("loss of the reference answers")
     tokens = progress.get("tokens", 0) + progress.get("side_tokens", 0)
     if tokens:
         parts.append(f"{tokens:,} tokens generated")
     eta = progress.get("eta_seconds")
-    if eta:
+    if generating and eta and eta >= 1:  # "about 0 s left" says nothing
         parts.append(f"about {eta:.0f} s left")
     return ", ".join(parts)
 

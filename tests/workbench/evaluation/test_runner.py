@@ -284,3 +284,13 @@ def test_progress_says_which_side_it_generates_for_and_moves_before_the_first_ro
     assert any(p.get("side") == "adapter" and p["done"] == 0 and p.get("eta_seconds") is not None for p in generating)
     assert generating[-1]["done"] == 3 and generating[-1]["tokens"] > 0
     assert runner.describe_progress(base_first).startswith("0/3 rows scored, base answers for rows 1-3")
+
+
+def test_progress_words_say_only_what_holds_now():
+    going = {"phase": "generating", "done": 0, "total": 5, "side": "base", "rows": "1-5", "eta_seconds": 0.3}
+    assert runner.describe_progress(going) == "0/5 rows scored, base answers for rows 1-5"  # no "about 0 s left"
+    done = {**going, "phase": "done", "done": 5, "side": "adapter", "tokens": 250, "eta_seconds": 0}
+    assert runner.describe_progress(done) == "5/5 rows scored, 250 tokens generated"
+    assert runner.describe_progress({**done, "phase": "loss", "done": 5}).endswith(
+        "loss of the reference answers, 250 tokens generated"
+    )
