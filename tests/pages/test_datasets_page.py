@@ -1,6 +1,7 @@
 import json
 
 from workbench.data import repository
+from workbench.data.split import SplitSpec
 
 PAGE = "pages/datasets.py"
 NEW, IMPORT = "New dataset…", "Import a file…"
@@ -212,3 +213,31 @@ def test_history_restores_an_old_revision(page):
     assert not at.exception
     assert repository.get_dataset("faq").latest.n == 3
     assert repository.load_rows("faq") == [{"instruction": "a", "input": "", "output": "b"}]
+
+
+def test_saving_keeps_held_out_rows_the_way_the_saved_revision_had_them(page):
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(20)]
+    repository.create_dataset("faq", "alpaca", rows)
+    repository.make_split("faq", 1, SplitSpec(seed=7, validation_ratio=0.25))
+    at = _goto(page(PAGE), "faq")
+    at.button(key="ds_add_row").click().run()
+    box = at.checkbox(key="ds_save_holdout_faq")
+    assert (
+        box.value is True
+        and box.label == "Hold out 5 of 21 rows for validation (as the saved revision was split, seed 7)"
+    )
+    at.button(key="ds_save").click().run()
+    split = repository.get_revision("faq", 2).split
+    assert split is not None and split.spec.seed == 7 and len(split.validation) == 5
+
+
+def test_a_new_dataset_is_offered_a_held_out_split_when_saved_and_may_decline(page):
+    repository.create_dataset(
+        "fresh", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(11)]
+    )
+    at = _goto(page(PAGE), "fresh")
+    at.button(key="ds_add_row").click().run()
+    assert at.checkbox(key="ds_save_holdout_fresh").label.startswith("Hold out 5 of 12 rows for validation (proposed")
+    at.checkbox(key="ds_save_holdout_fresh").uncheck().run()
+    at.button(key="ds_save").click().run()
+    assert repository.get_revision("fresh", 2).split is None

@@ -14,6 +14,7 @@ import streamlit as st
 from ui.datasets.draft import Draft, load_draft, save_draft
 from workbench.data import formats, repository
 from workbench.data.records import ROLES, empty_row
+from workbench.data.split import PROPOSED_SEED, SplitSpec, proposed_holdout
 
 FILTERS = ("All rows", "Rows with errors", "Rows with warnings")
 PAGE_SIZES = (25, 50, 100, 200)
@@ -273,9 +274,12 @@ def _save_bar(draft: Draft) -> None:
     left, middle, right = st.columns([3, 1, 1])
     note = left.text_input("Revision note", key=f"ds_note_{draft.name}", placeholder="what changed (optional)")
     left.caption(status)
+    holdout = _holdout_on_save(draft, left) if draft.dirty else None
     if middle.button("Save", key="ds_save", type="primary", disabled=not draft.dirty, icon=":material/save:"):
         try:
             revision = save_draft(draft, note)
+            if holdout is not None:
+                repository.make_split(draft.name, revision.n, holdout)
             st.session_state.pop("ds_conflict", None)
             st.session_state.pop(f"ds_note_{draft.name}", None)  # the note belonged to that save
             st.toast(f"Saved revision {revision.n} ({revision.rows} rows)", icon=":material/save:")
@@ -286,6 +290,32 @@ def _save_bar(draft: Draft) -> None:
     if right.button("Discard changes", key="ds_discard", disabled=not draft.dirty):
         load_draft(draft.name)
         st.rerun()
+
+
+def _holdout_on_save(draft: Draft, where) -> SplitSpec | None:
+    """The split the new revision gets: the saved revision's own way of splitting, else a proposed tenth
+    (at least 5 rows); shown, and the user may turn it off. A new revision's row indices differ, so the old
+    split cannot simply carry over."""
+    saved = repository.get_revision(draft.name, draft.base).split
+    if saved is not None:
+        spec, why = saved.spec, "as the saved revision was split"
+    elif proposed_holdout(len(draft.rows)):
+        spec, why = SplitSpec(seed=PROPOSED_SEED, validation_count=proposed_holdout(len(draft.rows))), "proposed"
+    else:
+        return None
+    try:
+        size = spec.validation_size(len(draft.rows))
+    except ValueError:  # the old way no longer fits the rows (fewer rows than it holds out)
+        return None
+    if size == 0:
+        return None
+    keep = where.checkbox(
+        f"Hold out {size} of {len(draft.rows)} rows for validation ({why}, seed {spec.seed})",
+        value=True,
+        key=f"ds_save_holdout_{draft.name}",
+        help="Runs on this revision then get an eval loss and a held-out score; change it later on the Split tab.",
+    )
+    return spec if keep else None
 
 
 def _conflict_panel(draft: Draft, message: str) -> None:
