@@ -38,7 +38,6 @@ from workbench.training import runs
 from workbench.training.config import TrainConfig
 
 SPLITS = ("validation", "train", "all")
-STATUSES = registry.STATUSES
 ACTIVE = registry.ACTIVE
 TERMINAL = registry.TERMINAL
 LOG_FILE = "eval.log"

@@ -229,10 +229,6 @@ def requeue(job_id: int, args_update: dict | None = None) -> None:
     )
 
 
-def delete_for_run(run_id: int, db) -> None:
-    db.table("jobs").delete_where("run_id = ?", [run_id])
-
-
 def sweep_lost() -> list[int]:
     """Running jobs whose worker process is gone without a word (killed, machine restarted) become
     interrupted. Every entry point (app, CLI, workers) calls this before it reads or schedules jobs."""

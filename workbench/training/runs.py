@@ -91,7 +91,7 @@ def register_finished_run(
                     "dataset_revision_id": revision_id,
                     "base_model": config.base_model,
                     "created": store.now(),
-                    "adapter_dir": Path(adapter_dir).resolve().relative_to(paths.home()).as_posix(),
+                    "adapter_dir": paths.relative_to_home(Path(adapter_dir)),
                 }
             )
         )
