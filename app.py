@@ -5,6 +5,9 @@ from pathlib import Path
 import streamlit as st
 
 from ui.sidebar import render_sidebar
+from workbench.logs import quiet_known_notices
+
+quiet_known_notices()  # the server's own log: no bitsandbytes kernel notice when a page loads peft
 
 # A file of our own: a `:material/...` page icon makes the browser fetch it from fonts.gstatic.com.
 ICON = Path(__file__).resolve().parent / "assets" / "icon.png"

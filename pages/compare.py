@@ -5,7 +5,10 @@ import streamlit as st
 from ui.compare.chat import render_chat, settings_form
 from ui.compare.evaluation import render_evaluation
 from ui.compare.sides import BASE_SIDE, attach_sides, engine_for, pick_sides
+from ui.frame import require_app_frame
 from workbench.training import runs
+
+require_app_frame()
 
 st.title("Compare")
 picked = pick_sides()

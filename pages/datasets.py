@@ -8,7 +8,10 @@ from ui.datasets.history import render_export, render_history
 from ui.datasets.importer import render_import
 from ui.datasets.insights import render_split, render_stats
 from ui.datasets.new import render_new
+from ui.frame import require_app_frame
 from workbench.data import repository
+
+require_app_frame()
 
 NEW, IMPORT = "New dataset…", "Import a file…"
 SECTIONS = {

@@ -2,8 +2,11 @@
 
 import streamlit as st
 
+from ui.frame import require_app_frame
 from ui.models_page import add_local_model, catalogue_table, custom_catalog_help, model_panel
 from workbench.models import catalog
+
+require_app_frame()
 
 st.title("Models")
 st.caption(

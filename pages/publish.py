@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.frame import require_app_frame
 from ui.publish_page import (
     connection_panel,
     exports_list,
@@ -13,6 +14,8 @@ from ui.publish_page import (
     publishable_runs,
     published_list,
 )
+
+require_app_frame()
 
 st.title("Publish")
 st.caption(

@@ -3,9 +3,12 @@ duration and losses; compare, clone, delete. `?run=ID` (the sidebar's links) ope
 
 import streamlit as st
 
+from ui.frame import require_app_frame
 from ui.train.history import run_actions, runs_table
 from ui.train.live import live_run, overlay_chart
 from workbench.training import runs
+
+require_app_frame()
 
 st.title("Runs")
 runs.mark_interrupted()

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.frame import require_app_frame
 from ui.links import run_view_link
 from ui.models import base_model_picker
 from ui.persist import remember, restore
@@ -14,6 +15,8 @@ from workbench.models.presets import preset_for
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
 from workbench.training.config import TrainConfig, apply_preset, default_config, describe_cpu_preset
+
+require_app_frame()
 
 # Value widgets only (never a button's key: Streamlit refuses to set those).
 KEPT = ("train_dataset", "train_base", "train_revision_", "train_run_name", "tc_")

@@ -6,6 +6,7 @@ line that reads like a failure but is not one.
 
 from __future__ import annotations
 
+import logging
 import re
 
 NOISE = (
@@ -27,3 +28,16 @@ def for_reading(lines: list[str]) -> tuple[list[str], int]:
     """(the lines a user reads, how many noise lines were left out)."""
     kept = [line for line in lines if not is_noise(line)]
     return kept, len(lines) - len(kept)
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not is_noise(record.getMessage())
+
+
+def quiet_known_notices() -> None:
+    """Keep bitsandbytes' kernel notice out of the server's and workers' own output. Set before bitsandbytes
+    is imported (a logger exists by name before its module does); calling it twice adds nothing."""
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _DropNoise) for f in logger.filters):
+        logger.addFilter(_DropNoise())

@@ -29,3 +29,15 @@ def test_every_page_loads_only_from_the_app(app_url, browser_page):
         }
     )
     assert requested and not elsewhere, f"requests left the machine: {elsewhere}"
+
+
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(app_url, browser_page):
+    """The first request a server gets is a deep link: Streamlit would run pages/train.py alone, listing
+    the page files as navigation ("app", "compare", …) with no sidebar status."""
+    page = browser_page
+    page.goto(f"{app_url}/train")
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_role("link", name="Start")).to_be_visible()
+    expect(sidebar.get_by_text("Status")).to_be_visible()
+    expect(sidebar.get_by_role("link", name="app", exact=True)).to_have_count(0)

@@ -27,7 +27,11 @@ def test_one_prompt_streams_an_answer_into_both_columns(page, trained_run):
         assert stats["tokens"] >= 1 and stats["ttft"] > 0 and stats["tps"] > 0
     answers = [m.markdown[0].value for m in at.chat_message if m.name == "assistant"]
     assert len(answers) == 2
-    assert any("tok/s" in c.value for c in at.caption)
+    captions = [c.value for c in at.caption]
+    per_side = [c for c in captions if "tokens · done after" in c]
+    assert len(per_side) == 2 and not any("tok/s" in c for c in per_side), captions
+    shared = [c for c in captions if "one batched generation" in c]
+    assert len(shared) == 1 and "tok/s for the two together" in shared[0], captions
 
 
 def test_clear_empties_both_histories(page, trained_run):

@@ -32,6 +32,10 @@ def test_create_a_dataset_add_a_row_and_save(page, caplog):
     assert at.button_group(key="ds_view").value == "Form"
     said = " ".join([r.getMessage() for r in caplog.records] + [w.value for w in at.warning])
     assert "created with a default value but also had its value set" not in said
+    assert not at.error and "Row 1 is new and blank" in at.info[0].value  # not one red error per empty field
+    at.text_area[0].input("What are your hours?")
+    next(b for b in at.button if b.label == "Apply changes").click().run()
+    assert [e.value for e in at.error] == ["faq.jsonl:1: output: empty"]  # once a field is filled, the rest is due
     at.text_area[0].input("What are your hours?")
     at.text_area[2].input("9 to 5, Monday to Friday.")
     next(b for b in at.button if b.label == "Apply changes").click().run()

@@ -55,6 +55,7 @@ def test_overlay_chart_puts_each_selected_run_on_one_chart():
 
     first, second = _finished_run("a", [3.0, 2.0]), _finished_run("b", [2.5, 1.0, 0.5])
     spec = overlay_chart([first, second], "loss").to_dict()
+    assert spec["encoding"]["x"]["axis"] == {"format": "d", "tickMinStep": 1}  # no ticks at half steps
     values = next(iter(spec["datasets"].values()))
     assert sorted({v["run"] for v in values}) == ["a", "b"] and len(values) == 5
     assert spec["encoding"]["color"]["field"] == "run"

@@ -49,9 +49,24 @@ def _histories(keys: list[str]) -> list[list[dict]]:
 
 
 def _stats(result: dict | None) -> str:
+    """What belongs to this side alone: its first token and its time per token are the batch's (below)."""
     if not result:
         return ""
-    return f"first token {result['ttft']:.2f} s · {result['tps']:.1f} tok/s · {result['tokens']} tokens"
+    return f"{result['tokens']} tokens · done after {result['total']:.1f} s"
+
+
+def batch_stats(histories: list[list[dict]]) -> str:
+    """Both sides decode in one batch, so the first-token time and the speed are one figure for the pair."""
+    last = [h[-1]["stats"] for h in histories if h and h[-1].get("stats")]
+    if len(last) != len(histories):
+        return ""
+    tokens = sum(s["tokens"] for s in last)
+    seconds = max(s["total"] for s in last)
+    rate = tokens / seconds if seconds else 0.0
+    return (
+        f"Last answers: both sides in one batched generation — first tokens after {last[0]['ttft']:.2f} s, "
+        f"{rate:.1f} tok/s for the two together ({tokens} tokens in {seconds:.1f} s)."
+    )
 
 
 def render_chat(
@@ -67,6 +82,8 @@ def render_chat(
                 st.markdown(message["content"])
                 if message.get("stats"):
                     st.caption(_stats(message["stats"]))
+    if shared := batch_stats(histories):
+        st.caption(shared)
     prompt = st.chat_input("Ask both sides the same thing", key="cmp_prompt")
     if prompt:
         _ask(engine, prompt, histories, adapter_names, settings, columns)
@@ -96,6 +113,7 @@ def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
                     "ttft": result.time_to_first_token_s,
                     "tps": result.tokens_per_second,
                     "tokens": result.tokens,
+                    "total": result.total_s,
                 },
             }
         )

@@ -167,8 +167,7 @@ def _form(draft: Draft, page_indices: list[int]) -> None:
         _alpaca_form(draft, index, row, key)
     else:
         _chat_form(draft, index, row, key)
-    for problem in formats.validate_row(row, draft.format, draft.file, index + 1):
-        (st.error if problem.severity == "error" else st.warning)(str(problem))
+    _row_problems(draft, index, row)
     left, right = st.columns(2)
     if left.button("Duplicate this row", key=f"{key}_dup"):
         draft.rows.insert(index + 1, copy.deepcopy(row))
@@ -180,6 +179,16 @@ def _form(draft: Draft, page_indices: list[int]) -> None:
         st.session_state["ds_form_goto"] = max(1, min(index + 1, len(draft.rows)))
         draft.touch()
         st.rerun()
+
+
+def _row_problems(draft: Draft, index: int, row: dict) -> None:
+    """A row just added is blank by design: say what to fill in, not a red error per empty field."""
+    if row == empty_row(draft.format):
+        fields = "the instruction and the output" if draft.format == "alpaca" else "the user message and the reply"
+        st.info(f"Row {index + 1} is new and blank: write {fields}, then Apply changes.", icon=":material/edit:")
+        return
+    for problem in formats.validate_row(row, draft.format, draft.file, index + 1):
+        (st.error if problem.severity == "error" else st.warning)(str(problem))
 
 
 def _alpaca_form(draft: Draft, index: int, row: dict, key: str) -> None:

@@ -135,7 +135,8 @@ def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Char
         alt.Chart(frame, title=title)
         .mark_line(point=len(frame) < 60)
         .encode(
-            x=alt.X("step:Q", title="step"),
+            # Steps are whole: without a minimum step, a 5-step run gets ticks at 0.5, 1.5, ...
+            x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             tooltip=["step", "epoch", "name", alt.Tooltip("value:Q", format=".4g")],
         )

@@ -18,6 +18,7 @@ import sys
 import warnings
 from collections.abc import Callable
 
+from workbench import logs
 from workbench.jobs import queue, registry
 from workbench.jobs.failure import failure_reason, traceback_tail
 
@@ -115,6 +116,7 @@ def _schedule_next() -> None:
 def quiet_libraries() -> None:
     """No tqdm bars or known-harmless warnings in a job's log: the handlers print readable progress lines."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logs.quiet_known_notices()
     # Raised inside peft's get_peft_model with transformers 5 (an alias rename); nothing to act on in a log.
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     try:
