@@ -1,11 +1,14 @@
 """LoRA Workbench: the navigation frame, page config and the sidebar status."""
 
+import sqlite3
 from pathlib import Path
 
 import streamlit as st
 
+from ui.registry import show_rebuild_report, show_registry_fault
 from ui.sidebar import render_sidebar
 from workbench.logs import quiet_known_notices
+from workbench.store import RegistryError
 
 quiet_known_notices()  # the server's own log: no bitsandbytes kernel notice when a page loads peft
 
@@ -24,5 +27,9 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-render_sidebar()
-page.run()
+show_rebuild_report()
+try:
+    render_sidebar()
+    page.run()
+except (RegistryError, sqlite3.DatabaseError) as exc:  # locked too long or damaged: say so, offer the way out
+    show_registry_fault(exc)

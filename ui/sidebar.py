@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui.links import run_view_link
 from workbench import processes, system
+from workbench.data import repository
 from workbench.jobs import queue, registry
 from workbench.models import demo
 
@@ -23,6 +24,7 @@ def _startup_checks() -> bool:
     """Once per server start: jobs whose worker died while the app was down become interrupted, and what
     was queued meanwhile starts."""
     queue.schedule()
+    repository.sync_current_files()  # a save cut short by a crash: the latest file is copied again
     return True
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Written by the training job into every adapter folder: config, dataset revision, final metrics.
 RUN_FILE = "workbench_run.json"
+# Beside it: every metric row of the run (a registry rebuild restores the charts from it).
+HISTORY_FILE = "loss_history.json"
 
 
 def home() -> Path:
@@ -30,6 +32,11 @@ def datasets_dir() -> Path:
 
 def dataset_history_dir(name: str) -> Path:
     return _ensure(datasets_dir() / ".history" / name)
+
+
+def dataset_manifest(name: str) -> Path:
+    """A dataset's format and its revisions' notes and splits, so the registry can be rebuilt from disk."""
+    return dataset_history_dir(name) / "dataset.json"
 
 
 def adapters_dir() -> Path:

@@ -8,6 +8,7 @@ each entry of MIGRATIONS brings the database one version forward.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -265,11 +266,60 @@ class SchemaError(WorkbenchError, RuntimeError):
     """The registry was written by a newer workbench."""
 
 
+class RegistryError(WorkbenchError, RuntimeError):
+    """The registry file cannot be used right now: locked too long, or damaged."""
+
+
+class RegistryBusy(RegistryError):
+    pass
+
+
+class RegistryDamaged(RegistryError):
+    pass
+
+
+def busy_timeout() -> float:
+    """Seconds a write waits for another writer before giving up (WORKBENCH_DB_TIMEOUT, default 30)."""
+    try:
+        return max(0.1, float(os.environ.get("WORKBENCH_DB_TIMEOUT", "30")))
+    except ValueError:
+        return 30.0
+
+
+_FAULTS = ("locked", "busy", "malformed", "not a database", "disk i/o error", "database disk image")
+
+
+def is_registry_fault(exc: BaseException) -> bool:
+    """A locked or damaged registry, as opposed to a bug (an integrity or programming error) or a full disk."""
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return False
+    return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in _FAULTS)
+
+
+def explain(exc: sqlite3.DatabaseError, path: Path | None = None) -> RegistryError:
+    """What a user can do about a database error the registry raised (locked, damaged, unreadable)."""
+    path = Path(path) if path else paths.db_path()
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return RegistryBusy(
+            f"The registry {path} stayed locked by another process for {busy_timeout():g} s ({text}). Another "
+            "workbench command, the app or a training job is writing to it: wait for it and try again "
+            f"(`fuser {path}` names the process). Nothing was changed."
+        )
+    return RegistryDamaged(
+        f"The registry {path} is damaged ({text}). Your datasets and adapters on disk are not touched. "
+        "Rebuild the registry from them with `python -m workbench registry rebuild` (or the button in the app): "
+        "the damaged file is kept beside it as workbench.db.damaged-<time>. Evaluations, publish records and "
+        "job history live only in the registry and are not rebuilt."
+    )
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+    timeout = busy_timeout()
+    conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
@@ -293,6 +343,12 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 def open_db(path: Path | None = None) -> sqlite_utils.Database:
     """Open (creating and migrating on first use) the registry under WORKBENCH_HOME."""
-    db = sqlite_utils.Database(_connect(Path(path) if path else paths.db_path()))
-    migrate(db)
+    path = Path(path) if path else paths.db_path()
+    try:
+        db = sqlite_utils.Database(_connect(path))
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        if not is_registry_fault(exc):
+            raise
+        raise explain(exc, path) from exc
     return db

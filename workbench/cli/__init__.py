@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
+from workbench import store
 from workbench.cli import datasets as datasets_cli
 from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import models as models_cli
 from workbench.cli import publish as publish_cli
+from workbench.cli import registry as registry_cli
 from workbench.cli import training as training_cli
 from workbench.data import repository
 from workbench.data.repository import ensure_samples
@@ -24,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation_cli.add_parser(commands)
     models_cli.add_parser(commands)
     publish_cli.add_parser(commands)
+    registry_cli.add_parser(commands)
 
     demo = commands.add_parser("demo-model", help="build the tiny offline demo model (a few seconds)")
     demo.add_argument("--force", action="store_true", help="rebuild even if it exists")
@@ -39,9 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("datasets", "train"):
             ensure_samples()
+            repository.sync_current_files()
         return args.handler(args) or 0
     except (WorkbenchError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # found damaged or locked after it opened
+        if not store.is_registry_fault(exc):
+            raise
+        print(f"error: {store.explain(exc)}", file=sys.stderr)
         return 2
 
 

@@ -3,8 +3,10 @@
 Layout under WORKBENCH_HOME:
     datasets/<name>.jsonl                  the latest revision (the file a user opens by hand)
     datasets/.history/<name>/r000001.jsonl every revision, immutable once written
+    datasets/.history/<name>/dataset.json  format, notes and splits (what a registry rebuild reads)
 The registry row of a revision is the truth: rows are always read from its history file, so a crash
-between writing files and committing the row leaves the previous revision in force.
+between writing files and committing the row leaves the previous revision in force. The latest file is
+copied to datasets/<name>.jsonl after the commit; `sync_current_files` redoes a copy a crash cut short.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from workbench import paths, store
 from workbench.data.records import STORED_FORMATS, row_text
 from workbench.data.split import Split, SplitSpec, split_rows
 from workbench.errors import WorkbenchError
-from workbench.fileio import jsonl_text, write_text_atomic
+from workbench.fileio import jsonl_text, write_json_atomic, write_text_atomic
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SAMPLE_SPLIT = SplitSpec(seed=42, validation_ratio=0.1)
@@ -118,7 +120,9 @@ def create_dataset(name: str, fmt: str, rows: list[dict] | None = None, note: st
         dataset_id = store.row_id(
             db.table("datasets").insert({"name": name, "format": fmt, "created": stamp, "updated": stamp})
         )
-        return _write_revision(db, dataset_id, name, 1, rows or [], note)
+        revision = _write_revision(db, dataset_id, name, 1, rows or [], note)
+    _after_commit(db, name, revision)
+    return revision
 
 
 def revisions(name: str) -> list[Revision]:
@@ -169,7 +173,9 @@ def save_rows(name: str, rows: list[dict], base_revision: int, note: str = "") -
                 f"{base_revision}. Nothing was overwritten: reload to see the new revision, or save your "
                 "rows under a new dataset name."
             )
-        return _write_revision(db, dataset["id"], name, latest + 1, rows, note or "edited")
+        revision = _write_revision(db, dataset["id"], name, latest + 1, rows, note or "edited")
+    _after_commit(db, name, revision)
+    return revision
 
 
 def restore_revision(name: str, n: int, base_revision: int) -> Revision:
@@ -206,7 +212,9 @@ def set_split(name: str, n: int, split: Split) -> None:
     revision = get_revision(name, n)
     if max(split.train + split.validation, default=-1) >= revision.rows:
         raise DatasetError(f"The split does not fit revision {n} of {name!r} ({revision.rows} rows).")
-    store.open_db().table("revisions").update(revision.id, {"split_json": json.dumps(split.to_dict())})
+    db = store.open_db()
+    db.table("revisions").update(revision.id, {"split_json": json.dumps(split.to_dict())})
+    write_manifest(db, name)
 
 
 def make_split(name: str, n: int, spec: SplitSpec) -> Split:
@@ -231,8 +239,8 @@ def delete_dataset(name: str) -> None:
         db.table("datasets").delete(dataset["id"])
     current_path(name).unlink(missing_ok=True)
     history = paths.datasets_dir() / ".history" / name
-    for file in history.glob("*.jsonl"):
-        file.unlink()
+    for file in [*history.glob("r*.jsonl"), history / "dataset.json"]:
+        file.unlink(missing_ok=True)
     if history.exists():
         history.rmdir()
 
@@ -252,11 +260,13 @@ def ensure_samples() -> list[str]:
     return added
 
 
+def history_file(name: str, n: int) -> Path:
+    return paths.dataset_history_dir(name) / f"r{n:06d}.jsonl"
+
+
 def _write_revision(db, dataset_id: int, name: str, n: int, rows: list[dict], note: str) -> Revision:
     text = jsonl_text(rows)
-    history_file = paths.dataset_history_dir(name) / f"r{n:06d}.jsonl"
-    write_text_atomic(history_file, text)
-    write_text_atomic(current_path(name), text)
+    write_text_atomic(history_file(name, n), text)
     record = {
         "dataset_id": dataset_id,
         "n": n,
@@ -264,12 +274,64 @@ def _write_revision(db, dataset_id: int, name: str, n: int, rows: list[dict], no
         "rows": len(rows),
         "created": store.now(),
         "note": note,
-        "path": history_file.relative_to(paths.home()).as_posix(),
+        "path": history_file(name, n).relative_to(paths.home()).as_posix(),
         "split_json": None,
     }
     record["id"] = store.row_id(db.table("revisions").insert(record))
     db.table("datasets").update(dataset_id, {"updated": record["created"]})
     return _revision(record)
+
+
+def _after_commit(db, name: str, revision: Revision) -> None:
+    source = paths.home() / revision.path
+    write_text_atomic(current_path(name), source.read_text(encoding="utf-8"))
+    write_manifest(db, name)
+
+
+def write_manifest(db, name: str) -> None:
+    dataset = _dataset_row(db, name)
+    found = db.table("revisions").rows_where("dataset_id = ?", [dataset["id"]], order_by="n")
+    write_json_atomic(
+        paths.dataset_manifest(name),
+        {
+            "name": name,
+            "format": dataset["format"],
+            "created": dataset["created"],
+            "revisions": [
+                {
+                    "n": row["n"],
+                    "sha256": row["sha256"],
+                    "created": row["created"],
+                    "note": row["note"],
+                    "split": json.loads(row["split_json"]) if row["split_json"] else None,
+                }
+                for row in found
+            ],
+        },
+    )
+
+
+def sync_current_files() -> list[str]:
+    """Make each datasets/<name>.jsonl the registry's latest revision again where a crash left it behind
+    (killed between the commit and the copy); returns the names repaired. Rows are never read from it."""
+    repaired = []
+    for info in list_datasets():
+        current = current_path(info.name)
+        if current.is_file() and _sha256(current) == info.latest.sha256:
+            continue
+        source = paths.home() / info.latest.path
+        if source.is_file():
+            write_text_atomic(current, source.read_text(encoding="utf-8"))
+            repaired.append(info.name)
+    return repaired
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _dataset_row(db, name: str) -> dict:

@@ -33,8 +33,6 @@ from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError, build_datasets
 from workbench.training.model_load import cuda_available, load_for_training, peft_config_for, precision_for
 
-HISTORY_FILE = "loss_history.json"
-
 
 def run_training(
     run_id: int, resume: bool = False, *, extra_callbacks: list | None = None, schedule_next: bool = True
@@ -285,7 +283,7 @@ def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict])
         model.save_pretrained(str(building), safe_serialization=True)
         tokenizer.save_pretrained(str(building))
         write_json_atomic(building / paths.RUN_FILE, record)
-        write_json_atomic(building / HISTORY_FILE, history)
+        write_json_atomic(building / paths.HISTORY_FILE, history)
         old = None
         if target.exists():
             old = target.parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
