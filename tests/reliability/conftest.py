@@ -51,6 +51,7 @@ def user_data(workbench_home):
     from workbench.data import repository
     from workbench.data.split import SplitSpec
 
+    repository.ensure_samples()  # as any first command or page would
     rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(12)]
     repository.create_dataset("faq", "alpaca", rows, note="first import")
     repository.save_rows("faq", rows + [{"instruction": "q12", "input": "", "output": "a12"}], 1, note="one more")

@@ -61,7 +61,7 @@ def test_rebuild_brings_back_datasets_revisions_notes_splits_and_runs_with_metri
     assert cli("registry", "check").returncode == 1
     done = cli("registry", "rebuild")
     assert done.returncode == 0, done.stderr
-    assert "2 dataset(s) with 3 revision(s), 1 run(s)" in done.stdout
+    assert "3 dataset(s) with 4 revision(s), 1 run(s)" in done.stdout
     kept = list(user_data.glob("workbench.db.damaged-*[0-9]"))  # with its -wal and -shm beside it
     assert len(kept) == 1 and kept[0].stat().st_size == 8192  # the damaged file, set aside as it was
 
@@ -135,6 +135,6 @@ def test_the_app_shows_a_damaged_registry_and_rebuilds_it_with_one_click(user_da
     assert "is damaged" in at.error[0].value
     at.button(key="registry_rebuild").click().run()
     assert not at.exception, at.exception
-    assert "Rebuilt from disk: 1 dataset(s) with 2 revision(s)" in at.success[0].value
+    assert "Rebuilt from disk: 2 dataset(s) with 3 revision(s)" in at.success[0].value
     assert [r.n for r in repository.revisions("faq")] == [2, 1]
     assert not at.error

@@ -99,6 +99,7 @@ def render_export(draft: Draft) -> None:
             "chat": "chat (OpenAI messages)",
             "sharegpt": "ShareGPT",
             "completion": "prompt/completion",
+            "csv": "CSV for a spreadsheet (alpaca columns, formulas neutralised)",
         }.get(f, f),
     )
     parts = ["all rows"] + (["train", "validation"] if revision.split else [])
@@ -113,10 +114,11 @@ def render_export(draft: Draft) -> None:
         st.error(str(exc))
         return
     suffix = "" if which == "all rows" else f"-{which}"
+    csv = target == "csv"
     st.download_button(
-        f"Download {len(exported)} rows as JSONL",
-        formats.dumps_jsonl(exported),
-        file_name=f"{draft.name}-r{revision.n}{suffix}-{target}.jsonl",
-        mime="application/jsonl",
+        f"Download {len(exported)} rows as {'CSV' if csv else 'JSONL'}",
+        formats.dumps_export(exported, target),
+        file_name=f"{draft.name}-r{revision.n}{suffix}-{target}{formats.export_suffix(target)}",
+        mime="text/csv" if csv else "application/jsonl",
         key="ds_export_download",
     )

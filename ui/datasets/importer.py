@@ -47,15 +47,23 @@ def _read_source() -> tuple[bytes, str] | None:
     how = st.radio("Source", ["Upload a file", "A path on this machine"], horizontal=True, key="imp_source")
     if how == "Upload a file":
         upload = st.file_uploader("JSONL, JSON, CSV, TSV or Parquet", type=UPLOAD_TYPES, key="imp_upload")
-        return (upload.getvalue(), upload.name) if upload else None
+        if upload is None:
+            return None
+        try:
+            formats.check_import_size(upload.size, upload.name)
+        except formats.FormatError as exc:
+            st.error(str(exc))
+            return None
+        return upload.getvalue(), upload.name
     path_text = st.text_input("Path", key="imp_path", placeholder="/home/me/data/support.jsonl")
     if not path_text.strip():
         return None
     path = Path(path_text.strip()).expanduser()
-    if not path.is_file():
-        st.error(f"{path}: no such file. Check the path (it is read on the machine that runs the app).")
+    try:
+        return formats.read_import_file(path), path.name
+    except (formats.FormatError, OSError) as exc:
+        st.error(str(exc))
         return None
-    return path.read_bytes(), path.name
 
 
 def _format_choice(data: bytes, file: str) -> tuple[str | None, formats.ColumnMapping | None]:

@@ -47,7 +47,7 @@ def add_parser(commands) -> None:
     val.add_argument("--format", choices=formats.INPUT_FORMATS)
     val.set_defaults(handler=_validate)
 
-    exp = sub.add_parser("export", help="write a dataset as JSONL in any export format")
+    exp = sub.add_parser("export", help="write a dataset as JSONL in any export format, or as CSV")
     exp.add_argument("name")
     exp.add_argument("--out", type=Path, required=True)
     exp.add_argument("--format", choices=formats.EXPORT_FORMATS, default="alpaca")
@@ -100,10 +100,8 @@ def _parse_mapping(pairs: list[str]) -> formats.ColumnMapping | None:
 
 
 def _read(path: Path, fmt: str | None, mapping=None) -> formats.ImportResult:
-    if not path.is_file():
-        raise repository.DatasetError(f"{path}: no such file.")
     try:
-        return formats.parse(path.read_bytes(), path.name, fmt, mapping)
+        return formats.parse(formats.read_import_file(path), path.name, fmt, mapping)
     except formats.FormatError as exc:
         raise repository.DatasetError(str(exc)) from exc
 
@@ -205,7 +203,7 @@ def _export(args) -> int:
         exported = formats.export_rows(rows, info.format, args.format, file=f"{args.name}.jsonl")
     except formats.ExportError as exc:
         raise repository.DatasetError(str(exc)) from exc
-    write_text_atomic(args.out, formats.dumps_jsonl(exported))
+    write_text_atomic(args.out, formats.dumps_export(exported, args.format))
     print(f"Wrote {len(exported)} rows ({args.format}) to {args.out}")
     return 0
 

@@ -15,17 +15,19 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from workbench.data.records import ALPACA_FIELDS, ROLES, STORED_FORMATS, alpaca_prompt, to_messages
 from workbench.errors import WorkbenchError
 
 INPUT_FORMATS = ("alpaca", "chat", "sharegpt", "completion", "csv", "parquet")
-EXPORT_FORMATS = ("alpaca", "chat", "sharegpt", "completion")
+EXPORT_FORMATS = ("alpaca", "chat", "sharegpt", "completion", "csv")
+SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel and LibreOffice run as a formula
 MESSAGE_KEYS = ("role", "content")
 COMPLETION_KEYS = ("prompt", "completion")
 SHAREGPT_KEYS = ("conversations", "system")
@@ -57,12 +59,76 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
-_JSON_DECODER = json.JSONDecoder()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Files that are not text at all, by their first bytes: what they are, and what to do.
+_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive", "unzip it and import the file inside"),
+    (b"PK\x05\x06", "an empty ZIP archive", "unzip it and import the file inside"),
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip FILE)"),
+    (b"BZh", "bzip2-compressed", "decompress it first (bunzip2 FILE)"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (unxz FILE)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "extract it and import the file inside"),
+    (b"\x89PNG", "a PNG image", "import a JSONL, JSON, CSV, TSV or Parquet file"),
+    (b"\xff\xd8\xff", "a JPEG image", "import a JSONL, JSON, CSV, TSV or Parquet file"),
+    (b"%PDF-", "a PDF document", "import a JSONL, JSON, CSV, TSV or Parquet file"),
+)
+MAX_NESTING = "about 1,000"  # Python's JSON decoder gives up (RecursionError) past the interpreter's limit
+COLUMNS_NAMED = 20  # in a message listing a file's columns
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json's default keeps the last of two equal keys and drops the other without a word."""
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return row
+
+
+_JSON_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 _FIRST_NON_BLANK_LINE = re.compile(r"^[^\n]*\S[^\n]*", re.MULTILINE)
 _MESSAGE_FIELD = re.compile(r"^messages\[(\d+)\](?:\.(.+))?$")
 
 # A check found before the file and line are known: (field, problem, severity).
 Issue = tuple[str, str, str]
+
+
+def max_import_bytes() -> int:
+    """The largest file the importer reads (WORKBENCH_MAX_IMPORT_MB, default 1024, as the upload limit)."""
+    try:
+        return int(float(os.environ.get("WORKBENCH_MAX_IMPORT_MB", "1024")) * 1024 * 1024)
+    except ValueError:
+        return 1024 * 1024 * 1024
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB"
+
+
+def check_import_size(size: int, file: str) -> None:
+    limit = max_import_bytes()
+    if size > limit:
+        raise FormatError(
+            f"{file} is {_size(size)}, over the import limit of {_size(limit)} (WORKBENCH_MAX_IMPORT_MB): nothing "
+            "was read. Split it into smaller files, or raise the limit if this machine has the memory."
+        )
+
+
+def read_import_file(path: Path) -> bytes:
+    """A file's bytes for import, refused by its size before anything is read."""
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file. Check the path (it is read on the machine that runs the app).")
+    check_import_size(path.stat().st_size, path.name)
+    return path.read_bytes()
 
 
 class FormatError(WorkbenchError, ValueError):
@@ -142,12 +208,28 @@ def _has_error(problems: list[Problem]) -> bool:
 
 def decode(data: bytes, file: str) -> tuple[str, str, list[str]]:
     """The text of a file, the encoding it was read with, and notes on what was done to read it."""
-    text, encoding, notes = _decode_bytes(data)
+    _refuse_non_text(data, file)
+    text, encoding, notes = _decode_bytes(data, file)
     text, line_notes = _normalise_line_ends(text)
     return text, encoding, notes + line_notes
 
 
-def _decode_bytes(data: bytes) -> tuple[str, str, list[str]]:
+def _refuse_non_text(data: bytes, file: str) -> None:
+    for signature, what, fix in _SIGNATURES:
+        if data.startswith(signature):
+            raise FormatError(f"{file} is {what}, not a dataset file: {fix}.")
+    if any(data.startswith(bom) for bom, _ in _BOMS) or _utf16_without_bom(data):
+        return
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise FormatError(
+            f"{file}:{line}: encoding: a NUL byte (offset {nul}): this is a binary file, or text saved in an "
+            "encoding with zero bytes; save it as UTF-8 text."
+        )
+
+
+def _decode_bytes(data: bytes, file: str) -> tuple[str, str, list[str]]:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return _decode_with_bom(data, encoding)
@@ -160,6 +242,13 @@ def _decode_bytes(data: bytes) -> tuple[str, str, list[str]]:
         return data.decode("utf-8"), "utf-8", []
     except UnicodeDecodeError as exc:
         where = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        if _has_utf8_characters(data):
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise FormatError(
+                f"{file}:{line}: encoding: not valid UTF-8 ({where}), while other characters of the file are "
+                f"UTF-8: it mixes encodings. Retype the accented characters of line {line} and save the file as "
+                "UTF-8."
+            ) from exc
     advice = "check accented characters, and save the file as UTF-8 to be sure"
     try:
         return data.decode("cp1252"), "cp1252", [f"decoded as cp1252: not valid UTF-8 ({where}); {advice}"]
@@ -169,6 +258,12 @@ def _decode_bytes(data: bytes) -> tuple[str, str, list[str]]:
             "latin-1",
             [f"decoded as latin-1: neither valid UTF-8 ({where}) nor cp1252; {advice}"],
         )
+
+
+def _has_utf8_characters(data: bytes) -> bool:
+    """Whether some non-ASCII bytes form valid UTF-8 characters (a Latin-1 file's accents almost never do)."""
+    text = data.decode("utf-8", errors="replace")
+    return any(ord(ch) > 127 and ch != "\ufffd" for ch in text)
 
 
 def _decode_with_bom(data: bytes, encoding: str) -> tuple[str, str, list[str]]:
@@ -240,6 +335,12 @@ def _json_error(exc: json.JSONDecodeError) -> str:
     return f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
 
 
+def _structure_error(exc: Exception) -> str:
+    if isinstance(exc, _DuplicateKey):
+        return f"the key {exc.key!r} appears twice in one object (JSON would keep only the last); keep one"
+    return f"nested more than {MAX_NESTING} levels deep: no dataset row is; this is not a dataset file"
+
+
 def _json_records(text: str, limit: int | None = None) -> tuple[list[_Record], list[str]]:
     """Records of a JSON array, of JSONL, or of JSON objects written one after another over many lines."""
     start = _skip_space(text, 0)
@@ -266,10 +367,12 @@ def _jsonl_records(text: str, limit: int | None) -> tuple[list[_Record], list[st
             blank += 1
             continue
         try:
-            records.append(_Record(number, line, json.loads(line)))
+            records.append(_Record(number, line, _JSON_DECODER.decode(line)))
         except json.JSONDecodeError as exc:
             error = f"not valid JSON: {exc.msg} (column {exc.colno}); make this line one complete JSON object"
             records.append(_Record(number, line, error=error))
+        except (_DuplicateKey, RecursionError) as exc:
+            records.append(_Record(number, line, error=_structure_error(exc)))
     return records, [f"{blank} blank line{'' if blank == 1 else 's'} skipped"] if blank else []
 
 
@@ -281,6 +384,9 @@ def _decode_value(text: str, pos: int, line_of: Callable[[int], int]) -> tuple[_
         raw = text[pos : _line_end(text, exc.pos)]
         error = f"{_json_error(exc)}; the rest of the file was not read"
         return _Record(line_of(pos), raw, error=error), None
+    except (_DuplicateKey, RecursionError) as exc:
+        error = f"{_structure_error(exc)}; the rest of the file was not read"
+        return _Record(line_of(pos), text[pos : _line_end(text, pos)], error=error), None
     return _Record(line_of(pos), text[pos:end], value), end
 
 
@@ -386,6 +492,12 @@ def _undetected_message(file: str, records: list[_Record], objects: list[dict]) 
     )
     if objects:
         keys = ", ".join(repr(key) for key in objects[0]) or "no keys"
+        if {"chosen", "rejected"} <= objects[0].keys():
+            return (
+                f"{file} holds preference pairs ({keys}): they are for preference tuning, which this workbench "
+                "does not train yet. To learn the preferred answers, rename 'chosen' to 'completion' (and drop "
+                "'rejected') and import it as prompt/completion."
+            )
         return f"Cannot tell the format of {file}: its first record has {keys}. {expected}"
     first = f" (line {records[0].line}: {records[0].error or 'not a JSON object'})" if records else ""
     return (
@@ -420,7 +532,7 @@ def guess_mapping(columns: list[str]) -> ColumnMapping:
 def _checked_mapping(mapping: ColumnMapping | None, columns: list[str], file: str) -> dict[str, str]:
     """The mapped fields and their columns; FormatError when a required one is missing or unknown."""
     mapping = mapping or guess_mapping(columns)
-    available = ", ".join(repr(c) for c in columns) or "none"
+    available = _column_list(columns)
     for field in ("instruction", "output"):
         if getattr(mapping, field) is None:
             raise FormatError(
@@ -435,6 +547,12 @@ def _checked_mapping(mapping: ColumnMapping | None, columns: list[str], file: st
                 f"{file}: column {column!r} (mapped to {field!r}) is not in the file. The columns are: {available}."
             )
     return fields
+
+
+def _column_list(columns: list[str]) -> str:
+    named = ", ".join(repr(c) for c in columns[:COLUMNS_NAMED]) or "none"
+    more = len(columns) - COLUMNS_NAMED
+    return f"{named} and {more:,} more" if more > 0 else named
 
 
 def _tabular_row(cells: Mapping[str, object], fields: dict[str, str]) -> dict:
@@ -784,7 +902,7 @@ def _result(file: str, fmt: str, stored: str, encoding: str, rows: list[SourceRo
     for index, problem in duplicates.items():
         rows[index].problems.append(problem)
     if not rows:
-        notes = [*notes, "no rows found in the file"]
+        raise FormatError(f"{file} holds no rows (a header line at most): there is nothing to import.")
     return ImportResult(file, fmt, stored, encoding, rows, notes)
 
 
@@ -851,6 +969,14 @@ def _text_issues(field: str, value: object, required: bool) -> list[Issue]:
         return [(field, f"must be a string, got {_kind(value)}", "error")]
     if required and not value.strip():
         return [(field, "empty", "error")]
+    if _SURROGATE.search(value):
+        return [
+            (
+                field,
+                "holds a lone UTF-16 surrogate (an escape such as \\ud800 alone), not a character; remove it",
+                "error",
+            )
+        ]
     return []
 
 
@@ -935,7 +1061,33 @@ def export_rows(rows: list[dict], stored_format: str, target: str, file: str = "
         raise ExportError(f"Unknown stored format {stored_format!r}; expected one of {', '.join(STORED_FORMATS)}.")
     if target not in EXPORT_FORMATS:
         raise ExportError(f"Unknown export format {target!r}; expected one of {', '.join(EXPORT_FORMATS)}.")
-    return [_export_row(row, stored_format, target, f"{file}: row {n}") for n, row in enumerate(rows, 1)]
+    shape = "alpaca" if target == "csv" else target  # a CSV holds alpaca's columns
+    return [_export_row(row, stored_format, shape, f"{file}: row {n}") for n, row in enumerate(rows, 1)]
+
+
+def dumps_export(rows: list[dict], target: str) -> str:
+    """Exported rows as the file's text: CSV for "csv", JSONL for every other format."""
+    return dumps_csv(rows) if target == "csv" else dumps_jsonl(rows)
+
+
+def export_suffix(target: str) -> str:
+    return ".csv" if target == "csv" else ".jsonl"
+
+
+def dumps_csv(rows: list[dict]) -> str:
+    """Alpaca rows as CSV for a spreadsheet. A cell a spreadsheet would run as a formula (`=cmd|...`,
+    `+`, `-`, `@`) starts with an apostrophe, so it opens as the text it is."""
+    columns = ["instruction", "input", "output"] + (["system"] if any(r.get("system") for r in rows) else [])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_spreadsheet_safe(str(row.get(column) or "")) for column in columns])
+    return buffer.getvalue()
+
+
+def _spreadsheet_safe(cell: str) -> str:
+    return f"'{cell}" if cell.startswith(SPREADSHEET_FORMULA_START) else cell
 
 
 def _export_row(row: dict, stored: str, target: str, where: str) -> dict:

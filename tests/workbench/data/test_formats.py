@@ -831,8 +831,8 @@ def test_system_prompt_cannot_become_completion():
 
 
 def test_export_unknown_target_and_malformed_row():
-    with pytest.raises(ExportError, match="Unknown export format 'csv'"):
-        formats.export_rows([ALPACA], "alpaca", "csv")
+    with pytest.raises(ExportError, match="Unknown export format 'xlsx'"):
+        formats.export_rows([ALPACA], "alpaca", "xlsx")
     with pytest.raises(ExportError, match="row 2 has no valid 'messages' list"):
         formats.export_rows([CHAT, {"messages": "x"}], "chat", "chat")
 
