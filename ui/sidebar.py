@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.links import run_view_link
-from workbench import processes, system
+from workbench import system
 from workbench.data import repository
 from workbench.jobs import queue, registry
 from workbench.models import demo
@@ -46,7 +46,7 @@ def render_sidebar() -> None:
 
 
 def _jobs() -> None:
-    processes.reap_finished()  # workers this server started and that ended since the last page
+    registry.sweep_lost()  # reaps the workers this server started, and marks killed ones interrupted
     active = registry.active()
     st.markdown(
         f":material/directions_run: **Jobs in progress:** {len(active)}"

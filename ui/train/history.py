@@ -80,8 +80,10 @@ def run_actions(run_id: int) -> None:
     if run["status"] in ("queued", "running") and cols[0].button("Cancel", key=f"runs_cancel_{run_id}"):
         runs.cancel_run(run_id)
         st.rerun()
-    resumable = run["status"] in ("interrupted", "failed", "cancelled") and runs.latest_checkpoint(run["name"])
-    if resumable and cols[0].button("Resume from last checkpoint", key=f"runs_resume_{run_id}"):
+    resumable = run["status"] in ("interrupted", "failed", "cancelled")
+    checkpoint = runs.latest_checkpoint(run["name"]) if resumable else None
+    label = f"Resume from {checkpoint.name}" if checkpoint else "Start again (no checkpoint was saved)"
+    if resumable and cols[0].button(label, key=f"runs_resume_{run_id}"):
         try:
             runs.resume_run(run_id)
         except runs.RunError as exc:

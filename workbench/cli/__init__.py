@@ -16,6 +16,7 @@ from workbench.cli import training as training_cli
 from workbench.data import repository
 from workbench.data.repository import ensure_samples
 from workbench.errors import WorkbenchError
+from workbench.jobs import registry
 from workbench.models import catalog, demo
 
 
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command != "registry":  # that one must work on a damaged registry
+            registry.sweep_lost()  # a worker killed since: its job reads interrupted here as in the app
         if args.command in ("datasets", "train"):
             ensure_samples()
             repository.sync_current_files()

@@ -178,8 +178,7 @@ def _cancel(args) -> int:
 
 def _resume(args) -> int:
     run = runs.get_run(args.run)
-    runs.resume_run(run["id"])  # refuses a run without a checkpoint
-    checkpoint = runs.latest_checkpoint(run["name"])
+    checkpoint = runs.resume_run(run["id"])
     print(f"Run {run['name']} queued to resume from {checkpoint.name if checkpoint else 'the start'}.")
     return 0
 

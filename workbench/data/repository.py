@@ -22,7 +22,7 @@ from workbench import paths, store
 from workbench.data.records import STORED_FORMATS, row_text
 from workbench.data.split import Split, SplitSpec, split_rows
 from workbench.errors import WorkbenchError
-from workbench.fileio import jsonl_text, write_json_atomic, write_text_atomic
+from workbench.fileio import jsonl_text, remove_orphan_temps, write_json_atomic, write_text_atomic
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SAMPLE_SPLIT = SplitSpec(seed=42, validation_ratio=0.1)
@@ -313,7 +313,9 @@ def write_manifest(db, name: str) -> None:
 
 def sync_current_files() -> list[str]:
     """Make each datasets/<name>.jsonl the registry's latest revision again where a crash left it behind
-    (killed between the commit and the copy); returns the names repaired. Rows are never read from it."""
+    (killed between the commit and the copy), and drop temp files of writers killed mid-write; returns the
+    names repaired. Rows are never read from datasets/<name>.jsonl."""
+    remove_orphan_temps(paths.datasets_dir())
     repaired = []
     for info in list_datasets():
         current = current_path(info.name)

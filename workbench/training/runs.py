@@ -113,19 +113,18 @@ def cancel_run(run_id: int, keep_best: bool = False) -> str:
     return registry.cancel(run["job_id"], "keep_best" if keep_best else "stop")
 
 
-def resume_run(run_id: int) -> None:
-    """Queue an interrupted, failed or cancelled run to continue from its last checkpoint."""
+def resume_run(run_id: int) -> Path | None:
+    """Queue an interrupted, failed or cancelled run to continue from its last complete checkpoint (from the
+    start when it stopped before writing one); returns that checkpoint."""
     run = get_run(run_id)
     if run["status"] not in ("interrupted", "failed", "cancelled"):
         raise RunError(
             f"Run {run['name']!r} is {run['status']}: only interrupted, failed or cancelled runs can be resumed."
         )
-    if latest_checkpoint(run["name"]) is None:
-        raise RunError(
-            f"Run {run['name']!r} saved no checkpoint to resume from: clone its config and start a new run instead."
-        )
-    registry.requeue(run["job_id"], {"resume": True})
+    checkpoint = latest_checkpoint(run["name"])
+    registry.requeue(run["job_id"], {"resume": checkpoint is not None})
     schedule()
+    return checkpoint
 
 
 def delete_run(run_id: int) -> None:

@@ -71,6 +71,8 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     config = TrainConfig.from_dict(json.loads(run["config_json"])).validate()
     say = _printer(main)
     say(f"=== Run {name} (id {run_id}) · {store.now()} · pid {os.getpid()}")
+    if main:
+        finish_interrupted_save(name, say)
 
     train_ds, eval_ds, info = build_datasets(config, run["dataset_revision_id"])
     say(
@@ -295,6 +297,21 @@ def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict])
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return target
+
+
+def finish_interrupted_save(name: str, say=print) -> None:
+    """Clean up after a worker killed inside `save_adapter`: a half-written `.building` folder is deleted, and
+    an adapter moved aside as `.old` comes back if the new one never took its place."""
+    target = paths.adapter_dir(name)
+    for building in target.parent.glob(f".{name}.building-*"):
+        shutil.rmtree(building, ignore_errors=True)
+        say(f"Removed {building.name}: an adapter half-written when the previous worker was killed.")
+    for old in sorted(target.parent.glob(f".{name}.old-*")):
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(old, target)
+            say(f"Restored the previous adapter of {name} from {old.name}.")
 
 
 def _prepare_outputs(db, run_id: int, checkpoints: Path, checkpoint: Path | None, resume: bool) -> None:

@@ -121,17 +121,18 @@ def test_cancel_a_queued_run_at_once_and_ask_a_running_one_to_stop(dataset, fake
         runs.cancel_run(running)
 
 
-def test_resume_needs_a_checkpoint_and_relaunches_with_resume(dataset, fake_launch):
+def test_resume_continues_from_the_last_complete_checkpoint_or_the_start(dataset, fake_launch):
     run_id = runs.create_run(_config(dataset), name="broken")
     set_job(run_id, status="interrupted")
-    with pytest.raises(runs.RunError, match="saved no checkpoint"):
-        runs.resume_run(run_id)
+    assert runs.resume_run(run_id) is None  # killed before its first checkpoint: it starts over
+    assert fake_launch[-1][:2] == (run_id, False)
+    set_job(run_id, status="interrupted")
     for step in (4, 12, 16):
         (paths.checkpoints_dir("broken") / f"checkpoint-{step}").mkdir(parents=True)
     for step in (4, 12):  # checkpoint-16 was being written when the worker died: no trainer_state.json
         (paths.checkpoints_dir("broken") / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     assert runs.latest_checkpoint("broken").name == "checkpoint-12"
-    runs.resume_run(run_id)
+    assert runs.resume_run(run_id).name == "checkpoint-12"
     assert fake_launch[-1][:2] == (run_id, True)
     assert runs.get_run(run_id)["status"] == "running"
 
