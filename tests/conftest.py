@@ -56,6 +56,28 @@ def converter_dir():
     return llama_cpp.converter()
 
 
+# A run on the demo model that takes seconds on a CPU: every setting that would slow it down is off.
+TINY_DEMO_RUN = dict(
+    dataset="words",
+    base_model="demo",
+    eval_steps=0,
+    packing=False,
+    gradient_checkpointing=False,
+    gradient_accumulation_steps=1,
+    learning_rate=1e-2,
+    warmup=0,
+    precision="fp32",
+    target_modules="all-linear",
+    auto_evaluate=False,
+)
+
+
+@pytest.fixture
+def tiny_demo_run() -> dict:
+    """The TrainConfig fields of a run on the demo model that takes seconds on a CPU (update as needed)."""
+    return dict(TINY_DEMO_RUN)
+
+
 @pytest.fixture
 def trained_run(workbench_home):
     """A completed run with a real (briefly trained) adapter on the demo model, in this test's workspace."""
@@ -71,20 +93,7 @@ def trained_run(workbench_home):
     ]
     repository.create_dataset("words", "alpaca", rows)
     repository.make_split("words", 1, SplitSpec(seed=1, validation_ratio=None, validation_count=2))
-    config = TrainConfig(
-        dataset="words",
-        base_model="demo",
-        max_steps=6,
-        eval_steps=0,
-        packing=False,
-        gradient_checkpointing=False,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-2,
-        warmup=0,
-        precision="fp32",
-        target_modules="all-linear",
-        auto_evaluate=False,
-    )
+    config = TrainConfig(**TINY_DEMO_RUN, max_steps=6)
     run_id = runs.create_run(config, name="words-demo")
     assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
     return runs.get_run(run_id)

@@ -82,26 +82,6 @@ MAX_STEPS, SAVE_STEPS = 24, 4
 AIMS = ["loading"] * 5 + ["mid-step"] * 7 + ["checkpoint"] * 5 + ["final adapter"] * 3
 
 
-def _config():
-    from workbench.training.config import TrainConfig
-
-    return TrainConfig(
-        dataset="words",
-        base_model="demo",
-        max_steps=MAX_STEPS,
-        save_steps=SAVE_STEPS,
-        eval_steps=0,
-        packing=False,
-        gradient_checkpointing=False,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-2,
-        warmup=0,
-        precision="fp32",
-        target_modules="all-linear",
-        auto_evaluate=False,
-    )
-
-
 def _worker_pid(run_id: int, timeout: float = 60) -> int:
     from workbench.jobs import registry
     from workbench.training import runs
@@ -145,17 +125,19 @@ def _wait_for(aim: str, run_id: int, name: str, rng: random.Random) -> str:
     return "after the aim (missed)"
 
 
-def test_kill_9_of_the_training_worker_at_20_moments(workbench_home, record_property, capsys):
+def test_kill_9_of_the_training_worker_at_20_moments(workbench_home, tiny_demo_run, record_property, capsys):
     from workbench import cli as workbench_cli
     from workbench.data.split import SplitSpec
     from workbench.training import runs
+    from workbench.training.config import TrainConfig
 
     words = ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho")
     repository.create_dataset(
         "words", "alpaca", [{"instruction": f"Repite: {w}", "input": "", "output": w} for w in words]
     )
     repository.make_split("words", 1, SplitSpec(seed=1, validation_count=2))
-    run_id = runs.start_run(_config(), name="victim")
+    config = TrainConfig(**{**tiny_demo_run, "max_steps": MAX_STEPS, "save_steps": SAVE_STEPS})
+    run_id = runs.start_run(config, name="victim")
     rng = random.Random(18)
     hit: dict[str, int] = {}
     for aim in AIMS:
