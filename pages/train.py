@@ -74,6 +74,12 @@ if preset and st.button(f"Use the recommended settings for {preset.name}", key="
 values = config_form(default)
 config = TrainConfig(base_model=base, dataset=dataset, dataset_revision=revision, **values)
 st.session_state["train_last_config"] = config
+if config.trust_remote_code:
+    st.warning(
+        f"**Trust remote code is on**: loading {base} runs Python code shipped in its folder (or hub repository) "
+        "with your permissions. Keep it on only for a model whose code you have read.",
+        icon=":material/gpp_maybe:",
+    )
 memory_panel(config, gpu)
 config_files(config)
 launch_bar(config)

@@ -15,7 +15,7 @@ def show_registry_fault(exc: Exception) -> None:
         if not store.is_registry_fault(exc):
             raise exc
         exc = store.explain(exc)
-    if isinstance(exc, store.RegistryBusy):
+    if isinstance(exc, store.RegistryBusy | store.RegistryFull):
         st.warning(str(exc), icon=":material/lock_clock:")
         if st.button("Try again", key="registry_retry", type="primary"):
             st.rerun()

@@ -5,13 +5,55 @@ A crash at any moment leaves either the old file or the new one, never half of e
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+
+class DiskFull(WorkbenchError):
+    """Not enough space to write; the message names the folder, the space needed and the space free."""
+
+    errno = errno.ENOSPC
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from Python, or the same error as safetensors' and tokenizers' Rust code words it."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return any(words in text for words in ("No space left on device", "Disk quota exceeded", "disk is full"))
+
+
+def free_bytes(folder: Path) -> int:
+    probe = next((p for p in (Path(folder), *Path(folder).parents) if p.exists()), Path("/"))
+    return shutil.disk_usage(probe).free
+
+
+def disk_full(folder: Path, needed: int, doing: str) -> DiskFull:
+    return DiskFull(
+        f"Not enough disk space in {folder} for {doing}: it needs about {_mb(needed)}, {_mb(free_bytes(folder))} "
+        "free. Free some space (old runs' checkpoints under runs/ are often the largest) and try again; what was "
+        "there before is kept.",
+    )
+
+
+def need_space(folder: Path, needed: int, doing: str) -> None:
+    """DiskFull now, before anything is written, when `folder` has less than `needed` bytes free."""
+    if free_bytes(folder) < needed:
+        raise disk_full(folder, needed, doing)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{max(n, 0) / 1e6:.1f} MB"
+
 
 TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
@@ -50,8 +92,10 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 is for the temp file only
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise disk_full(path.parent, len(data), f"writing {path.name}") from exc
         raise
 
 

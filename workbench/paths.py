@@ -7,13 +7,55 @@ is shared by every workspace on the machine (WORKBENCH_CACHE, else $XDG_CACHE_HO
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
+
+from workbench.errors import WorkbenchError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Written by the training job into every adapter folder: config, dataset revision, final metrics.
 RUN_FILE = "workbench_run.json"
 # Beside it: every metric row of the run (a registry rebuild restores the charts from it).
 HISTORY_FILE = "loss_history.json"
+
+
+# Characters that draw like a slash or backslash: a name holding one reads as a path to a person.
+SLASH_LOOKALIKES = frozenset("\u2215\u2044\uff0f\u29f8\u2571\u29f5\u2216\uff3c")
+MAX_NAME = 128
+# A workspace may be copied to Windows, where these (with any extension) name devices, not files.
+WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL"] + [f"COM{i}" for i in range(1, 10)] + [f"LPT{i}" for i in range(1, 10)]
+)
+
+
+class UnsafeName(WorkbenchError, ValueError):
+    """A name that would not stay one folder inside its parent."""
+
+
+def _name_problem(name: str) -> str | None:
+    checks = (
+        (not name, "is empty"),
+        (name.startswith("."), "starts with '.'"),
+        ("/" in name or "\\" in name, "holds a '/' or '\\'"),
+        (any(unicodedata.category(ch) == "Cc" for ch in name), "holds a NUL or control character"),
+        (any(ch in SLASH_LOOKALIKES for ch in name), "holds a character that looks like a slash"),
+        (len(name) > MAX_NAME, f"is longer than {MAX_NAME} characters"),
+        (name.split(".")[0].upper() in WINDOWS_RESERVED, "is a name Windows reserves for a device"),
+    )
+    return next((problem for failed, problem in checks if failed), None)
+
+
+def is_safe_name(name: str) -> bool:
+    return _name_problem(name) is None
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """`name` when it is one plain folder or file name; UnsafeName otherwise. Every path built from a
+    dataset, run, model or export name goes through here, whatever checked the name before."""
+    problem = _name_problem(name)
+    if problem:
+        raise UnsafeName(f"{what} {name[:80]!r} {problem}: use letters, digits, '.', '_' and '-' only.")
+    return name
 
 
 def home() -> Path:
@@ -31,7 +73,7 @@ def datasets_dir() -> Path:
 
 
 def dataset_history_dir(name: str) -> Path:
-    return _ensure(datasets_dir() / ".history" / name)
+    return _ensure(datasets_dir() / ".history" / safe_name(name, "dataset name"))
 
 
 def dataset_manifest(name: str) -> Path:
@@ -72,7 +114,7 @@ def relative_to_home(path: Path) -> str:
 
 def run_dir(name: str) -> Path:
     """`runs/<name>/`: a run's logs and checkpoints."""
-    return runs_dir() / name
+    return runs_dir() / safe_name(name, "run name")
 
 
 def checkpoints_dir(name: str) -> Path:
@@ -81,17 +123,17 @@ def checkpoints_dir(name: str) -> Path:
 
 def adapter_dir(name: str) -> Path:
     """`adapters/<name>/`: where a run's finished adapter goes."""
-    return adapters_dir() / name
+    return adapters_dir() / safe_name(name, "run name")
 
 
 def model_dir(name: str) -> Path:
     """`models/<name>/`: a prepared base model."""
-    return models_dir() / name
+    return models_dir() / safe_name(name, "model name")
 
 
 def exports_dir(run_name: str) -> Path:
     """`exports/<run>/`: merged models, GGUF exports and publish logs of a run."""
-    return home() / "exports" / run_name
+    return home() / "exports" / safe_name(run_name, "run name")
 
 
 def custom_catalog_path() -> Path:
@@ -108,7 +150,7 @@ def gguf_cache_dir() -> Path:
 
 
 def prepare_log(model_name: str) -> Path:
-    return cache_dir() / f"prepare-{model_name}.log"
+    return cache_dir() / f"prepare-{safe_name(model_name, 'model name')}.log"
 
 
 def job_log_fallback(job_id: int) -> Path:

@@ -278,6 +278,10 @@ class RegistryDamaged(RegistryError):
     pass
 
 
+class RegistryFull(RegistryError):
+    pass
+
+
 def busy_timeout() -> float:
     """Seconds a write waits for another writer before giving up (WORKBENCH_DB_TIMEOUT, default 30)."""
     try:
@@ -286,7 +290,7 @@ def busy_timeout() -> float:
         return 30.0
 
 
-_FAULTS = ("locked", "busy", "malformed", "not a database", "disk i/o error", "database disk image")
+_FAULTS = ("locked", "busy", "malformed", "not a database", "disk i/o error", "database disk image", "is full")
 
 
 def is_registry_fault(exc: BaseException) -> bool:
@@ -300,6 +304,11 @@ def explain(exc: sqlite3.DatabaseError, path: Path | None = None) -> RegistryErr
     """What a user can do about a database error the registry raised (locked, damaged, unreadable)."""
     path = Path(path) if path else paths.db_path()
     text = str(exc)
+    if "is full" in text:
+        return RegistryFull(
+            f"The disk holding the registry {path} is full ({text}): free some space and try again. Nothing "
+            "was changed."
+        )
     if "locked" in text or "busy" in text:
         return RegistryBusy(
             f"The registry {path} stayed locked by another process for {busy_timeout():g} s ({text}). Another "

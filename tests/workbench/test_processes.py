@@ -46,6 +46,6 @@ def test_ended_workers_are_reaped_and_leave_no_zombie(tmp_path):
     while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
         assert time.monotonic() < deadline, "the worker did not end"
         time.sleep(0.05)
-    assert reap_finished() == [pid]
+    assert pid in reap_finished()  # (with any other test's worker that ended meanwhile)
     assert not Path(f"/proc/{pid}").exists()  # no <defunct> left under the app
-    assert reap_finished() == []
+    assert pid not in reap_finished()

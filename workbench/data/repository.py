@@ -84,7 +84,7 @@ def check_name(name: str) -> str:
 
 
 def current_path(name: str) -> Path:
-    return paths.datasets_dir() / f"{name}.jsonl"
+    return paths.datasets_dir() / f"{paths.safe_name(name, 'dataset name')}.jsonl"
 
 
 def list_datasets() -> list[DatasetInfo]:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import paths
-from workbench.models.loading import ModelLoadError, is_local, load_tokenizer, resolve_base
+from workbench.models.loading import ModelLoadError, check_adapter_files, is_local, load_tokenizer, resolve_base
 
 LOAD_QUANTIZATIONS = ("none", "4bit")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
@@ -175,7 +175,7 @@ class Engine:
 
         cuda = torch.cuda.is_available()
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-        kwargs = {"dtype": dtype, "trust_remote_code": self.trust_remote_code}
+        kwargs = {"dtype": dtype, "trust_remote_code": self.trust_remote_code, "use_safetensors": True}
         if self.quantization == "4bit":
             from transformers import BitsAndBytesConfig
 
@@ -280,6 +280,10 @@ class Engine:
                 f"{folder} is not an adapter folder: it holds no readable {ADAPTER_CONFIG}. Pick an "
                 "adapter saved by a training run (adapters/<run>/)."
             ) from exc
+        try:
+            check_adapter_files(folder)
+        except ModelLoadError as exc:
+            raise ValueError(str(exc)) from exc
         if str(config.get("peft_type", "LORA")).upper() != "LORA":
             raise ValueError(
                 f"The adapter in {folder} is a {config.get('peft_type')} adapter; only LoRA adapters "

@@ -36,6 +36,10 @@ TOKENIZER_FILES = (
 # workbench put the ChatML default in (the UI should say so: the base was not trained on that format).
 DEFAULT_TEMPLATE_ATTR = "workbench_default_chat_template"
 
+# Weights in these are pickles: loading one can run any code it carries. Only safetensors are loaded.
+PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
 _FIX = "Use the demo model, a prepared model, or a local folder that holds config.json and the tokenizer files."
 
 
@@ -50,13 +54,48 @@ def resolve_base(base: str) -> str:
         raise ModelLoadError("No base model given. " + _FIX)
     if name == demo.DEMO_MODEL_NAME:
         return str(demo.build_demo_model())
-    prepared = paths.model_dir(name)
-    if not Path(name).is_absolute() and (prepared / MANIFEST).is_file():
-        return str(prepared)
+    if paths.is_safe_name(name) and (paths.model_dir(name) / MANIFEST).is_file():
+        return str(check_safe_weights(paths.model_dir(name), "The model folder"))
     local = Path(name).expanduser()
     if local.is_dir():
-        return str(local.resolve())
+        return str(check_safe_weights(local.resolve(), "The model folder"))
     return name
+
+
+def check_safe_weights(folder: Path, what: str) -> Path:
+    """`folder`, unless its weights are pickles only (ModelLoadError saying what to do)."""
+    files = [p for p in folder.iterdir() if p.is_file()]
+    if any(p.suffix == ".safetensors" for p in files):
+        return folder
+    pickled = sorted(p.name for p in files if p.suffix in PICKLED_WEIGHTS)
+    if pickled:
+        raise ModelLoadError(
+            f"{what} {folder} holds {pickled[0]}, pickled weights that can run code when loaded, and no "
+            "*.safetensors file: only safetensors weights are loaded. Save the model again with "
+            "`save_pretrained(folder, safe_serialization=True)` on a machine you trust, or use a safetensors copy."
+        )
+    return folder
+
+
+def check_adapter_files(folder: Path) -> Path:
+    """An adapter folder is loaded only as safetensors, and only from files that stay inside the workspace
+    (a symlink out of it could make the workbench read anything this user can)."""
+    workspace = paths.home().resolve()
+    for entry in [folder, *folder.iterdir()]:
+        target = entry.resolve()
+        if entry.is_symlink() and not target.is_relative_to(workspace):
+            raise ModelLoadError(
+                f"The adapter in {folder} is refused: {entry.name} is a link to {target}, outside the workspace "
+                f"{workspace}. Copy the adapter into the workspace instead of linking it."
+            )
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLED_WEIGHTS)
+        found = f"it holds {pickled[0]} (pickled weights that can run code when loaded)" if pickled else "it has none"
+        raise ModelLoadError(
+            f"The adapter in {folder} is refused: only {ADAPTER_WEIGHTS} is loaded and {found}. Save the adapter "
+            "with `save_pretrained(folder, safe_serialization=True)`, or train it again here."
+        )
+    return folder
 
 
 def is_local(resolved: str) -> bool:

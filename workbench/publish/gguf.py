@@ -407,7 +407,7 @@ def greedy_agreement(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(merged))
-    model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(merged), dtype=torch.float32, use_safetensors=True).eval()
     engine = llama.Llama(
         model_path=str(model_file), n_ctx=2048, verbose=False, logits_all=False, lora_path=str(lora) if lora else None
     )

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from workbench import paths
 from workbench.errors import WorkbenchError
-from workbench.models.loading import resolve_base
+from workbench.fileio import disk_full, is_disk_full, need_space
+from workbench.models.loading import ModelLoadError, check_adapter_files, resolve_base
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
@@ -59,7 +60,10 @@ def adapter_dir(run: dict) -> Path:
     folder = paths.in_home(run["adapter_dir"])
     if not (folder / "adapter_config.json").is_file():
         raise PublishError(f"The adapter of run {run['name']!r} is missing from {folder}: it was moved or deleted.")
-    return folder
+    try:
+        return check_adapter_files(folder)
+    except ModelLoadError as exc:
+        raise PublishError(str(exc)) from exc
 
 
 def adapter_config(folder: Path) -> dict:
@@ -97,6 +101,7 @@ def merge_run(run_id: int | str, progress: Callable[[str], None] | None = None, 
         say(f"Using the merged model already in {target}.")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    need_space(target.parent, _merged_bytes(config), "the merged model (about the size of the base)")
     building = target.parent / f".{MERGED_DIR}.building-{uuid.uuid4().hex[:8]}"
     try:
         say(f"Loading the base {config.base_model!r}…")
@@ -108,16 +113,27 @@ def merge_run(run_id: int | str, progress: Callable[[str], None] | None = None, 
         if target.exists():
             shutil.rmtree(target)
         os.rename(building, target)
-    except OSError as exc:
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise PublishError(str(disk_full(target.parent, _merged_bytes(config), "the merged model"))) from exc
+        if not isinstance(exc, OSError):
+            raise
         raise PublishError(
-            f"Could not write the merged model to {target.parent}: {exc.strerror or exc}. Free some "
-            "disk space (the merged model takes about the size of the base) and try again."
+            f"Could not write the merged model to {target.parent}: {exc.strerror or exc}. Check the folder's "
+            "permissions and try again."
         ) from exc
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     say(f"Merged model ready in {target}.")
     return target
+
+
+def _merged_bytes(config: TrainConfig) -> int:
+    """The merged model is stored in the base's dtype: about the base's weights, plus its tokenizer."""
+    resolved = Path(resolve_base(config.base_model))
+    weights = sum(p.stat().st_size for p in resolved.glob("*.safetensors")) if resolved.is_dir() else 0
+    return weights + 16 * 1024 * 1024
 
 
 def _load_merged(config: TrainConfig, source: Path, say):
@@ -128,7 +144,7 @@ def _load_merged(config: TrainConfig, source: Path, say):
     resolved = resolve_base(config.base_model)
     # Merge in fp32 for exactness, then store in the base's own dtype (fp32 for a dequantized GGUF base).
     base = AutoModelForCausalLM.from_pretrained(
-        resolved, dtype=torch.float32, trust_remote_code=config.trust_remote_code
+        resolved, dtype=torch.float32, trust_remote_code=config.trust_remote_code, use_safetensors=True
     )
     stored = getattr(base.config, "dtype", None) or getattr(base.config, "torch_dtype", None)
     try:

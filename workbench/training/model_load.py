@@ -117,7 +117,7 @@ def load_for_training(config: TrainConfig):
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs = {"dtype": dtype, "trust_remote_code": config.trust_remote_code}
+    kwargs = {"dtype": dtype, "trust_remote_code": config.trust_remote_code, "use_safetensors": True}
     attention = attention_implementation(dtype)
     if attention:
         kwargs["attn_implementation"] = attention

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from workbench import paths, store
-from workbench.fileio import write_json_atomic
+from workbench.fileio import disk_full, is_disk_full, need_space, write_json_atomic
 from workbench.jobs import registry
 from workbench.jobs import worker as jobs_worker
 from workbench.jobs.worker import is_main_process
@@ -126,9 +126,15 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         else "Loss: TRL's fused LM head"
     )
     if main:
+        need_space(checkpoints, space_needed(trainable, tokenizer), "this run's checkpoints and adapter")
         registry.set_progress(job["id"], {"phase": "training", "step": 0, "unit": "steps"})
 
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise _disk_filled(name, checkpoints, trainable, tokenizer, "a checkpoint") from exc
 
     restored_best = None
     if callback.stop_requested and callback.stop_mode == "keep_best":
@@ -184,7 +190,12 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         "final_metrics": final,
         "created": store.now(),
     }
-    target = save_adapter(trainer.model, tokenizer, name, record, history)
+    try:
+        target = save_adapter(trainer.model, tokenizer, name, record, history)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise _disk_filled(name, paths.adapters_dir(), trainable, tokenizer, "the adapter") from exc
     say(
         f"Adapter saved to {target} ({status}); final loss {_fmt(final['loss'])}, "
         f"eval_loss {_fmt(final['eval_loss'])}, {final['steps']} steps in {_fmt(final['runtime_seconds'], '.1f')} s."
@@ -297,6 +308,29 @@ def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict])
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return target
+
+
+KEPT_CHECKPOINTS = 3  # save_total_limit of sft_config
+
+
+def space_needed(trainable: int, tokenizer) -> int:
+    """Bytes a run writes at most: its kept checkpoints (fp32 LoRA weights and Adam's two moments, the
+    tokenizer) while the next one is written, and the adapter."""
+    tokenizer_bytes = 100 * len(tokenizer) + 64 * 1024  # tokenizer.json: SmolLM2's 49,152 tokens take 2.1 MB
+    checkpoint = trainable * 12 + tokenizer_bytes
+    return (KEPT_CHECKPOINTS + 1) * checkpoint + trainable * 4 + tokenizer_bytes
+
+
+def _disk_filled(name: str, folder: Path, trainable: int, tokenizer, writing: str) -> TrainingError:
+    """The disk filled up mid-run: drop what was half-written, keep every complete checkpoint (resume)."""
+    for partial in paths.checkpoints_dir(name).glob("checkpoint-*"):
+        if not (partial / "trainer_state.json").is_file():
+            shutil.rmtree(partial, ignore_errors=True)
+    needed = space_needed(trainable, tokenizer)
+    return TrainingError(
+        f"{disk_full(folder, needed, f'writing {writing}')} The complete checkpoints are kept: resume the run "
+        "once there is space."
+    )
 
 
 def finish_interrupted_save(name: str, say=print) -> None:
