@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from workbench.fileio import write_json_atomic, write_text_atomic
+from workbench.fileio import DiskFull, write_json_atomic, write_text_atomic
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temp_behind(tmp_path):
@@ -29,7 +29,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFull, match=r"Not enough disk space in .* for writing notes.txt"):
         write_text_atomic(target, "lost")
     assert target.read_text() == "kept"
     assert [p.name for p in target.parent.iterdir()] == ["notes.txt"]

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ui.train.config_form import load_config
 from workbench.data import repository
+from workbench.errors import WorkbenchError
 from workbench.evaluation import runner
 from workbench.training import runs
 
@@ -86,7 +87,7 @@ def run_actions(run_id: int) -> None:
     if resumable and cols[0].button(label, key=f"runs_resume_{run_id}"):
         try:
             runs.resume_run(run_id)
-        except runs.RunError as exc:
+        except WorkbenchError as exc:  # resumed meanwhile from another tab or the CLI
             st.error(str(exc))
         else:
             st.rerun()

@@ -213,20 +213,24 @@ def stop_requested(job_id: int) -> str | None:
 
 
 def requeue(job_id: int, args_update: dict | None = None) -> None:
-    """Queue an ended job again (resume), keeping its history."""
-    job = get(job_id)
+    """Queue an ended job again (resume), keeping its history. Atomic: of two resumes at once (two tabs, two
+    terminals) one queues the job and the other gets a JobError, so no job ever runs twice."""
     db = store.open_db()
-    db.table("jobs").update(
-        job_id,
-        {
-            "status": "queued",
-            "error": None,
-            "finished": None,
-            "pid": None,
-            "stop_mode": None,
-            "args_json": json.dumps({**args(job), **(args_update or {})}),
-        },
-    )
+    with store.transaction(db):
+        job = db.table("jobs").get(job_id)
+        if job["status"] in ACTIVE:
+            raise JobError(f"{job['title']} is already {job['status']}: nothing was started twice.")
+        db.table("jobs").update(
+            job_id,
+            {
+                "status": "queued",
+                "error": None,
+                "finished": None,
+                "pid": None,
+                "stop_mode": None,
+                "args_json": json.dumps({**args(job), **(args_update or {})}),
+            },
+        )
 
 
 def sweep_lost() -> list[int]:
