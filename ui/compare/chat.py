@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from ui.compare.sides import BASE_SIDE
+from ui.text import literal
 from workbench.data import repository
 from workbench.inference.engine import Engine, GenerationSettings, Side
 
@@ -79,7 +80,7 @@ def render_chat(
         column.markdown(f"**{label}**")
         for message in history:
             with column.chat_message(message["role"]):
-                st.markdown(message["content"])
+                st.markdown(literal(message["content"]))
                 if message.get("stats"):
                     st.caption(_stats(message["stats"]))
     if shared := batch_stats(histories):
@@ -95,16 +96,16 @@ def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
     for column, history in zip(columns, histories, strict=True):
         history.append({"role": "user", "content": prompt})
         with column.chat_message("user"):
-            st.markdown(prompt)
+            st.markdown(literal(prompt))
         with column.chat_message("assistant"):
             placeholders.append(st.empty())
     conversation = [[{"role": m["role"], "content": m["content"]} for m in h] for h in histories]
     texts = ["", ""]
     for side, delta in engine.stream([Side(a, c) for a, c in zip(adapter_names, conversation, strict=True)], settings):
         texts[side] += delta
-        placeholders[side].markdown(texts[side] + "▌")
+        placeholders[side].markdown(literal(texts[side]) + "▌")
     for placeholder, history, text, result in zip(placeholders, histories, texts, engine.last_results, strict=True):
-        placeholder.markdown(text)
+        placeholder.markdown(literal(text))
         history.append(
             {
                 "role": "assistant",

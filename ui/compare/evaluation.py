@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import html
 
 import pandas as pd
 import streamlit as st
 
+from ui.text import html_literal, literal
 from workbench.data import repository
 from workbench.evaluation import runner
 from workbench.jobs import queue
@@ -107,7 +107,7 @@ def _highlight(text: str, reference: str) -> str:
     out = []
     matcher = difflib.SequenceMatcher(a=reference, b=text, autojunk=False)
     for tag, _, _, b0, b1 in matcher.get_opcodes():
-        piece = html.escape(text[b0:b1])
+        piece = html_literal(text[b0:b1])
         out.append(piece if tag == "equal" else f"<mark>{piece}</mark>")
     return "".join(out) or "<em>(empty)</em>"
 
@@ -115,11 +115,11 @@ def _highlight(text: str, reference: str) -> str:
 def _row_card(row: dict) -> None:
     verdict = row["details"].get("verdict", "")
     with st.expander(f"Row {row['row_index'] + 1} — {verdict}"):
-        st.markdown(f"**Prompt**\n\n{row['prompt']}")
+        st.markdown(f"**Prompt**\n\n{literal(row['prompt'])}")
         cols = st.columns(3)
         style = "white-space: pre-wrap; font-family: monospace; font-size: 0.85em"
         cols[0].markdown(
-            f"**Reference**<div style='{style}'>{html.escape(row['reference'])}</div>", unsafe_allow_html=True
+            f"**Reference**<div style='{style}'>{html_literal(row['reference'])}</div>", unsafe_allow_html=True
         )
         cols[1].markdown(
             f"**Base**<div style='{style}'>{_highlight(row['base_output'], row['reference'])}</div>",
