@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -224,6 +225,7 @@ class FakeOllama:
         self.chats: list[dict] = []
         self.answers: dict[str, str] = {}  # last user message -> answer
         self.create_error: str | None = None
+        self.chat_delay = 0.0  # seconds each chat reply takes (a slow machine, a big model)
         self.model_info = {
             "general.architecture": "llama",
             "llama.embedding_length": 64,
@@ -297,6 +299,7 @@ class FakeOllama:
         )
 
     def chat(self, request: Request) -> Response:
+        time.sleep(self.chat_delay)
         body = request.get_json()
         self.chats.append(body)
         content = self.answers.get(body["messages"][-1]["content"], "Hello!")
