@@ -85,7 +85,8 @@ def app_url(app_server):
 
 
 @pytest.fixture
-def browser_page():
+def browser():
+    """Debian's Chromium, headless, under Playwright."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium).")
     from playwright.sync_api import expect, sync_playwright
@@ -93,8 +94,18 @@ def browser_page():
     expect.set_options(timeout=30_000)  # reruns take seconds on a loaded 2-core machine; 5 s is too tight
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def new_session(browser):
+    """A page in a context of its own: to the app, another browser tab's session."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
+@pytest.fixture
+def browser_page(browser):
+    return new_session(browser)
