@@ -91,3 +91,19 @@ def test_the_sidebar_links_a_running_job_to_its_run_view(page, fake_launch):
         link.proto.label == "Open its view" and link.proto.page == "runs" and link.proto.query_string == f"run={run_id}"
         for link in links
     ), [(link.proto.label, link.proto.page, link.proto.query_string) for link in links]
+
+
+def test_a_long_run_charts_without_hitting_altairs_row_limit():
+    """Found by the load test: 1,750 steps of loss, learning rate and speed made 5,233 rows and the live view
+    raised Altair's MaxRowsError."""
+    import pandas as pd
+
+    from ui.train.live import MAX_POINTS, _line
+
+    frame = pd.DataFrame(
+        [{"step": s, "epoch": s / 100, "name": n, "value": 1.0 / s} for s in range(1, 20_001) for n in ("loss", "x")]
+    )
+    spec = _line(frame, "Loss", color="name").to_dict()
+    [rows] = spec["datasets"].values()
+    assert len(rows) <= 2 * (MAX_POINTS + 1)
+    assert {(r["name"], r["step"]) for r in rows} >= {("loss", 1), ("loss", 20_000), ("x", 20_000)}

@@ -161,3 +161,16 @@ def test_a_merge_on_a_full_disk_is_refused_with_the_space_it_needs(small_disk, t
     with pytest.raises(DiskFull, match="the merged model .*needs about"):
         merge_run(run_id)
     assert not [p for p in (small_disk / "exports").rglob("*") if p.is_file()]  # nothing half-written
+
+
+def test_a_gguf_export_on_a_full_disk_is_refused_before_it_writes(small_disk, tiny_demo_run, converter_dir):
+    from workbench.publish import gguf
+    from workbench.publish.merge import PublishError
+    from workbench.training.worker import run_training
+
+    run_id = _tiny_run(tiny_demo_run)
+    assert run_training(run_id, schedule_next=False) == "completed"
+    fill(small_disk, 256 * 1024)
+    with pytest.raises(PublishError, match=r"Not enough disk space for the export .* needs about"):
+        gguf.export_gguf(gguf.GGUFExport(run_id, quantize="q8_0", compare=0))
+    assert not [p for p in (small_disk / "exports").rglob("*") if p.is_file()]

@@ -50,7 +50,8 @@ def _answers(page, name: str) -> None:
     expect(page.get_by_role("heading", name="LoRA Workbench" if name == "Start" else name, exact=True)).to_be_visible(
         timeout=30_000
     )
-    assert page.get_by_test_id("stException").count() == 0, f"{name}: an exception is shown"
+    shown = page.get_by_test_id("stException")
+    assert shown.count() == 0, f"{name}: an exception is shown: {shown.first.inner_text()[:500]}"
     assert page.get_by_text("database is locked").count() == 0, f"{name}: the database was locked"
 
 

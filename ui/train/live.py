@@ -130,7 +130,23 @@ def _charts(key: str, metrics: pd.DataFrame, version: int) -> None:
             column.vega_lite_chart(spec=spec, width="stretch")
 
 
+MAX_POINTS = 1000  # per curve: a chart of a 20,000-step run stays light (and under Altair's 5,000-row limit)
+
+
+def thinned(frame: pd.DataFrame, series: str | None) -> pd.DataFrame:
+    """At most MAX_POINTS evenly spaced rows per curve, its first and last kept: the shape, not every step."""
+    groups = [group for _, group in frame.groupby(series, sort=False)] if series else [frame]
+    kept = []
+    for group in groups:
+        if len(group) > MAX_POINTS:
+            stride = -(-len(group) // MAX_POINTS)
+            group = pd.concat([group.iloc[::stride], group.iloc[[-1]]]).drop_duplicates()
+        kept.append(group)
+    return pd.concat(kept) if kept else frame
+
+
 def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Chart:
+    frame = thinned(frame, color or ("name" if "name" in frame else None))
     chart = (
         alt.Chart(frame, title=title)
         .mark_line(point=len(frame) < 60)
