@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def demo_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def workbench_home(tmp_path, monkeypatch, request) -> Path:
+def workbench_home(tmp_path, monkeypatch, request) -> Iterator[Path]:
     """Every test gets its own workspace; the session's demo model is linked in, not rebuilt."""
     home = tmp_path / "home"
     home.mkdir()
@@ -49,7 +50,23 @@ def workbench_home(tmp_path, monkeypatch, request) -> Path:
         demo = request.getfixturevalue("demo_model_dir")
         (home / "models").mkdir()
         (home / "models" / "demo").symlink_to(demo, target_is_directory=True)
-    return home
+    yield home
+    _kill_workers_of(home)
+
+
+def _kill_workers_of(home: Path) -> None:
+    """Job workers run detached: one a failed test left going would train on, taking the CPU from every test
+    (and benchmark) after it. Kill those whose WORKBENCH_HOME is this test's."""
+    wanted = {f"WORKBENCH_HOME={home}".encode(), f"WORKBENCH_HOME={home.resolve()}".encode()}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environment = set((proc / "environ").read_bytes().split(b"\0"))
+            if b"workbench.jobs.worker" in (proc / "cmdline").read_bytes() and wanted & environment:
+                os.kill(int(proc.name), 9)
+        except (OSError, ValueError):
+            continue
 
 
 @pytest.fixture(scope="session")
