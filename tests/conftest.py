@@ -62,8 +62,11 @@ def _kill_workers_of(home: Path) -> None:
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            environment = set((proc / "environ").read_bytes().split(b"\0"))
-            if b"workbench.jobs.worker" in (proc / "cmdline").read_bytes() and wanted & environment:
+            # open(), not Path.read_bytes: a test may have patched that (this runs before its patches go)
+            with open(proc / "cmdline", "rb") as cmdline, open(proc / "environ", "rb") as environ:
+                is_worker = b"workbench.jobs.worker" in cmdline.read()
+                environment = set(environ.read().split(b"\0"))
+            if is_worker and wanted & environment:
                 os.kill(int(proc.name), 9)
         except (OSError, ValueError):
             continue

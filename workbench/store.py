@@ -267,7 +267,7 @@ class SchemaError(WorkbenchError, RuntimeError):
 
 
 class RegistryError(WorkbenchError, RuntimeError):
-    """The registry file cannot be used right now: locked too long, or damaged."""
+    """The registry file cannot be used right now: locked too long, damaged, or on a full disk."""
 
 
 class RegistryBusy(RegistryError):
@@ -294,7 +294,7 @@ _FAULTS = ("locked", "busy", "malformed", "not a database", "disk i/o error", "d
 
 
 def is_registry_fault(exc: BaseException) -> bool:
-    """A locked or damaged registry, as opposed to a bug (an integrity or programming error) or a full disk."""
+    """A locked, damaged or full registry, as opposed to a bug (an integrity or programming error)."""
     if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
         return False
     return isinstance(exc, sqlite3.DatabaseError) and any(word in str(exc).lower() for word in _FAULTS)
