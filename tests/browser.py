@@ -109,3 +109,17 @@ def new_session(browser):
 @pytest.fixture
 def browser_page(browser):
     return new_session(browser)
+
+
+def turn_off_auto_evaluate(page) -> None:
+    """Untick the Train page's "Auto evaluate" box and check it stays so (a click during a rerun on a loaded
+    machine was once lost)."""
+    from playwright.sync_api import expect
+
+    auto_evaluate = page.get_by_role("checkbox", name="Auto evaluate")
+    for _ in range(3):
+        if not auto_evaluate.is_checked():
+            break
+        page.get_by_text("Auto evaluate").click()
+        page.wait_for_timeout(1500)
+    expect(auto_evaluate).not_to_be_checked()

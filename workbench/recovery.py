@@ -96,7 +96,10 @@ def _restore_dataset(db, folder: Path, report: RebuildReport, revision_ids: dict
         return
     manifest = _manifest(folder)
     known = {r["n"]: r for r in manifest.get("revisions", []) if isinstance(r, dict) and "n" in r}
-    fmt = manifest.get("format") or _format_of(files[-1][1])
+    try:
+        fmt = manifest.get("format") or _format_of(files[-1][1])
+    except (OSError, ValueError):
+        fmt = None
     if fmt not in STORED_FORMATS:
         report.skipped.append(f"dataset {name}: cannot tell its format from {files[-1][1]}")
         return

@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import turn_off_auto_evaluate
 from workbench.evaluation import runner
 from workbench.training import runs
 
@@ -25,15 +26,8 @@ def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
     eval_steps = page.get_by_role("spinbutton", name="Eval steps")
     eval_steps.fill("8")
     eval_steps.press("Enter")
-    # The evaluation has tests of its own; keep this journey short. uncheck() verifies the box changed, and the
-    # expectation that it stays so (a click during a rerun on a loaded machine was once lost).
-    auto_evaluate = page.get_by_role("checkbox", name="Auto evaluate")
-    for _ in range(3):
-        if not auto_evaluate.is_checked():
-            break
-        page.get_by_text("Auto evaluate").click()
-        page.wait_for_timeout(1500)
-    expect(auto_evaluate).not_to_be_checked()
+    # The evaluation has tests of its own; keep this journey short.
+    turn_off_auto_evaluate(page)
     page.get_by_role("button", name="Launch training").click()
 
     expect(page.get_by_role("heading", name="Live")).to_be_visible()

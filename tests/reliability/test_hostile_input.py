@@ -88,7 +88,7 @@ def _core(path: Path) -> tuple[str, formats.ImportResult | None]:
 def test_core_and_cli(case, corpus_dir, stored, capsys):
     path = corpus_dir[case.name]
     reason, result = _core(path)
-    name = f"case-{abs(hash(case.name)) % 10**6}"
+    name = f"case-{Path(case.name).stem}"
     code = workbench_cli.main(["datasets", "import", str(path), "--name", name, "--no-split"])
     out, err = capsys.readouterr()
     assert "Traceback" not in err

@@ -9,6 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import turn_off_auto_evaluate
 from workbench.evaluation import runner
 from workbench.training import runs
 
@@ -27,12 +28,7 @@ def test_a_run_goes_on_through_a_server_restart_and_shows_live_again(app_server,
     max_steps.fill("600")
     max_steps.press("Enter")
     page.get_by_text("Advanced settings").click()
-    auto_evaluate = page.get_by_role("checkbox", name="Auto evaluate")
-    for _ in range(3):
-        if not auto_evaluate.is_checked():
-            break
-        page.get_by_text("Auto evaluate").click()
-        page.wait_for_timeout(1500)
+    turn_off_auto_evaluate(page)
     page.get_by_role("button", name="Launch training").click()
     expect(page.get_by_text(re.compile(r"Step [1-9]\d* of 600"))).to_be_visible(timeout=90_000)
     run = runs.list_runs()[0]

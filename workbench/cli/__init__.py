@@ -19,6 +19,9 @@ from workbench.errors import WorkbenchError
 from workbench.jobs import registry
 from workbench.models import catalog, demo
 
+# The commands that read or start jobs (the rest, `registry` above all, must not need a sound registry).
+JOB_COMMANDS = ("train", "runs", "eval", "publish", "export-gguf", "models")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m workbench", description=__doc__)
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command != "registry":  # that one must work on a damaged registry
+        if args.command in JOB_COMMANDS:
             registry.sweep_lost()  # a worker killed since: its job reads interrupted here as in the app
         if args.command in ("datasets", "train"):
             ensure_samples()

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from workbench import store
 from workbench.evaluation.runner import heldout_prompts
-from workbench.fileio import write_json_atomic, write_text_atomic
+from workbench.fileio import free_bytes, write_json_atomic, write_text_atomic
 from workbench.jobs import queue, registry
 from workbench.models.catalog import source_gguf
 from workbench.models.loading import resolve_base
@@ -199,7 +199,7 @@ def _check_space(out: Path, run: dict, quantize: str) -> None:
         needed += weights * width  # the float GGUF the quantizer reads
     needed = needed * SPACE_MARGIN + 2 * _weights_bytes(adapter_dir(run))
     probe = next((p for p in (out, *out.parents) if p.exists()), Path("/"))
-    free = shutil.disk_usage(probe).free
+    free = free_bytes(probe)
     if free < needed:
         raise PublishError(
             f"Not enough disk space for the export in {probe}: it needs about {needed / 1e9:.2f} GB, "

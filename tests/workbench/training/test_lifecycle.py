@@ -15,24 +15,9 @@ ROWS = [
 ]
 
 
-def _config(**kw) -> TrainConfig:
+def _config(tiny_demo_run: dict, **kw) -> TrainConfig:
     repository.create_dataset("words", "alpaca", ROWS)
-    base = dict(
-        dataset="words",
-        base_model="demo",
-        max_steps=400,
-        save_steps=4,
-        eval_steps=0,
-        packing=False,
-        gradient_checkpointing=False,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-2,
-        warmup=0,
-        precision="fp32",
-        target_modules="all-linear",
-        auto_evaluate=False,
-    )
-    return TrainConfig(**{**base, **kw})
+    return TrainConfig(**{**tiny_demo_run, "max_steps": 400, "save_steps": 4, **kw})
 
 
 def _wait(condition, timeout=120, what="condition"):
@@ -44,8 +29,8 @@ def _wait(condition, timeout=120, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_cancel_a_running_worker_keeps_its_adapter():
-    run_id = runs.start_run(_config(), name="to-cancel")
+def test_cancel_a_running_worker_keeps_its_adapter(tiny_demo_run):
+    run_id = runs.start_run(_config(tiny_demo_run), name="to-cancel")
     _wait(lambda: (runs.run_progress(runs.get_run(run_id)).get("step") or 0) >= 2, what="training steps")
     assert runs.cancel_run(run_id) == "cancelling"
     final = runs.wait_for(run_id, poll=0.3, timeout=120)
@@ -54,8 +39,8 @@ def test_cancel_a_running_worker_keeps_its_adapter():
     assert (paths.home() / final["adapter_dir"] / "adapter_model.safetensors").is_file()
 
 
-def test_kill_9_marks_the_run_interrupted_and_resume_continues_from_the_checkpoint():
-    run_id = runs.start_run(_config(max_steps=40), name="killed")
+def test_kill_9_marks_the_run_interrupted_and_resume_continues_from_the_checkpoint(tiny_demo_run):
+    run_id = runs.start_run(_config(tiny_demo_run, max_steps=40), name="killed")
     _wait(lambda: runs.latest_checkpoint("killed") is not None, what="a checkpoint")
     pid = runs.get_run(run_id)["pid"]
     os.kill(pid, signal.SIGKILL)
