@@ -11,7 +11,9 @@ WORKBENCH_HOME, and prints each step's time against its budget (train ≤ 12 min
 
 `--trl` then trains the same split with plain TRL, variant (a) of bench/train_throughput.py (SFTTrainer
 with TRL's defaults, the same LoRA, epochs and learning rate), scores it with the same `eval`, and prints
-how long each took to an adapter with the exact match plain TRL reached, and the ratio.
+how long each took to an adapter with the exact match plain TRL reached, and the ratio. Its last line ends
+with `quality_parity=ok|FAIL`: ok when the workbench's adapter answers at least as many held-out rows
+exactly as plain TRL's, within one row.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def main() -> int:
         trl_match = print_scores(runs.get_run(f"{run}-trl")["id"])
         if workbench_match >= trl_match:
             train_seconds = earliest_checkpoint_at(run, trl_match, train_seconds, args.limit, env)
-        print(time_to_match(train_seconds, workbench_match, trl_seconds, trl_match))
+        print(time_to_match(train_seconds, workbench_match, trl_seconds, trl_match, args.limit))
     return 0
 
 
@@ -151,15 +153,22 @@ def print_scores(run_id: int) -> float:
     return exact
 
 
-def time_to_match(workbench_seconds: float, workbench_match: float, trl_seconds: float, trl_match: float) -> str:
-    """Time to an adapter as good as plain TRL's (held-out exact match), each way, and the ratio."""
+def time_to_match(
+    workbench_seconds: float, workbench_match: float, trl_seconds: float, trl_match: float, rows: int
+) -> str:
+    """Time to an adapter as good as plain TRL's (held-out exact match), each way, and the ratio; then
+    quality_parity: ok when the workbench's final adapter is within one held-out row of plain TRL's."""
+    parity = "ok" if round(workbench_match * rows) >= round(trl_match * rows) - 1 else "FAIL"
     line = f"\ntime to the plain-TRL adapter's exact match {trl_match:.3f}: plain TRL {trl_seconds:.0f} s, workbench "
     if workbench_match >= trl_match:
         return line + (
             f"{workbench_seconds:.0f} s (its final adapter reached {workbench_match:.3f}); "
-            f"time_ratio={workbench_seconds / trl_seconds:.2f}"
+            f"time_ratio={workbench_seconds / trl_seconds:.2f} quality_parity={parity}"
         )
-    return line + f"did not reach it (reached {workbench_match:.3f} in {workbench_seconds:.0f} s); time_ratio=n/a"
+    return line + (
+        f"did not reach it (reached {workbench_match:.3f} in {workbench_seconds:.0f} s); "
+        f"time_ratio=n/a quality_parity={parity}"
+    )
 
 
 def trl_child(run_name: str) -> int:

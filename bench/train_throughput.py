@@ -1,6 +1,7 @@
 """The workbench's training against plain TRL, side by side: same rows, epochs, LoRA and learning rate.
 
     .venv/bin/python bench/train_throughput.py [--quick] [--base NAME] [--rows N] [--epochs E]
+                                               [--data FILE --holdout 30] [--levers] [--seed S]
 
 Three variants train the same training rows of the sample dataset for the same epochs (so the same
 trained tokens), with the same LoRA rank, alpha, dropout, target modules and learning rate:
@@ -10,13 +11,19 @@ trained tokens), with the same LoRA rank, alpha, dropout, target modules and lea
   (c) the workbench: its own worker (`run_training`) with its defaults for this machine.
 Each runs in its own process (so peak memory is its own) and reports trained non-pad tokens per second
 with the first steps left out as warm-up, wall time of training, peak memory (RSS on CPU,
-max_memory_allocated on CUDA), final training loss, and the validation loss of the held-out rows,
-computed the same way for all three (fp32, no autocast, completion tokens only). The last line is:
+max_memory_allocated on CUDA), final training loss, the validation loss of the held-out rows, computed
+the same way for all three (fp32, no autocast, completion tokens only), and the task's own held-out score:
+exact match and field F1 of each adapter's greedy answers to the same held-out rows, generated and scored
+as an evaluation job does (`workbench/evaluation/quality.py`). The last line is:
 
-    speedup_vs_trl_default=X.XX speedup_vs_trl_tuned=Y.YY memory_ratio=Z.ZZ loss_parity=ok|FAIL
+    speedup_vs_trl_default=X.XX speedup_vs_trl_tuned=Y.YY memory_ratio=Z.ZZ loss_parity=ok|FAIL quality_parity=ok|FAIL
 
-loss_parity is ok when (c)'s validation loss is at most 2 % above (a)'s. `--quick` (under 3 minutes on
-2 cores) trains 24 rows for one epoch; the default, all training rows for one epoch.
+loss_parity is ok when (c)'s validation loss is at most 2 % above (a)'s; quality_parity when (c)'s held-out
+exact match is at least (a)'s within one row (same rows, same epochs). `--levers` trains (c) with each lever
+taken away in turn and its last line gives each lever's speed and `quality_parity` (all levers on against
+each one off). `--quick` (under 3 minutes on 2 cores) trains 24 rows for one epoch; the default, all
+training rows of the sample dataset for one epoch; `--data FILE` another dataset file, `--holdout` rows of
+it held out (seeded), the rest trained.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ LEVERS = {
     "c-fp32": "without bf16 autocast (precision fp32)",
     "c-full-logits": "without the label-only loss (TRL's loss over every position)",
     "c-random-order": "without length-grouped batches (random order, more padding)",
+    "c-sorted-groups": "length-grouped batches in transformers' order (each megabatch longest to shortest)",
 }
 LABELS = {
     "a": "(a) TRL default",
@@ -64,6 +72,13 @@ def main() -> int:
     parser.add_argument("--rows", type=int, help="training rows (default: all; --quick: 32)")
     parser.add_argument("--validation", type=int, help="held-out rows scored (default: all; --quick: 8)")
     parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--data", type=Path, help="train on this dataset file instead of the sample dataset")
+    parser.add_argument("--holdout", type=int, default=30, help="with --data: rows held out and scored")
+    parser.add_argument("--seed", type=int, default=42, help="training seed of every variant")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE: a TrainConfig setting, every variant")
+    parser.add_argument(
+        "--variants", help="comma list of variants to train (default: a,b,c; with --levers, c and each)"
+    )
     parser.add_argument("--method", choices=("lora", "qlora"), default="lora", help="qlora needs a CUDA GPU")
     parser.add_argument(
         "--levers",
@@ -81,25 +96,22 @@ def main() -> int:
         return child(args)
 
     started = time.perf_counter()
-    home, base, note = prepare_home(args.base, args.rows)
+    home, base, note = prepare_home(args.base, args.rows, args.data, args.holdout)
     print(
-        f"base {base} ({note}), {args.rows or 'all'} training rows, {args.epochs:g} epoch(s), "
+        f"base {base} ({note}), data {args.data or 'the sample dataset'}, {args.rows or 'all'} training rows, "
+        f"{args.epochs:g} epoch(s), seed {args.seed}{', ' + ', '.join(args.set) if args.set else ''}, "
         f"{os.cpu_count()} CPU cores, {describe_device()}",
         flush=True,
     )
-    if args.levers:
-        results = run_variants(home, base, args.epochs, args.method, args.validation, variants=("c", *LEVERS))
-        print(f"total {time.perf_counter() - started:.0f} s")
-        print(
-            " ".join(
-                f"{key}={results['c']['tokens_per_second'] / results[key]['tokens_per_second']:.2f}x" for key in LEVERS
-            )
-            + "  (speed of all levers on, over each lever off)"
-        )
-        return 0
-    results = run_variants(home, base, args.epochs, args.method, args.validation)
+    default = ("c", *LEVERS) if args.levers else VARIANTS
+    variants = tuple(args.variants.split(",")) if args.variants else default
+    extra = [f"--seed={args.seed}", *(f"--set={pair}" for pair in args.set)]
+    results = run_variants(home, base, args.epochs, args.method, args.validation, variants=variants, extra=extra)
     print(f"total {time.perf_counter() - started:.0f} s")
-    print(summary_line(results))
+    if args.levers and "c" in results:
+        print(levers_line(results))
+    elif set(VARIANTS) <= set(results):
+        print(summary_line(results))
     return 0
 
 
@@ -111,6 +123,7 @@ def run_variants(
     validation: int | None = None,
     peak_flops: float | None = None,
     variants=VARIANTS,
+    extra: list[str] | None = None,
 ) -> dict:
     """Train (a), (b), (c) one after the other, each in its own process; print each as it ends."""
     results: dict = {}
@@ -134,6 +147,7 @@ def run_variants(
         ]
         if validation:
             command += ["--validation", str(validation)]
+        command += extra or []
         done = subprocess.run(
             command, cwd=ROOT, env={**os.environ, "WORKBENCH_HOME": home}, capture_output=True, text=True
         )
@@ -145,8 +159,11 @@ def run_variants(
     return results
 
 
-def prepare_home(base: str | None, rows_wanted: int | None) -> tuple[str, str, str]:
-    """A scratch workspace with the sample dataset (first `rows` training rows) and the base linked in."""
+def prepare_home(
+    base: str | None, rows_wanted: int | None, data: Path | None = None, holdout: int = 30
+) -> tuple[str, str, str]:
+    """A scratch workspace with the sample dataset, or `data` with `holdout` rows held out (first `rows`
+    training rows), and the base linked in."""
     home = tempfile.mkdtemp(prefix="wb-throughput-")
     os.environ["WORKBENCH_HOME"] = home
     from workbench import paths
@@ -163,8 +180,17 @@ def prepare_home(base: str | None, rows_wanted: int | None) -> tuple[str, str, s
         demo.build_demo_model(paths.models_dir() / "demo")
     elif not Path(base).is_absolute() and (checkout_models / base).is_dir():
         (paths.models_dir() / base).symlink_to(checkout_models / base, target_is_directory=True)
-    repository.ensure_samples()
-    sample = repository.dataset_names()[0]
+    if data is not None:
+        from workbench.data import formats
+        from workbench.data.split import SplitSpec
+
+        imported = formats.parse(data.read_bytes(), data.name)
+        repository.create_dataset("source", imported.stored_format, [row.data for row in imported.rows])
+        repository.make_split("source", 1, SplitSpec(seed=42, validation_ratio=None, validation_count=holdout))
+        sample = "source"
+    else:
+        repository.ensure_samples()
+        sample = repository.dataset_names()[0]
     revision = repository.revisions(sample)[0]
     rows = repository.read_revision_rows(revision)
     train = revision.split.train[:rows_wanted] if rows_wanted else revision.split.train
@@ -209,9 +235,20 @@ def print_variant(variant: str, r: dict, baseline: dict, peak_flops: float | Non
     print(
         f"    {r['tokens_per_second']:8,.0f} tok/s ({r['tokens_per_second'] / baseline['tokens_per_second']:.2f}x)"
         f"   wall {r['wall_seconds']:6.1f} s   peak {r['peak_mb']:7,.0f} MB   steps {r['steps']}"
-        f"   train loss {r['final_train_loss']:.4f}   validation loss {r['validation_loss']:.4f}",
+        f"   train loss {r['final_train_loss']:.4f}   validation loss {r['validation_loss']:.4f}"
+        f"   held-out exact {r['exact_rows']}/{r['scored_rows']} ({r['exact_match']:.3f})"
+        f"   field F1 {_score(r['field_f1'])}",
         flush=True,
     )
+
+
+def _score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def quality_ok(candidate: dict, baseline: dict) -> bool:
+    """The candidate's held-out exact match is at least the baseline's, within one row."""
+    return candidate["exact_rows"] >= baseline["exact_rows"] - 1
 
 
 def summary_line(results: dict) -> str:
@@ -220,8 +257,18 @@ def summary_line(results: dict) -> str:
     return (
         f"speedup_vs_trl_default={c['tokens_per_second'] / a['tokens_per_second']:.2f} "
         f"speedup_vs_trl_tuned={c['tokens_per_second'] / b['tokens_per_second']:.2f} "
-        f"memory_ratio={c['peak_mb'] / a['peak_mb']:.2f} loss_parity={parity}"
+        f"memory_ratio={c['peak_mb'] / a['peak_mb']:.2f} loss_parity={parity} "
+        f"quality_parity={'ok' if quality_ok(c, a) else 'FAIL'}"
     )
+
+
+def levers_line(results: dict) -> str:
+    """Each lever's speed (all on over that one off) and whether all on answers as well as each one off."""
+    c = results["c"]
+    levers = [key for key in LEVERS if key in results]
+    speeds = " ".join(f"{key}={c['tokens_per_second'] / results[key]['tokens_per_second']:.2f}x" for key in levers)
+    parity = all(quality_ok(c, results[key]) for key in levers)
+    return f"{speeds} quality_parity={'ok' if parity else 'FAIL'}"
 
 
 # -------------------------------------------------------------------------------------------- child
@@ -239,6 +286,8 @@ def child(args) -> int:
     quiet_libraries()
     import torch
 
+    from workbench.cli.training import parse_value
+
     cuda = torch.cuda.is_available()
     config = default_config(cuda).with_updates(
         base_model=args.base,
@@ -247,7 +296,9 @@ def child(args) -> int:
         eval_steps=0,
         auto_evaluate=False,
         method=args.method,
+        seed=args.seed,
     )
+    config = config.with_updates(**{k: parse_value(v) for k, _, v in (pair.partition("=") for pair in args.set)})
     if cuda:
         from workbench.system import device_info
         from workbench.training.autosize import fit_base_to_gpu
@@ -266,6 +317,8 @@ def child(args) -> int:
         if status != "completed":
             raise SystemExit(get_run(run_id)["error"])
         settings = workbench_settings(config)
+        if args.child in LEVERS:
+            settings += f"; but {LEVERS[args.child]}"
         adapter = Path(args.home) / get_run(run_id)["adapter_dir"]
     else:
         train_ds, _, _ = build_datasets(config, get_run(run_id)["dataset_revision_id"])
@@ -273,7 +326,7 @@ def child(args) -> int:
         started = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - started
-        adapter = Path(tempfile.mkdtemp(prefix=f"adapter-{args.child}-"))
+        adapter = Path(args.home) / "adapters" / f"throughput-{args.child}"
         trainer.model.save_pretrained(str(adapter))
         del trainer
     peak = (
@@ -282,6 +335,9 @@ def child(args) -> int:
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
+    from workbench.evaluation.quality import score_adapter
+
+    quality = score_adapter(f"throughput-{args.child}", adapter, args.validation)
     result = {
         "settings": settings,
         "tokens_per_second": meter.tokens_per_second(),
@@ -292,19 +348,25 @@ def child(args) -> int:
         # every variant's adapter is scored the same way: loaded onto the base in fp32
         "validation_loss": validation_loss(adapter_model(config, adapter), config, run_id, args.validation),
         "parameters": base_parameters(config.base_model),
+        "scored_rows": quality.rows,
+        "exact_rows": quality.exact_rows(),
+        "exact_match": quality.exact_match,
+        "field_f1": quality.field_f1,
+        "answers": quality.answers,
     }
     Path(args.out).write_text(json.dumps(result))
     return 0
 
 
-def take_away(lever: str, config):
-    """The workbench with one lever off (this process only): patched here, not a setting users have."""
+def take_away(lever: str, config, patch=setattr):
+    """The workbench with one lever off: patched (with `patch`, which the tests give as monkeypatch.setattr so
+    that it is undone), not a setting users have."""
     if lever == "c-fp32":
         return config.with_updates(precision="fp32")
     from workbench.training import trainer, worker
 
     if lever == "c-full-logits":
-        trainer.supports_label_only_loss = lambda model: False
+        patch(trainer, "supports_label_only_loss", lambda model: False)
     if lever == "c-random-order":
         original = worker.sft_config
 
@@ -313,7 +375,11 @@ def take_away(lever: str, config):
             sft.train_sampling_strategy = "random"
             return sft
 
-        worker.sft_config = random_order
+        patch(worker, "sft_config", random_order)
+    if lever == "c-sorted-groups":
+        from trl import SFTTrainer
+
+        patch(trainer.WorkbenchSFTTrainer, "_get_train_sampler", SFTTrainer._get_train_sampler)
     return config
 
 

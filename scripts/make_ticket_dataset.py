@@ -184,11 +184,6 @@ def make_row(rng: random.Random) -> dict:
     return {"instruction": INSTRUCTION, "input": email, "output": json.dumps(output, ensure_ascii=False)}
 
 
-def make_rows(count: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    return [make_row(rng) for _ in range(count)]
-
-
 def write_atomic(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -200,15 +195,22 @@ def write_atomic(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+def generate(argv: list[str] | None, description: str, make_row, out: Path, seed: int) -> int:
+    """The command line of a task generator: `count` rows of `make_row(rng)` from a seeded generator, written
+    atomically to `--out`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--seed", type=int, default=seed)
     args = parser.parse_args(argv)
-    write_atomic(args.out, make_rows(args.rows, args.seed))
+    rng = random.Random(args.seed)
+    write_atomic(args.out, [make_row(rng) for _ in range(args.rows)])
     print(f"Wrote {args.rows} rows to {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generate(argv, __doc__.split("\n\n")[0], make_row, DEFAULT_OUT, seed=11)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""bench/train_throughput.py end to end on the demo model: three variants, the same rows, one summary line."""
+"""bench/train_throughput.py end to end on the demo model: three variants, the same rows, their held-out scores,
+one summary line; --levers with a quality verdict."""
 
 import re
 import subprocess
@@ -8,8 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(
     r"^speedup_vs_trl_default=(\d+\.\d\d) speedup_vs_trl_tuned=(\d+\.\d\d) "
-    r"memory_ratio=(\d+\.\d\d) loss_parity=(ok|FAIL)$"
+    r"memory_ratio=(\d+\.\d\d) loss_parity=(ok|FAIL) quality_parity=(ok|FAIL)$"
 )
+HELD_OUT = re.compile(r"held-out exact (\d+)/(\d+) \((\d\.\d{3})\)   field F1 (\d\.\d{3}|—)")
 
 
 def test_the_benchmark_trains_all_three_variants_and_ends_with_the_machine_readable_line():
@@ -28,3 +30,21 @@ def test_the_benchmark_trains_all_three_variants_and_ends_with_the_machine_reada
     speeds = [float(m.group(1).replace(",", "")) for m in re.finditer(r"([\d,]+) tok/s", done.stdout)]
     assert len(speeds) == 3 and all(s > 0 for s in speeds)
     assert "validation loss" in done.stdout and "nan" not in lines[-1]
+    scores = HELD_OUT.findall(done.stdout)
+    assert len(scores) == 3 and all(int(total) == 2 for _, total, _, _ in scores), scores
+    (a_exact, *_), _, (c_exact, *_) = scores
+    expected = "ok" if int(c_exact) >= int(a_exact) - 1 else "FAIL"
+    assert SUMMARY.match(lines[-1]).group(5) == expected
+
+
+def test_quality_parity_is_one_row_of_the_baseline():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from train_throughput import levers_line, quality_ok
+
+    def result(exact_rows, speed=100.0):
+        return {"exact_rows": exact_rows, "tokens_per_second": speed}
+
+    assert quality_ok(result(29), result(30)) and not quality_ok(result(28), result(30))
+    line = levers_line({"c": result(25, 200.0), "c-fp32": result(26, 100.0), "c-random-order": result(27, 160.0)})
+    assert line == "c-fp32=2.00x c-random-order=1.25x quality_parity=FAIL"  # 25 is two rows below 27
+    assert levers_line({"c": result(25), "c-fp32": result(26)}).endswith("quality_parity=ok")

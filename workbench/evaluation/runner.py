@@ -433,19 +433,8 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
             name = engine.attach(str(adapter_dir), run["name"])
         except ValueError as exc:  # not a LoRA adapter of this base: the engine's message says which
             raise EvalError(str(exc)) from exc
-        tokenizer = engine.tokenizer_for(None)
-        longest = max(len(tokenizer(ref, add_special_tokens=False)["input_ids"]) for _, _, ref in examples)
-        # Room for the longest reference and some slack; the engine stops earlier at the end of the turn.
-        max_new = min(MAX_NEW_TOKENS, int(longest * 1.3) + 16)
-        settings = GenerationSettings(
-            system_prompt="",
-            temperature=0.0,
-            top_p=1.0,
-            max_new_tokens=max_new,
-            repetition_penalty=1.0,
-            seed=config.seed,
-            greedy=True,
-        )
+        settings = scoring_settings(engine.tokenizer_for(None), [ref for _, _, ref in examples], config.seed)
+        max_new = settings.max_new_tokens
         say(
             f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
             f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer."
@@ -543,6 +532,21 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
     if on_progress:
         on_progress(progress)
     return status, {"rows": len(done)}
+
+
+def scoring_settings(tokenizer, references: list[str], seed: int) -> GenerationSettings:
+    """Greedy generation with room for the longest reference and some slack (the engine stops earlier, at
+    the end of the turn): how every held-out score is generated."""
+    longest = max(len(tokenizer(ref, add_special_tokens=False)["input_ids"]) for ref in references)
+    return GenerationSettings(
+        system_prompt="",
+        temperature=0.0,
+        top_p=1.0,
+        max_new_tokens=min(MAX_NEW_TOKENS, int(longest * 1.3) + 16),
+        repetition_penalty=1.0,
+        seed=seed,
+        greedy=True,
+    )
 
 
 def heldout_prompts(run: dict, count: int, split: str = "validation") -> list[tuple[list[dict], str]]:

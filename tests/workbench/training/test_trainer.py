@@ -111,3 +111,56 @@ def test_the_worker_trains_with_the_label_only_loss_on_cpu(capsys):
     assert "Loss: LM head and cross-entropy only at the labelled positions" in out
     assert ("bf16 mixed" in out) == cpu_has_native_bf16()
     assert len(runs.run_metrics(run_id, ("loss",))) == 4
+
+
+def test_length_grouped_batches_are_transformers_batches_in_a_random_order():
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from workbench.training.trainer import ShuffledLengthGroupedSampler
+
+    lengths = [20 + (7 * i) % 61 for i in range(400)]
+    torch.manual_seed(3)
+    theirs = list(LengthGroupedSampler(2, lengths=lengths))
+    torch.manual_seed(3)
+    ours = list(ShuffledLengthGroupedSampler(2, lengths=lengths))
+
+    assert sorted(ours) == list(range(400))
+    pairs = lambda order: [tuple(order[i : i + 2]) for i in range(0, len(order), 2)]  # noqa: E731
+    assert sorted(pairs(ours)) == sorted(pairs(theirs))  # the same like-length batches: the same padding
+    assert ours[:2] == theirs[:2]  # the longest batch still first (an out-of-memory comes at once)
+    # transformers sweeps each megabatch from long to short; ours does not: the last tenth of an epoch is not
+    # made of short rows only
+    tail = [lengths[i] for i in ours[-40:]]
+    assert max(tail) > 60 and min(tail) < 40
+
+    def share_of_falls(order):  # how often a batch is no longer than the one before it
+        heads = [lengths[i] for i in order[2::2]]
+        return sum(a >= b for a, b in zip(heads, heads[1:], strict=False)) / (len(heads) - 1)
+
+    assert share_of_falls(theirs) > 0.9  # what transformers does, for contrast
+    assert 0.3 < share_of_falls(ours) < 0.7  # a random order falls about half the time
+
+
+def test_the_trainer_groups_by_length_with_the_shuffled_sampler(demo_model_dir):
+    from datasets import Dataset
+    from trl import SFTConfig
+
+    from workbench.training.trainer import ShuffledLengthGroupedSampler, WorkbenchSFTTrainer
+
+    rows = [{"prompt": "word " * (1 + i % 5), "completion": "done"} for i in range(12)]
+    model = AutoModelForCausalLM.from_pretrained(str(demo_model_dir))
+    from workbench.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(str(demo_model_dir))
+    args = dict(output_dir="unused", use_cpu=True, bf16=False, report_to="none", per_device_train_batch_size=2)
+    grouped = WorkbenchSFTTrainer(
+        model=model,
+        args=SFTConfig(**args, train_sampling_strategy="group_by_length"),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    assert isinstance(grouped._get_train_sampler(), ShuffledLengthGroupedSampler)
+    random_order = WorkbenchSFTTrainer(
+        model=model, args=SFTConfig(**args), train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    )
+    assert not isinstance(random_order._get_train_sampler(), ShuffledLengthGroupedSampler)
