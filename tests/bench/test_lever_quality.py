@@ -2,8 +2,10 @@
 
 A tiny ticket-triage task the demo model learns in seconds (held-out exact match 1.0): trained with every lever
 on, then with each lever taken away in turn (the switches bench/train_throughput.py --levers uses), same seed,
-same rows. A lever that changed what the adapter learns (a loss that is not the model's own, batches in an
-order that biases the run) changes its greedy answers to the held-out rows, and this test fails.
+same rows. A lever that changes what the adapter learns (a loss that is not the model's own, a precision that
+loses the signal) changes its greedy answers to the held-out rows, and this test fails. Effects that show only
+at the knee of a real task's curve (length-grouped batches cost 5-11 rows of 30 on the ticket tasks, yet give
+the same answers here) are what `bench/train_throughput.py --levers --data FILE` measures.
 """
 
 import sys
@@ -65,10 +67,11 @@ def test_taking_any_lever_away_gives_the_same_held_out_answers(monkeypatch):
     reference = train_and_score("all-on", fp32)
     assert reference.rows == 6 and reference.exact_match == 1.0, reference.answers  # learnt: answers to compare
 
-    runs_without = {lever: fp32 for lever in LEVERS if lever != "c-fp32"}  # take_away patches them below
+    levers = [lever for lever in LEVERS if lever not in ("c-fp32", "c-length-grouped")]  # the latter: not a lever
+    runs_without = {lever: fp32 for lever in levers}  # take_away patches them below
     if cpu_has_native_bf16():  # else 'auto' is fp32 here: no lever to take away
         runs_without["bf16-autocast-on"] = fp32.with_updates(precision="auto")
-    assert {"c-full-logits", "c-random-order", "c-sorted-groups"} <= set(runs_without)
+    assert "c-full-logits" in runs_without
     changed = {}
     for lever, config in runs_without.items():
         with monkeypatch.context() as patched:

@@ -39,12 +39,18 @@ def test_the_benchmark_trains_all_three_variants_and_ends_with_the_machine_reada
 
 def test_quality_parity_is_one_row_of_the_baseline():
     sys.path.insert(0, str(ROOT / "bench"))
-    from train_throughput import levers_line, quality_ok
+    from train_throughput import against_user_trl, levers_line, quality_ok
 
     def result(exact_rows, speed=100.0):
         return {"exact_rows": exact_rows, "tokens_per_second": speed}
 
     assert quality_ok(result(29), result(30)) and not quality_ok(result(28), result(30))
-    line = levers_line({"c": result(25, 200.0), "c-fp32": result(26, 100.0), "c-random-order": result(27, 160.0)})
-    assert line == "c-fp32=2.00x c-random-order=1.25x quality_parity=FAIL"  # 25 is two rows below 27
+    line = levers_line({"c": result(25, 200.0), "c-fp32": result(26, 100.0), "c-length-grouped": result(27, 160.0)})
+    assert line == "c-fp32=2.00x c-length-grouped=1.25x quality_parity=FAIL"  # 25 is two rows below 27
     assert levers_line({"c": result(25), "c-fp32": result(26)}).endswith("quality_parity=ok")
+
+    user = {"exact_rows": 30, "scored_rows": 30, "wall_seconds": 650.0}
+    ours = {"exact_rows": 29, "scored_rows": 30, "wall_seconds": 325.0}
+    assert against_user_trl(ours, user) == (
+        "time_vs_user_trl=0.50 (goal <= 0.50) exact 29/30 vs 30/30 quality_parity_vs_user_trl=ok"
+    )

@@ -1,5 +1,4 @@
-"""The SFTTrainer the worker uses: TRL's, with the loss computed only where the labels count, and
-length-grouped batches that come in random order.
+"""The SFTTrainer the worker uses: TRL's, with the loss computed only where the labels count.
 
 With loss on completions only, most positions of a row are prompt tokens whose label is -100, yet
 TRL projects every position through the LM head (on CPU it scores all of them; its compact path is
@@ -10,9 +9,6 @@ same gradients (measured in bench/train_throughput.py, README), a fraction of th
 
 Models whose logits are scaled in ways this does not reproduce, and MoE models (whose router loss TRL
 adds), keep TRL's own loss.
-
-Rows of like length share a batch (less padding), but not in transformers' order: see
-`ShuffledLengthGroupedSampler`.
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ import types
 import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import CausalLMOutput
-from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from trl import SFTTrainer
 
 # config attributes that change the logits after the LM head (besides final_logit_softcapping, handled)
@@ -68,25 +63,6 @@ def add_label_only_head(model) -> None:
     model.forward = types.MethodType(forward, model)
 
 
-class ShuffledLengthGroupedSampler(LengthGroupedSampler):
-    """Rows of like length share a batch, and the batches come in random order (the longest one first).
-
-    transformers' sampler sorts each megabatch (50 batches, or a quarter of a small dataset) from the
-    longest row to the shortest, so every epoch sweeps the rows by length. Where length follows the
-    content (an urgent note or a refund request adds a sentence to a ticket), dozens of consecutive steps
-    then see rows of one kind, and the last steps of the schedule always see the shortest ones: measured on
-    two ticket tasks, held-out exact match fell (bench/README.md). The same batches in a shuffled order keep
-    the padding saving and give back a random order.
-    """
-
-    def __iter__(self):
-        indices = get_length_grouped_indices(self.lengths, self.batch_size, generator=self.generator)
-        batches = [indices[start : start + self.batch_size] for start in range(0, len(indices), self.batch_size)]
-        order = torch.randperm(len(batches), generator=self.generator).tolist()
-        order.remove(0)  # transformers puts the batch of the longest row first, so that an OOM comes early
-        return iter([index for position in [0, *order] for index in batches[position]])
-
-
 class WorkbenchSFTTrainer(SFTTrainer):
     """SFTTrainer whose loss (training and evaluation) reads the LM head only at labelled positions."""
 
@@ -110,14 +86,6 @@ class WorkbenchSFTTrainer(SFTTrainer):
         if model.training:
             self._count_tokens(inputs)
         return (loss, outputs) if return_outputs else loss
-
-    def _get_train_sampler(self, train_dataset=None):
-        sampler = super()._get_train_sampler(train_dataset)
-        if type(sampler) is LengthGroupedSampler:
-            return ShuffledLengthGroupedSampler(
-                sampler.batch_size, lengths=sampler.lengths, generator=sampler.generator
-            )
-        return sampler
 
     def _count_tokens(self, inputs: dict) -> None:
         """TRL's `num_tokens` log entry, kept so train.log reads the same."""
