@@ -4,7 +4,7 @@ A tiny ticket-triage task the demo model learns in seconds (held-out exact match
 on, then with each lever taken away in turn (the switches bench/train_throughput.py --levers uses), same seed,
 same rows. A lever that changes what the adapter learns (a loss that is not the model's own, a precision that
 loses the signal) changes its greedy answers to the held-out rows, and this test fails. Effects that show only
-at the knee of a real task's curve (length-grouped batches cost 5-11 rows of 30 on the ticket tasks, yet give
+at the knee of a real task's curve (length-grouped batches scored 5-10 rows of 30 lower on the ticket tasks, yet give
 the same answers here) are what `bench/train_throughput.py --levers --data FILE` measures.
 """
 
