@@ -158,7 +158,9 @@ def time_to_match(
 ) -> str:
     """Time to an adapter as good as plain TRL's (held-out exact match), each way, and the ratio; then
     quality_parity: ok when the workbench's final adapter is within one held-out row of plain TRL's."""
-    parity = "ok" if round(workbench_match * rows) >= round(trl_match * rows) - 1 else "FAIL"
+    from workbench.evaluation.quality import rows_within
+
+    parity = "ok" if rows_within(round(workbench_match * rows), round(trl_match * rows)) else "FAIL"
     line = f"\ntime to the plain-TRL adapter's exact match {trl_match:.3f}: plain TRL {trl_seconds:.0f} s, workbench "
     if workbench_match >= trl_match:
         return line + (

@@ -253,7 +253,9 @@ def _score(value: float | None) -> str:
 
 def quality_ok(candidate: dict, baseline: dict) -> bool:
     """The candidate's held-out exact match is at least the baseline's, within one row."""
-    return candidate["exact_rows"] >= baseline["exact_rows"] - 1
+    from workbench.evaluation.quality import rows_within
+
+    return rows_within(candidate["exact_rows"], baseline["exact_rows"])
 
 
 def summary_line(results: dict) -> str:

@@ -45,10 +45,11 @@ def score_adapter(run_name: str, adapter_dir: Path | str, limit: int | None = No
         name = engine.attach(str(adapter_dir), "scored")
         settings = runner.scoring_settings(engine.tokenizer_for(None), [ref for _, ref in examples], config.seed)
         size = runner.EVAL_BATCH_ROWS.get(engine.device.type, runner.EVAL_BATCH_ROWS["cpu"])
-        answers: list[str] = []
-        for start in range(0, len(examples), size):
-            chunk = examples[start : start + size]
-            answers += [out.text for out in engine.generate([Side(name, messages) for messages, _ in chunk], settings)]
+        answers = [
+            out.text
+            for chunk in runner.batches(examples, size)
+            for out in engine.generate([Side(name, messages) for messages, _ in chunk], settings)
+        ]
     finally:
         with contextlib.suppress(Exception):
             engine.unload()
@@ -66,4 +67,9 @@ def score_adapter(run_name: str, adapter_dir: Path | str, limit: int | None = No
 def parity(candidate: HeldOutScore, baseline: HeldOutScore, tolerance_rows: int = 1) -> bool:
     """Whether `candidate` answers exactly at least as many held-out rows as `baseline`, within
     `tolerance_rows` (one row of 30 by default: the noise of a greedy answer flipping)."""
-    return candidate.exact_rows() >= baseline.exact_rows() - tolerance_rows
+    return rows_within(candidate.exact_rows(), baseline.exact_rows(), tolerance_rows)
+
+
+def rows_within(candidate_rows: int, baseline_rows: int, tolerance_rows: int = 1) -> bool:
+    """The parity rule on counts of exactly answered rows (the benchmarks' `quality_parity`)."""
+    return candidate_rows >= baseline_rows - tolerance_rows

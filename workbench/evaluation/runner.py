@@ -402,7 +402,7 @@ def _report(job_id: int, progress: dict, side_tokens: int, on_progress: Callable
         on_progress(current)
 
 
-def _batches(items: list, size: int) -> list[list]:
+def batches(items: list, size: int) -> list[list]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
@@ -445,7 +445,7 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
         done: list[tuple] = []  # (messages, reference, base text, adapter text, base scores, adapter scores)
         cancelled = False
         generation_started = time.monotonic()
-        for chunk in _batches(examples, EVAL_BATCH_ROWS.get(engine.device.type, EVAL_BATCH_ROWS["cpu"])):
+        for chunk in batches(examples, EVAL_BATCH_ROWS.get(engine.device.type, EVAL_BATCH_ROWS["cpu"])):
             if registry.stop_requested(job_id):
                 cancelled = True
                 break
