@@ -52,5 +52,40 @@ def test_quality_parity_is_one_row_of_the_baseline():
     user = {"exact_rows": 30, "scored_rows": 30, "wall_seconds": 650.0}
     ours = {"exact_rows": 29, "scored_rows": 30, "wall_seconds": 325.0}
     assert against_user_trl(ours, user) == (
-        "time_vs_user_trl=0.50 (goal <= 0.50) exact 29/30 vs 30/30 quality_parity_vs_user_trl=ok"
+        "time_vs_user_trl=0.50 time_to_user_trl_match=0.50 (goal <= 0.50) exact 29/30 vs 30/30 "
+        "quality_parity_vs_user_trl=ok"
     )
+    # with --curve, the first epoch checkpoint within a row of plain TRL's exact match is the time to it
+    curve = [
+        {"seconds": 100.0, "exact_rows": 20},
+        {"seconds": 200.0, "exact_rows": 29},
+        {"seconds": 325.0, "exact_rows": 30},
+    ]
+    assert "time_vs_user_trl=0.50 time_to_user_trl_match=0.31 " in against_user_trl({**ours, "curve": curve}, user)
+    never = {**ours, "exact_rows": 27, "curve": [{"seconds": 325.0, "exact_rows": 27}]}
+    assert against_user_trl(never, user).endswith(
+        "time_to_user_trl_match=n/a (goal <= 0.50) exact 27/30 vs 30/30 quality_parity_vs_user_trl=FAIL"
+    )
+
+
+def test_the_curve_scores_each_epoch_checkpoint_and_times_the_match_with_plain_trl():
+    done = subprocess.run(
+        [sys.executable, "bench/train_throughput.py", "--base", "demo", "--rows", "8", "--validation", "2"]
+        + ["--epochs", "2", "--variants", "c,p", "--curve"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    found = re.match(
+        r"time_vs_user_trl=(\d+\.\d\d) time_to_user_trl_match=(\d+\.\d\d|n/a) \(goal <= 0\.50\) "
+        r"exact (\d)/2 vs (\d)/2 quality_parity_vs_user_trl=(ok|FAIL)$",
+        last,
+    )
+    assert found, last
+    whole, to_match, ours, theirs, parity = found.groups()
+    assert parity == ("ok" if int(ours) >= int(theirs) - 1 else "FAIL")
+    if to_match != "n/a":  # an epoch checkpoint or the end: never later than the whole run
+        assert float(to_match) <= float(whole)
