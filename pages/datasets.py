@@ -9,6 +9,7 @@ from ui.datasets.importer import render_import
 from ui.datasets.insights import render_split, render_stats
 from ui.datasets.new import render_new
 from ui.frame import require_app_frame
+from ui.links import follow_url, keep_in_url
 from workbench.data import repository
 
 require_app_frame()
@@ -25,11 +26,21 @@ SECTIONS = {
 st.title("Datasets")
 repository.ensure_samples()
 names = repository.dataset_names()
+follow_url("dataset", "ds_selected", {name: name for name in names})
 if "ds_goto" in st.session_state:
     st.session_state["ds_selected"] = st.session_state.pop("ds_goto")
 if st.session_state.get("ds_selected") not in [*names, NEW, IMPORT]:
     st.session_state["ds_selected"] = names[0] if names else NEW
-choice = st.selectbox("Dataset", [*names, NEW, IMPORT], key="ds_selected")
+pick, create, bring = st.columns([4, 1, 1], vertical_alignment="bottom")
+choice = pick.selectbox("Dataset", [*names, NEW, IMPORT], key="ds_selected")
+for column, target, label, icon in (
+    (create, NEW, "New dataset", ":material/add:"),
+    (bring, IMPORT, "Import a file", ":material/upload_file:"),
+):
+    if column.button(label, icon=icon, key=f"ds_action_{label}", disabled=choice == target, width="stretch"):
+        st.session_state["ds_goto"] = target
+        st.rerun()
+keep_in_url("dataset", "ds_selected", choice if choice in names else None)
 
 if choice == NEW:
     render_new()

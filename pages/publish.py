@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.frame import require_app_frame
+from ui.links import follow_url, keep_in_url
 from ui.publish_page import (
     connection_panel,
     exports_list,
@@ -13,6 +14,7 @@ from ui.publish_page import (
     publish_button,
     publishable_runs,
     published_list,
+    unfinished_note,
 )
 
 require_app_frame()
@@ -29,8 +31,14 @@ if not candidates:
     st.info("No run has an adapter yet: train one on the Train page first.", icon=":material/info:")
 else:
     names = {r["id"]: f"{r['name']} ({r['status']}, {r['base_model']})" for r in candidates}
+    follow_url("run", "publish_run", {str(r["id"]): r["id"] for r in candidates})
+    if st.session_state.get("publish_run") not in names:
+        st.session_state.pop("publish_run", None)
     run_id = st.selectbox("Run", list(names), format_func=names.get, key="publish_run")
+    keep_in_url("run", "publish_run", str(run_id))
     run = next(r for r in candidates if r["id"] == run_id)
+if note := unfinished_note():
+    st.caption(note)
 progress_panel()
 
 

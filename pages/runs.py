@@ -4,6 +4,7 @@ duration and losses; compare, clone, delete. `?run=ID` (the sidebar's links) ope
 import streamlit as st
 
 from ui.frame import require_app_frame
+from ui.links import follow_url, keep_in_url
 from ui.train.history import run_actions, runs_table
 from ui.train.live import live_run, overlay_chart
 from workbench.training import runs
@@ -18,13 +19,11 @@ if not all_runs:
     st.stop()
 
 names = {r["id"]: r["name"] for r in all_runs}
-asked = st.query_params.get("run")
-if asked and asked.isdigit() and int(asked) in names and st.session_state.get("runs_asked") != asked:
-    st.session_state["runs_focus"] = int(asked)  # once per link: the selectbox stays the user's afterwards
-    st.session_state["runs_asked"] = asked
+follow_url("run", "runs_focus", {str(run_id): run_id for run_id in names})
 if st.session_state.get("runs_focus") not in names:
     st.session_state.pop("runs_focus", None)
 focus = st.selectbox("Run", list(names), format_func=names.get, key="runs_focus")
+keep_in_url("run", "runs_focus", str(focus))
 run_actions(focus)
 live_run(focus)
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.frame import require_app_frame
-from ui.links import run_view_link
+from ui.links import follow_url, keep_in_url, run_view_link
 from ui.models import base_model_picker
 from ui.persist import remember, restore
 from ui.sidebar import device
@@ -30,11 +30,13 @@ if not names:
     st.info("No dataset yet: create or import one on the Datasets page first.")
     st.stop()
 restore(KEPT)
+follow_url("dataset", "train_dataset", {name: name for name in names})
 if st.session_state.get("train_dataset") not in names:
     st.session_state["train_dataset"] = repository.last_used_dataset()
 
 left, middle, right = st.columns([2, 1, 2])
 dataset = left.selectbox("Dataset", names, key="train_dataset")
+keep_in_url("dataset", "train_dataset", dataset)
 revisions = repository.revisions(dataset)
 revision = middle.selectbox(
     "Revision",

@@ -12,7 +12,7 @@ import streamlit as st
 from ui.logs import show_log
 from workbench import logs
 from workbench.jobs import queue, registry
-from workbench.publish import gguf, records
+from workbench.publish import gguf, llama_cpp, records
 from workbench.publish import ollama as publish_ollama
 from workbench.publish.merge import PublishError
 from workbench.system import ollama_host
@@ -40,7 +40,17 @@ def connection_panel() -> tuple[str, dict | None]:
 
 
 def publishable_runs() -> list[dict]:
-    return [r for r in runs.list_runs() if r.get("adapter_dir")]
+    """Finished runs whose adapter is on disk, newest first: never one still training."""
+    finished = {choice["run_id"] for choice in runs.adapter_choices()}
+    return [r for r in runs.list_runs() if r["id"] in finished]
+
+
+def unfinished_note() -> str | None:
+    """A line naming the runs still training, which are not offered yet."""
+    training = [r["name"] for r in runs.list_runs() if r.get("status") in ("queued", "running", "cancelling")]
+    if not training:
+        return None
+    return f"Still training, so not offered yet: {', '.join(training)}. They can be published once they complete."
 
 
 def default_name(run_name: str) -> str:
@@ -275,6 +285,8 @@ QUANT_HELP = (
 
 
 def gguf_form(run: dict) -> None:
+    if note := llama_cpp.missing_note():
+        st.info(note, icon=":material/download:")
     has_quantizer = gguf.has_llama_cpp()
     left, right = st.columns(2)
     quantize = left.selectbox(

@@ -32,6 +32,10 @@ def render_start() -> None:
         st.markdown(f"**Next:** {upcoming.action}.")
         if st.button(f"Go to {upcoming.name}", key="start_next", type="primary", icon=":material/arrow_forward:"):
             st.switch_page(upcoming.page)
+        if upcoming.name == "Dataset" and journey.only_the_sample():
+            st.caption("Or see the whole journey first on the sample dataset, then come back with your own rows.")
+            if st.button("Try it on the sample", key="start_sample", icon=":material/science:"):
+                st.switch_page("pages/train.py")
     _machine()
 
 

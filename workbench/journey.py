@@ -23,7 +23,8 @@ class Step:
 def steps() -> list[Step]:
     """The four steps, each with what is there already."""
     datasets = repository.list_datasets()
-    with_rows = [d for d in datasets if d.latest.rows >= 2]
+    samples = set(repository.sample_names())
+    with_rows = [d for d in datasets if d.latest.rows >= 2 and d.name not in samples]
     held_out = [d for d in with_rows if d.latest.split and d.latest.split.validation]
     all_runs = runs.list_runs()
     completed = [r for r in all_runs if r["status"] == "completed"]
@@ -35,8 +36,8 @@ def steps() -> list[Step]:
             "Dataset",
             "pages/datasets.py",
             bool(with_rows),
-            f"{len(datasets)} dataset(s), {len(held_out)} with held-out rows" if datasets else "no dataset yet",
-            "Import a file or write rows, and keep some rows for validation",
+            _dataset_status(datasets, samples, held_out),
+            "Bring your own data: import a file or write rows, and keep some rows for validation",
         ),
         Step(
             "Train",
@@ -62,6 +63,21 @@ def steps() -> list[Step]:
             "Publish to Ollama or export GGUF files that answer as the adapter does",
         ),
     ]
+
+
+def _dataset_status(datasets: list, samples: set[str], held_out: list) -> str:
+    own = [d for d in datasets if d.name not in samples]
+    if not datasets:
+        return "no dataset yet"
+    if not own:
+        return f"only the sample ({', '.join(sorted(d.name for d in datasets))}) so far"
+    return f"{len(own)} dataset(s) of your own, {len(held_out)} with held-out rows"
+
+
+def only_the_sample() -> bool:
+    """The workspace holds the shipped sample datasets and nothing of the user's own yet."""
+    names, samples = set(repository.dataset_names()), set(repository.sample_names())
+    return bool(names) and names <= samples
 
 
 def next_step(all_steps: list[Step] | None = None) -> Step | None:

@@ -1,6 +1,8 @@
 import json
 import time
 
+from tests.evaluations import register_copy
+
 PAGE = "pages/compare.py"
 
 
@@ -53,6 +55,11 @@ def test_evaluation_section_shows_metric_deltas_and_filterable_rows(page, traine
     table = at.dataframe[0].value
     assert {"exact_match", "rouge_l", "loss", "perplexity"} <= set(table["metric"])
     assert list(table.columns[:4]) == ["metric", "base", "adapter", "delta"]
+    # one scale in the name where it is not 0-1, and a line saying what each figure is
+    assert "bleu (0-100)" in set(table["metric"]) and "bleu" not in set(table["metric"])
+    about = dict(zip(table["metric"], table["about"], strict=True))
+    assert about["exact_match"].endswith("0-1") and about["bleu (0-100)"].endswith("0-100")
+    assert all(about.values())
     assert "3 of 3 rows" in " ".join(c.value for c in at.caption)
     verdicts = [r["details"]["verdict"] for r in runner.rows(trained_run["id"])]
     at.button_group(key="cmp_eval_filter").set_value(verdicts[0]).run()
@@ -166,3 +173,72 @@ def test_metrics_neither_side_has_are_left_out_of_the_table(page, trained_run):
     at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
     table = at.dataframe[0].value
     assert "exact_match" in list(table["metric"]) and not table[table["base"].isna() & table["adapter"].isna()].shape[0]
+
+
+TICKETS = [
+    ('{"priority": "alta", "refund": true, "id": "A1"}', "no sé", '{"priority": "alta", "refund": true, "id": "A1"}'),
+    ('{"priority": "baja", "refund": false, "id": "A2"}', "{}", '{"priority": "alta", "refund": false}'),
+    ('{"priority": "alta", "refund": false, "id": "A3"}', "{}", '{"priority": "alta", "refund": false, "id": "A3"}'),
+    ('{"priority": "baja", "refund": true, "id": "A4"}', "{}", '{"priority": "baja", "refund": true, "id": "A4"}'),
+]
+
+
+def test_a_json_evaluation_is_broken_down_by_field_with_the_rows_behind_a_confusion_cell(page, trained_run):
+    from tests.evaluations import store_evaluation
+
+    store_evaluation(trained_run["id"], TICKETS)
+    other = register_copy(trained_run, "words-other")
+    store_evaluation(other, [(ref, base, ref) for ref, base, _ in TICKETS])
+    at = page(PAGE)
+    at.selectbox(key="cmp_right").set_value("words-demo").run()  # the newest adapter is on the right at first
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    assert not at.exception, at.exception
+    assert "By field" in [h.value for h in at.subheader]
+    by_field = at.dataframe[1].value
+    assert list(by_field["field"]) == ["priority", "refund", "id"]
+    assert list(by_field.columns) == ["field", "base right", "words-demo right", "wrong", "missing", "extra"]
+    assert by_field.set_index("field").loc["priority", "words-demo right"] == "3/4"
+    assert by_field.set_index("field").loc["id", "missing"] == 1
+    assert at.selectbox(key="cmp_fields_field").options == ["priority", "refund"]  # an id is never a category
+    assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 1  # the heat map
+
+    at.selectbox(key="cmp_fields_against").set_value("words-other").run()
+    beside = at.dataframe[1].value
+    assert beside.set_index("field").loc["priority", "words-other right"] == "4/4"
+
+    cell = next(s for s in at.selectbox if s.key.startswith("cmp_fields_cell_priority_adapter"))
+    assert cell.value is None and cell.options[0] == "baja → alta (1 row)"  # wrong cells first
+    cell.set_value(("baja", "alta")).run()
+    assert "Row 2 — adapter better" in [e.label for e in at.expander]
+
+    at.button_group(key="cmp_fields_side").set_value("base").run()
+    cell = next(s for s in at.selectbox if s.key.startswith("cmp_fields_cell_priority_base"))
+    assert cell.options == ["baja → (missing) (2 rows)", "alta → (not JSON) (1 row)", "alta → (missing) (1 row)"]
+
+
+def test_a_text_evaluation_lists_rows_from_the_worst_score(page, trained_run):
+    from tests.evaluations import store_evaluation
+
+    store_evaluation(trained_run["id"], [("uno", "x", "uno"), ("dos", "y", "tres")])
+    at = page(PAGE)
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    assert not at.exception, at.exception
+    assert "Rows by score" in [h.value for h in at.subheader]
+    ranked = at.dataframe[1].value
+    assert list(ranked["row"]) == [2, 1] and list(ranked["reference_chars"]) == [3, 3]
+
+
+def test_a_link_with_a_run_puts_its_adapter_on_the_right_and_the_url_follows_the_sides(page, trained_run):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    other = register_copy(trained_run, "words-copy")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    at.query_params["run"] = str(trained_run["id"])
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="cmp_right").value == "words-demo"
+    assert not at.warning  # no "default value and Session State" clash
+    at.selectbox(key="cmp_right").set_value("words-copy").run()
+    assert at.query_params["run"] == str(other)

@@ -26,7 +26,7 @@ def test_opens_on_the_sample_dataset_with_its_rows(page):
 def test_create_a_dataset_add_a_row_and_save(page, caplog):
     at = _goto(page(PAGE), NEW)
     at.text_input(key="ds_new_name").input("faq")
-    at.button[0].click().run()  # form submit: Create dataset
+    next(b for b in at.button if b.label == "Create dataset").click().run()  # the form's submit
     assert at.selectbox(key="ds_selected").value == "faq"
     at.button(key="ds_add_row").click().run()
     assert at.button_group(key="ds_view").value == "Form"
@@ -241,7 +241,79 @@ def test_a_new_dataset_is_offered_a_held_out_split_when_saved_and_may_decline(pa
     )
     at = _goto(page(PAGE), "fresh")
     at.button(key="ds_add_row").click().run()
-    assert at.checkbox(key="ds_save_holdout_fresh").label.startswith("Hold out 5 of 12 rows for validation (proposed")
+    assert at.checkbox(key="ds_save_holdout_fresh").label.startswith("Hold out 2 of 12 rows for validation (proposed")
+    assert any("Each held-out row is 50% of the held-out score" in c.value for c in at.caption)
     at.checkbox(key="ds_save_holdout_fresh").uncheck().run()
     at.button(key="ds_save").click().run()
     assert repository.get_revision("fresh", 2).split is None
+
+
+def test_statistics_show_the_label_balance_over_train_and_validation_and_name_rare_values(page):
+    priorities = ["alta"] * 24 + ["media"] * 15 + ["baja"]
+    rows = [
+        {
+            "instruction": f"ticket {i}",
+            "input": "",
+            "output": json.dumps({"priority": p, "refund": i % 2 == 0, "id": i}),
+        }
+        for i, p in enumerate(priorities)
+    ]
+    repository.create_dataset("tickets", "alpaca", rows)
+    repository.make_split("tickets", 1, SplitSpec(seed=3, validation_ratio=None, validation_count=10))
+    at = _goto(page(PAGE), "tickets")
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    assert not at.exception, at.exception
+    assert "Label balance" in [h.value for h in at.subheader]
+    tables = {
+        c.value: t.value
+        for c, t in zip(
+            [c for c in at.caption if c.value in ("priority", "refund")],
+            [t for t in at.dataframe if "value" in t.value.columns],
+            strict=True,
+        )
+    }
+    priority = tables["priority"].set_index("value")
+    assert list(priority.index) == ["alta", "media", "baja"]
+    assert list(priority.columns) == ["train", "validation"]
+    assert priority.sum(axis=1).tolist() == [24, 15, 1] and priority.sum().tolist() == [30, 10]
+    assert "id" not in tables  # a different value on every row is not a label
+    assert any("priority = 'baja' appears in 1 of 40 rows" in w.value for w in at.warning)
+
+
+def test_a_text_dataset_has_no_label_balance(page):
+    repository.create_dataset(
+        "prose", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "same"} for i in range(4)]
+    )
+    at = _goto(page(PAGE), "prose")
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    assert not at.exception and at.metric  # the statistics rendered
+    assert "Label balance" not in [h.value for h in at.subheader]
+
+
+def test_the_chosen_dataset_is_in_the_url_and_a_link_opens_it(page):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    repository.create_dataset("faq", "alpaca", [{"instruction": "a", "input": "", "output": "b"}])
+    at = _goto(page(PAGE), "faq")
+    assert at.query_params["dataset"] == "faq"
+    _goto(at, NEW)
+    assert "dataset" not in at.query_params  # "New dataset…" is not a dataset to link to
+
+    reloaded = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    reloaded.query_params["dataset"] = "faq"
+    reloaded.run()
+    assert not reloaded.exception and reloaded.selectbox(key="ds_selected").value == "faq"
+    _goto(reloaded, "informes-proyectos")
+    assert reloaded.selectbox(key="ds_selected").value == "informes-proyectos"  # the link does not pin it
+
+
+def test_new_and_import_are_buttons_beside_the_dataset_choice(page):
+    at = page(PAGE)
+    assert at.button(key="ds_action_New dataset").label == "New dataset"
+    at.button(key="ds_action_Import a file").click().run()
+    assert not at.exception and at.selectbox(key="ds_selected").value == IMPORT
+    assert at.button(key="ds_action_Import a file").disabled
+    at.button(key="ds_action_New dataset").click().run()
+    assert at.selectbox(key="ds_selected").value == NEW and at.text_input(key="ds_new_name")

@@ -1,5 +1,6 @@
 import json
 
+from tests.evaluations import register_copy
 from workbench.publish import ollama as publish_ollama
 from workbench.publish import records
 
@@ -216,3 +217,51 @@ def test_a_publish_whose_replay_differs_is_a_warning_with_the_pairs(page, traine
     assert any("Published words-bot, but only 0 of 2 held-out answers are the same" in w.value for w in at.warning)
     assert not [s for s in at.success if "Published words-bot" in s.value]
     assert any(e.label == "2 held-out answer(s) differ from the app" for e in at.expander)
+
+
+def test_a_run_still_training_is_not_offered_and_cannot_be_published(page, trained_run):
+    import os
+
+    import pytest
+
+    from workbench import store
+    from workbench.jobs import registry
+    from workbench.publish.merge import PublishError, adapter_dir
+    from workbench.training import runs
+
+    busy = runs.create_run(runs.run_config(trained_run), name="still-training")
+    registry.mark_running(registry.latest(busy, "train")["id"], pid=os.getpid())
+    store.open_db()["runs"].update(busy, {"adapter_dir": trained_run["adapter_dir"]})  # as a resumed run has one
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="publish_run").options == ["words-demo (completed, demo)"]
+    assert any("Still training, so not offered yet: still-training" in c.value for c in at.caption)
+    with pytest.raises(PublishError, match="is running: only a finished run's adapter can be published"):
+        adapter_dir(runs.get_run(busy))
+
+
+def test_a_link_with_a_run_opens_it_for_publishing(page, trained_run):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    other = register_copy(trained_run, "words-copy")
+    at = page(PAGE)
+    assert at.selectbox(key="publish_run").value == other  # the newest first
+    assert at.query_params["run"] == str(other)
+    linked = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    linked.query_params["run"] = str(trained_run["id"])
+    linked.run()
+    assert not linked.exception and linked.selectbox(key="publish_run").value == trained_run["id"]
+
+
+def test_the_gguf_tab_says_before_an_export_that_the_converters_must_be_fetched(
+    page, trained_run, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "empty-cache"))
+    at = page(PAGE)
+    at.session_state["publish_tab"] = "GGUF export"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="gguf_quantize")  # the form is there
+    assert any("llama.cpp's converters are not on this machine yet" in i.value for i in at.info)

@@ -77,6 +77,7 @@ def test_a_link_with_a_run_opens_its_view_on_top(page):
     assert at.subheader[0].value == "All runs"
     at.selectbox(key="runs_focus").set_value(runs.get_run("second")["id"]).run()
     assert at.selectbox(key="runs_focus").value == runs.get_run("second")["id"]  # the link does not pin it
+    assert at.query_params["run"] == str(runs.get_run("second")["id"])  # a reload opens what the user chose
 
 
 def test_the_sidebar_links_a_running_job_to_its_run_view(page, fake_launch):
@@ -107,3 +108,26 @@ def test_a_long_run_charts_without_hitting_altairs_row_limit():
     [rows] = spec["datasets"].values()
     assert len(rows) <= 2 * (MAX_POINTS + 1)
     assert {(r["name"], r["step"]) for r in rows} >= {("loss", 1), ("loss", 20_000), ("x", 20_000)}
+
+
+def test_a_cancelling_run_says_what_it_waits_for_and_how_long_a_step_takes(page):
+    import json
+    import os
+
+    run_id = _finished_run("slow", [3.0])
+    job_id = runs.get_run(run_id)["job_id"]
+    registry.update(job_id, {"status": "cancelling", "pid": os.getpid(), "heartbeat": store.now()})
+    progress = {"phase": "training", "step": 3, "max_steps": 40, "epoch": 0.1, "seconds_per_step": 75.0}
+    registry.update(job_id, {"progress_json": json.dumps(progress)})
+    at = page(PAGE)
+    assert not at.exception, at.exception
+    assert any("slow" in m.value and "cancelling" in m.value for m in at.markdown)
+    assert any(
+        "Stopping after the current step (a step takes about 1 min 15 s on this machine), then saving the adapter"
+        in i.value
+        for i in at.info
+    ), [i.value for i in at.info]
+
+    registry.update(job_id, {"progress_json": json.dumps({**progress, "phase": "evaluating"})})
+    at.run()
+    assert any("Stopping after the evaluation pass under way" in i.value for i in at.info)

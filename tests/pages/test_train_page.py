@@ -195,3 +195,20 @@ def test_the_queue_lists_every_job_with_what_it_waits_for(page, fake_launch):
     table = next(frame.value for frame in at.dataframe if "job" in frame.value.columns)
     assert list(table["job"]) == ["Train busy", "Export old as GGUF (q8_0)"]
     assert table["where it stands"].iloc[1].startswith("queued: waits for “Train busy” (running)")
+
+
+def test_a_link_with_a_dataset_opens_it_and_the_choice_stays_in_the_url(page):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.data import repository
+
+    repository.create_dataset("faq", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(4)])
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    at.query_params["dataset"] = "faq"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train_dataset").value == "faq"
+    at.selectbox(key="train_dataset").set_value("informes-proyectos").run()
+    assert at.query_params["dataset"] == "informes-proyectos"

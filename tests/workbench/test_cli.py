@@ -169,3 +169,32 @@ def test_import_holds_out_a_tenth_for_validation_unless_told_not_to(tmp_path, ca
     assert repository.get_revision("none", 1).split is None
     assert main(["datasets", "import", str(_write(tmp_path / "tiny.jsonl", rows[:6]))]) == 0
     assert repository.get_revision("tiny", 1).split is None  # too few rows to spare five
+
+
+def test_set_up_fetches_the_gguf_converters_or_says_what_export_will_need(tmp_path, monkeypatch, capsys):
+    import workbench.cli as cli
+    from workbench.publish import llama_cpp
+    from workbench.publish.merge import PublishError
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cli, "_prepare_default_base", lambda: None)  # the real base is another test's business
+
+    def offline(progress=None):
+        raise PublishError(llama_cpp._cannot_fetch("no network"))
+
+    monkeypatch.setattr(llama_cpp, "converter", offline)
+    assert main(["prepare-defaults"]) == 0  # the app still starts
+    out = capsys.readouterr().out
+    assert "GGUF export is not ready: Could not fetch llama.cpp's converters" in out and "no network" in out
+    assert llama_cpp.missing_note().startswith("llama.cpp's converters are not on this machine yet")
+
+    def online(progress=None):
+        for script in (llama_cpp.MODEL_SCRIPT, llama_cpp.ADAPTER_SCRIPT):
+            (llama_cpp.converter_dir() / script).parent.mkdir(parents=True, exist_ok=True)
+            (llama_cpp.converter_dir() / script).write_text("# converter\n")
+        return llama_cpp.converter_dir()
+
+    monkeypatch.setattr(llama_cpp, "converter", online)
+    assert main(["prepare-defaults"]) == 0
+    assert f"GGUF converters ready: {llama_cpp.converter_dir()}" in capsys.readouterr().out
+    assert llama_cpp.converters_ready() and llama_cpp.missing_note() is None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-
 import pandas as pd
 import streamlit as st
 
-from ui.text import html_literal, literal
+from ui.compare.fields_view import render_breakdown
+from ui.compare.rows import row_card
 from workbench.data import repository
-from workbench.evaluation import runner
+from workbench.evaluation import metrics, runner
 from workbench.jobs import queue
 from workbench.training import runs
 
@@ -82,7 +81,15 @@ def _results(run_id: int) -> None:
     if not table:
         return
     # Metrics neither side has (the JSON ones of a plain-text dataset) are left out rather than shown as None.
-    shown = [row for row in table if row["base"] is not None or row["adapter"] is not None]
+    shown = [
+        {
+            **row,
+            "metric": metrics.SHOWN_NAMES.get(row["metric"], row["metric"]),
+            "about": metrics.METRIC_HELP.get(row["metric"], ""),
+        }
+        for row in table
+        if row["base"] is not None or row["adapter"] is not None
+    ]
     frame = pd.DataFrame(shown)
     st.dataframe(
         frame,
@@ -95,37 +102,9 @@ def _results(run_id: int) -> None:
         },
     )
     rows = runner.rows(run_id)
+    render_breakdown(runs.get_run(run_id), rows)
     which = st.segmented_control("Rows", FILTERS, default="all rows", key="cmp_eval_filter")
     shown = [r for r in rows if which in (None, "all rows") or r["details"].get("verdict") == which]
     st.caption(f"{len(shown)} of {len(rows)} rows · differences from the reference are highlighted")
     for row in shown[:50]:
-        _row_card(row)
-
-
-def _highlight(text: str, reference: str) -> str:
-    """The text with the parts that differ from the reference marked."""
-    out = []
-    matcher = difflib.SequenceMatcher(a=reference, b=text, autojunk=False)
-    for tag, _, _, b0, b1 in matcher.get_opcodes():
-        piece = html_literal(text[b0:b1])
-        out.append(piece if tag == "equal" else f"<mark>{piece}</mark>")
-    return "".join(out) or "<em>(empty)</em>"
-
-
-def _row_card(row: dict) -> None:
-    verdict = row["details"].get("verdict", "")
-    with st.expander(f"Row {row['row_index'] + 1} — {verdict}"):
-        st.markdown(f"**Prompt**\n\n{literal(row['prompt'])}")
-        cols = st.columns(3)
-        style = "white-space: pre-wrap; font-family: monospace; font-size: 0.85em"
-        cols[0].markdown(
-            f"**Reference**<div style='{style}'>{html_literal(row['reference'])}</div>", unsafe_allow_html=True
-        )
-        cols[1].markdown(
-            f"**Base**<div style='{style}'>{_highlight(row['base_output'], row['reference'])}</div>",
-            unsafe_allow_html=True,
-        )
-        cols[2].markdown(
-            f"**Adapter**<div style='{style}'>{_highlight(row['adapter_output'], row['reference'])}</div>",
-            unsafe_allow_html=True,
-        )
+        row_card(row)

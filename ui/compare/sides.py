@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.links import keep_in_url, new_in_url
 from workbench import paths
 from workbench.inference.engine import Engine
 from workbench.training.runs import adapter_choices
@@ -24,6 +25,7 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
         st.info("No trained adapter yet: train one on the Train page, then compare it with its base here.")
         return None
     bases = list(dict.fromkeys(a["base_model"] for a in adapters))
+    _follow_run_link(adapters)
     base = st.selectbox(
         "Base model", bases, key="cmp_base", help="Sides share one loaded base; adapters are switched per request."
     )
@@ -37,8 +39,24 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
 
     left, right = st.columns(2)
     left_side = left.selectbox("Left", options, index=0, format_func=fmt, key="cmp_left")
-    right_side = right.selectbox("Right", options, index=1, format_func=fmt, key="cmp_right")
+    for key in ("cmp_left", "cmp_right"):
+        if key in st.session_state and st.session_state[key] not in options:
+            del st.session_state[key]  # an adapter of another base, or deleted since
+    # index only when nothing is chosen yet: a value a link put in the session state must not meet a default
+    right_index = {} if "cmp_right" in st.session_state else {"index": 1}
+    right_side = right.selectbox("Right", options, format_func=fmt, key="cmp_right", **right_index)
+    adapter_side = next((s.split("@")[0] for s in (right_side, left_side) if s != BASE_SIDE), None)
+    run_ids = {a["name"]: a["run_id"] for a in adapters}
+    keep_in_url("run", "cmp_run", str(run_ids[adapter_side]) if adapter_side else None)
     return base, on_base, left_side, right_side
+
+
+def _follow_run_link(adapters: list[dict]) -> None:
+    """`?run=ID` opens that run's adapter on the right, on its base."""
+    asked = {str(a["run_id"]): a for a in adapters}.get(new_in_url("run", "cmp_run") or "")
+    if asked:
+        st.session_state["cmp_base"] = asked["base_model"]
+        st.session_state["cmp_right"] = asked["name"]
 
 
 def _checkpoints(adapter: dict) -> list[dict]:

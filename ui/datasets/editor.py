@@ -14,7 +14,7 @@ import streamlit as st
 from ui.datasets.draft import Draft, load_draft, save_draft
 from workbench.data import formats, repository
 from workbench.data.records import ROLES, empty_row
-from workbench.data.split import PROPOSED_SEED, SplitSpec, proposed_holdout
+from workbench.data.split import PROPOSED_SEED, SplitSpec, holdout_tradeoff, proposed_holdout
 
 FILTERS = ("All rows", "Rows with errors", "Rows with warnings")
 PAGE_SIZES = (25, 50, 100, 200)
@@ -303,7 +303,7 @@ def _save_bar(draft: Draft) -> None:
 
 def _holdout_on_save(draft: Draft, where) -> SplitSpec | None:
     """The split the new revision gets: the saved revision's own way of splitting, else a proposed tenth
-    (at least 5 rows); shown, and the user may turn it off. A new revision's row indices differ, so the old
+    (at least 2 rows); shown, and the user may turn it off. A new revision's row indices differ, so the old
     split cannot simply carry over."""
     saved = repository.get_revision(draft.name, draft.base).split
     if saved is not None:
@@ -324,6 +324,8 @@ def _holdout_on_save(draft: Draft, where) -> SplitSpec | None:
         key=f"ds_save_holdout_{draft.name}",
         help="Runs on this revision then get an eval loss and a held-out score; change it later on the Split tab.",
     )
+    if keep and (tradeoff := holdout_tradeoff(len(draft.rows), size)):
+        where.caption(tradeoff)
     return spec if keep else None
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 from ui.datasets.draft import forget_draft
 from workbench.data import formats, repository
 from workbench.data.records import row_text
-from workbench.data.split import PROPOSED_SEED, SplitSpec, proposed_holdout
+from workbench.data.split import PROPOSED_SEED, SplitSpec, holdout_tradeoff, proposed_holdout
 
 UPLOAD_TYPES = ["jsonl", "json", "csv", "tsv", "parquet", "txt"]
 MAPPED_FIELDS = ("instruction", "input", "output", "system")
@@ -235,7 +235,7 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
 
 
 def _holdout_choice(n_rows: int) -> int:
-    """Rows to hold out for validation: proposed by default (a tenth, at least 5), changeable, or none."""
+    """Rows to hold out for validation: proposed by default (a tenth, at least 2), changeable, or none."""
     proposed = proposed_holdout(n_rows)
     keep = st.checkbox(
         "Hold out rows for validation",
@@ -249,6 +249,8 @@ def _holdout_choice(n_rows: int) -> int:
         return 0
     count = st.number_input("Validation rows", 1, max(1, n_rows - 1), max(1, proposed or 1), key="imp_holdout")
     st.caption(f"{count} of {n_rows} rows held out (seed {PROPOSED_SEED}), {n_rows - count} train.")
+    if tradeoff := holdout_tradeoff(n_rows, int(count)):
+        st.caption(tradeoff)
     return int(count)
 
 

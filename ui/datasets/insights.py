@@ -10,6 +10,7 @@ from ui.models import base_model_picker
 from workbench.data import repository
 from workbench.data.split import SplitSpec, split_overlap
 from workbench.data.stats import DatasetStats, compute_stats, token_histogram_chart
+from workbench.evaluation import fields
 from workbench.models.loading import ModelLoadError, load_tokenizer
 
 
@@ -55,6 +56,7 @@ def render_stats(draft: Draft) -> None:
     _metrics(stats)
     st.altair_chart(token_histogram_chart(stats), width="stretch")
     _flagged(draft, stats)
+    _label_balance(draft.name, revision)
 
 
 def _metrics(stats: DatasetStats) -> None:
@@ -91,6 +93,30 @@ def _flagged(draft: Draft, stats: DatasetStats) -> None:
                 st.code("\n".join(", ".join(f"line {i + 1}" for i in g) for g in groups[:200]), language=None)
         else:
             st.caption(f"{label}: none found")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _balance(name: str, n: int, sha256: str) -> dict:
+    return fields.revision_label_balance(name, n)
+
+
+def _label_balance(name: str, revision: repository.Revision) -> None:
+    """Each few-valued JSON field's values over the training and validation rows, rare values named."""
+    balance = _balance(name, revision.n, revision.sha256)
+    if not balance:
+        return
+    st.subheader("Label balance")
+    st.caption(
+        "How often each value of the answers' few-valued fields (a category, a priority, a yes/no) appears, "
+        "in the training and validation rows: a value the model rarely sees in training is one it rarely answers."
+    )
+    for warning in fields.rare_values(balance):
+        st.warning(f"{warning}: add rows with it, or expect it to be answered wrong.", icon=":material/balance:")
+    columns = st.columns(min(3, len(balance)))
+    for i, (path, values) in enumerate(balance.items()):
+        frame = pd.DataFrame([{"value": value, **per_split} for value, per_split in values.items()])
+        columns[i % len(columns)].dataframe(frame, hide_index=True, width="stretch", key=f"ds_balance_{path}")
+        columns[i % len(columns)].caption(path)
 
 
 def render_split(draft: Draft) -> None:

@@ -92,12 +92,29 @@ def _header(run: dict) -> None:
         )
     elif run["status"] == "running":
         st.progress(0.0, text=f"{progress.get('phase', 'starting').capitalize()}…")
+    if run["status"] == "cancelling":
+        st.info(cancelling_note(progress), icon=":material/pending:")
     if run["status"] == "failed" and run.get("error"):
         st.error(run["error"].split("\n\n")[0], icon=":material/error:")
     elif run["status"] == "interrupted":
         st.warning(run.get("error") or "Interrupted.", icon=":material/warning:")
     if run["status"] == "completed" and run.get("adapter_dir"):
         st.success(f"Adapter saved in `{run['adapter_dir']}`", icon=":material/check_circle:")
+
+
+def cancelling_note(progress: dict) -> str:
+    """What a cancel waits for: the step under way (or the evaluation pass), then the adapter's save."""
+    per_step = progress.get("seconds_per_step")
+    if progress.get("phase") == "evaluating":
+        waiting = "the evaluation pass under way (it is not interrupted midway)"
+    elif per_step:
+        waiting = f"the current step (a step takes about {_duration(per_step)} on this machine)"
+    else:
+        waiting = "the current step"
+    return (
+        f"Stopping after {waiting}, then saving the adapter. A step is never cut short, so on a busy CPU this "
+        "can take a while; the status changes by itself when it has stopped."
+    )
 
 
 def _duration(seconds: float) -> str:

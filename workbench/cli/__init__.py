@@ -78,7 +78,24 @@ def _prepare_defaults(args) -> int:
     demo.build_demo_model()
     print(f"Demo model ready at {demo_dir}")
     _prepare_default_base()
+    _prepare_gguf_converters()
     return 0
+
+
+def _prepare_gguf_converters() -> None:
+    """llama.cpp's converters for GGUF export, fetched while the machine is online (a machine set up online and
+    used offline later can still export); the app still starts without them."""
+    from workbench.publish import llama_cpp
+
+    if llama_cpp.converters_ready():
+        print(f"GGUF converters ready: {llama_cpp.converter_dir()}")
+        return
+    try:
+        llama_cpp.converter(progress=lambda line: print(f"  {line}", flush=True))
+    except Exception as exc:  # never block the app: only GGUF export needs them
+        print(f"GGUF export is not ready: {exc}")
+    else:
+        print(f"GGUF converters ready: {llama_cpp.converter_dir()}")
 
 
 def _stage_printer():

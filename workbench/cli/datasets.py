@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from workbench.data import formats, repository
-from workbench.data.split import PROPOSED_SEED, SplitSpec, apply_split, proposed_holdout, split_overlap
+from workbench.data.split import (
+    PROPOSED_SEED,
+    SplitSpec,
+    apply_split,
+    holdout_tradeoff,
+    proposed_holdout,
+    split_overlap,
+)
 from workbench.data.stats import compute_stats
 from workbench.fileio import write_text_atomic
 from workbench.models.loading import load_tokenizer
@@ -27,7 +34,7 @@ def add_parser(commands) -> None:
         "--holdout",
         type=int,
         metavar="N",
-        help="rows to hold out for validation, seeded (default: 10 %%, at least 5, none under 10 rows)",
+        help="rows to hold out for validation, seeded (default: 10 %%, at least 2, none under 10 rows)",
     )
     imp.add_argument("--no-split", action="store_true", help="keep every row for training (no held-out rows)")
     imp.add_argument(
@@ -145,6 +152,8 @@ def _import(args) -> int:
             f"Held out {len(made.validation)} rows for validation (seed {PROPOSED_SEED}): runs get an eval loss "
             "and a held-out score. --no-split keeps every row for training."
         )
+        if tradeoff := holdout_tradeoff(len(rows), len(made.validation)):
+            print(tradeoff)
     else:
         print(
             "No rows held out for validation (too few rows, or --no-split): runs get no eval loss or held-out "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from workbench.evaluation import runner
+from workbench.evaluation import fields, metrics, runner
 from workbench.training import runs
 
 
@@ -25,11 +25,36 @@ def add_parser(commands) -> None:
         metavar="N",
         help="another revision of the run's dataset (default: the one it trained on)",
     )
+    parser.add_argument(
+        "--by-field",
+        action="store_true",
+        help="also a table per JSON field (right, wrong, missing, extra; base beside adapter) and, for fields "
+        "with few values, reference against answer",
+    )
+    parser.add_argument(
+        "--last",
+        action="store_true",
+        help="print the run's latest finished evaluation instead of running a new one",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="RUN",
+        help="with --by-field: put another run's latest evaluation beside this one, field by field",
+    )
     parser.set_defaults(handler=_eval)
 
 
 def _eval(args) -> int:
     run = runs.get_run(args.run)
+    if args.against and not args.by_field:
+        raise runner.EvalError("--against compares runs field by field: add --by-field.")
+    if args.last:
+        job = runner.results_job(run["id"])
+        if job is None:
+            raise runner.EvalError(
+                f"Run {run['name']} has no finished evaluation yet: run `python -m workbench eval {run['name']}`."
+            )
+        return _report(run, job, job["status"], args)
     running = runner.running_job(run["id"])
     if running is not None:
         print(
@@ -37,7 +62,7 @@ def _eval(args) -> int:
             "following it.",
             flush=True,
         )
-        return follow(run, running["id"])
+        return follow(run, running["id"], args)
     job_id = runner.create_eval(run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision)
     total = runner.job_progress(runner.get_job(job_id)).get("total")
     print(
@@ -49,10 +74,10 @@ def _eval(args) -> int:
     except KeyboardInterrupt:
         print(f"\nEvaluation job {job_id} stopped (Ctrl+C): marked interrupted.", file=sys.stderr)
         return 130
-    return _report(run, runner.get_job(job_id), status)
+    return _report(run, runner.get_job(job_id), status, args)
 
 
-def follow(run: dict, job_id: int) -> int:
+def follow(run: dict, job_id: int, args=None) -> int:
     """Wait for an evaluation running elsewhere (a worker) and print its result; Ctrl+C stops only the wait."""
     try:
         job = runner.wait_for_eval(job_id, on_progress=_printer())
@@ -63,16 +88,80 @@ def follow(run: dict, job_id: int) -> int:
             file=sys.stderr,
         )
         return 130
-    return _report(run, job, job["status"])
+    return _report(run, job, job["status"], args)
 
 
-def _report(run: dict, job: dict, status: str) -> int:
+def _report(run: dict, job: dict, status: str, args=None) -> int:
     if status not in ("completed", "cancelled"):
         print(f"Evaluation {status}: {job['error'] or ''}".rstrip(), file=sys.stderr)
         return 1
     print(f"Evaluation {status}.")
     print(format_table(runner.results(run["id"], job["id"])))
+    if args is not None and args.by_field:
+        print(_by_field(run, job, args.against))
     return 0 if status == "completed" else 1
+
+
+def _by_field(run: dict, job: dict, against: str | None) -> str:
+    rows = runner.eval_rows_for(job)
+    if not fields.is_json_task([row["reference"] for row in rows]):
+        ranked = fields.worst_text_rows(rows, "adapter")[:10]
+        lines = [
+            f"{r['row']:>5}  {_num(r['rouge_l'])}  {r['answer_chars']:>6}  {r['reference_chars']:>9}" for r in ranked
+        ]
+        return "\n".join(
+            ["", "Not a JSON task: the adapter's worst rows by ROUGE-L.", "  row  rouge_l  answer  reference", *lines]
+        )
+    tables = fields.side_tables(rows)
+    columns = {"base": tables["base"], run["name"]: tables["adapter"]}
+    if against:
+        other = runs.get_run(against)
+        other_job = runner.results_job(other["id"])
+        if other_job is None:
+            raise runner.EvalError(
+                f"Run {other['name']} has no finished evaluation to compare with: evaluate it first."
+            )
+        columns[other["name"]] = fields.side_tables(runner.eval_rows_for(other_job))["adapter"]
+    out = ["", format_fields(columns)]
+    for matrix in fields.side_confusions(rows, "adapter"):
+        out += ["", format_confusion(matrix, run["name"])]
+    return "\n".join(out)
+
+
+def format_fields(columns: dict[str, list[fields.FieldCounts]]) -> str:
+    """One line per field: for each column (base, the adapter, another run) right/present, and the adapter's
+    wrong, missing and extra counts."""
+    names = list(columns)
+    first = names[1] if len(names) > 1 else names[0]
+    paths = list(dict.fromkeys(c.field for table in columns.values() for c in table))
+    by_name = {name: {c.field: c for c in table} for name, table in columns.items()}
+    header = ["field", *(f"{name} right" for name in names), "wrong", "missing", "extra"]
+    body = []
+    for path in paths:
+        cells = [path]
+        for name in names:
+            counts = by_name[name].get(path)
+            cells.append(f"{counts.right}/{counts.present}" if counts and counts.present else "-")
+        ours = by_name[first].get(path)
+        cells += [str(ours.wrong), str(ours.missing), str(ours.extra)] if ours else ["-", "-", "-"]
+        body.append(cells)
+    return _columns(header, body)
+
+
+def format_confusion(matrix: fields.Confusion, who: str) -> str:
+    """Reference values down, answer values across, counts in the cells."""
+    header = [f"{matrix.field} ({who}): reference \\ answer", *matrix.answers]
+    body = [[ref, *(str(matrix.count(ref, ans) or ".") for ans in matrix.answers)] for ref in matrix.references]
+    return _columns(header, body)
+
+
+def _columns(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells) -> str:
+        return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
+
+    return "\n".join([line(header), *(line(r) for r in body)])
 
 
 def _printer():
@@ -89,7 +178,15 @@ def _printer():
 def format_table(rows: list[dict]) -> str:
     """metric | base | adapter | delta, aligned in columns (numbers right-aligned)."""
     header = ("metric", "base", "adapter", "delta")
-    body = [(r["metric"], _num(r["base"]), _num(r["adapter"]), _num(r["delta"], signed=True)) for r in rows]
+    body = [
+        (
+            metrics.SHOWN_NAMES.get(r["metric"], r["metric"]),
+            _num(r["base"]),
+            _num(r["adapter"]),
+            _num(r["delta"], signed=True),
+        )
+        for r in rows
+    ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(4)]
 
     def line(cells) -> str:

@@ -464,6 +464,9 @@ def detect_format(data: bytes, file: str) -> str:
         raise FormatError(f"{file} is empty: there is nothing to import.")
     records, _ = _json_records(text, DETECT_SAMPLE)
     objects = [record.value for record in records if record.error is None and isinstance(record.value, dict)]
+    preference = next((obj for obj in objects if _preference_keys(obj)), None)
+    if preference is not None:  # checked first: LLaMA-Factory's pairs also carry 'conversations'
+        raise FormatError(_preference_message(file, preference))
     for obj in objects:
         fmt = _format_of_keys(obj)
         if fmt:
@@ -485,6 +488,23 @@ def _format_of_keys(obj: dict) -> str | None:
     return None
 
 
+def _preference_keys(obj: dict) -> bool:
+    """A preference pair (chosen/rejected, TRL's or LLaMA-Factory's) or KTO feedback (a boolean label)."""
+    paired = {"chosen", "rejected"} <= obj.keys()
+    feedback = isinstance(obj.get("label"), bool) and ("completion" in obj or "messages" in obj)
+    return paired or feedback
+
+
+def _preference_message(file: str, obj: dict) -> str:
+    keys = ", ".join(repr(key) for key in obj)
+    kind = "preference pairs" if "chosen" in obj else "feedback rows (a true/false label per answer)"
+    return (
+        f"{file} holds {kind} ({keys}): they are for preference tuning, which this workbench does not train yet. "
+        "To learn the preferred answers instead, keep only the chosen one: rename 'chosen' to 'completion' (or to "
+        "the assistant turn of 'messages'), drop 'rejected' and 'label', and import the file again."
+    )
+
+
 def _undetected_message(file: str, records: list[_Record], objects: list[dict]) -> str:
     expected = (
         "Expected 'instruction' and 'output' (alpaca), 'messages' (chat), 'conversations' (ShareGPT) "
@@ -492,12 +512,6 @@ def _undetected_message(file: str, records: list[_Record], objects: list[dict]) 
     )
     if objects:
         keys = ", ".join(repr(key) for key in objects[0]) or "no keys"
-        if {"chosen", "rejected"} <= objects[0].keys():
-            return (
-                f"{file} holds preference pairs ({keys}): they are for preference tuning, which this workbench "
-                "does not train yet. To learn the preferred answers, rename 'chosen' to 'completion' (and drop "
-                "'rejected') and import it as prompt/completion."
-            )
         return f"Cannot tell the format of {file}: its first record has {keys}. {expected}"
     first = f" (line {records[0].line}: {records[0].error or 'not a JSON object'})" if records else ""
     return (

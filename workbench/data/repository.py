@@ -26,6 +26,7 @@ from workbench.fileio import jsonl_text, remove_orphan_temps, write_json_atomic,
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SAMPLE_SPLIT = SplitSpec(seed=42, validation_ratio=0.1)
+SAMPLE_NOTE = "sample shipped with LoRA Workbench"
 
 
 class DatasetError(WorkbenchError, ValueError):
@@ -254,10 +255,20 @@ def ensure_samples() -> list[str]:
             continue
         rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
         fmt = "chat" if rows and "messages" in rows[0] else "alpaca"
-        revision = create_dataset(file.stem, fmt, rows, note="sample shipped with LoRA Workbench")
+        try:
+            revision = create_dataset(file.stem, fmt, rows, note=SAMPLE_NOTE)
+        except DatasetError:
+            if file.stem in dataset_names():
+                continue  # another process (the app's first start, a second command) registered it meanwhile
+            raise
         make_split(file.stem, revision.n, SAMPLE_SPLIT)
         added.append(file.stem)
     return added
+
+
+def sample_names() -> list[str]:
+    """The names of the datasets shipped in the repository (registered by `ensure_samples`)."""
+    return sorted(f.stem for f in paths.sample_datasets_dir().glob("*.jsonl") if NAME_PATTERN.match(f.stem))
 
 
 def history_file(name: str, n: int) -> Path:

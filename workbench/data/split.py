@@ -78,17 +78,30 @@ class Split:
         return len(self.train) + len(self.validation)
 
 
-# What an import proposes: a tenth of the rows held out, at least MIN_HOLDOUT, seeded; none below 2 x MIN_HOLDOUT.
+# What an import proposes: a tenth of the rows held out, at least MIN_HOLDOUT, seeded; none below MIN_ROWS_TO_SPLIT.
+# A tiny hand-written set keeps most rows for training: 14 rows hold out 2 (a tenth, rounded up to 2), not 5.
 PROPOSED_RATIO = 0.1
-MIN_HOLDOUT = 5
+MIN_HOLDOUT = 2
+MIN_ROWS_TO_SPLIT = 10
 PROPOSED_SEED = 42
+ROUGH_SCORE_BELOW = 20  # held-out rows under which holdout_tradeoff says how coarse the score is
 
 
 def proposed_holdout(n_rows: int) -> int:
     """How many rows an import holds out for validation by default (0: too few rows to spare any)."""
-    if n_rows < 2 * MIN_HOLDOUT:
+    if n_rows < MIN_ROWS_TO_SPLIT:
         return 0
     return max(MIN_HOLDOUT, round(n_rows * PROPOSED_RATIO))
+
+
+def holdout_tradeoff(n_rows: int, holdout: int) -> str | None:
+    """What a small held-out count trades, in words; None when the held-out score is fine-grained enough."""
+    if not 0 < holdout < ROUGH_SCORE_BELOW:
+        return None
+    return (
+        f"Each held-out row is {1 / holdout:.0%} of the held-out score, so {holdout} rows give a rough score; "
+        f"holding out more makes it steadier but leaves fewer of the {n_rows} rows to learn from."
+    )
 
 
 def split_rows(n_rows: int, spec: SplitSpec) -> Split:

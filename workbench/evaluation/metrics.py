@@ -25,6 +25,23 @@ METRICS = (
     "field_recall",
     "field_f1",
 )
+# What each figure of the held-out table means, in a line; every one is on 0-1 except BLEU (0-100, as sacrebleu
+# and papers give it), which says so in its shown name.
+METRIC_HELP = {
+    "exact_match": "share of answers identical to the reference (surrounding whitespace aside); 0-1",
+    "normalised_match": "the same after lower-casing, collapsing spaces and dropping quotes and final . ! ?; 0-1",
+    "rouge_l": "overlap of the longest common word sequence with the reference (F1); 0-1",
+    "bleu": "corpus BLEU over all rows, n-gram overlap with the reference; 0-100",
+    "json_valid": "share of answers that parse as JSON; 0-1",
+    "json_keys_match": "share of answers whose top-level keys are the reference's; 0-1",
+    "field_precision": "of the fields answered, the share with the reference's value; 0-1",
+    "field_recall": "of the reference's fields, the share answered with its value; 0-1",
+    "field_f1": "harmonic mean of field precision and recall; 0-1",
+    "loss": "mean cross-entropy of the reference's tokens (lower is better)",
+    "perplexity": "exp(loss): how surprised the model is by the reference (lower is better)",
+}
+SHOWN_NAMES = {"bleu": "bleu (0-100)"}
+
 JSON_METRICS = ("json_valid", "json_keys_match", "field_precision", "field_recall", "field_f1")
 
 _QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb", "`": "`"}
@@ -142,7 +159,8 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _values_equal(a, b) -> bool:
+def values_equal(a, b) -> bool:
+    """Two JSON leaves agree: strings after `normalise`, numbers within float error, others exactly."""
     if isinstance(a, str) and isinstance(b, str):
         return normalise(a) == normalise(b)
     if _is_number(a) and _is_number(b):
@@ -171,7 +189,7 @@ def json_scores(prediction: str, reference: str) -> dict[str, float | None]:
         return dict.fromkeys(JSON_METRICS, 0.0)
     pred_leaves, ref_leaves = flatten(pred_value), flatten(ref_value)
     correct = sum(
-        1 for path, value in pred_leaves.items() if path in ref_leaves and _values_equal(value, ref_leaves[path])
+        1 for path, value in pred_leaves.items() if path in ref_leaves and values_equal(value, ref_leaves[path])
     )
     precision = correct / len(pred_leaves) if pred_leaves else 0.0
     recall = correct / len(ref_leaves) if ref_leaves else 0.0

@@ -41,11 +41,27 @@ def converter_dir() -> Path:
     return paths.converter_cache_root() / f"llama.cpp-{LLAMA_CPP_PYTHON}"
 
 
+def converters_ready() -> bool:
+    """Whether the converters are cached here (GGUF export then needs no network)."""
+    return all((converter_dir() / script).is_file() for script in (MODEL_SCRIPT, ADAPTER_SCRIPT))
+
+
+def missing_note() -> str | None:
+    """What the Publish page says before an export when the converters are not here yet; None when they are."""
+    if converters_ready():
+        return None
+    return (
+        f"llama.cpp's converters are not on this machine yet: the first GGUF export fetches them once "
+        f"(llama-cpp-python=={LLAMA_CPP_PYTHON} source, about 80 MB, from your package index), so it needs the "
+        "network then. `make run` fetches them at set-up while the machine is online."
+    )
+
+
 def converter(progress: Progress | None = None) -> Path:
     """The folder with llama.cpp's converters, fetched and unpacked on first use."""
     say = progress or (lambda message: None)
     target = converter_dir()
-    if (target / MODEL_SCRIPT).is_file() and (target / ADAPTER_SCRIPT).is_file():
+    if converters_ready():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="llama-cpp-sdist-", dir=target.parent) as scratch:

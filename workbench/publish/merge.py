@@ -51,7 +51,16 @@ def exports_dir(run: dict) -> Path:
     return paths.exports_dir(run["name"])
 
 
+PUBLISHABLE = ("completed", "cancelled")  # a cancelled run kept its adapter (cancel --keep-best or the last save)
+
+
 def adapter_dir(run: dict) -> Path:
+    if run.get("status") not in PUBLISHABLE:
+        raise PublishError(
+            f"Run {run['name']!r} is {run.get('status') or 'not finished'}: only a finished run's adapter can be "
+            "published. Wait for it to complete, or cancel it keeping its best checkpoint "
+            f"(`python -m workbench runs cancel {run['name']} --keep-best`)."
+        )
     if not run.get("adapter_dir"):
         raise PublishError(
             f"Run {run['name']!r} ({run['status']}) has no adapter: publish it once it has "

@@ -33,6 +33,7 @@ class DatabaseCallback(TrainerCallback):
         self.echo = echo  # print a readable line per log (the worker's stdout is the run's train.log)
         self._db = db
         self.stop_requested = False
+        self._evaluating = False
         self.stop_mode: str | None = None
         self.best_eval_loss: float | None = None
         self.best_step: int | None = None
@@ -95,6 +96,7 @@ class DatabaseCallback(TrainerCallback):
             "epoch": round(state.epoch or 0.0, 4),
             "num_epochs": state.num_train_epochs,
             "eta_seconds": eta,
+            "seconds_per_step": round(elapsed / done, 2) if done > 0 else None,
             "tokens_seen": int(state.num_input_tokens_seen or 0),
             "best_eval_loss": self.best_eval_loss,
             "done": state.global_step,
@@ -179,7 +181,13 @@ class DatabaseCallback(TrainerCallback):
         if self.echo and values:
             print(self._line(state, values), flush=True)
 
+    def on_prediction_step(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and not self._evaluating:
+            self._evaluating = True  # said once per evaluation pass: a cancel waits for the pass to end
+            self._write([], self.progress(state, phase="evaluating"))
+
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        self._evaluating = False
         self._mark = time.monotonic()
         loss = (metrics or {}).get("eval_loss")
         if not _number(loss) or (self.best_eval_loss is not None and loss >= self.best_eval_loss):

@@ -841,3 +841,36 @@ def test_dumps_jsonl():
     text = formats.dumps_jsonl([{"a": "café"}, {"b": 1}])
     assert text == '{"a": "café"}\n{"b": 1}\n'
     assert formats.dumps_jsonl([]) == ""
+
+
+LLAMA_FACTORY_PAIR = {
+    "conversations": [{"from": "human", "value": "¿Dónde está mi pedido?"}],
+    "chosen": {"from": "gpt", "value": "Lo comprobamos ahora mismo."},
+    "rejected": {"from": "gpt", "value": "No lo sé."},
+}
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        LLAMA_FACTORY_PAIR,  # read as ShareGPT before: 'conversations' is there too
+        {"prompt": "2+2?", "chosen": "4", "rejected": "5"},
+        {"messages": [{"role": "user", "content": "hola"}, {"role": "assistant", "content": "hola"}], "label": True},
+        {"prompt": "2+2?", "completion": "4", "label": False},
+    ],
+)
+def test_preference_rows_are_recognised_and_the_message_says_what_to_do(row):
+    data = "\n".join(json.dumps(row, ensure_ascii=False) for _ in range(3)).encode()
+    with pytest.raises(FormatError) as caught:
+        formats.detect_format(data, "pairs.jsonl")
+    message = str(caught.value)
+    assert (
+        message.startswith("pairs.jsonl holds ")
+        and "preference tuning, which this workbench does not train yet" in message
+    )
+    assert "keep only the chosen one" in message
+
+
+def test_a_label_that_is_not_a_boolean_is_not_feedback():
+    data = json.dumps({"prompt": "q", "completion": "a", "label": "spam"}).encode()
+    assert formats.detect_format(data, "labelled.jsonl") == "completion"

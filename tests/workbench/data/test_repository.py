@@ -138,3 +138,44 @@ def test_registry_uses_wal_and_records_schema_version():
     assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     assert {"datasets", "revisions", "runs", "metrics", "evals", "publishes"} <= set(db.table_names())
     assert paths.db_path().parent == paths.home()
+
+
+def test_registering_the_samples_twice_at_once_is_harmless(monkeypatch):
+    """Two first starts at the same moment (the app and a CLI command): the second finds the sample registered
+    between its look and its write, and goes on instead of failing about a dataset the user never named."""
+    real = repository.dataset_names
+    looks = []
+
+    def stale_first_look():
+        looks.append(1)
+        return [] if len(looks) == 1 else real()
+
+    repository.ensure_samples()
+    monkeypatch.setattr(repository, "dataset_names", stale_first_look)
+    assert repository.ensure_samples() == []
+    assert repository.sample_names() == ["informes-proyectos"] and real() == ["informes-proyectos"]
+
+
+def test_two_commands_started_together_on_a_fresh_workspace_both_succeed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    for attempt in range(3):
+        home = tmp_path / f"home-{attempt}"
+        env = {**os.environ, "WORKBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+        both = [
+            subprocess.Popen(
+                [sys.executable, "-m", "workbench", "datasets", "list"],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in both]
+        assert all(code == 0 for code, _ in results), results

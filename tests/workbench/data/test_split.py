@@ -120,3 +120,20 @@ def test_overlap_in_chat_rows_compares_the_whole_prompt():
         {"messages": [{"role": "assistant", "content": "b"}]},
     ]
     assert split_overlap(empty_prompts, "chat", Split(SplitSpec(), [0], [1])) == []
+
+
+@pytest.mark.parametrize(("rows", "held_out"), [(9, 0), (10, 2), (14, 2), (30, 3), (60, 6), (200, 20)])
+def test_a_tiny_set_holds_out_a_tenth_but_at_least_two_rows(rows, held_out):
+    from workbench.data.split import proposed_holdout
+
+    assert proposed_holdout(rows) == held_out  # 14 hand-written rows used to lose 5 (36 %) to validation
+
+
+def test_the_trade_off_of_a_small_held_out_count_is_said():
+    from workbench.data.split import holdout_tradeoff
+
+    assert holdout_tradeoff(14, 2) == (
+        "Each held-out row is 50% of the held-out score, so 2 rows give a rough score; holding out more makes it "
+        "steadier but leaves fewer of the 14 rows to learn from."
+    )
+    assert holdout_tradeoff(200, 20) is None and holdout_tradeoff(5, 0) is None

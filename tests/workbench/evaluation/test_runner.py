@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.evaluations import register_copy, store_evaluation
 from workbench import paths, store
 from workbench.cli import main as cli_main
 from workbench.data import repository
@@ -260,6 +261,7 @@ def test_the_cli_prints_the_metric_table(run_id, capsys):
     assert lines[header].split() == ["metric", "base", "adapter", "delta"]
     table = lines[header + 2 : header + 2 + len(metrics.METRICS) + 2]
     assert [line.split()[0] for line in table] == [*metrics.METRICS, "loss", "perplexity"]
+    assert next(line for line in table if line.startswith("bleu")).startswith("bleu (0-100)")
     assert len({len(line) for line in table}) == 1  # aligned columns
     exact = table[0].split()
     assert float(exact[2]) > float(exact[1]) and exact[3].startswith("+")
@@ -294,3 +296,59 @@ def test_progress_words_say_only_what_holds_now():
     assert runner.describe_progress({**done, "phase": "loss", "done": 5}).endswith(
         "loss of the reference answers, 250 tokens generated"
     )
+
+
+TICKETS = [
+    ('{"priority": "alta", "refund": true, "id": "A1"}', "no sé", '{"priority": "alta", "refund": true, "id": "A1"}'),
+    ('{"priority": "baja", "refund": false, "id": "A2"}', "{}", '{"priority": "alta", "refund": false}'),
+    (
+        '{"priority": "alta", "refund": false, "id": "A3"}',
+        "{}",
+        '{"priority": "alta", "refund": false, "id": "A3", "x": 1}',
+    ),
+]
+
+
+def test_the_cli_breaks_the_last_evaluation_down_by_field_and_beside_another_run(run_id, capsys):
+    store_evaluation(run_id, TICKETS)
+    assert cli_main(["eval", RUN, "--last", "--by-field"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["field"])
+    assert lines[header].split() == ["field", "base", "right", f"{RUN}", "right", "wrong", "missing", "extra"]
+    table = {line.split()[0]: line.split()[1:] for line in lines[header + 1 : header + 5]}
+    assert table == {
+        "priority": ["0/3", "2/3", "1", "0", "0"],
+        "refund": ["0/3", "3/3", "0", "0", "0"],
+        "id": ["0/3", "2/3", "0", "1", "0"],
+        "x": ["-", "-", "0", "0", "1"],
+    }
+    start = next(i for i, line in enumerate(lines) if line.startswith("priority (repite)"))
+    assert lines[start].split()[-2:] == ["alta", "baja"]
+    assert lines[start + 1].split() == ["alta", "2", "."] and lines[start + 2].split() == ["baja", "1", "."]
+    assert any(line.startswith("refund (repite)") for line in lines)
+    assert not any(line.startswith("id (repite)") for line in lines)  # a different id on every row
+
+    source = runs.get_run(RUN)
+    other = register_copy(source, "other")
+    assert cli_main(["eval", RUN, "--last", "--by-field", "--against", "other"]) == 2
+    assert "Run other has no finished evaluation" in capsys.readouterr().err
+    store_evaluation(other, [(ref, base, ref) for ref, base, _ in TICKETS])
+    assert cli_main(["eval", RUN, "--last", "--by-field", "--against", "other"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.split()[:1] == ["field"])
+    assert header.split()[1:7] == ["base", "right", RUN, "right", "other", "right"]
+    assert next(line for line in lines if line.startswith("priority ")).split()[1:4] == ["0/3", "2/3", "3/3"]
+    assert cli_main(["eval", RUN, "--against", "other"]) == 2
+    assert "add --by-field" in capsys.readouterr().err
+
+
+def test_by_field_on_a_text_task_ranks_the_worst_rows(run_id, capsys):
+    assert cli_main(["eval", RUN, "--split", "train", "--limit", "3", "--by-field"]) == 0
+    out = capsys.readouterr().out
+    assert "Not a JSON task: the adapter's worst rows by ROUGE-L." in out
+    ranked = out.split("row  rouge_l  answer  reference")[1].strip().splitlines()
+    scored = [row["row_index"] + 1 for row in runner.rows(run_id)]
+    assert len(ranked) == 3 and sorted(int(line.split()[0]) for line in ranked) == scored
+    scores = [float(line.split()[1]) for line in ranked]
+    assert scores == sorted(scores)

@@ -151,6 +151,13 @@ def test_logs_become_metric_rows_with_throughput_and_progress(monkeypatch):
     assert progress["phase"] == "training" and progress["step"] == 1 and progress["max_steps"] == 10
     assert progress["tokens_seen"] == 1000 and progress["num_epochs"] == 2
     assert progress["eta_seconds"] == pytest.approx(18.0)  # 2 s a step, 9 steps left
+    assert progress["seconds_per_step"] == pytest.approx(2.0)  # what a cancel says it waits for
+
+    callback.on_prediction_step(args, fake_state(1, 1000), control)
+    assert job_progress(run_id)["phase"] == "evaluating"
+    callback.on_evaluate(args, fake_state(1, 1000), control, metrics={"eval_loss": 2.9})
+    callback.on_log(args, fake_state(1, 1000), control, logs={"eval_loss": 2.9})
+    assert job_progress(run_id)["phase"] == "training"
 
 
 def test_the_cancel_request_is_read_at_most_once_a_second(monkeypatch):
