@@ -20,3 +20,27 @@ def test_one_prompt_two_answers(trained_run, app_url, browser_page):
     assistants = page.get_by_test_id("stChatMessage").filter(has=page.get_by_test_id("stChatMessageAvatarAssistant"))
     expect(assistants).to_have_count(2, timeout=90_000)
     expect(page.get_by_text("tok/s").first).to_be_visible()
+
+
+def test_a_linked_run_shows_where_its_json_answers_go_wrong_field_by_field(trained_run, app_url, browser_page):
+    from tests.evaluations import store_evaluation
+
+    tickets = [
+        ('{"priority": "alta", "refund": true}', "no sé", '{"priority": "alta", "refund": true}'),
+        ('{"priority": "baja", "refund": false}', "{}", '{"priority": "alta", "refund": false}'),
+        ('{"priority": "alta", "refund": false}', "{}", '{"priority": "alta", "refund": false}'),
+    ]
+    store_evaluation(trained_run["id"], tickets)
+    page = browser_page
+    page.goto(f"{app_url}/compare?run={trained_run['id']}")  # a link to the run opens it on the right
+    expect(page.get_by_role("combobox", name="Right")).to_have_value("adapter: words-demo")
+    page.get_by_role("radio", name="Held-out evaluation").click()
+    expect(page.get_by_role("heading", name="By field")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()
+    cells = page.get_by_role("combobox", name="Rows behind a cell (or click one on the map)")
+    cells.click()
+    cells.fill("baja")
+    page.keyboard.press("Enter")
+    # the row behind the cell, above the list of every row where it also is
+    expect(page.get_by_text("Row 2 — adapter better")).to_have_count(2, timeout=30_000)
+    page.screenshot(path="/tmp/e2e-fields.png", full_page=True)

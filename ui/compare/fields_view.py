@@ -76,7 +76,11 @@ def _confusion(rows: list[dict], references: list[str], categorical: list[str]) 
     answers = [row[f"{side}_output"] for row in rows]
     matrix = fields.confusion(path, references, answers, [row["row_index"] for row in rows])
     event = st.altair_chart(
-        heat_map(matrix), on_select="rerun", selection_mode="cell", key=f"cmp_fields_map_{path}_{side}"
+        heat_map(matrix),
+        on_select="rerun",
+        selection_mode="cell",
+        key=f"cmp_fields_map_{path}_{side}",
+        height=map_height(matrix),
     )
     clicked = _clicked_cell(event)
     cells = sorted(matrix.cells, key=lambda cell: (cell[0] == cell[1], -len(matrix.cells[cell])))
@@ -122,7 +126,12 @@ def heat_map(matrix: fields.Confusion) -> alt.Chart:
         .add_params(cell)
     )
     labels = base.mark_text(fontSize=13).encode(text=alt.Text("rows:Q"), color=alt.value("black"))
-    return (rects + labels).properties(height=max(120, 36 * len(matrix.references)))
+    return (rects + labels).properties(height=map_height(matrix))
+
+
+def map_height(matrix: fields.Confusion) -> int:
+    """Pixels for the heat map: a readable band per reference value (Streamlit squeezes it otherwise)."""
+    return max(160, 44 * len(matrix.references))
 
 
 def _clicked_cell(event) -> tuple[str, str] | None:
