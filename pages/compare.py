@@ -1,9 +1,10 @@
-"""Compare: the base and an adapter side by side — live chat and held-out scores."""
+"""Compare: the base and an adapter side by side — live chat, held-out scores, and answers over a whole file."""
 
 import streamlit as st
 
 from ui.compare.chat import render_chat, settings_form
 from ui.compare.evaluation import render_evaluation
+from ui.compare.predict import render_predict
 from ui.compare.sides import BASE_SIDE, attach_sides, engine_for, pick_sides
 from ui.frame import require_app_frame
 from workbench.training import runs
@@ -17,7 +18,11 @@ if picked is None:
 base, on_base, left, right = picked
 adapter_run = next((s for s in (right, left) if s != BASE_SIDE), None)
 section = st.segmented_control(
-    "Section", ["Chat", "Held-out evaluation"], default="Chat", key="cmp_section", label_visibility="collapsed"
+    "Section",
+    ["Chat", "Held-out evaluation", "Predict over a file"],
+    default="Chat",
+    key="cmp_section",
+    label_visibility="collapsed",
 )
 
 if section == "Held-out evaluation":
@@ -25,6 +30,8 @@ if section == "Held-out evaluation":
         st.info("Pick an adapter on one side to evaluate it against the base.")
     else:
         render_evaluation(adapter_run.split("@")[0])
+elif section == "Predict over a file":
+    render_predict(base, on_base, adapter_run.split("@")[0] if adapter_run else None)
 else:
     trained_system = runs.run_config(runs.get_run(adapter_run.split("@")[0])).system_prompt if adapter_run else ""
     settings = settings_form(trained_system)

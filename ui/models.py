@@ -11,12 +11,22 @@ OTHER = "Another local folder or Hugging Face id…"
 DEFAULT_BASE = "smollm2-135m-instruct"
 
 
-def base_model_picker(label: str, key: str) -> str:
-    """Prepared models first (the real default when ready, then the demo), the catalogue's others after."""
+def _prepared() -> list[str]:
+    """Prepared models, the real default first when ready, then the demo."""
     prepared = [m["name"] for m in list_local_models()]
     if "demo" not in prepared:
         prepared.append("demo")
-    prepared.sort(key=lambda n: (n != DEFAULT_BASE, n != "demo", n))
+    return sorted(prepared, key=lambda n: (n != DEFAULT_BASE, n != "demo", n))
+
+
+def default_base() -> str:
+    """What `base_model_picker` offers first."""
+    return _prepared()[0]
+
+
+def base_model_picker(label: str, key: str) -> str:
+    """Prepared models first (the real default when ready, then the demo), the catalogue's others after."""
+    prepared = _prepared()
     others = [n for n in catalog.names() if n not in prepared]
     names = {n: n if n != "demo" else "demo (tiny, built locally)" for n in prepared}
     names.update({n: f"{n} (not prepared yet)" for n in others})

@@ -136,6 +136,15 @@ def exports_dir(run_name: str) -> Path:
     return home() / "exports" / safe_name(run_name, "run name")
 
 
+def predictions_dir() -> Path:
+    return _ensure(home() / "predictions")
+
+
+def prediction_dir(job_id: int) -> Path:
+    """`predictions/<job>/`: a prediction job's inputs, outputs (JSONL, one line per answered row) and log."""
+    return predictions_dir() / f"job-{int(job_id)}"
+
+
 def custom_catalog_path() -> Path:
     """`catalog.json`: models of the user's own, listed next to the built-in catalogue."""
     return home() / "catalog.json"

@@ -242,3 +242,80 @@ def test_a_link_with_a_run_puts_its_adapter_on_the_right_and_the_url_follows_the
     assert not at.warning  # no "default value and Session State" clash
     at.selectbox(key="cmp_right").set_value("words-copy").run()
     assert at.query_params["run"] == str(other)
+
+
+WORDS = ("uno", "dos", "tres", "cuatro", "cinco")
+
+
+def _predict_section(page):
+    at = page(PAGE)
+    at.button_group(key="cmp_section").set_value("Predict over a file").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_predict_section_answers_an_uploaded_file_and_offers_both_downloads(page, trained_run):
+    from workbench.prediction import job as predictions
+
+    at = _predict_section(page)
+    assert at.selectbox(key="cmp_pred_with").value == "words-demo"  # the adapter picked above
+    assert "No prediction yet" in " ".join(c.value for c in at.caption)
+    data = "\n".join(json.dumps({"instruction": f"Repite: {w}", "output": w}) for w in WORDS)
+    at.file_uploader(key="cmp_pred_file").upload("new.jsonl", data.encode(), "application/jsonl").run()
+    at.number_input(key="cmp_pred_max_new").set_value(4)
+    at.button(key="cmp_pred_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = predictions.list_predictions()[0]
+    assert job["title"] == "Predict words-demo (adapter) over new.jsonl (5 rows)"
+    assert predictions.job_config(job).max_new_tokens == 4
+    deadline = time.time() + 120
+    while predictions.get_job(job["id"])["status"] != "completed":
+        assert time.time() < deadline, predictions.get_job(job["id"])
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception
+    assert "Prediction completed: 5/5 rows answered" in at.get("progress")[0].proto.text
+    tables = [frame.value for frame in at.dataframe]
+    answers = next(t for t in tables if "output" in t.columns)
+    assert list(answers["input"]) == [f"Repite: {w}" for w in WORDS]
+    assert list(answers["reference"]) == list(WORDS)
+    scores = next(t for t in tables if "exact_match" in t.columns and "output" not in t.columns)
+    assert 0.0 <= scores["exact_match"][0] <= 1.0
+    assert [b.label for b in at.get("download_button")] == ["Download JSONL", "Download CSV"]
+
+
+def test_predict_section_asks_for_the_input_column_of_a_csv_and_names_a_bad_row(page, trained_run):
+    at = _predict_section(page)
+    at.file_uploader(key="cmp_pred_file").upload("t.csv", b"text,label\nhola,uno\nadios,dos\n", "text/csv").run()
+    assert at.selectbox(key="cmp_pred_column").options == ["text", "label"]
+    assert at.selectbox(key="cmp_pred_reference").options == ["(none)", "label"]
+    at.file_uploader(key="cmp_pred_file").upload("bad.jsonl", b'{"instruction": "a"}\n{"instruction": 5}\n', "x").run()
+    at.button(key="cmp_pred_go").click().run()
+    assert not at.exception
+    assert "bad.jsonl:2: instruction: must be a string, got int" in at.error[0].value
+    assert "nothing was started" in at.error[0].value
+
+
+def test_an_interrupted_prediction_offers_resume_and_keeps_its_answers(page, trained_run):
+    from workbench.jobs import registry
+    from workbench.prediction import job as predictions
+
+    data = "\n".join(json.dumps({"instruction": w}) for w in WORDS).encode()
+    config = predictions.for_run(trained_run["name"], max_new_tokens=2, batch_rows=2)
+    job_id = predictions.create_predict(config, data, "w.jsonl")
+    registry.mark_running(job_id, pid=2**22 + 7)  # a worker that is gone...
+    earlier = [{"row": n, "line": n, "input": w, "output": f"kept {n}"} for n, w in enumerate(WORDS[:2], 1)]
+    outputs_file = predictions.outputs_path(job_id)
+    outputs_file.write_text("".join(json.dumps(r) + "\n" for r in earlier) + '{"row": 3, "li')  # ...mid-write
+    at = _predict_section(page)
+    assert not at.exception
+    assert "interrupted" in at.get("progress")[0].proto.text
+    assert "Resume it to go on from its last answered row" in at.error[0].value
+    next(b for b in at.button if b.label == "Resume").click().run()
+    deadline = time.time() + 120
+    while predictions.get_job(job_id)["status"] != "completed":
+        assert time.time() < deadline, predictions.get_job(job_id)
+        time.sleep(0.5)
+    answered = [json.loads(line) for line in outputs_file.read_text().splitlines()]
+    assert answered[:2] == earlier
+    assert [r["row"] for r in answered] == [1, 2, 3, 4, 5] and [r["input"] for r in answered] == list(WORDS)

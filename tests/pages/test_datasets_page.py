@@ -317,3 +317,26 @@ def test_new_and_import_are_buttons_beside_the_dataset_choice(page):
     assert at.button(key="ds_action_Import a file").disabled
     at.button(key="ds_action_New dataset").click().run()
     assert at.selectbox(key="ds_selected").value == NEW and at.text_input(key="ds_new_name")
+
+
+def _with_a_row_too_long(name: str) -> list[dict]:
+    rows = [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(3)]
+    rows.append({"instruction": "palabra " * 1100, "input": "", "output": "a"})  # over 1024 demo tokens
+    repository.create_dataset(name, "alpaca", rows)
+    return rows
+
+
+def test_rows_over_max_length_are_said_where_the_user_saves_and_listed_in_the_statistics(page):
+    _with_a_row_too_long("long")
+    at = _goto(page(PAGE), "long")
+    said = [w.value for w in at.warning if "max_length" in w.value]
+    assert len(said) == 1, [w.value for w in at.warning]
+    assert said[0].startswith("1 of 4 rows is longer than max_length 1024: 1 dropped (the prompt alone fills it)")
+    assert "Counted with demo's tokenizer" in said[0]
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Over 1024 tokens"] == "1"
+    expander = next(e for e in at.expander if "longer than max_length" in e.label)
+    assert "long.jsonl:4:" in expander.code[0].value and expander.code[0].value.endswith("dropped")
+    at.number_input(key="ds_stats_max_len").set_value(4096).run()  # the limit chosen there is the one said
+    assert not [w for w in at.warning if "max_length" in w.value]

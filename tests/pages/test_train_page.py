@@ -212,3 +212,22 @@ def test_a_link_with_a_dataset_opens_it_and_the_choice_stays_in_the_url(page):
     assert at.selectbox(key="train_dataset").value == "faq"
     at.selectbox(key="train_dataset").set_value("informes-proyectos").run()
     assert at.query_params["dataset"] == "informes-proyectos"
+
+
+def test_rows_over_max_length_are_said_before_launch_with_the_fix(page):
+    from workbench.data import repository
+
+    rows = [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(3)]
+    rows.append({"instruction": "Repite", "input": "", "output": "palabra " * 300})  # about 1,200 demo tokens
+    repository.create_dataset("long", "alpaca", rows)
+    at = page(PAGE)
+    at.selectbox(key="train_dataset").set_value("long").run()
+    assert not at.exception, at.exception
+    [notice] = [w.value for w in at.warning if "max_length" in w.value]
+    assert notice.startswith("1 of 4 rows is longer than max_length 1024: 1 will be truncated (the answer cut short)")
+    assert "raise max_length to 1," in notice and notice.endswith("to keep them whole, or shorten them.")
+    assert "long.jsonl:4:" in next(e for e in at.expander if e.label == "The row").code[0].value
+    _set(at, "max_length", 2048)
+    at.run()
+    assert not [w for w in at.warning if "max_length" in w.value]
+    assert not at.button(key="train_launch").disabled

@@ -1,4 +1,5 @@
-"""Every file of the hostile corpus through the core, the CLI and (a sample) the Datasets page's upload.
+"""Every file of the hostile corpus through the core, the CLI and (a sample) the Datasets page's upload, and
+through the reader of files to predict over (the Compare page's "Predict over a file", `predict`).
 
 A refused file: the core raises FormatError or reports errors, the CLI exits non-zero with a reason naming
 the file (and the line where one is at fault), the page shows it without a traceback, and every stored
@@ -104,6 +105,41 @@ def test_core_and_cli(case, corpus_dir, stored, capsys):
         rows = repository.load_rows(name)
         assert rows == result.good_rows and rows
         stored(extra=(name,))
+
+
+# Refused as training data only for lacking the answer: a file to predict over may (its rows are answered).
+ANSWERLESS = ("null-output.jsonl", "no-assistant.jsonl", "missing-column.csv")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_prediction_inputs(case, corpus_dir, stored, capsys, tmp_path):
+    from workbench.prediction.inputs import InputError, read_inputs
+
+    path = corpus_dir[case.name]
+    try:
+        inputs, reason = read_inputs(formats.read_import_file(path), path.name), ""
+    except (InputError, formats.FormatError) as exc:
+        inputs, reason = None, str(exc)
+    if case.outcome == "refused" and case.name not in ANSWERLESS:
+        assert inputs is None, f"{case.name}: read as {inputs}"
+        _reason_names(reason, case, path.name)
+        out = tmp_path / "out.jsonl"
+        code = workbench_cli.main(["predict", "base:demo", str(path), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code != 0 and "Traceback" not in err and not out.exists()
+        _reason_names(err, case, path.name)
+        assert not predictions_started()
+    else:
+        assert inputs and all(row.messages[-1]["role"] == "user" for row in inputs), reason
+        if case.outcome == "imported":
+            assert len(inputs) == len(_core(path)[1].good_rows)
+    stored()
+
+
+def predictions_started() -> list:
+    from workbench.jobs import registry
+
+    return registry.list_jobs(kind="predict")
 
 
 def test_the_cli_as_a_process_refuses_a_sample_without_a_traceback(corpus_dir, user_data, cli, snapshot):

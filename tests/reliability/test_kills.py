@@ -178,3 +178,53 @@ def test_kill_9_of_the_training_worker_at_20_moments(workbench_home, tiny_demo_r
     record_property("worker_kills", survived)
     print(f"{survived} worker kills survived, by phase: {hit}")
     assert survived == WORKER_KILLS
+
+
+PREDICT_KILLS = 4
+
+
+def test_kill_9_of_a_prediction_worker_resumes_from_its_last_answered_row(trained_run, capsys):
+    """A long file is answered by a detached worker killed 4 times mid-file: each kill reads as interrupted, the
+    resume goes on after the last complete row, and the answers equal those of a run never killed."""
+    from workbench.jobs import registry
+    from workbench.prediction import job as predictions
+    from workbench.prediction import outputs
+
+    rows = [{"instruction": f"Repite la palabra número {n}"} for n in range(48)]
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    config = predictions.for_run(trained_run["name"], max_new_tokens=48, batch_rows=2)
+    job_id = predictions.start_predict(config, data, "long.jsonl")
+    path = predictions.outputs_path(job_id)
+    rng = random.Random(24)
+    for _ in range(PREDICT_KILLS):
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            job = registry.get(job_id)
+            if job["status"] == "running" and job["pid"] and outputs.finished_rows(path) >= 2:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
+        before = outputs.finished_rows(path)
+        assert before < len(rows), "the file was answered before the kill: make it longer"
+        os.kill(int(registry.get(job_id)["pid"]), signal.SIGKILL)
+        time.sleep(0.2)
+        registry.sweep_lost()
+        job = registry.get(job_id)
+        assert job["status"] == "interrupted" and "Resume it to go on" in job["error"]
+        kept = outputs.finished_rows(path)  # drops a line the kill cut short
+        assert kept >= before and kept % 2 == 0  # whole batches only
+        predictions.resume_predict(job_id)
+    deadline = time.monotonic() + 300
+    while registry.get(job_id)["status"] != "completed":
+        assert registry.get(job_id)["status"] in registry.ACTIVE, registry.get(job_id)["error"]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    answered = list(outputs.iter_rows(path))
+    assert [r["row"] for r in answered] == list(range(1, 49))  # every row once, in order
+
+    never_killed = predictions.create_predict(config, data, "long.jsonl")
+    assert predictions.run_predict(never_killed, echo=False) == "completed"
+    assert [r["output"] for r in outputs.iter_rows(predictions.outputs_path(never_killed))] == [
+        r["output"] for r in answered
+    ]
+    print(f"{PREDICT_KILLS} prediction worker kills survived; 48 rows answered once each, as without kills")

@@ -126,6 +126,18 @@ def test_train_wait_then_runs_list_show_and_delete(tmp_path, capsys):
     assert "No run 'cli-run'" in capsys.readouterr().err
 
 
+def test_train_says_before_launch_which_rows_max_length_cuts(tmp_path, capsys, fake_launch):
+    rows = [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(3)]
+    rows.append({"instruction": "palabra " * 300, "input": "", "output": "a"})
+    main(["datasets", "import", str(_write(tmp_path / "long.jsonl", rows))])
+    capsys.readouterr()
+    assert main(["train", "--dataset", "long", "--base", "demo", "--set", "max_length=128"]) == 0
+    out = capsys.readouterr().out
+    note = next(line for line in out.splitlines() if line.startswith("Note:"))
+    assert note.startswith("Note: 1 of 4 rows is longer than max_length 128: 1 dropped (the prompt alone fills it)")
+    assert out.index("Note:") < out.index("Run ")  # said before the run is queued
+
+
 def test_train_reports_every_bad_setting(capsys):
     assert main(["train", "--dataset", "informes-proyectos", "--set", "lora_r=0", "--set", "lr_scheduler=zig"]) == 2
     err = capsys.readouterr().err

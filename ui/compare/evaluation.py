@@ -9,7 +9,7 @@ from ui.compare.fields_view import render_breakdown
 from ui.compare.rows import row_card
 from workbench.data import repository
 from workbench.evaluation import metrics, runner
-from workbench.jobs import queue
+from workbench.jobs import queue, registry
 from workbench.training import runs
 
 FILTERS = ("all rows", "adapter better", "adapter worse", "both wrong", "both right", "same")
@@ -80,6 +80,8 @@ def _results(run_id: int) -> None:
     table = runner.results(run_id)
     if not table:
         return
+    for line in runner.describe_coverage(registry.result(runner.results_job(run_id) or {})):
+        st.warning(line, icon=":material/straighten:")
     # Metrics neither side has (the JSON ones of a plain-text dataset) are left out rather than shown as None.
     shown = [
         {

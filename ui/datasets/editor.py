@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.datasets.draft import Draft, load_draft, save_draft
+from ui.datasets.insights import length_warning
 from workbench.data import formats, repository
 from workbench.data.records import ROLES, empty_row
 from workbench.data.split import PROPOSED_SEED, SplitSpec, holdout_tradeoff, proposed_holdout
@@ -299,6 +300,8 @@ def _save_bar(draft: Draft) -> None:
     if right.button("Discard changes", key="ds_discard", disabled=not draft.dirty):
         load_draft(draft.name)
         st.rerun()
+    if not draft.dirty:
+        length_warning(draft)
 
 
 def _holdout_on_save(draft: Draft, where) -> SplitSpec | None:

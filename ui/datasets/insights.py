@@ -6,12 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from ui.datasets.draft import Draft
-from ui.models import base_model_picker
+from ui.models import base_model_picker, default_base
 from workbench.data import repository
 from workbench.data.split import SplitSpec, split_overlap
-from workbench.data.stats import DatasetStats, compute_stats, token_histogram_chart
+from workbench.data.stats import DatasetStats, LengthCheck, check_lengths, compute_stats, token_histogram_chart
 from workbench.evaluation import fields
 from workbench.models.loading import ModelLoadError, load_tokenizer
+
+DEFAULT_MAX_LENGTH = 1024
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -19,6 +21,32 @@ def _stats(name: str, n: int, sha256: str, base: str, max_length: int, _progress
     info = repository.get_dataset(name)
     rows = repository.load_rows(name, n)
     return compute_stats(rows, info.format, load_tokenizer(base), max_length=max_length, progress=_progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _lengths(name: str, n: int, sha256: str, base: str, max_length: int) -> LengthCheck:
+    info = repository.get_dataset(name)
+    return check_lengths(repository.load_rows(name, n), info.format, load_tokenizer(base), max_length)
+
+
+def length_warning(draft: Draft) -> None:
+    """Rows of the saved revision that training would truncate or drop, said where the user saves (counted
+    with the base and max length chosen under Statistics, or the default base and 1024)."""
+    revision = repository.get_revision(draft.name, draft.base)
+    if not revision.rows:
+        return
+    base = st.session_state.get("ds_stats_base") or default_base()
+    max_length = int(st.session_state.get("ds_stats_max_len") or DEFAULT_MAX_LENGTH)
+    try:
+        lengths = _lengths(draft.name, revision.n, revision.sha256, base, max_length)
+    except (ModelLoadError, ValueError):
+        return  # Statistics says why the tokenizer cannot be read
+    message = lengths.message()
+    if message:
+        st.warning(
+            f"{message} (Counted with {base}'s tokenizer; the rows are listed under Statistics.)",
+            icon=":material/straighten:",
+        )
 
 
 def _saved_note(draft: Draft) -> None:
@@ -38,7 +66,9 @@ def render_stats(draft: Draft) -> None:
     left, right = st.columns([3, 1])
     with left:
         base = base_model_picker("Count tokens with the tokenizer and chat template of", key="ds_stats_base")
-    max_length = right.number_input("Max sequence length", 64, 131072, 1024, step=64, key="ds_stats_max_len")
+    max_length = right.number_input(
+        "Max sequence length", 64, 131072, DEFAULT_MAX_LENGTH, step=64, key="ds_stats_max_len"
+    )
     # Drawn first, where the figures go: counting shows progress here instead of the old figures greyed out.
     counting = st.empty()
     counting.progress(0.0, text=f"Counting tokens of {revision.rows:,} rows with {base}'s tokenizer…")
@@ -79,14 +109,9 @@ def _metrics(stats: DatasetStats) -> None:
 
 def _flagged(draft: Draft, stats: DatasetStats) -> None:
     file = f"{draft.name}.jsonl"
-    if stats.over_max:
-        with st.expander(
-            f"{len(stats.over_max)} row(s) longer than {stats.max_length} tokens (they would be truncated in training)"
-        ):
-            st.code(
-                "\n".join(f"{file}:{i + 1}: {stats.tokens_per_row[i]} tokens" for i in stats.over_max[:200]),
-                language=None,
-            )
+    if stats.lengths and (message := stats.lengths.message()):
+        with st.expander(message):
+            st.code("\n".join(stats.lengths.listing(file)[:200]), language=None)
     for label, groups in (("Exact duplicates", stats.exact_duplicates), ("Near duplicates", stats.near_duplicates)):
         if groups:
             with st.expander(f"{label}: {len(groups)} group(s)"):

@@ -7,10 +7,13 @@ import streamlit as st
 
 from ui.train.config_form import load_config
 from workbench.data import repository
+from workbench.data.stats import LengthCheck
+from workbench.errors import WorkbenchError
 from workbench.jobs import queue, registry
 from workbench.system import DeviceInfo
 from workbench.training import runs
 from workbench.training.config import ConfigError, TrainConfig
+from workbench.training.data import length_check
 from workbench.training.export import accelerate_command, config_from_yaml, config_to_yaml, to_axolotl_yaml
 from workbench.training.memory import estimate_memory, model_shape_for, recommend
 
@@ -68,10 +71,40 @@ def config_files(config: TrainConfig) -> None:
         st.code(accelerate_command("my-run", "train-config.yaml", 8), language="bash")
 
 
+@st.cache_data(show_spinner="Counting tokens…", max_entries=16)
+def _length_check(_config: TrainConfig, key: tuple) -> LengthCheck:
+    """Cached by what decides the counts (`key`), not by every setting of the run."""
+    return length_check(_config)
+
+
+def length_notice(config: TrainConfig) -> None:
+    """Rows longer than max_length, said before launch: how many will be cut or dropped, and the fix."""
+    try:
+        revision = repository.get_revision(config.dataset, config.dataset_revision)
+        key = (
+            revision.sha256,
+            config.base_model,
+            config.max_length,
+            config.system_prompt,
+            config.train_on_inputs,
+            config.packing,
+        )
+        check = _length_check(config, key)
+    except (WorkbenchError, ValueError):
+        return  # the launch itself says what is wrong with the dataset or the base
+    message = check.message()
+    if message:
+        st.warning(message, icon=":material/straighten:")
+        with st.expander("The row" if len(check.over) == 1 else f"The {len(check.over)} rows"):
+            st.code("\n".join(check.listing(f"{config.dataset}.jsonl")[:200]), language=None)
+
+
 def launch_bar(config: TrainConfig) -> None:
     problems = config_problems(config)
     if problems:
         st.error("Fix these settings before launching:\n" + "\n".join(f"- {p}" for p in problems))
+    else:
+        length_notice(config)
     left, right = st.columns([3, 1])
     name = left.text_input("Run name (optional)", key="train_run_name", placeholder="dataset-base-date")
     if right.button(

@@ -10,6 +10,7 @@ from workbench import store
 from workbench.cli import datasets as datasets_cli
 from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import models as models_cli
+from workbench.cli import prediction as prediction_cli
 from workbench.cli import publish as publish_cli
 from workbench.cli import registry as registry_cli
 from workbench.cli import training as training_cli
@@ -20,7 +21,7 @@ from workbench.jobs import registry
 from workbench.models import catalog, demo
 
 # The commands that read or start jobs (the rest, `registry` above all, must not need a sound registry).
-JOB_COMMANDS = ("train", "runs", "eval", "publish", "export-gguf", "models")
+JOB_COMMANDS = ("train", "runs", "eval", "predict", "publish", "export-gguf", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets_cli.add_parser(commands)
     training_cli.add_parsers(commands)
     evaluation_cli.add_parser(commands)
+    prediction_cli.add_parser(commands)
     models_cli.add_parser(commands)
     publish_cli.add_parser(commands)
     registry_cli.add_parser(commands)

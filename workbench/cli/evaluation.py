@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from workbench.evaluation import fields, metrics, runner
+from workbench.jobs import registry
 from workbench.training import runs
 
 
@@ -96,6 +97,8 @@ def _report(run: dict, job: dict, status: str, args=None) -> int:
         print(f"Evaluation {status}: {job['error'] or ''}".rstrip(), file=sys.stderr)
         return 1
     print(f"Evaluation {status}.")
+    for line in runner.describe_coverage(registry.result(job)):
+        print(f"Note: {line}")
     print(format_table(runner.results(run["id"], job["id"])))
     if args is not None and args.by_field:
         print(_by_field(run, job, args.against))

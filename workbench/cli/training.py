@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from workbench.cli import evaluation as evaluation_cli
+from workbench.errors import WorkbenchError
 from workbench.evaluation import runner
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
 from workbench.training.config import ConfigError, TrainConfig, default_config, describe_cpu_preset
+from workbench.training.data import length_check
 from workbench.training.export import config_from_yaml
 
 
@@ -94,6 +96,7 @@ def _fit_to_gpu(config: TrainConfig) -> TrainConfig:
 
 def _train(args) -> int:
     config = build_config(args)
+    _say_lengths(config)
     run_id = runs.start_run(config, args.name)
     run = runs.get_run(run_id)
     print(
@@ -117,6 +120,16 @@ def _train(args) -> int:
         flush=True,
     )
     return evaluation_cli.follow(final, evaluation["id"])
+
+
+def _say_lengths(config: TrainConfig) -> None:
+    """Rows that training will cut or drop, said before the run starts."""
+    try:
+        message = length_check(config).message()
+    except (WorkbenchError, ValueError):
+        return  # the run's own checks say what is wrong with the dataset or the base
+    if message:
+        print(f"Note: {message}", flush=True)
 
 
 def _printer():

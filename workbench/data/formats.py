@@ -74,6 +74,9 @@ _SIGNATURES = (
 )
 MAX_NESTING = "about 1,000"  # Python's JSON decoder gives up (RecursionError) past the interpreter's limit
 COLUMNS_NAMED = 20  # in a message listing a file's columns
+# Where a file of inputs to answer (prediction) has no answer, `parse(..., answers_optional=True)` puts this
+# in the answer's place, so the row reads and validates like a training row; readers map it back to "none".
+NO_ANSWER = "\u2063no answer\u2063"
 
 
 class _DuplicateKey(ValueError):
@@ -454,7 +457,7 @@ def _is_parquet(data: bytes, file: str) -> bool:
     return data.startswith(b"PAR1") or _extension(file) in (".parquet", ".pq")
 
 
-def detect_format(data: bytes, file: str) -> str:
+def detect_format(data: bytes, file: str, answers_optional: bool = False) -> str:
     if _is_parquet(data, file):
         return "parquet"
     if _extension(file) in (".csv", ".tsv"):
@@ -468,7 +471,7 @@ def detect_format(data: bytes, file: str) -> str:
     if preference is not None:  # checked first: LLaMA-Factory's pairs also carry 'conversations'
         raise FormatError(_preference_message(file, preference))
     for obj in objects:
-        fmt = _format_of_keys(obj)
+        fmt = _format_of_keys(obj) or ("completion" if answers_optional and "prompt" in obj else None)
         if fmt:
             return fmt
     if not objects and text.lstrip()[:1] not in ("{", "[") and _header_delimiter(text):
@@ -543,11 +546,13 @@ def guess_mapping(columns: list[str]) -> ColumnMapping:
     return mapping
 
 
-def _checked_mapping(mapping: ColumnMapping | None, columns: list[str], file: str) -> dict[str, str]:
+def _checked_mapping(
+    mapping: ColumnMapping | None, columns: list[str], file: str, answers_optional: bool = False
+) -> dict[str, str]:
     """The mapped fields and their columns; FormatError when a required one is missing or unknown."""
     mapping = mapping or guess_mapping(columns)
     available = _column_list(columns)
-    for field in ("instruction", "output"):
+    for field in ("instruction",) if answers_optional else ("instruction", "output"):
         if getattr(mapping, field) is None:
             raise FormatError(
                 f"{file}: no column is mapped to {field!r}. The columns are: {available}. "
@@ -569,11 +574,12 @@ def _column_list(columns: list[str]) -> str:
     return f"{named} and {more:,} more" if more > 0 else named
 
 
-def _tabular_row(cells: Mapping[str, object], fields: dict[str, str]) -> dict:
+def _tabular_row(cells: Mapping[str, object], fields: dict[str, str], answers_optional: bool = False) -> dict:
+    output = cells[fields["output"]] if "output" in fields else ""
     row = {
         "instruction": cells[fields["instruction"]],
         "input": cells[fields["input"]] if "input" in fields else "",
-        "output": cells[fields["output"]],
+        "output": NO_ANSWER if answers_optional and output == "" else output,
     }
     if "system" in fields and cells[fields["system"]] != "":
         row["system"] = cells[fields["system"]]
@@ -619,25 +625,33 @@ def _csv_header_and_body(text: str, file: str) -> tuple[list[str], list[tuple[in
     return header, records[first + 1 :]
 
 
-def _parse_csv(text: str, file: str, mapping: ColumnMapping | None) -> tuple[list[SourceRow], list[str]]:
+def _parse_csv(
+    text: str, file: str, mapping: ColumnMapping | None, answers_optional: bool = False
+) -> tuple[list[SourceRow], list[str]]:
     header, body = _csv_header_and_body(text, file)
-    fields = _checked_mapping(mapping, header, file)
+    fields = _checked_mapping(mapping, header, file, answers_optional)
     delimiter = _csv_delimiter(text, file)
     notes = [] if delimiter == "," else [f"columns separated by {DELIMITER_NAMES[delimiter]}s"]
     records = [record for record in body if any(cell.strip() for cell in record[2])]
     blank = len(body) - len(records)  # blank lines, and rows of empty cells (",,,") as Excel writes them
     if blank:
         notes.append(f"{blank} blank line{'' if blank == 1 else 's'} skipped")
-    return [_csv_source_row(file, record, header, fields, delimiter) for record in records], notes
+    rows = [_csv_source_row(file, record, header, fields, delimiter, answers_optional) for record in records]
+    return rows, notes
 
 
 def _csv_source_row(
-    file: str, record: tuple[int, str, list[str]], header: list[str], fields: dict[str, str], delimiter: str
+    file: str,
+    record: tuple[int, str, list[str]],
+    header: list[str],
+    fields: dict[str, str],
+    delimiter: str,
+    answers_optional: bool = False,
 ) -> SourceRow:
     line, raw, cells = record
     padded = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
     converted = (
-        _tabular_row(padded, fields),
+        _tabular_row(padded, fields, answers_optional),
         _cell_count_issues(cells, len(header), delimiter),
         _column_renamer(fields),
     )
@@ -678,14 +692,16 @@ def _parquet_cell(value: object) -> object:
     return value
 
 
-def _parse_parquet(data: bytes, file: str, mapping: ColumnMapping | None) -> ImportResult:
+def _parse_parquet(
+    data: bytes, file: str, mapping: ColumnMapping | None, answers_optional: bool = False
+) -> ImportResult:
     table = _read_parquet(data, file)
-    fields = _checked_mapping(mapping, table.column_names, file)
+    fields = _checked_mapping(mapping, table.column_names, file, answers_optional)
     rows = []
     for number, record in enumerate(table.to_pylist(), 1):
         cells = {column: _parquet_cell(value) for column, value in record.items()}
         raw = json.dumps(record, ensure_ascii=False, default=str)
-        converted: Converted = (_tabular_row(cells, fields), [], _column_renamer(fields))
+        converted: Converted = (_tabular_row(cells, fields, answers_optional), [], _column_renamer(fields))
         rows.append(_checked_row(file, number, raw, converted, "alpaca"))
     return _result(file, "parquet", "alpaca", "utf-8", rows, ["line numbers are row numbers"])
 
@@ -848,13 +864,34 @@ def _stored_format(fmt: str, records: list[_Record]) -> str:
     return "chat" if fmt in ("chat", "sharegpt") else "alpaca"
 
 
-def _json_source_row(record: _Record, fmt: str, stored: str, file: str) -> SourceRow:
+def _json_source_row(record: _Record, fmt: str, stored: str, file: str, answers_optional: bool = False) -> SourceRow:
     if record.error:
         return SourceRow(record.line, record.raw, None, [Problem(file, record.line, "json", record.error)])
     if not isinstance(record.value, dict):
         problem = f"expected a JSON object, got {_kind_with_article(record.value)}"
         return SourceRow(record.line, record.raw, None, [Problem(file, record.line, "row", problem)])
-    return _checked_row(file, record.line, record.raw, _CONVERTERS[fmt](record.value, stored), stored)
+    value = _with_answer_slot(record.value, fmt) if answers_optional else record.value
+    return _checked_row(file, record.line, record.raw, _CONVERTERS[fmt](value, stored), stored)
+
+
+def _with_answer_slot(row: dict, fmt: str) -> dict:
+    """A row of inputs to answer, with NO_ANSWER where it has no answer (no output, no completion, or a
+    conversation that ends with the user's turn)."""
+    if fmt == "alpaca" and row.get("output") in (None, ""):
+        return {**row, "output": NO_ANSWER}
+    if fmt == "completion" and row.get("completion") in (None, "", []):
+        prompt = row.get("prompt")
+        answer = [{"role": "assistant", "content": NO_ANSWER}] if isinstance(prompt, list) else NO_ANSWER
+        return {**row, "completion": answer}
+    if fmt == "chat" and _ends_with(row.get("messages"), "role", ("user",)):
+        return {**row, "messages": [*row["messages"], {"role": "assistant", "content": NO_ANSWER}]}
+    if fmt == "sharegpt" and _ends_with(row.get("conversations"), "from", ("human", "user")):
+        return {**row, "conversations": [*row["conversations"], {"from": "gpt", "value": NO_ANSWER}]}
+    return row
+
+
+def _ends_with(turns: object, speaker: str, names: tuple[str, ...]) -> bool:
+    return isinstance(turns, list) and bool(turns) and isinstance(turns[-1], dict) and turns[-1].get(speaker) in names
 
 
 def _checked_row(file: str, line: int, raw: str, converted: Converted, stored: str) -> SourceRow:
@@ -893,21 +930,30 @@ def _without_unknown_keys(row: dict, stored: str) -> dict:
 # ----------------------------------------------------------------------------------------------- parsing
 
 
-def parse(data: bytes, file: str, fmt: str | None = None, mapping: ColumnMapping | None = None) -> ImportResult:
-    fmt = fmt or detect_format(data, file)
+def parse(
+    data: bytes,
+    file: str,
+    fmt: str | None = None,
+    mapping: ColumnMapping | None = None,
+    *,
+    answers_optional: bool = False,
+) -> ImportResult:
+    """Every row of a file in the stored format, with its problems. `answers_optional`: a file of inputs to
+    answer, whose rows may lack the answer (NO_ANSWER stands in its place)."""
+    fmt = fmt or detect_format(data, file, answers_optional)
     if fmt not in INPUT_FORMATS:
         raise FormatError(f"Unknown format {fmt!r}; expected one of {', '.join(INPUT_FORMATS)}.")
     if fmt == "parquet":
-        return _parse_parquet(data, file, mapping)
+        return _parse_parquet(data, file, mapping, answers_optional)
     if data.startswith(b"PAR1"):
         raise FormatError(f"{file} is a Parquet file: read it with the parquet format.")
     text, encoding, notes = decode(data, file)
     if fmt == "csv":
-        rows, more_notes = _parse_csv(text, file, mapping)
+        rows, more_notes = _parse_csv(text, file, mapping, answers_optional)
         return _result(file, fmt, "alpaca", encoding, rows, notes + more_notes)
     records, more_notes = _json_records(text)
     stored = _stored_format(fmt, records)
-    rows = [_json_source_row(record, fmt, stored, file) for record in records]
+    rows = [_json_source_row(record, fmt, stored, file, answers_optional) for record in records]
     return _result(file, fmt, stored, encoding, rows, notes + more_notes)
 
 
@@ -1096,11 +1142,11 @@ def dumps_csv(rows: list[dict]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_spreadsheet_safe(str(row.get(column) or "")) for column in columns])
+        writer.writerow([spreadsheet_safe(str(row.get(column) or "")) for column in columns])
     return buffer.getvalue()
 
 
-def _spreadsheet_safe(cell: str) -> str:
+def spreadsheet_safe(cell: str) -> str:
     return f"'{cell}" if cell.startswith(SPREADSHEET_FORMULA_START) else cell
 
 

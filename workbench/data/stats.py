@@ -31,6 +31,87 @@ ESTIMATE_MARGIN = 0.15
 
 
 @dataclass
+class LengthCheck:
+    """Which rows do not fit max_length, and what training does with them: a row whose prompt alone fills
+    max_length is dropped (nothing of its answer is left to learn from); a longer one is truncated (its
+    answer cut short)."""
+
+    max_length: int
+    tokens: list[int]
+    """Tokens of each whole row (prompt and answer, as rendered by the chat template)."""
+    prompt_tokens: list[int]
+    """Tokens of each row's prompt, up to where the answer starts."""
+
+    @property
+    def dropped(self) -> list[int]:
+        return [i for i, n in enumerate(self.prompt_tokens) if n >= self.max_length]
+
+    @property
+    def truncated(self) -> list[int]:
+        pairs = enumerate(zip(self.tokens, self.prompt_tokens, strict=True))
+        return [i for i, (whole, prompt) in pairs if whole > self.max_length > prompt]
+
+    @property
+    def over(self) -> list[int]:
+        return [i for i, n in enumerate(self.tokens) if n > self.max_length]
+
+    @property
+    def needed(self) -> int:
+        """The max_length that keeps every row whole."""
+        return max(self.tokens, default=0)
+
+    def message(self, what: str = "rows") -> str | None:
+        """“2 rows are longer than max_length 1024: 1 will be truncated (its answer cut short), 1 dropped (its
+        prompt alone fills max_length); raise max_length to 1,311 to keep them whole.” None when all fit."""
+        over = self.over
+        if not over:
+            return None
+        fates = []
+        if self.truncated:
+            fates.append(f"{len(self.truncated)} will be truncated (the answer cut short)")
+        if self.dropped:
+            fates.append(f"{len(self.dropped)} dropped (the prompt alone fills it)")
+        verb = "is" if len(over) == 1 else "are"
+        return (
+            f"{len(over)} of {len(self.tokens)} {what} {verb} longer than max_length {self.max_length}: "
+            f"{', '.join(fates)}; raise max_length to {self.needed:,} to keep them whole, or shorten them."
+        )
+
+    def listing(self, file: str) -> list[str]:
+        """One line per row over max_length: `file:LINE: N tokens (prompt P): truncated|dropped`."""
+        dropped = set(self.dropped)
+        return [
+            f"{file}:{i + 1}: {self.tokens[i]:,} tokens (prompt {self.prompt_tokens[i]:,}): "
+            + ("dropped" if i in dropped else "truncated")
+            for i in self.over
+        ]
+
+
+def check_lengths(
+    rows: list[dict],
+    fmt: str,
+    tokenizer,
+    max_length: int,
+    system_prompt: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> LengthCheck:
+    """Token counts of each row and of its prompt, with `system_prompt` where a row has none (as training
+    adds it)."""
+    conversations = [with_system(to_messages(row, fmt), system_prompt) for row in rows]
+    prompts = [with_system(prompt_and_reference(row, fmt)[0], system_prompt) for row in rows]
+    tokens = conversation_token_counts(conversations, tokenizer, progress)
+    prompt_tokens = conversation_token_counts(prompts, tokenizer, generation_prompt=True)
+    return LengthCheck(max_length, tokens, prompt_tokens)
+
+
+def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
+    """The conversation with `system_prompt` first where it has no system message (as training adds it)."""
+    if system_prompt.strip() and not any(m.get("role") == "system" for m in messages):
+        return [{"role": "system", "content": system_prompt}, *messages]
+    return messages
+
+
+@dataclass
 class DatasetStats:
     rows: int
     characters: int
@@ -38,6 +119,7 @@ class DatasetStats:
     tokens_per_row: list[int]
     max_length: int
     over_max: list[int] = field(default_factory=list)
+    lengths: LengthCheck | None = None
     exact_duplicates: list[list[int]] = field(default_factory=list)
     near_duplicates: list[list[int]] = field(default_factory=list)
     json_outputs: int = 0
@@ -88,7 +170,8 @@ def compute_stats(
     rows: list[dict], fmt: str, tokenizer, max_length: int = 1024, progress: Callable[[int, int], None] | None = None
 ) -> DatasetStats:
     texts = [row_text(row, fmt) for row in rows]
-    counts = token_counts(rows, fmt, tokenizer, progress)
+    lengths = check_lengths(rows, fmt, tokenizer, max_length, progress=progress)
+    counts = lengths.tokens
     json_outputs = json_valid = 0
     for row in rows:
         output = prompt_and_reference(row, fmt)[1].strip()
@@ -105,7 +188,8 @@ def compute_stats(
         tokens_total=sum(counts),
         tokens_per_row=counts,
         max_length=max_length,
-        over_max=[i for i, n in enumerate(counts) if n > max_length],
+        over_max=lengths.over,
+        lengths=lengths,
         exact_duplicates=find_exact_duplicates(texts),
         near_duplicates=find_near_duplicates(texts),
         json_outputs=json_outputs,
@@ -119,7 +203,18 @@ def compute_stats(
 def token_counts(
     rows: list[dict], fmt: str, tokenizer, progress: Callable[[int, int], None] | None = None
 ) -> list[int]:
-    """The number of tokens of each row's rendered conversation.
+    """The number of tokens of each row's rendered conversation (see `conversation_token_counts`)."""
+    return conversation_token_counts([to_messages(row, fmt) for row in rows], tokenizer, progress)
+
+
+def conversation_token_counts(
+    conversations: list[list[dict]],
+    tokenizer,
+    progress: Callable[[int, int], None] | None = None,
+    generation_prompt: bool = False,
+) -> list[int]:
+    """The number of tokens of each rendered conversation (with the assistant's generation prompt after it
+    when `generation_prompt`: a prompt as the model reads it before answering).
 
     Fast tokenizers: render the conversations to text in chunks, then tokenize each chunk in one batch
     (what `apply_chat_template(tokenize=True)` does, row by row); the backend's `encode_batch_fast` is
@@ -127,18 +222,18 @@ def token_counts(
     `apply_chat_template` per row. A row the template refuses (e.g. a template that rejects a system
     turn) raises ValueError naming it (1-based). `progress(rows counted, rows)` is told after each chunk.
     """
-    if not rows:
+    if not conversations:
         return []
     report = progress or (lambda done, total: None)
     if not getattr(tokenizer, "is_fast", False):
-        return [_count_one(tokenizer, to_messages(row, fmt), i) for i, row in enumerate(rows)]
+        return [_count_one(tokenizer, messages, i, generation_prompt) for i, messages in enumerate(conversations)]
     counts: list[int] = []
     backend = None
-    for start in range(0, len(rows), TOKENIZE_CHUNK):
-        conversations = [to_messages(row, fmt) for row in rows[start : start + TOKENIZE_CHUNK]]
-        texts = _render_all(tokenizer, conversations, start)
+    for start in range(0, len(conversations), TOKENIZE_CHUNK):
+        chunk = conversations[start : start + TOKENIZE_CHUNK]
+        texts = _render_all(tokenizer, chunk, start, generation_prompt)
         if start == 0:
-            backend = _checked_backend(tokenizer, conversations, texts)
+            backend = _checked_backend(tokenizer, chunk, texts, generation_prompt)
         if backend is not None:
             counts.extend(len(encoding) for encoding in backend.encode_batch_fast(texts, add_special_tokens=False))
         else:
@@ -146,21 +241,21 @@ def token_counts(
                 texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False
             )
             counts.extend(len(ids) for ids in encoded["input_ids"])
-        report(len(counts), len(rows))
+        report(len(counts), len(conversations))
     return counts
 
 
-def _render_all(tokenizer, conversations: list[list[dict]], offset: int) -> list[str]:
+def _render_all(tokenizer, conversations: list[list[dict]], offset: int, generation_prompt: bool) -> list[str]:
     try:
-        texts = tokenizer.apply_chat_template(conversations, tokenize=False)
+        texts = tokenizer.apply_chat_template(conversations, tokenize=False, add_generation_prompt=generation_prompt)
         if isinstance(texts, list) and len(texts) == len(conversations):
             return texts
     except Exception:  # render one by one below, to name the row that fails
         pass
-    return [_render(tokenizer, messages, offset + i) for i, messages in enumerate(conversations)]
+    return [_render(tokenizer, messages, offset + i, generation_prompt) for i, messages in enumerate(conversations)]
 
 
-def _checked_backend(tokenizer, conversations: list[list[dict]], texts: list[str]):
+def _checked_backend(tokenizer, conversations: list[list[dict]], texts: list[str], generation_prompt: bool):
     """The `tokenizers` backend when counting with it matches apply_chat_template, else None."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast"):
@@ -168,22 +263,25 @@ def _checked_backend(tokenizer, conversations: list[list[dict]], texts: list[str
     probe = min(len(texts), 16)
     try:
         fast = [len(e) for e in backend.encode_batch_fast(texts[:probe], add_special_tokens=False)]
-        exact = [len(_input_ids(tokenizer.apply_chat_template(m, tokenize=True))) for m in conversations[:probe]]
+        exact = [
+            len(_input_ids(tokenizer.apply_chat_template(m, tokenize=True, add_generation_prompt=generation_prompt)))
+            for m in conversations[:probe]
+        ]
     except Exception:
         return None
     return backend if fast == exact else None
 
 
-def _render(tokenizer, messages: list[dict], index: int) -> str:
+def _render(tokenizer, messages: list[dict], index: int, generation_prompt: bool = False) -> str:
     try:
-        return tokenizer.apply_chat_template(messages, tokenize=False)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
     except Exception as exc:  # jinja raises TemplateError (and templates raise their own exceptions)
         raise ValueError(f"Row {index + 1} cannot be rendered with the chat template of this tokenizer: {exc}") from exc
 
 
-def _count_one(tokenizer, messages: list[dict], index: int) -> int:
+def _count_one(tokenizer, messages: list[dict], index: int, generation_prompt: bool = False) -> int:
     try:
-        encoded = tokenizer.apply_chat_template(messages, tokenize=True)
+        encoded = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation_prompt)
     except Exception as exc:
         raise ValueError(f"Row {index + 1} cannot be rendered with the chat template of this tokenizer: {exc}") from exc
     return len(_input_ids(encoded))

@@ -29,11 +29,13 @@ from pathlib import Path
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.records import prompt_and_reference
+from workbench.data.stats import conversation_token_counts
 from workbench.errors import WorkbenchError
 from workbench.evaluation import metrics
 from workbench.inference.engine import Engine, GenerationSettings, Side
 from workbench.jobs import queue, registry
 from workbench.jobs import worker as jobs_worker
+from workbench.models.loading import context_window
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
@@ -192,11 +194,8 @@ def mark_interrupted_evals() -> list[int]:
 
 def get_job(job_id: int) -> dict:
     """An evaluation job's row, with its split, limit_n and revision_id."""
-    try:
-        job = registry.get(job_id)
-    except registry.JobError:
-        job = None
-    if job is None or job["kind"] != "evaluate":
+    job = registry.get_of_kind(job_id, "evaluate")
+    if job is None:
         raise EvalError(f"No evaluation job {job_id}: it was deleted with its run, or never existed.")
     return _with_args(job)
 
@@ -439,6 +438,14 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
             f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
             f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer."
         )
+        examples, unread = _readable(examples, engine.tokenizer_for(name), config.base_model, max_new)
+        for row in unread:
+            say(f"Row {row['row']} is not scored: {row['tokens']:,} prompt tokens, longer than the model reads.")
+        if not examples:
+            raise EvalError(
+                f"No row can be scored: every prompt is longer than {config.base_model} reads. Shorten them."
+            )
+        total = len(examples)
 
         progress = {"phase": "generating", "done": 0, "total": total, "unit": "rows", "eta_seconds": None}
         registry.set_progress(job_id, progress)
@@ -511,8 +518,8 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
 
         registry.set_progress(job_id, {**progress, "phase": "loss", "eta_seconds": None})
         pairs = [(messages, reference) for messages, reference, *_ in done]
-        base_loss = completion_loss(engine, None, pairs, config.max_length)
-        adapter_loss = completion_loss(engine, name, pairs, config.max_length)
+        base_loss, _ = completion_loss(engine, None, pairs, config.max_length)
+        adapter_loss, unscored = completion_loss(engine, name, pairs, config.max_length)
     finally:
         with contextlib.suppress(Exception):
             engine.unload()
@@ -531,7 +538,54 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
         say(f"  {row['metric']}: base {_fmt(row['base'])}, adapter {_fmt(row['adapter'])}")
     if on_progress:
         on_progress(progress)
-    return status, {"rows": len(done)}
+    coverage = {
+        "rows": len(done),
+        "asked": len(indices),
+        "unread": unread,
+        "context": context_window(config.base_model),
+        "max_length": config.max_length,
+        "loss_unscored": [examples[i][0] + 1 for i in unscored],
+    }
+    for line in describe_coverage(coverage):
+        say(line)
+    return status, coverage
+
+
+def _readable(examples: list[tuple], tokenizer, base: str, max_new: int) -> tuple[list[tuple], list[dict]]:
+    """The examples whose prompt and answer fit the model's context, and {"row", "tokens"} of those that do
+    not (they cannot be scored)."""
+    window = context_window(base)
+    if window is None:
+        return examples, []
+    lengths = conversation_token_counts([messages for _, messages, _ in examples], tokenizer, generation_prompt=True)
+    fits = [n + max_new <= window for n in lengths]
+    kept = [example for example, ok in zip(examples, fits, strict=True) if ok]
+    unread = [{"row": ex[0] + 1, "tokens": n} for ex, n, ok in zip(examples, lengths, fits, strict=True) if not ok]
+    return kept, unread
+
+
+def describe_coverage(result: dict) -> list[str]:
+    """What of the asked rows an evaluation scored, in words (empty when it scored them all):
+    “4 of 5 rows scored; row 15 is longer than the model reads (2,100 prompt tokens; demo reads 2,048).”"""
+    lines = []
+    unread = result.get("unread") or []
+    if unread:
+        named = ", ".join(f"row {r['row']} ({r['tokens']:,} prompt tokens)" for r in unread[:5])
+        verb = "is" if len(unread) == 1 else "are"
+        reads = f"; the model reads {result['context']:,} tokens, prompt and answer" if result.get("context") else ""
+        lines.append(
+            f"{result['rows']} of {result.get('asked', result['rows'])} rows scored: {named} {verb} longer than "
+            f"the model reads{reads}."
+        )
+    skipped = result.get("loss_unscored") or []
+    if skipped:
+        named = ", ".join(f"row {n}" for n in skipped[:5])
+        lines.append(
+            f"Loss and perplexity over {result['rows'] - len(skipped)} of {result['rows']} rows: the prompt of "
+            f"{named} fills max_length {result['max_length']} the run trained with, so no answer token is left "
+            "to score (training dropped such rows too). Raise max_length and train again to include them."
+        )
+    return lines
 
 
 def scoring_settings(tokenizer, references: list[str], seed: int) -> GenerationSettings:
@@ -582,9 +636,10 @@ def _prompt_text(messages: list[dict]) -> str:
 
 def completion_loss(
     engine, adapter: str | None, pairs: list[tuple[list[dict], str]], max_length: int = 1024
-) -> float | None:
+) -> tuple[float | None, list[int]]:
     """Mean cross-entropy per reference token given its prompt (prompt tokens masked, as in training),
-    with the adapter `adapter` active, or with adapters disabled for None. None if no token is left."""
+    with the adapter `adapter` active, or with adapters disabled for None (None if no token is left); and
+    the positions in `pairs` whose prompt fills max_length, so that no answer token is left to score."""
     import torch
 
     model = engine.model
@@ -592,13 +647,14 @@ def completion_loss(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
+    total, count, unscored = 0.0, 0, []
     try:
         with torch.no_grad(), _active(model, adapter):
-            for messages, reference in pairs:
+            for position, (messages, reference) in enumerate(pairs):
                 ids, n_prompt = encode_pair(tokenizer, messages, reference)
                 ids = ids[:max_length]  # training truncates on the right too
                 if len(ids) <= n_prompt:
+                    unscored.append(position)
                     continue
                 input_ids = torch.tensor([ids], device=device)
                 logits = model(input_ids=input_ids).logits[0, :-1].float()
@@ -610,7 +666,7 @@ def completion_loss(
     finally:
         if was_training:
             model.train()
-    return total / count if count else None
+    return (total / count if count else None), unscored
 
 
 def encode_pair(tokenizer, messages: list[dict], reference: str) -> tuple[list[int], int]:

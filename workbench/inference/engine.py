@@ -45,7 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from workbench import paths
-from workbench.models.loading import ModelLoadError, check_adapter_files, is_local, load_tokenizer, resolve_base
+from workbench.models.loading import (
+    ModelLoadError,
+    check_adapter_files,
+    import_model_libraries,
+    is_local,
+    load_tokenizer,
+    resolve_base,
+)
 
 LOAD_QUANTIZATIONS = ("none", "4bit")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
@@ -149,6 +156,7 @@ class Engine:
     def __init__(self, base: str, quantization: str = "none", trust_remote_code: bool = False):
         if quantization not in LOAD_QUANTIZATIONS:
             raise ModelLoadError(f"Unknown quantization {quantization!r}: use one of {', '.join(LOAD_QUANTIZATIONS)}.")
+        import_model_libraries()
         import torch
 
         if quantization == "4bit" and not torch.cuda.is_available():

@@ -1,6 +1,6 @@
 """The queue: which job runs next, and starting its worker as a detached process.
 
-One heavy job (training, evaluation, publish, export: each loads a model onto the device) runs at a time;
+One heavy job (training, evaluation, prediction, publish, export: each loads a model onto the device) runs at a time;
 the oldest queued one starts when none runs. Model preparation is downloads and file conversion, so it
 starts at once. Every worker calls `schedule()` again when it ends, and so do the app and the CLI.
 """
@@ -13,7 +13,7 @@ from workbench import paths, store
 from workbench.jobs import registry
 from workbench.processes import launch_detached
 
-HEAVY = ("train", "evaluate", "publish", "export")
+HEAVY = ("train", "evaluate", "publish", "export", "predict")
 WORKER_MODULE = "workbench.jobs.worker"
 
 

@@ -19,7 +19,7 @@ from workbench import paths, processes, store
 from workbench.errors import WorkbenchError
 from workbench.processes import process_alive
 
-KINDS = ("train", "evaluate", "publish", "export", "prepare")
+KINDS = ("train", "evaluate", "publish", "export", "prepare", "predict")
 STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
 ACTIVE = ("queued", "running", "cancelling")
 RUNNING = ("running", "cancelling")
@@ -73,6 +73,15 @@ def get(job_id: int) -> dict:
     if row is None:
         raise JobError(f"No job {job_id}: it was deleted with its run, or never existed.")
     return row
+
+
+def get_of_kind(job_id: int, kind: str) -> dict | None:
+    """Job `job_id` if it exists and is of `kind`, else None."""
+    try:
+        job = get(job_id)
+    except JobError:
+        return None
+    return job if job["kind"] == kind else None
 
 
 def args(job: dict) -> dict:
@@ -263,4 +272,5 @@ RECOVERY = {
     "publish": "Publish again.",
     "export": "Export again.",
     "prepare": "Prepare the model again.",
+    "predict": "Resume it to go on from its last answered row.",
 }

@@ -29,6 +29,7 @@ HANDLERS = {
     "publish": "workbench.publish.ollama:publish_job",
     "export": "workbench.publish.gguf:export_job",
     "prepare": "workbench.models.preparing:prepare_job",
+    "predict": "workbench.prediction.job:predict_job",
 }
 # kind -> "module:function" called with the job row once a job of that kind has completed.
 FOLLOW_UPS = {

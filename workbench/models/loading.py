@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from pathlib import Path
 
 from workbench import paths
@@ -102,6 +103,47 @@ def is_local(resolved: str) -> bool:
     return Path(resolved).is_dir()
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_model_libraries() -> None:
+    """Import torch, transformers and peft once, one thread at a time.
+
+    transformers resolves its names lazily and that is not thread-safe: two threads meeting in a first
+    import get "ImportError: cannot import name 'AutoTokenizer' from 'transformers'". The app runs page
+    scripts in threads (a base still loading for the chat while the user opens another section), so every
+    place that loads a model or a tokenizer comes through here first. Heavy, so imported here only.
+    """
+    with _IMPORT_LOCK:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        from transformers import (  # noqa: F401
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoTokenizer,
+            BitsAndBytesConfig,
+            StoppingCriteria,
+            StoppingCriteriaList,
+        )
+
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+def context_window(base: str) -> int | None:
+    """How many tokens the base reads (prompt and answer together), from its config.json; None if unsaid
+    (or the base is a hub id not on this machine)."""
+    config_file = Path(resolve_base(base)) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    for source in (config, config.get("text_config") or {}):
+        for key in CONTEXT_KEYS:
+            if isinstance(source.get(key), int) and source[key] > 0:
+                return source[key]
+    return None
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -127,6 +169,7 @@ def _load_tokenizer_cached(resolved: str, trust_remote_code: bool):
             f"The folder {resolved} holds no tokenizer files (tokenizer.json, tokenizer_config.json, "
             "tokenizer.model…). Copy the tokenizer files of the model into it, or pick another base model."
         )
+    import_model_libraries()
     from transformers import AutoTokenizer
 
     try:

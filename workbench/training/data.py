@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from workbench.data import formats, records, repository
 from workbench.data.split import apply_split
+from workbench.data.stats import LengthCheck, check_lengths
 from workbench.errors import WorkbenchError
+from workbench.models.loading import load_tokenizer
 from workbench.training.config import TrainConfig
 
 MIN_TRAIN_ROWS = 2
@@ -61,6 +63,19 @@ def build_datasets(config: TrainConfig, revision_id: int):
         "shape": "messages" if config.train_on_inputs else "prompt-completion",
     }
     return Dataset.from_list(train), (Dataset.from_list(validation) if validation else None), info
+
+
+def length_check(config: TrainConfig) -> LengthCheck:
+    """Which rows of the run's dataset revision do not fit its max_length, counted with the base's tokenizer
+    and the run's system prompt. With the loss on every token or with packing no row is dropped, only cut."""
+    revision = repository.get_revision(config.dataset, config.dataset_revision)
+    rows = repository.read_revision_rows(revision)
+    fmt = repository.get_dataset(config.dataset).format
+    tokenizer = load_tokenizer(config.base_model, trust_remote_code=config.trust_remote_code)
+    check = check_lengths(rows, fmt, tokenizer, config.max_length, config.system_prompt)
+    if config.train_on_inputs or config.packing:
+        check.prompt_tokens = [0] * len(check.tokens)
+    return check
 
 
 def training_row(row: dict, fmt: str, config: TrainConfig) -> dict:

@@ -137,12 +137,14 @@ def delete_run(run_id: int) -> None:
             f"Run {run['name']!r} has a job in progress ({busy[0]['title']}, {busy[0]['status']}): "
             "cancel it or wait for it before deleting the run."
         )
+    predictions = [job["id"] for job in registry.list_jobs(kind="predict", run_id=run["id"])]
     db = store.open_db()
     with store.transaction(db):
         for table in ("metrics", "evals", "eval_rows", "publishes", "jobs"):
             db.table(table).delete_where("run_id = ?", [run["id"]])
         db.table("runs").delete(run["id"])
-    for folder in (paths.run_dir(run["name"]), paths.adapter_dir(run["name"])):
+    folders = [paths.run_dir(run["name"]), paths.adapter_dir(run["name"])]
+    for folder in folders + [paths.prediction_dir(job_id) for job_id in predictions]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -153,14 +155,20 @@ def mark_interrupted() -> list[int]:
     return [run["id"] for run in _select("jobs.id in (" + ",".join(map(str, lost)) + ")")] if lost else []
 
 
+def finished_adapter(run: dict) -> Path | None:
+    """The adapter folder of a completed (or cancelled) run, if it is there."""
+    if run.get("status") not in ("completed", "cancelled") or not run.get("adapter_dir"):
+        return None
+    folder = paths.in_home(run["adapter_dir"])
+    return folder if (folder / "adapter_config.json").is_file() else None
+
+
 def adapter_choices(base: str | None = None) -> list[dict]:
     """Adapters of completed (or cancelled) runs whose folder exists, newest first; only `base`'s if given."""
     found = []
     for run in list_runs():  # newest first
-        if run.get("status") not in ("completed", "cancelled") or not run.get("adapter_dir"):
-            continue
-        folder = paths.in_home(run["adapter_dir"])
-        if not (folder / "adapter_config.json").is_file():
+        folder = finished_adapter(run)
+        if folder is None:
             continue
         if base is not None and not same_base(run.get("base_model") or "", base):
             continue

@@ -6,6 +6,7 @@ from transformers import AutoTokenizer
 from workbench.data import stats as stats_module
 from workbench.data.records import row_text, to_messages
 from workbench.data.stats import (
+    check_lengths,
     compute_stats,
     find_exact_duplicates,
     find_near_duplicates,
@@ -70,6 +71,7 @@ def test_token_counts_batches_across_chunks_and_slow_path(tokenizer, monkeypatch
         tokenizer,
         [to_messages(r, "alpaca") for r in ALPACA],
         tokenizer.apply_chat_template([to_messages(r, "alpaca") for r in ALPACA], tokenize=False),
+        False,
     )
     assert token_counts(rows, "alpaca", tokenizer) == expected
     monkeypatch.setattr(stats_module, "_checked_backend", lambda *args: None)  # the wrapper's batch call
@@ -78,8 +80,10 @@ def test_token_counts_batches_across_chunks_and_slow_path(tokenizer, monkeypatch
     class SlowTokenizer:  # no batch tokenizing: one apply_chat_template per row (BatchEncoding return)
         is_fast = False
 
-        def apply_chat_template(self, messages, tokenize=True):
-            return tokenizer.apply_chat_template(messages, tokenize=tokenize)
+        def apply_chat_template(self, messages, tokenize=True, add_generation_prompt=False):
+            return tokenizer.apply_chat_template(
+                messages, tokenize=tokenize, add_generation_prompt=add_generation_prompt
+            )
 
     assert token_counts(rows, "alpaca", SlowTokenizer()) == expected
     assert token_counts([], "alpaca", tokenizer) == []
@@ -89,10 +93,12 @@ def test_a_row_the_template_refuses_is_named(tokenizer):
     class Refusing:
         is_fast = True
 
-        def apply_chat_template(self, messages, tokenize=True):
+        def apply_chat_template(self, messages, tokenize=True, add_generation_prompt=False):
             if messages[0]["role"] == "system":
                 raise ValueError("System role not supported")
-            return tokenizer.apply_chat_template(messages, tokenize=tokenize)
+            return tokenizer.apply_chat_template(
+                messages, tokenize=tokenize, add_generation_prompt=add_generation_prompt
+            )
 
     with pytest.raises(ValueError, match="Row 2 cannot be rendered.*System role not supported"):
         token_counts(ALPACA, "alpaca", Refusing())
@@ -258,3 +264,35 @@ def test_stats_to_dict_is_json_ready(tokenizer):
     data = compute_stats(ALPACA, "alpaca", tokenizer).to_dict()
     assert json.loads(json.dumps(data))["rows"] == 3
     assert {"tokens_mean", "tokens_p95", "json_valid_share"} <= data.keys()
+
+
+def test_check_lengths_says_which_rows_training_cuts_and_which_it_drops(tokenizer):
+    short = {"instruction": "Repite: uno", "input": "", "output": "uno"}
+    long_answer = {"instruction": "Repite", "input": "", "output": "palabra " * 80}
+    long_prompt = {"instruction": "palabra " * 120, "input": "", "output": "uno"}
+    rows = [short, long_answer, long_prompt]
+    check = check_lengths(rows, "alpaca", tokenizer, max_length=100)
+    assert check.tokens == token_counts(rows, "alpaca", tokenizer)
+    prompt_only = [
+        tokenizer.apply_chat_template(to_messages(r, "alpaca")[:-1], add_generation_prompt=True) for r in rows
+    ]
+    assert check.prompt_tokens == [len(stats_module._input_ids(p)) for p in prompt_only]
+    assert check.over == [1, 2] and check.truncated == [1] and check.dropped == [2]
+    assert check.needed == max(check.tokens) > 100
+    assert check.message() == (
+        f"2 of 3 rows are longer than max_length 100: 1 will be truncated (the answer cut short), 1 dropped "
+        f"(the prompt alone fills it); raise max_length to {check.needed:,} to keep them whole, or shorten them."
+    )
+    assert check.listing("d.jsonl") == [
+        f"d.jsonl:2: {check.tokens[1]:,} tokens (prompt {check.prompt_tokens[1]:,}): truncated",
+        f"d.jsonl:3: {check.tokens[2]:,} tokens (prompt {check.prompt_tokens[2]:,}): dropped",
+    ]
+    assert check_lengths([short], "alpaca", tokenizer, max_length=100).message() is None
+    with_system = check_lengths([short], "alpaca", tokenizer, max_length=100, system_prompt="Eres útil.")
+    assert with_system.tokens[0] > check.tokens[0]  # training adds the run's system prompt: so does the count
+
+
+def test_statistics_carry_the_length_check(tokenizer):
+    rows = [{"instruction": "palabra " * 120, "input": "", "output": "uno"}]
+    stats = compute_stats(rows, "alpaca", tokenizer, max_length=100)
+    assert stats.over_max == [0] and stats.lengths.dropped == [0]

@@ -352,3 +352,22 @@ def test_by_field_on_a_text_task_ranks_the_worst_rows(run_id, capsys):
     assert len(ranked) == 3 and sorted(int(line.split()[0]) for line in ranked) == scored
     scores = [float(line.split()[1]) for line in ranked]
     assert scores == sorted(scores)
+
+
+def test_rows_the_model_cannot_read_or_score_a_loss_on_are_said(run_id, capsys):
+    rows = [*ROWS[:2], {"instruction": "Repite: " + "casa " * 150, "input": "", "output": "casa"}]
+    rows.append({"instruction": "Repite: " + "perro " * 2100, "input": "", "output": "perro"})  # > 2,048 tokens
+    revision = repository.save_rows("repite", rows, 1, note="longer rows")
+    job_id = runner.create_eval(run_id, split="all", dataset_revision=revision.n)
+    assert runner.run_eval(job_id, echo=False) == "completed"
+    result = registry.result(runner.get_job(job_id))
+    assert result["rows"] == 3 and result["asked"] == 4
+    assert [r["row"] for r in result["unread"]] == [4] and result["unread"][0]["tokens"] > 2048
+    assert result["loss_unscored"] == [3] and result["max_length"] == 64 and result["context"] == 2048
+    assert [r["row_index"] for r in runner.rows(run_id)] == [0, 1, 2]
+    unread, loss = runner.describe_coverage(result)
+    assert unread.startswith("3 of 4 rows scored: row 4 (") and "is longer than the model reads" in unread
+    assert loss.startswith("Loss and perplexity over 2 of 3 rows: the prompt of row 3 fills max_length 64")
+    assert cli_main(["eval", RUN, "--last"]) == 0
+    printed = capsys.readouterr().out
+    assert f"Note: {unread}" in printed and f"Note: {loss}" in printed

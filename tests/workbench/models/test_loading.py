@@ -61,3 +61,40 @@ def test_list_local_models_puts_demo_first_and_skips_broken_manifests():
     found = list_local_models()
     assert [m["name"] for m in found] == ["demo", "alpha"]
     assert found[1]["title"] == "A" and found[1]["path"] == str(paths.model_dir("alpha"))
+
+
+THREADED_FIRST_IMPORTS = """
+import threading, time
+from workbench.models.loading import import_model_libraries
+
+errors = []
+
+def first(name, delay):
+    time.sleep(delay)
+    try:
+        import_model_libraries()
+        getattr(__import__("transformers"), name)
+    except Exception as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=first, args=("AutoModelForCausalLM", 0))]
+threads += [threading.Thread(target=first, args=("AutoTokenizer", d / 4)) for d in range(1, 12)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors or "ok")
+"""
+
+
+def test_threads_meeting_in_the_first_import_of_transformers_all_get_it():
+    # Without the lock, 2 in 7 such threads got "cannot import name 'AutoTokenizer'" (the Compare page's
+    # "Predict over a file" opened while its chat base was still loading).
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", THREADED_FIRST_IMPORTS], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "ok", done.stdout
