@@ -340,3 +340,56 @@ def test_rows_over_max_length_are_said_where_the_user_saves_and_listed_in_the_st
     assert "long.jsonl:4:" in expander.code[0].value and expander.code[0].value.endswith("dropped")
     at.number_input(key="ds_stats_max_len").set_value(4096).run()  # the limit chosen there is the one said
     assert not [w for w in at.warning if "max_length" in w.value]
+
+
+PAIRS = [
+    {"prompt": [{"role": "user", "content": f"¿Pedido {i}?"}], "chosen": f"Enviado {i}.", "rejected": "No sé."}
+    for i in range(3)
+]
+
+
+def test_a_preference_file_imports_as_pairs_and_the_form_shows_both_answers_and_swaps_them(page):
+    data = "\n".join(
+        json.dumps(
+            {
+                "conversations": [{"from": "human", "value": r["prompt"][0]["content"]}],
+                "chosen": {"from": "gpt", "value": r["chosen"]},
+                "rejected": {"from": "gpt", "value": r["rejected"]},
+            },
+            ensure_ascii=False,
+        )
+        for r in PAIRS
+    )
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("pares.jsonl", data.encode(), "application/jsonl").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    next(b for b in at.button if b.key == "imp_go").click().run()
+    assert not at.exception
+    assert repository.get_dataset("pares").format == "preference"
+    assert repository.load_rows("pares") == PAIRS
+    table = at.data_editor[0].value
+    assert list(table.columns) == ["#", "select", "prompt", "chosen", "rejected"]
+    assert list(table["chosen"]) == ["Enviado 0.", "Enviado 1.", "Enviado 2."]
+    at.button_group(key="ds_view").set_value("Form").run()
+    areas = {a.label: a.value for a in at.text_area}
+    assert areas["Chosen (the better answer)"] == "Enviado 0." and areas["Rejected (the worse answer)"] == "No sé."
+    next(b for b in at.button if b.label == "Swap chosen and rejected").click().run()
+    areas = {a.label: a.value for a in at.text_area}
+    assert areas["Chosen (the better answer)"] == "No sé." and areas["Rejected (the worse answer)"] == "Enviado 0."
+    at.button(key="ds_save").click().run()
+    assert repository.load_rows("pares")[0] == {**PAIRS[0], "chosen": "No sé.", "rejected": "Enviado 0."}
+
+
+def test_a_new_dataset_can_hold_pairs_or_feedback_and_a_blank_pair_says_what_to_fill(page):
+    at = _goto(page(PAGE), NEW)
+    assert set(at.radio(key="ds_new_format").options) >= {
+        "Preference pairs (a prompt, the chosen and the rejected answer)",
+        "Feedback (a prompt, an answer, good or bad)",
+    }
+    at.text_input(key="ds_new_name").input("mis-pares")
+    at.radio(key="ds_new_format").set_value("preference")
+    next(b for b in at.button if b.label == "Create dataset").click().run()
+    assert repository.get_dataset("mis-pares").format == "preference"
+    at.button(key="ds_add_row").click().run()
+    assert not at.exception
+    assert "Row 1 is new and blank: write the prompt and both answers" in at.info[0].value

@@ -215,12 +215,57 @@ CASES: list[Case] = [
         _lines({"conversations": [{"from": "robot", "value": "a"}, {"from": "gpt", "value": "b"}]}),
         line=1,
     ),
-    # Preference pairs are refused as a whole (no preference tuning yet), so equal pairs never get in.
+    # Preference and feedback rows: each bad kind named at its line.
     Case(
         "preference-equal.jsonl",
         "refused",
         _lines({"prompt": "q", "chosen": "same", "rejected": "same"}),
-        says="preference",
+        says="same answer as chosen",
+        line=1,
+    ),
+    Case(
+        "preference-prompt-ends-with-answer.jsonl",
+        "refused",
+        _lines(
+            {"prompt": "q", "chosen": "a", "rejected": "b"},
+            {
+                "prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}],
+                "chosen": "a",
+                "rejected": "b",
+            },
+        ),
+        says="last turn must be the user's",
+        line=2,
+    ),
+    Case(
+        "preference-implicit-no-prefix.jsonl",
+        "refused",
+        _lines(
+            {
+                "chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "b"}],
+            }
+        ),
+        says="share no prompt",
+        line=1,
+    ),
+    Case(
+        "feedback-label-text.jsonl",
+        "refused",
+        _lines({"prompt": "q", "completion": "a", "label": "yes"}),
+        says="label",
+        line=1,
+    ),
+    Case(
+        "llamafactory-pairs.jsonl",
+        "imported",
+        _lines(
+            {
+                "conversations": [{"from": "human", "value": "¿Dónde está mi pedido?"}],
+                "chosen": {"from": "gpt", "value": "Lo comprobamos."},
+                "rejected": {"from": "gpt", "value": "No lo sé."},
+            }
+        ),
     ),
     Case("unknown-keys-only.jsonl", "refused", _lines({"question": "q", "answer": "a"}), says="question"),
     Case("mixed-formats.jsonl", "refused", _lines(GOOD, GOOD_CHAT), line=2),

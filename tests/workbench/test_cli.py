@@ -210,3 +210,21 @@ def test_set_up_fetches_the_gguf_converters_or_says_what_export_will_need(tmp_pa
     assert main(["prepare-defaults"]) == 0
     assert f"GGUF converters ready: {llama_cpp.converter_dir()}" in capsys.readouterr().out
     assert llama_cpp.converters_ready() and llama_cpp.missing_note() is None
+
+
+def test_preference_pairs_import_export_and_are_refused_for_sft_training(tmp_path, capsys):
+    pair = {
+        "conversations": [{"from": "human", "value": "¿Dónde está mi pedido?"}],
+        "chosen": {"from": "gpt", "value": "Lo comprobamos."},
+        "rejected": {"from": "gpt", "value": "No lo sé."},
+    }
+    assert main(["datasets", "import", str(_write(tmp_path / "pairs.jsonl", [pair])), "--no-split"]) == 0
+    assert "preference" in capsys.readouterr().out
+    out = tmp_path / "trl.jsonl"
+    assert main(["datasets", "export", "pairs", "--out", str(out)]) == 0  # TRL's shape by default
+    assert json.loads(out.read_text())["chosen"] == [{"role": "assistant", "content": "Lo comprobamos."}]
+    capsys.readouterr()
+    assert main(["train", "--dataset", "pairs", "--base", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert "holds preference pairs, a chosen and a rejected answer per prompt (DPO, ORPO)" in err
+    assert "learns from instruction or chat rows" in err

@@ -9,6 +9,7 @@ import streamlit as st
 from ui.compare.sides import BASE_SIDE
 from ui.text import literal
 from workbench.data import repository
+from workbench.data.records import SFT_KINDS
 from workbench.inference.engine import Engine, GenerationSettings, Side
 
 
@@ -150,7 +151,7 @@ def _add_to_dataset(labels: list[str], histories: list[list[dict]]) -> None:
             return
         last = answers[-1]
         prompt = history[last - 1]["content"] if last else ""
-        names = repository.dataset_names()
+        names = repository.dataset_names(kinds=SFT_KINDS)
         with st.form("cmp_add_form"):
             dataset = st.selectbox("Dataset", names, key="cmp_add_dataset")
             question = st.text_area("Instruction / user message", prompt, key=f"cmp_add_q_{side}_{last}")

@@ -13,13 +13,21 @@ import streamlit as st
 
 from ui.datasets.draft import Draft, load_draft, save_draft
 from ui.datasets.insights import length_warning
+from ui.datasets.pairs import PAIR_COLUMNS, pair_form, pair_record
+from ui.datasets.turns import add_turn, turn_fields
 from workbench.data import formats, repository
-from workbench.data.records import ROLES, empty_row
+from workbench.data.records import empty_row
 from workbench.data.split import PROPOSED_SEED, SplitSpec, holdout_tradeoff, proposed_holdout
 
 FILTERS = ("All rows", "Rows with errors", "Rows with warnings")
 PAGE_SIZES = (25, 50, 100, 200)
 ALPACA_COLUMNS = ("instruction", "input", "output", "system")
+
+BLANK_FIELDS = {
+    "alpaca": "the instruction and the output",
+    "preference": "the prompt and both answers",
+    "feedback": "the prompt and the answer",
+}
 
 
 def render_rows(draft: Draft) -> None:
@@ -99,7 +107,10 @@ def _table(draft: Draft, page_indices: list[int]) -> None:
         draft.touch()
         st.rerun()
     if not editable:
-        st.caption("Chat rows are edited in the Form view (one text box per message).")
+        what = (
+            "Pairs" if draft.format == "preference" else "Feedback rows" if draft.format == "feedback" else "Chat rows"
+        )
+        st.caption(f"{what} are edited in the Form view (one text box per turn and answer).")
 
 
 def _page_frame(draft: Draft, page_indices: list[int]) -> pd.DataFrame:
@@ -109,6 +120,8 @@ def _page_frame(draft: Draft, page_indices: list[int]) -> pd.DataFrame:
         record = {"#": i + 1, "select": False}
         if draft.format == "alpaca":
             record.update({c: _as_text(row.get(c)) for c in ALPACA_COLUMNS})
+        elif draft.format in PAIR_COLUMNS:
+            record.update(pair_record(row, draft.format))
         else:
             messages = row.get("messages") or []
             record["turns"] = len(messages)
@@ -124,9 +137,13 @@ def _page_frame(draft: Draft, page_indices: list[int]) -> pd.DataFrame:
                 "",
             )
         records.append(record)
-    columns = ["#", "select"] + (
-        list(ALPACA_COLUMNS) if draft.format == "alpaca" else ["turns", "first user message", "last assistant message"]
-    )
+    if draft.format in PAIR_COLUMNS:
+        named = PAIR_COLUMNS[draft.format]
+    elif draft.format == "alpaca":
+        named = list(ALPACA_COLUMNS)
+    else:
+        named = ["turns", "first user message", "last assistant message"]
+    columns = ["#", "select", *named]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -166,6 +183,8 @@ def _form(draft: Draft, page_indices: list[int]) -> None:
     key = f"ds_form_{draft.name}_{index}_{draft.version}"
     if draft.format == "alpaca":
         _alpaca_form(draft, index, row, key)
+    elif draft.format in PAIR_COLUMNS:
+        pair_form(draft, row, key)
     else:
         _chat_form(draft, index, row, key)
     _row_problems(draft, index, row)
@@ -185,7 +204,7 @@ def _form(draft: Draft, page_indices: list[int]) -> None:
 def _row_problems(draft: Draft, index: int, row: dict) -> None:
     """A row just added is blank by design: say what to fill in, not a red error per empty field."""
     if row == empty_row(draft.format):
-        fields = "the instruction and the output" if draft.format == "alpaca" else "the user message and the reply"
+        fields = BLANK_FIELDS.get(draft.format, "the user message and the reply")
         st.info(f"Row {index + 1} is new and blank: write {fields}, then Apply changes.", icon=":material/edit:")
         return
     for problem in formats.validate_row(row, draft.format, draft.file, index + 1):
@@ -212,27 +231,13 @@ def _alpaca_form(draft: Draft, index: int, row: dict, key: str) -> None:
 def _chat_form(draft: Draft, index: int, row: dict, key: str) -> None:
     messages = row.get("messages") if isinstance(row.get("messages"), list) else []
     with st.form(key):
-        edited = []
-        for i, message in enumerate(messages):
-            message = message if isinstance(message, dict) else {}
-            left, right = st.columns([1, 5])
-            role = message.get("role") if message.get("role") in ROLES else "user"
-            new_role = left.selectbox("Role", ROLES, index=ROLES.index(role), key=f"{key}_role_{i}")
-            remove = left.checkbox("Remove", key=f"{key}_remove_{i}")
-            content = right.text_area(
-                f"Message {i + 1}", _as_text(message.get("content")), height=120, key=f"{key}_content_{i}"
-            )
-            if not remove:
-                edited.append({"role": new_role, "content": content})
+        edited = turn_fields(messages, key)
         if st.form_submit_button("Apply changes", type="primary"):
             row["messages"] = edited
             draft.touch()
             st.rerun()
     if st.button("Add a message", key=f"{key}_add"):
-        last = messages[-1].get("role") if messages and isinstance(messages[-1], dict) else "assistant"
-        row.setdefault("messages", []).append({"role": "assistant" if last == "user" else "user", "content": ""})
-        draft.touch()
-        st.rerun()
+        add_turn(draft, row, "messages")
 
 
 def _row_buttons(draft: Draft) -> None:

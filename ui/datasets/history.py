@@ -93,13 +93,15 @@ def render_export(draft: Draft) -> None:
     left, right = st.columns(2)
     target = left.selectbox(
         "Format",
-        formats.EXPORT_FORMATS,
+        formats.export_targets(draft.format),
         key="ds_export_format",
         format_func=lambda f: {
             "chat": "chat (OpenAI messages)",
             "sharegpt": "ShareGPT",
             "completion": "prompt/completion",
-            "csv": "CSV for a spreadsheet (alpaca columns, formulas neutralised)",
+            "csv": "CSV for a spreadsheet (formulas neutralised)",
+            "preference": "TRL preference pairs (prompt, chosen, rejected)",
+            "feedback": "TRL feedback rows (prompt, completion, label)",
         }.get(f, f),
     )
     parts = ["all rows"] + (["train", "validation"] if revision.split else [])

@@ -7,6 +7,8 @@ from workbench.data import repository
 FORMAT_LABELS = {
     "alpaca": "Instruction pairs (instruction / input / output)",
     "chat": "Chat conversations (system / user / assistant messages)",
+    "preference": "Preference pairs (a prompt, the chosen and the rejected answer)",
+    "feedback": "Feedback (a prompt, an answer, good or bad)",
 }
 
 

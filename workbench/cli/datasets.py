@@ -57,7 +57,11 @@ def add_parser(commands) -> None:
     exp = sub.add_parser("export", help="write a dataset as JSONL in any export format, or as CSV")
     exp.add_argument("name")
     exp.add_argument("--out", type=Path, required=True)
-    exp.add_argument("--format", choices=formats.EXPORT_FORMATS, default="alpaca")
+    exp.add_argument(
+        "--format",
+        choices=formats.EXPORT_FORMATS,
+        help="default: alpaca for instruction and chat rows, TRL's own shape for preference and feedback rows",
+    )
     exp.add_argument("--split", choices=("all", "train", "validation"), default="all")
     exp.add_argument("--revision", type=int)
     exp.set_defaults(handler=_export)
@@ -208,6 +212,7 @@ def _selected_rows(name: str, revision_n: int | None, which: str) -> list[dict]:
 def _export(args) -> int:
     info = repository.get_dataset(args.name)
     rows = _selected_rows(args.name, args.revision, args.split)
+    args.format = args.format or formats.export_targets(info.format)[0]
     try:
         exported = formats.export_rows(rows, info.format, args.format, file=f"{args.name}.jsonl")
     except formats.ExportError as exc:

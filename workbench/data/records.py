@@ -1,15 +1,26 @@
-"""The two stored row shapes and the canonical chat form every format is read into.
+"""The stored row kinds and the canonical chat form every format is read into.
 
-A dataset is stored as JSONL in one of two formats:
-- "alpaca": {"instruction", "input", "output", optional "system"}
-- "chat":   {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
+A dataset is stored as JSONL in one of four kinds, each saying what it is for:
+- "alpaca":     {"instruction", "input", "output", optional "system"}          supervised answers (SFT)
+- "chat":       {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}   SFT
+- "preference": {"prompt": [messages ending with the user's], "chosen": str, "rejected": str}  DPO, ORPO
+- "feedback":   {"prompt": [messages ending with the user's], "completion": str, "label": bool}  KTO
 
-`to_messages` gives the canonical chat form used for token counts, training and evaluation.
+`to_messages` gives the canonical chat form used for token counts, search and evaluation (a preference
+row reads as its prompt and the chosen answer; a feedback row as its prompt and its completion).
 """
 
 from __future__ import annotations
 
-STORED_FORMATS = ("alpaca", "chat")
+SFT_KINDS = ("alpaca", "chat")
+PREFERENCE_KINDS = ("preference", "feedback")
+STORED_FORMATS = SFT_KINDS + PREFERENCE_KINDS
+KIND_PURPOSE = {
+    "alpaca": "instruction rows (supervised fine-tuning)",
+    "chat": "conversations (supervised fine-tuning)",
+    "preference": "preference pairs, a chosen and a rejected answer per prompt (DPO, ORPO)",
+    "feedback": "answers labelled good or bad (KTO)",
+}
 ALPACA_FIELDS = ("instruction", "input", "output", "system")
 ROLES = ("system", "user", "assistant")
 
@@ -31,6 +42,10 @@ def to_messages(row: dict, fmt: str) -> list[dict]:
         return messages
     if fmt == "chat":
         return [{"role": m.get("role"), "content": m.get("content")} for m in row.get("messages", [])]
+    if fmt in PREFERENCE_KINDS:
+        answer = row.get("chosen") if fmt == "preference" else row.get("completion")
+        prompt = [{"role": m.get("role"), "content": m.get("content")} for m in row.get("prompt", [])]
+        return [*prompt, {"role": "assistant", "content": answer}]
     raise ValueError(f"Unknown stored format {fmt!r}; expected one of {', '.join(STORED_FORMATS)}")
 
 
@@ -48,9 +63,14 @@ def empty_row(fmt: str) -> dict:
         return {"instruction": "", "input": "", "output": ""}
     if fmt == "chat":
         return {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]}
+    if fmt == "preference":
+        return {"prompt": [{"role": "user", "content": ""}], "chosen": "", "rejected": ""}
+    if fmt == "feedback":
+        return {"prompt": [{"role": "user", "content": ""}], "completion": "", "label": True}
     raise ValueError(f"Unknown stored format {fmt!r}; expected one of {', '.join(STORED_FORMATS)}")
 
 
 def row_text(row: dict, fmt: str) -> str:
     """All of a row's text, for search, duplicate detection and character counts."""
-    return "\n".join(f"{m['role']}: {m['content']}" for m in to_messages(row, fmt))
+    text = "\n".join(f"{m['role']}: {m['content']}" for m in to_messages(row, fmt))
+    return f"{text}\nrejected: {row.get('rejected')}" if fmt == "preference" else text

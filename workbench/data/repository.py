@@ -99,8 +99,13 @@ def last_used_dataset() -> str | None:
     return row[0] if row else None
 
 
-def dataset_names() -> list[str]:
-    return [row["name"] for row in store.open_db().table("datasets").rows_where(order_by="name", select="name")]
+def dataset_names(kinds: tuple[str, ...] | None = None) -> list[str]:
+    """Every dataset's name, or only those of the stored `kinds` (records.STORED_FORMATS)."""
+    db = store.open_db().table("datasets")
+    if kinds is None:
+        return [row["name"] for row in db.rows_where(order_by="name", select="name")]
+    marks = ", ".join("?" for _ in kinds)
+    return [row["name"] for row in db.rows_where(f"format in ({marks})", list(kinds), order_by="name", select="name")]
 
 
 def get_dataset(name: str) -> DatasetInfo:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from workbench import paths, store
 from workbench.data import formats, repository
+from workbench.data.records import KIND_PURPOSE, SFT_KINDS
 from workbench.errors import WorkbenchError
 from workbench.jobs import queue, registry
 from workbench.models.loading import same_base
@@ -335,6 +336,12 @@ def wait_for(
 
 def _check_rows(dataset: str, revision: repository.Revision) -> None:
     info = repository.get_dataset(dataset)
+    if info.format not in SFT_KINDS:
+        raise RunError(
+            f"Dataset {dataset!r} holds {KIND_PURPOSE[info.format]}: supervised fine-tuning, the objective this "
+            "workbench trains today, learns from instruction or chat rows. Pick such a dataset (preference "
+            "objectives are being added), or export the chosen answers and import them as chat rows."
+        )
     rows = repository.read_revision_rows(revision)
     errors = [p for p in formats.validate_rows(rows, info.format, f"{dataset}.jsonl") if p.severity == "error"]
     if errors:

@@ -850,27 +850,109 @@ LLAMA_FACTORY_PAIR = {
 }
 
 
+PROMPT = [{"role": "user", "content": "¿Dónde está mi pedido?"}]
+STORED_PAIR = {"prompt": PROMPT, "chosen": "Lo comprobamos ahora mismo.", "rejected": "No lo sé."}
+CHOSEN, REJECTED = STORED_PAIR["chosen"], STORED_PAIR["rejected"]
+
+
+def _assistant(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+@pytest.mark.parametrize(
+    ("row", "fmt"),
+    [
+        (LLAMA_FACTORY_PAIR, "sharegpt-ranking"),  # read as ShareGPT before: 'conversations' is there too
+        ({"messages": PROMPT, "chosen": _assistant(CHOSEN), "rejected": _assistant(REJECTED)}, "chat-ranking"),
+        ({"prompt": PROMPT[0]["content"], "chosen": CHOSEN, "rejected": REJECTED}, "preference"),
+        ({"prompt": PROMPT, "chosen": [_assistant(CHOSEN)], "rejected": [_assistant(REJECTED)]}, "preference"),
+        ({"chosen": [*PROMPT, _assistant(CHOSEN)], "rejected": [*PROMPT, _assistant(REJECTED)]}, "preference-implicit"),
+        (
+            {
+                "chosen": f"\n\nHuman: {PROMPT[0]['content']}\n\nAssistant: {CHOSEN}",
+                "rejected": f"\n\nHuman: {PROMPT[0]['content']}\n\nAssistant: {REJECTED}",
+            },
+            "preference-implicit",
+        ),
+    ],
+)
+def test_every_preference_shape_reads_as_the_same_stored_pair(row, fmt):
+    data = json.dumps(row, ensure_ascii=False).encode()
+    assert formats.detect_format(data, "pairs.jsonl") == fmt
+    result = formats.parse(data, "pairs.jsonl")
+    assert result.stored_format == "preference" and not result.problems
+    assert result.good_rows == [STORED_PAIR]
+
+
 @pytest.mark.parametrize(
     "row",
     [
-        LLAMA_FACTORY_PAIR,  # read as ShareGPT before: 'conversations' is there too
-        {"prompt": "2+2?", "chosen": "4", "rejected": "5"},
-        {"messages": [{"role": "user", "content": "hola"}, {"role": "assistant", "content": "hola"}], "label": True},
-        {"prompt": "2+2?", "completion": "4", "label": False},
+        {"prompt": PROMPT[0]["content"], "completion": "Lo comprobamos.", "label": True},
+        {"prompt": PROMPT, "completion": [_assistant("Lo comprobamos.")], "label": True},
+        {"messages": [*PROMPT, _assistant("Lo comprobamos.")], "label": True},
     ],
 )
-def test_preference_rows_are_recognised_and_the_message_says_what_to_do(row):
-    data = "\n".join(json.dumps(row, ensure_ascii=False) for _ in range(3)).encode()
-    with pytest.raises(FormatError) as caught:
-        formats.detect_format(data, "pairs.jsonl")
-    message = str(caught.value)
-    assert (
-        message.startswith("pairs.jsonl holds ")
-        and "preference tuning, which this workbench does not train yet" in message
-    )
-    assert "keep only the chosen one" in message
+def test_every_feedback_shape_reads_as_the_same_stored_row(row):
+    result = formats.parse(json.dumps(row, ensure_ascii=False).encode(), "kto.jsonl")
+    assert result.stored_format == "feedback" and not result.problems
+    assert result.good_rows == [{"prompt": PROMPT, "completion": "Lo comprobamos.", "label": True}]
 
 
-def test_a_label_that_is_not_a_boolean_is_not_feedback():
-    data = json.dumps({"prompt": "q", "completion": "a", "label": "spam"}).encode()
-    assert formats.detect_format(data, "labelled.jsonl") == "completion"
+TURN_THEN_ANSWER = [{"role": "user", "content": "q"}, _assistant("x")]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"prompt": "q", "chosen": "same", "rejected": "same"}, "1: rejected: the same answer as chosen"),
+        ({"prompt": "q", "chosen": "", "rejected": "b"}, "1: chosen: empty"),
+        ({"prompt": "q", "chosen": "a"}, "1: rejected: missing field"),
+        (
+            {"prompt": TURN_THEN_ANSWER, "chosen": "a", "rejected": "b"},
+            "1: prompt[1].role: the prompt's last turn must be the user's",
+        ),
+        (
+            {"prompt": "q", "completion": "a", "label": "spam"},
+            "1: label: must be true or false (is the answer good?), got 'spam'",
+        ),
+        (
+            {"chosen": [*PROMPT, _assistant("a")], "rejected": [{"role": "user", "content": "z"}, _assistant("b")]},
+            "1: chosen: the chosen and rejected conversations share no prompt",
+        ),
+        (
+            {
+                "conversations": [{"from": "human", "value": "q"}],
+                "chosen": {"from": "gpt", "value": ""},
+                "rejected": {"from": "gpt", "value": "b"},
+            },
+            "1: chosen.value: empty",
+        ),
+        (
+            {"messages": PROMPT, "label": True},
+            "1: messages[0]: the last message must be the assistant's answer that the label judges",
+        ),
+    ],
+)
+def test_bad_preference_and_feedback_rows_are_named_at_their_line_and_field(row, problem):
+    result = formats.parse(json.dumps(row).encode(), "bad.jsonl")
+    assert any(str(p).startswith(f"bad.jsonl:{problem}") for p in result.errors), [str(p) for p in result.errors]
+    assert result.good_rows == []
+
+
+def test_answers_differing_only_in_whitespace_are_a_warning():
+    result = formats.parse(json.dumps({"prompt": "q", "chosen": "a  b", "rejected": "a b"}).encode(), "w.jsonl")
+    assert not result.errors and [str(p) for p in result.warnings] == [
+        "w.jsonl:1: rejected: differs from chosen only in whitespace: little to learn from"
+    ]
+
+
+def test_pairs_export_to_trl_shape_and_csv_and_read_back():
+    trl = formats.export_rows([STORED_PAIR], "preference", "preference")
+    assert trl == [{"prompt": PROMPT, "chosen": [_assistant(CHOSEN)], "rejected": [_assistant(REJECTED)]}]
+    assert formats.parse(formats.dumps_export(trl, "preference").encode(), "back.jsonl").good_rows == [STORED_PAIR]
+    text = formats.dumps_export(formats.export_rows([STORED_PAIR], "preference", "csv"), "csv")
+    assert text.splitlines() == ["prompt,chosen,rejected", f"{PROMPT[0]['content']},{CHOSEN},{REJECTED}"]
+    with pytest.raises(ExportError, match="holds preference rows, which export as preference or csv, not chat"):
+        formats.export_rows([STORED_PAIR], "preference", "chat")
+    assert formats.export_targets("preference") == ("preference", "csv")
+    assert formats.export_targets("alpaca")[0] == "alpaca"

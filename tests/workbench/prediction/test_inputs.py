@@ -77,9 +77,9 @@ def test_more_than_five_problems_are_counted_not_listed():
     assert message.count("must be a string") == 5 and "… and 3 more" in message
 
 
-def test_a_preference_file_is_named_as_such():
-    with pytest.raises(InputError, match="preference pairs"):
-        read_inputs(_jsonl({"prompt": "p", "chosen": "a", "rejected": "b"}), "pairs.jsonl")
+def test_a_preference_file_is_answered_and_scored_against_its_chosen_answers():
+    [row] = read_inputs(_jsonl({"prompt": "p", "chosen": "a", "rejected": "b"}), "pairs.jsonl")
+    assert row.messages == [{"role": "user", "content": "p"}] and row.reference == "a"
 
 
 def test_the_training_importer_still_requires_the_answer():

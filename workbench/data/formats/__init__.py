@@ -23,6 +23,7 @@ from workbench.data.formats.export import (
     dumps_jsonl,
     export_rows,
     export_suffix,
+    export_targets,
     spreadsheet_safe,
 )
 from workbench.data.formats.limits import check_import_size, max_import_bytes, read_import_file
@@ -58,6 +59,7 @@ __all__ = [
     "dumps_jsonl",
     "export_rows",
     "export_suffix",
+    "export_targets",
     "guess_mapping",
     "max_import_bytes",
     "parse",

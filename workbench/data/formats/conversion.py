@@ -1,15 +1,12 @@
-"""The JSON input formats, one declaration each (`JSON_FORMATS`): how its rows are recognised, which stored
-kind they become, and how one becomes a stored row, with where its fields came from, so that a problem
-names the source file's own field."""
+"""The supervised JSON formats (alpaca, chat, ShareGPT, prompt/completion) turned into stored rows, with where
+their fields came from, so that a problem names the source file's own field. Declared in `kinds`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from workbench.data.formats.json_records import Record
 from workbench.data.formats.problems import Converted, Issue
 from workbench.data.formats.validation import kind_name, kind_with_article, unknown_key_issues
 
@@ -60,11 +57,11 @@ def _message_renamer(top: str, sources: list[tuple[str, dict[str, str]]]) -> Cal
     return rename
 
 
-def _from_stored(row: dict, stored: str) -> Converted:
+def from_stored(row: dict, stored: str) -> Converted:
     return row, [], same_field
 
 
-def _from_completion(row: dict, stored: str) -> Converted:
+def from_completion(row: dict, stored: str) -> Converted:
     issues = unknown_key_issues(row, COMPLETION_KEYS)
     missing = [(key, "missing field", "error") for key in COMPLETION_KEYS if key not in row]
     if missing:
@@ -103,7 +100,7 @@ def _from_conversational_completion(prompt: Any, completion: Any, issues: list[I
     return {"messages": prompt + completion}, issues, _message_renamer("prompt", sources)
 
 
-def _from_sharegpt(row: dict, stored: str) -> Converted:
+def from_sharegpt(row: dict, stored: str) -> Converted:
     issues = unknown_key_issues(row, SHAREGPT_KEYS)
     turns = row.get("conversations")
     if "conversations" not in row:
@@ -166,39 +163,6 @@ def _sharegpt_message(turn: object, where: str, issues: list[Issue]) -> tuple[ob
     if text_key in turn:
         message["content"] = turn[text_key]
     return message, {"role": f".{speaker_key}", "content": f".{text_key}"}
-
-
-def _completion_stored(records: list[Record]) -> str:
-    """Conversational prompt/completion (message lists) is stored as chat; the first row decides."""
-    first = next((r.value for r in records if isinstance(r.value, dict) and "prompt" in r.value), {})
-    return "chat" if isinstance(first.get("prompt"), list) else "alpaca"
-
-
-@dataclass(frozen=True)
-class JsonFormat:
-    """One JSON input format: everything the importer knows of it."""
-
-    name: str
-    recognise: Callable[[dict], bool]
-    """Whether a record's keys are this format's (tried in JSON_FORMATS order; the first match names it)."""
-    stored: Callable[[list[Record]], str]
-    """The stored kind its rows become (records.STORED_FORMATS), from the file's records."""
-    convert: Callable[[dict, str], Converted]
-    """One source object to (stored row or None, source-level issues, field renamer), given the stored kind."""
-
-
-JSON_FORMATS = (
-    JsonFormat("chat", lambda obj: "messages" in obj, lambda records: "chat", _from_stored),
-    JsonFormat("sharegpt", lambda obj: "conversations" in obj, lambda records: "chat", _from_sharegpt),
-    JsonFormat("completion", lambda obj: {"prompt", "completion"} <= obj.keys(), _completion_stored, _from_completion),
-    JsonFormat("alpaca", lambda obj: "instruction" in obj or "output" in obj, lambda records: "alpaca", _from_stored),
-)
-BY_NAME = {spec.name: spec for spec in JSON_FORMATS}
-
-
-def format_of_keys(obj: dict) -> str | None:
-    """The JSON format whose keys a record has, if any."""
-    return next((spec.name for spec in JSON_FORMATS if spec.recognise(obj)), None)
 
 
 def with_answer_slot(row: dict, fmt: str) -> dict:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from workbench.data.formats.conversion import format_of_keys
 from workbench.data.formats.decoding import decode
 from workbench.data.formats.json_records import Record, json_records
+from workbench.data.formats.kinds import NAMES, format_of_keys
 from workbench.data.formats.problems import FormatError
 from workbench.data.formats.tabular import extension, header_delimiter, is_parquet
 
-INPUT_FORMATS = ("alpaca", "chat", "sharegpt", "completion", "csv", "parquet")
+INPUT_FORMATS = (*NAMES, "csv", "parquet")
 
 DETECT_SAMPLE = 50
 
@@ -23,9 +23,6 @@ def detect_format(data: bytes, file: str, answers_optional: bool = False) -> str
         raise FormatError(f"{file} is empty: there is nothing to import.")
     records, _ = json_records(text, DETECT_SAMPLE)
     objects = [record.value for record in records if record.error is None and isinstance(record.value, dict)]
-    preference = next((obj for obj in objects if preference_keys(obj)), None)
-    if preference is not None:  # checked first: LLaMA-Factory's pairs also carry 'conversations'
-        raise FormatError(_preference_message(file, preference))
     for obj in objects:
         fmt = format_of_keys(obj) or ("completion" if answers_optional and "prompt" in obj else None)
         if fmt:
@@ -35,27 +32,11 @@ def detect_format(data: bytes, file: str, answers_optional: bool = False) -> str
     raise FormatError(_undetected_message(file, records, objects))
 
 
-def preference_keys(obj: dict) -> bool:
-    """A preference pair (chosen/rejected, TRL's or LLaMA-Factory's) or KTO feedback (a boolean label)."""
-    paired = {"chosen", "rejected"} <= obj.keys()
-    feedback = isinstance(obj.get("label"), bool) and ("completion" in obj or "messages" in obj)
-    return paired or feedback
-
-
-def _preference_message(file: str, obj: dict) -> str:
-    keys = ", ".join(repr(key) for key in obj)
-    kind = "preference pairs" if "chosen" in obj else "feedback rows (a true/false label per answer)"
-    return (
-        f"{file} holds {kind} ({keys}): they are for preference tuning, which this workbench does not train yet. "
-        "To learn the preferred answers instead, keep only the chosen one: rename 'chosen' to 'completion' (or to "
-        "the assistant turn of 'messages'), drop 'rejected' and 'label', and import the file again."
-    )
-
-
 def _undetected_message(file: str, records: list[Record], objects: list[dict]) -> str:
     expected = (
-        "Expected 'instruction' and 'output' (alpaca), 'messages' (chat), 'conversations' (ShareGPT) "
-        "or 'prompt' and 'completion'."
+        "Expected 'instruction' and 'output' (alpaca), 'messages' (chat), 'conversations' (ShareGPT), "
+        "'prompt' and 'completion', or preference rows: 'chosen' and 'rejected' (with 'prompt', "
+        "'conversations' or 'messages'), or 'label' feedback."
     )
     if objects:
         keys = ", ".join(repr(key) for key in objects[0]) or "no keys"

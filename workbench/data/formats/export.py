@@ -1,4 +1,5 @@
-"""Stored rows written out in any export format (alpaca, chat, sharegpt, completion, CSV for a spreadsheet)."""
+"""Stored rows written out in any export format: supervised rows as alpaca, chat, sharegpt or completion,
+preference pairs and feedback in TRL's explicit conversational shape, and any kind as CSV for a spreadsheet."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import json
 from workbench.data.formats.conversion import SHAREGPT_SPEAKERS
 from workbench.data.formats.problems import ExportError
 from workbench.data.formats.validation import kind_with_article, without_unknown_keys
-from workbench.data.records import STORED_FORMATS, alpaca_prompt, to_messages
+from workbench.data.records import PREFERENCE_KINDS, STORED_FORMATS, alpaca_prompt, to_messages
 
-EXPORT_FORMATS = ("alpaca", "chat", "sharegpt", "completion", "csv")
+EXPORT_FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference", "feedback", "csv")
+SFT_TARGETS = ("alpaca", "chat", "sharegpt", "completion", "csv")
 
 SPREADSHEET_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel and LibreOffice run as a formula
+
+
+def export_targets(stored_format: str) -> tuple[str, ...]:
+    """The export formats rows of a stored kind can be written as (the first is the default)."""
+    return (stored_format, "csv") if stored_format in PREFERENCE_KINDS else SFT_TARGETS
 
 
 def export_rows(rows: list[dict], stored_format: str, target: str, file: str = "dataset") -> list[dict]:
@@ -22,6 +29,11 @@ def export_rows(rows: list[dict], stored_format: str, target: str, file: str = "
         raise ExportError(f"Unknown stored format {stored_format!r}; expected one of {', '.join(STORED_FORMATS)}.")
     if target not in EXPORT_FORMATS:
         raise ExportError(f"Unknown export format {target!r}; expected one of {', '.join(EXPORT_FORMATS)}.")
+    allowed = export_targets(stored_format)
+    if target not in allowed:
+        raise ExportError(f"{file} holds {stored_format} rows, which export as {' or '.join(allowed)}, not {target}.")
+    if stored_format in PREFERENCE_KINDS:
+        return [_pair_row(row, stored_format, target) for row in rows]
     shape = "alpaca" if target == "csv" else target  # a CSV holds alpaca's columns
     return [_export_row(row, stored_format, shape, f"{file}: row {n}") for n, row in enumerate(rows, 1)]
 
@@ -35,10 +47,31 @@ def export_suffix(target: str) -> str:
     return ".csv" if target == "csv" else ".jsonl"
 
 
+def _pair_row(row: dict, stored: str, target: str) -> dict:
+    """A preference or feedback row in TRL's explicit conversational shape, or as CSV cells."""
+    answers = ("chosen", "rejected") if stored == "preference" else ("completion",)
+    if target == "csv":
+        prompt = row["prompt"]
+        system = next((m["content"] for m in prompt if m["role"] == "system"), None)
+        turns = [m for m in prompt if m["role"] != "system"]
+        text = turns[0]["content"] if len(turns) == 1 else "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
+        cells = {"prompt": text, **{key: row[key] for key in answers}}
+        if stored == "feedback":
+            cells["label"] = "true" if row["label"] else "false"
+        return {**cells, "system": system} if system else cells
+    exported = {"prompt": row["prompt"], **{key: [{"role": "assistant", "content": row[key]}] for key in answers}}
+    return {**exported, "label": row["label"]} if stored == "feedback" else exported
+
+
 def dumps_csv(rows: list[dict]) -> str:
-    """Alpaca rows as CSV for a spreadsheet. A cell a spreadsheet would run as a formula (`=cmd|...`,
-    `+`, `-`, `@`) starts with an apostrophe, so it opens as the text it is."""
-    columns = ["instruction", "input", "output"] + (["system"] if any(r.get("system") for r in rows) else [])
+    """Rows as CSV for a spreadsheet (alpaca's columns, or a pair's). A cell a spreadsheet would run as a
+    formula (`=cmd|...`, `+`, `-`, `@`) starts with an apostrophe, so it opens as the text it is."""
+    first = rows[0] if rows else {}
+    if "prompt" in first:
+        named = [key for key in ("prompt", "chosen", "rejected", "completion", "label") if key in first]
+    else:
+        named = ["instruction", "input", "output"]
+    columns = named + (["system"] if any(r.get("system") for r in rows) else [])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

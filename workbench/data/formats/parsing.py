@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from workbench.data.formats.conversion import BY_NAME, with_answer_slot
+from workbench.data.formats.conversion import with_answer_slot
 from workbench.data.formats.decoding import decode
 from workbench.data.formats.detection import INPUT_FORMATS, detect_format
 from workbench.data.formats.json_records import Record, json_records
+from workbench.data.formats.kinds import BY_NAME
 from workbench.data.formats.problems import ColumnMapping, FormatError, ImportResult, Problem, SourceRow
 from workbench.data.formats.tabular import parse_csv, parse_parquet
 from workbench.data.formats.validation import checked_row, import_result, kind_with_article

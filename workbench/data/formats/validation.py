@@ -50,6 +50,10 @@ def checked_row(file: str, line: int, raw: str, converted: Converted, stored: st
 def without_unknown_keys(row: dict, stored: str) -> dict:
     if stored == "chat":
         return {"messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]]}
+    if stored in ("preference", "feedback"):
+        prompt = [{"role": m["role"], "content": m["content"]} for m in row["prompt"]]
+        keys = ("chosen", "rejected") if stored == "preference" else ("completion", "label")
+        return {"prompt": prompt, **{key: row[key] for key in keys}}
     clean = {"instruction": row["instruction"], "input": row.get("input") or "", "output": row["output"]}
     if row.get("system"):
         clean["system"] = row["system"]
@@ -68,13 +72,13 @@ def import_result(
 
 
 def validate_row(row: dict, fmt: str, file: str, line: int) -> list[Problem]:
-    """The problems of one row in a stored format ("alpaca" or "chat")."""
+    """The problems of one row of a stored kind (records.STORED_FORMATS)."""
     if fmt not in STORED_FORMATS:
         raise FormatError(f"Unknown stored format {fmt!r}; expected one of {', '.join(STORED_FORMATS)}.")
     if not isinstance(row, dict):
         issues = [("row", f"expected a JSON object, got {kind_with_article(row)}", "error")]
     else:
-        issues = _alpaca_issues(row) if fmt == "alpaca" else _chat_issues(row)
+        issues = KIND_ISSUES[fmt](row)
     return [Problem(file, line, field, problem, severity) for field, problem, severity in issues]
 
 
@@ -208,3 +212,74 @@ def _order_problem(expected: str, previous: str | None, role: str) -> str:
         return "a system message can only be the first message; merge it into the first one"
     after = f"after '{previous}'" if previous else "first (after an optional system message)"
     return f"expected '{expected}' {after}, got '{role}'"
+
+
+PAIR_KEYS = ("prompt", "chosen", "rejected")
+FEEDBACK_KEYS = ("prompt", "completion", "label")
+
+
+def _prompt_issues(row: dict) -> list[Issue]:
+    """A preference or feedback row's prompt: messages as in a chat, the last one the user's."""
+    prompt = row.get("prompt")
+    if "prompt" not in row:
+        return [("prompt", "missing field", "error")]
+    if not isinstance(prompt, list) or not prompt:
+        got = "an empty list" if prompt == [] else kind_with_article(prompt)
+        return [("prompt", f"must be a list of messages ending with the user's, got {got}", "error")]
+    issues = [
+        (field.replace("messages", "prompt", 1), problem, severity)
+        for i, message in enumerate(prompt)
+        for field, problem, severity in _message_issues(i, message)
+    ]
+    if issues or not all(isinstance(m, dict) and m.get("role") in ROLES for m in prompt):
+        return issues
+    roles = [m["role"] for m in prompt]
+    if roles[-1] != "user":
+        return [
+            (
+                f"prompt[{len(roles) - 1}].role",
+                f"the prompt's last turn must be the user's (the question the answers reply to), got "
+                f"'{roles[-1]}'; move that turn into the answers or add the user's question",
+                "error",
+            )
+        ]
+    order = _role_order_issues([*roles, "assistant"])
+    return [(field.replace("messages", "prompt", 1), problem, severity) for field, problem, severity in order]
+
+
+def _preference_issues(row: dict) -> list[Issue]:
+    issues = _prompt_issues(row)
+    for side in ("chosen", "rejected"):
+        if side not in row:
+            issues.append((side, "missing field", "error"))
+        else:
+            issues += _text_issues(side, row[side], required=True)
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    if isinstance(chosen, str) and isinstance(rejected, str) and chosen.strip() and rejected.strip():
+        if chosen == rejected:
+            issues.append(("rejected", "the same answer as chosen: a pair teaches only where they differ", "error"))
+        elif chosen.split() == rejected.split():
+            issues.append(("rejected", "differs from chosen only in whitespace: little to learn from", "warning"))
+    return issues + unknown_key_issues(row, PAIR_KEYS)
+
+
+def _feedback_issues(row: dict) -> list[Issue]:
+    issues = _prompt_issues(row)
+    if "completion" not in row:
+        issues.append(("completion", "missing field", "error"))
+    else:
+        issues += _text_issues("completion", row["completion"], required=True)
+    label = row.get("label")
+    if "label" not in row:
+        issues.append(("label", "missing field", "error"))
+    elif not isinstance(label, bool):
+        issues.append(("label", f"must be true or false (is the answer good?), got {label!r}", "error"))
+    return issues + unknown_key_issues(row, FEEDBACK_KEYS)
+
+
+KIND_ISSUES = {
+    "alpaca": _alpaca_issues,
+    "chat": _chat_issues,
+    "preference": _preference_issues,
+    "feedback": _feedback_issues,
+}
