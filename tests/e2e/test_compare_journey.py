@@ -73,6 +73,7 @@ def test_a_file_of_new_inputs_is_answered_and_downloaded(trained_run, app_url, b
     with page.expect_download() as csv_download:
         page.get_by_role("button", name="Download CSV").click()
     assert csv_download.value.suggested_filename.endswith(".csv")
-    table = list(csv.reader(csv_download.value.path().read_text().splitlines()))
+    with open(csv_download.value.path(), newline="") as handle:
+        table = list(csv.reader(handle))
     assert table[0][:4] == ["row", "line", "input", "output"] and len(table) == 7
     page.screenshot(path="/tmp/e2e-predict.png", full_page=True)

@@ -279,21 +279,30 @@ def test_predict_section_answers_an_uploaded_file_and_offers_both_downloads(page
     answers = next(t for t in tables if "output" in t.columns)
     assert list(answers["input"]) == [f"Repite: {w}" for w in WORDS]
     assert list(answers["reference"]) == list(WORDS)
-    scores = next(t for t in tables if "exact_match" in t.columns and "output" not in t.columns)
-    assert 0.0 <= scores["exact_match"][0] <= 1.0
+    scores = next(t for t in tables if "exact match" in t.columns and "output" not in t.columns)
+    assert 0.0 <= scores["exact match"][0] <= 1.0
+    assert list(answers.columns[:6]) == ["row", "line", "exact match", "tokens", "stopped", "input"]
+    assert "greedy, answers of up to 4 tokens, seed 0" in [c.value for c in at.caption]
     assert [b.label for b in at.get("download_button")] == ["Download JSONL", "Download CSV"]
 
 
 def test_predict_section_asks_for_the_input_column_of_a_csv_and_names_a_bad_row(page, trained_run):
     at = _predict_section(page)
-    at.file_uploader(key="cmp_pred_file").upload("t.csv", b"text,label\nhola,uno\nadios,dos\n", "text/csv").run()
-    assert at.selectbox(key="cmp_pred_column").options == ["text", "label"]
-    assert at.selectbox(key="cmp_pred_reference").options == ["(none)", "label"]
+    at.file_uploader(key="cmp_pred_file").upload("t.csv", b"id,text,gold\n7,hola,uno\n8,adios,dos\n", "text/csv").run()
+    assert at.selectbox(key="cmp_pred_column").options == ["id", "text", "gold"]
+    assert at.selectbox(key="cmp_pred_column").value == "text"  # guessed from its name, not the first column
+    assert at.selectbox(key="cmp_pred_reference").value == "gold"
+    assert "2 rows read, 2 with an answer to score against. The first input: hola" in " ".join(
+        c.value for c in at.caption
+    )
+    at.selectbox(key="cmp_pred_column").set_value("id").run()
+    assert "are bare numbers" in at.warning[0].value
     at.file_uploader(key="cmp_pred_file").upload("bad.jsonl", b'{"instruction": "a"}\n{"instruction": 5}\n', "x").run()
-    at.button(key="cmp_pred_go").click().run()
     assert not at.exception
-    assert "bad.jsonl:2: instruction: must be a string, got int" in at.error[0].value
-    assert "nothing was started" in at.error[0].value
+    # said on upload, line by line, and nothing can start
+    shown = at.error[0].value.replace("\\", "")  # the text is shown literally: Markdown characters escaped
+    assert "bad.jsonl:2: instruction: must be a string, got int  \n" in shown and "nothing was started" in shown
+    assert at.button(key="cmp_pred_go").disabled
 
 
 def test_an_interrupted_prediction_offers_resume_and_keeps_its_answers(page, trained_run):

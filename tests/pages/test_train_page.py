@@ -231,3 +231,6 @@ def test_rows_over_max_length_are_said_before_launch_with_the_fix(page):
     at.run()
     assert not [w for w in at.warning if "max_length" in w.value]
     assert not at.button(key="train_launch").disabled
+    _set(at, "max_length", 4096)  # past what the model reads: said, with the most that helps
+    at.run()
+    assert "max_length 4,096 is more than demo reads (2,048 tokens)" in " ".join(w.value for w in at.warning)

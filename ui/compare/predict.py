@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ui.text import literal
 from workbench.errors import WorkbenchError
 from workbench.evaluation import metrics
 from workbench.jobs import queue, registry
@@ -58,24 +59,48 @@ def _launcher(base: str, adapters: list[str], preferred: str | None) -> None:
 
 
 def _columns(upload) -> dict | None:
-    """For a CSV or Parquet file: which column holds the inputs, and which the references (None: unreadable)."""
+    """How the file is read (for CSV or Parquet: the input and reference columns, guessed first), checked at
+    once: the rows read and the first input, or the problems. None when it cannot be read."""
     data = upload.getvalue()
-    if not inputs.is_tabular(data, upload.name):
-        return {}
+    reading: dict = {}
+    if inputs.is_tabular(data, upload.name):
+        try:
+            names = inputs.columns(data, upload.name)
+        except WorkbenchError as exc:
+            st.error(literal(str(exc)))
+            return None
+        prompt_guess, reference_guess = inputs.guess_columns(names)
+        cols = st.columns(2)
+        prompt = cols[0].selectbox(
+            "Input column", names, index=names.index(prompt_guess) if prompt_guess else 0, key="cmp_pred_column"
+        )
+        choices = [NO_COLUMN, *[n for n in names if n != prompt]]
+        reference = cols[1].selectbox(
+            "Reference column (optional)",
+            choices,
+            index=choices.index(reference_guess) if reference_guess in choices else 0,
+            key="cmp_pred_reference",
+            help="Answers to score the predictions against",
+        )
+        reading = {"prompt_column": prompt, "reference_column": "" if reference == NO_COLUMN else reference}
     try:
-        names = inputs.columns(data, upload.name)
+        rows = inputs.read_inputs(data, upload.name, **reading)
     except WorkbenchError as exc:
-        st.error(str(exc))
+        st.error(literal(str(exc)))
         return None
-    cols = st.columns(2)
-    prompt = cols[0].selectbox("Input column", names, key="cmp_pred_column")
-    reference = cols[1].selectbox(
-        "Reference column (optional)",
-        [NO_COLUMN, *[n for n in names if n != prompt]],
-        key="cmp_pred_reference",
-        help="Answers to score the predictions against",
+    scored = sum(row.reference is not None for row in rows)
+    first = rows[0].messages[-1]["content"]
+    st.caption(
+        f"{len(rows):,} rows read, {scored:,} with an answer to score against. The first input: "
+        f"{literal(first[:160])}{'…' if len(first) > 160 else ''}"
     )
-    return {"prompt_column": prompt, "reference_column": "" if reference == NO_COLUMN else reference}
+    if inputs.numeric_inputs(rows):
+        st.warning(
+            f"The inputs{' of column ' + repr(reading['prompt_column']) if reading else ''} are bare numbers: is "
+            "that the column that holds the text to answer?",
+            icon=":material/help:",
+        )
+    return reading
 
 
 def _start(who: str, base: str, upload, reading: dict, **settings) -> None:
@@ -83,7 +108,7 @@ def _start(who: str, base: str, upload, reading: dict, **settings) -> None:
         config = predictions.for_run(None if who == BASE_CHOICE else who, base, **settings)
         job_id = predictions.start_predict(config, upload.getvalue(), upload.name, **reading)
     except WorkbenchError as exc:
-        st.error(str(exc))
+        st.error(literal(str(exc)))
         return
     st.session_state["cmp_pred_job"] = job_id
     st.rerun()
@@ -98,19 +123,33 @@ def _job_view(job_id: int, polling: bool) -> None:
     text = (
         f"Prediction queued: {queue.waiting_for(job)}"
         if job["status"] == "queued"
-        else f"Prediction {job['status']}: {predictions.describe_progress(progress)}"
+        else f"Prediction {job['status']}: {predictions.describe_progress(progress, job['status'])}"
     )
     st.progress(min(done / total, 1.0) if total else 0.0, text=text)
     if job["status"] in ("failed", "interrupted") and job.get("error"):
         st.error(job["error"].split("\n\n")[0])
     _actions(job)
+    st.caption(_settings_line(predictions.job_config(job)))
     path = predictions.outputs_path(job)
     _summary(job)
     rows = outputs.tail(path, SHOWN_ROWS)
     if rows:
         st.caption(f"The last {len(rows)} answers (shown as text)" if done > len(rows) else "Answers (shown as text)")
-        st.dataframe(_frame(rows), hide_index=True, width="stretch")
+        st.dataframe(
+            _frame(rows),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "input": st.column_config.TextColumn("input", width="medium"),
+                "output": st.column_config.TextColumn("output", width="medium"),
+            },
+        )
         _downloads(job, path)
+
+
+def _settings_line(config) -> str:
+    how = "greedy" if config.greedy else f"sampled (temperature {config.temperature}, top p {config.top_p})"
+    return f"{how}, answers of up to {config.max_new_tokens} tokens, seed {config.seed}"
 
 
 def _actions(job: dict) -> None:
@@ -133,16 +172,20 @@ def _summary(job: dict) -> None:
     if not summary or not summary.get("metrics"):
         return
     st.caption(f"Scores over the {summary['scored']} rows that had a reference")
-    shown = {metrics.SHOWN_NAMES.get(k, k): round(v, 4) for k, v in summary["metrics"].items()}
+    shown = {metrics.SHOWN_NAMES.get(k, k).replace("_", " "): round(v, 4) for k, v in summary["metrics"].items()}
     st.dataframe(pd.DataFrame([shown]), hide_index=True)
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
+    """One line per answer: the short columns first, so that the long texts do not push them off screen."""
     table = []
     for row in rows:
-        shown = {"row": row["row"], "line": row["line"], "input": row["input"], "output": row["output"]}
+        shown = {"row": row["row"], "line": row["line"]}
         if row.get("reference") is not None:
-            shown.update(reference=row["reference"], exact_match=row["scores"].get("exact_match"))
+            shown["exact match"] = row["scores"].get("exact_match")
+        shown.update(tokens=row.get("tokens"), stopped=row.get("stopped"), input=row["input"], output=row["output"])
+        if row.get("reference") is not None:
+            shown["reference"] = row["reference"]
         table.append(shown)
     return pd.DataFrame(table)
 

@@ -11,22 +11,37 @@ from workbench.data import repository
 from workbench.data.split import SplitSpec, split_overlap
 from workbench.data.stats import DatasetStats, LengthCheck, check_lengths, compute_stats, token_histogram_chart
 from workbench.evaluation import fields
-from workbench.models.loading import ModelLoadError, load_tokenizer
+from workbench.models.loading import ModelLoadError, context_window, load_tokenizer
 
 DEFAULT_MAX_LENGTH = 1024
+STATS_KEPT = 16
+# Statistics counted per (dataset, revision, sha256, base, max length), newest last, shared by the sessions of
+# this server. Not st.cache_data: it would replay the progress bar drawn while counting, which belongs to the
+# first session's page, and a second session's visit failed with CacheReplayClosureError.
+_COUNTED: dict[tuple, DatasetStats] = {}
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _stats(name: str, n: int, sha256: str, base: str, max_length: int, _progress=None) -> DatasetStats:
-    info = repository.get_dataset(name)
-    rows = repository.load_rows(name, n)
-    return compute_stats(rows, info.format, load_tokenizer(base), max_length=max_length, progress=_progress)
+def _stats(name: str, n: int, sha256: str, base: str, max_length: int, progress) -> DatasetStats:
+    key = (name, n, sha256, base, max_length)
+    if key not in _COUNTED:
+        info = repository.get_dataset(name)
+        rows = repository.load_rows(name, n)
+        tokenizer = load_tokenizer(base)
+        stats = compute_stats(rows, info.format, tokenizer, max_length=max_length, progress=progress)
+        if stats.lengths is not None:
+            stats.lengths.context = context_window(base)
+        _COUNTED[key] = stats
+        while len(_COUNTED) > STATS_KEPT:
+            _COUNTED.pop(next(iter(_COUNTED)))
+    return _COUNTED[key]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _lengths(name: str, n: int, sha256: str, base: str, max_length: int) -> LengthCheck:
     info = repository.get_dataset(name)
-    return check_lengths(repository.load_rows(name, n), info.format, load_tokenizer(base), max_length)
+    check = check_lengths(repository.load_rows(name, n), info.format, load_tokenizer(base), max_length)
+    check.context = context_window(base)
+    return check
 
 
 def length_warning(draft: Draft) -> None:
@@ -77,7 +92,7 @@ def render_stats(draft: Draft) -> None:
         counting.progress(done / total, text=f"Counting tokens: {done:,} of {total:,} rows…")
 
     try:
-        stats = _stats(draft.name, revision.n, revision.sha256, base, int(max_length), _progress=report)
+        stats = _stats(draft.name, revision.n, revision.sha256, base, int(max_length), report)
     except ModelLoadError as exc:
         counting.empty()
         st.error(str(exc))
@@ -110,7 +125,8 @@ def _metrics(stats: DatasetStats) -> None:
 def _flagged(draft: Draft, stats: DatasetStats) -> None:
     file = f"{draft.name}.jsonl"
     if stats.lengths and (message := stats.lengths.message()):
-        with st.expander(message):
+        st.warning(message, icon=":material/straighten:")
+        with st.expander("The rows longer than max_length"):
             st.code("\n".join(stats.lengths.listing(file)[:200]), language=None)
     for label, groups in (("Exact duplicates", stats.exact_duplicates), ("Near duplicates", stats.near_duplicates)):
         if groups:

@@ -92,6 +92,12 @@ def length_notice(config: TrainConfig) -> None:
         check = _length_check(config, key)
     except (WorkbenchError, ValueError):
         return  # the launch itself says what is wrong with the dataset or the base
+    if check.context is not None and config.max_length > check.context:
+        st.warning(
+            f"max_length {config.max_length:,} is more than {config.base_model} reads ({check.context:,} tokens): "
+            f"training cannot use the rest. Set it to {check.context:,} or less.",
+            icon=":material/straighten:",
+        )
     message = check.message()
     if message:
         st.warning(message, icon=":material/straighten:")

@@ -41,6 +41,8 @@ class LengthCheck:
     """Tokens of each whole row (prompt and answer, as rendered by the chat template)."""
     prompt_tokens: list[int]
     """Tokens of each row's prompt, up to where the answer starts."""
+    context: int | None = None
+    """How many tokens the model reads, where known: max_length cannot usefully go beyond it."""
 
     @property
     def dropped(self) -> list[int]:
@@ -72,10 +74,15 @@ class LengthCheck:
         if self.dropped:
             fates.append(f"{len(self.dropped)} dropped (the prompt alone fills it)")
         verb = "is" if len(over) == 1 else "are"
-        return (
-            f"{len(over)} of {len(self.tokens)} {what} {verb} longer than max_length {self.max_length}: "
-            f"{', '.join(fates)}; raise max_length to {self.needed:,} to keep them whole, or shorten them."
-        )
+        if self.context is not None and self.needed > self.context:
+            fix = (
+                f"the longest needs {self.needed:,} tokens, more than the model reads ({self.context:,}): shorten "
+                "or remove such rows (a larger max_length cannot keep them whole)."
+            )
+        else:
+            fix = f"raise max_length to {self.needed:,} to keep them whole, or shorten them."
+        longer = f"{len(over)} of {len(self.tokens)} {what} {verb} longer than max_length {self.max_length}"
+        return f"{longer}: {', '.join(fates)}; {fix}"
 
     def listing(self, file: str) -> list[str]:
         """One line per row over max_length: `file:LINE: N tokens (prompt P): truncated|dropped`."""

@@ -16,6 +16,9 @@ from workbench.errors import WorkbenchError
 
 PROBLEMS_NAMED = 5
 TABULAR = ("csv", "parquet")
+# Beyond the importer's own guesses (instruction/prompt/question, output/response/answer/completion).
+INPUT_NAMES = ("text", "input", "query", "content", "message", "body")
+REFERENCE_NAMES = ("reference", "gold", "label", "target", "expected", "answer")
 
 
 class InputError(WorkbenchError, ValueError):
@@ -71,15 +74,34 @@ def is_tabular(data: bytes, file: str) -> bool:
         return False
 
 
+def guess_columns(names: list[str]) -> tuple[str | None, str | None]:
+    """The column that most likely holds the inputs, and the one that holds answers to score against."""
+    guessed = formats.guess_mapping(names)
+    lower = {name.strip().lower(): name for name in names}
+    prompt = guessed.instruction or next((lower[n] for n in INPUT_NAMES if n in lower), None)
+    reference = guessed.output or next((lower[n] for n in REFERENCE_NAMES if n in lower and lower[n] != prompt), None)
+    return prompt, reference
+
+
+def numeric_inputs(rows: list[PredictionInput]) -> bool:
+    """Whether most inputs are bare numbers (an id column chosen by mistake)."""
+    texts = [row.messages[-1]["content"].strip() for row in rows[:200]]
+    numbers = sum(text.replace(".", "", 1).replace("-", "", 1).isdigit() for text in texts)
+    return bool(texts) and numbers >= 0.9 * len(texts)
+
+
 def _mapping(data: bytes, file: str, prompt_column: str | None, reference_column: str | None):
     names = formats.tabular_columns(data, file)
     guessed = formats.guess_mapping(names)
+    fallback_prompt, fallback_reference = guess_columns(names)
+    guessed.instruction = guessed.instruction or fallback_prompt
+    guessed.output = guessed.output or fallback_reference
     if prompt_column:
         guessed.instruction, guessed.input = prompt_column, None
     if guessed.instruction is None:
         listed = ", ".join(repr(name) for name in names[: formats.COLUMNS_NAMED])
         raise InputError(
-            f"{file}: which column holds the inputs? None is named instruction, prompt or question; the columns "
+            f"{file}: which column holds the inputs? None is named instruction, prompt, question or text; the columns "
             f"are: {listed}. Choose it as the input column (`--column NAME` on the command line)."
         )
     if reference_column is not None:

@@ -191,13 +191,13 @@ def inputs_path(job: dict | int) -> Path:
     return paths.prediction_dir(job["id"] if isinstance(job, dict) else job) / INPUTS_FILE
 
 
-def describe_progress(progress: dict) -> str:
-    """“40/200 rows answered, 1.3 rows/s, about 2 min left”"""
+def describe_progress(progress: dict, status: str = "running") -> str:
+    """“40/200 rows answered, 1.3 rows/s, about 2 min left” (the time left only while it runs on)."""
     parts = [f"{progress.get('done', 0)}/{progress.get('total', '?')} rows answered"]
     if progress.get("rows_per_second"):
         parts.append(f"{progress['rows_per_second']:.2f} rows/s")
     eta = progress.get("eta_seconds")
-    if progress.get("phase") == "generating" and eta and eta >= 1:
+    if status == "running" and progress.get("phase") == "generating" and eta and eta >= 1:
         parts.append(f"about {eta / 60:.0f} min left" if eta >= 90 else f"about {eta:.0f} s left")
     elif progress.get("phase") == "loading":
         parts.append("loading the model")

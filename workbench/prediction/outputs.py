@@ -96,7 +96,7 @@ def csv_chunks(path: Path) -> Iterator[str]:
     }
     names = [name for name in metrics.METRICS if name in present]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer)  # CRLF line ends: a cell holding a lone CR is quoted too (RFC 4180)
     writer.writerow([*CSV_COLUMNS, *names])
     for row in iter_rows(path):
         scores = row.get("scores") or {}

@@ -14,7 +14,7 @@ from workbench.data import formats, records, repository
 from workbench.data.split import apply_split
 from workbench.data.stats import LengthCheck, check_lengths
 from workbench.errors import WorkbenchError
-from workbench.models.loading import load_tokenizer
+from workbench.models.loading import context_window, load_tokenizer
 from workbench.training.config import TrainConfig
 
 MIN_TRAIN_ROWS = 2
@@ -73,6 +73,7 @@ def length_check(config: TrainConfig) -> LengthCheck:
     fmt = repository.get_dataset(config.dataset).format
     tokenizer = load_tokenizer(config.base_model, trust_remote_code=config.trust_remote_code)
     check = check_lengths(rows, fmt, tokenizer, config.max_length, config.system_prompt)
+    check.context = context_window(config.base_model)
     if config.train_on_inputs or config.packing:
         check.prompt_tokens = [0] * len(check.tokens)
     return check

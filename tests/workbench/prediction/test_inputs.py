@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from workbench.data import formats
-from workbench.prediction.inputs import InputError, prompt_text, read_inputs
+from workbench.prediction.inputs import InputError, guess_columns, numeric_inputs, prompt_text, read_inputs
 
 
 def _jsonl(*rows) -> bytes:
@@ -45,8 +45,18 @@ def test_a_csv_column_is_the_input_and_another_the_reference():
     data = b"id,text,gold\n1,hola,uno\n2,adios,\n"
     rows = read_inputs(data, "t.csv", prompt_column="text", reference_column="gold")
     assert [(r.line, r.messages[-1]["content"], r.reference) for r in rows] == [(2, "hola", "uno"), (3, "adios", None)]
-    unscored = read_inputs(data, "t.csv", prompt_column="text")
-    assert [r.reference for r in unscored] == [None, None]  # 'gold' is not a column the importer guesses
+    guessed = read_inputs(data, "t.csv")  # 'text' holds the inputs and 'gold' the answers, by their names
+    assert [(r.messages[-1]["content"], r.reference) for r in guessed] == [("hola", "uno"), ("adios", None)]
+    unscored = read_inputs(data, "t.csv", prompt_column="text", reference_column="")
+    assert [r.reference for r in unscored] == [None, None]
+
+
+def test_column_guesses_and_a_numeric_input_column_is_noticed():
+    assert guess_columns(["id", "text", "gold"]) == ("text", "gold")
+    assert guess_columns(["id", "question", "answer"]) == ("question", "answer")
+    assert guess_columns(["a", "b"]) == (None, None)
+    ids = read_inputs(b"id,text\n1,hola\n2,adios\n", "t.csv", prompt_column="id")
+    assert numeric_inputs(ids) and not numeric_inputs(read_inputs(b"id,text\n1,hola\n", "t.csv"))
 
 
 def test_a_parquet_file_reads_like_a_csv():

@@ -52,3 +52,12 @@ def test_downloads_write_atomically_as_jsonl_or_csv(tmp_path):
     assert json.loads((tmp_path / "a.jsonl").read_text())["output"] == "uno"
     assert (tmp_path / "a.csv").read_text().splitlines()[1].startswith("1,2,in 1,uno")
     assert not list(tmp_path.glob(".*partial"))  # no temporary file left behind
+
+
+def test_a_lone_carriage_return_or_a_nul_in_an_answer_keeps_the_csv_whole(tmp_path):
+    path = tmp_path / "outputs.jsonl"
+    _rows(path, (1, "una\rdos", None), (2, "tres\x00cuatro", None), (3, "cinco\r\nseis", None))
+    text = "".join(outputs.csv_chunks(path))
+    table = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(table) == 4 and all(len(line) == len(outputs.CSV_COLUMNS) for line in table)
+    assert [line[3] for line in table[1:]] == ["una\rdos", "trescuatro", "cinco\r\nseis"]

@@ -73,7 +73,7 @@ def dumps_csv(rows: list[dict]) -> str:
         named = ["instruction", "input", "output"]
     columns = named + (["system"] if any(r.get("system") for r in rows) else [])
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer)  # CRLF line ends: a cell holding a lone CR is quoted too (RFC 4180)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([spreadsheet_safe(str(row.get(column) or "")) for column in columns])
@@ -81,6 +81,9 @@ def dumps_csv(rows: list[dict]) -> str:
 
 
 def spreadsheet_safe(cell: str) -> str:
+    """The cell as a spreadsheet shows it: never run as a formula, NUL characters (which cut a cell short
+    in some spreadsheets) left out."""
+    cell = cell.replace("\x00", "")
     return f"'{cell}" if cell.startswith(SPREADSHEET_FORMULA_START) else cell
 
 
