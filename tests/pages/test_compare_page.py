@@ -328,3 +328,21 @@ def test_an_interrupted_prediction_offers_resume_and_keeps_its_answers(page, tra
     answered = [json.loads(line) for line in outputs_file.read_text().splitlines()]
     assert answered[:2] == earlier
     assert [r["row"] for r in answered] == [1, 2, 3, 4, 5] and [r["input"] for r in answered] == list(WORDS)
+
+
+def test_sampled_prediction_takes_the_pages_temperature_top_p_and_seed(page, trained_run):
+    from workbench.prediction import job as predictions
+
+    at = _predict_section(page)
+    assert at.slider(key="cmp_pred_top_p").disabled and at.number_input(key="cmp_pred_seed").disabled
+    at.file_uploader(key="cmp_pred_file").upload("q.jsonl", b'{"instruction": "hola"}\n', "application/jsonl").run()
+    at.toggle(key="cmp_pred_greedy").set_value(False).run()
+    at.slider(key="cmp_pred_temp").set_value(1.2)
+    at.slider(key="cmp_pred_top_p").set_value(0.5)
+    at.number_input(key="cmp_pred_seed").set_value(7)
+    at.number_input(key="cmp_pred_max_new").set_value(3)
+    at.button(key="cmp_pred_go").click().run()
+    assert not at.exception and not at.error
+    config = predictions.job_config(predictions.list_predictions()[0])
+    assert (config.greedy, config.temperature, config.top_p, config.seed) == (False, 1.2, 0.5, 7)
+    assert "sampled (temperature 1.2, top p 0.5), answers of up to 3 tokens, seed 7" in [c.value for c in at.caption]

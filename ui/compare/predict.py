@@ -50,12 +50,17 @@ def _launcher(base: str, adapters: list[str], preferred: str | None) -> None:
             "a last assistant turn, or a reference column) are scored against it.",
         )
         reading = _columns(upload) if upload is not None else {}
-        cols = st.columns([1, 1, 1])
+        cols = st.columns([1, 1, 1, 1, 1])
         greedy = cols[0].toggle("Greedy", True, key="cmp_pred_greedy", help="The most likely answer, as in evaluation")
         temperature = cols[1].slider("Temperature", 0.05, 2.0, 0.7, 0.05, key="cmp_pred_temp", disabled=greedy)
-        max_new = cols[2].number_input("Longest answer (tokens)", 1, 8192, 256, key="cmp_pred_max_new")
+        top_p = cols[2].slider("Top p", 0.05, 1.0, 0.9, 0.05, key="cmp_pred_top_p", disabled=greedy)
+        max_new = cols[3].number_input("Longest answer (tokens)", 1, 8192, 256, key="cmp_pred_max_new")
+        seed = cols[4].number_input(
+            "Seed", 0, 2**31 - 1, 0, key="cmp_pred_seed", disabled=greedy, help="The same seed gives the same sample"
+        )
+        settings = dict(greedy=greedy, temperature=temperature, top_p=top_p, max_new_tokens=max_new, seed=int(seed))
         if st.button("Predict", type="primary", key="cmp_pred_go", disabled=upload is None or reading is None):
-            _start(who, base, upload, reading or {}, greedy=greedy, temperature=temperature, max_new_tokens=max_new)
+            _start(who, base, upload, reading or {}, **settings)
 
 
 def _columns(upload) -> dict | None:
