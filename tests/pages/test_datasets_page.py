@@ -405,3 +405,13 @@ def test_statistics_open_again_in_a_second_session(page):
         at.button_group(key="ds_section").set_value("Statistics").run()
         assert not at.exception, at.exception
         assert {m.label for m in at.metric} >= {"Rows", "Tokens"}
+
+
+def test_statistics_of_pairs_show_prompt_and_answer_lengths(page):
+    repository.create_dataset("pares", "preference", PAIRS)
+    at = _goto(page(PAGE), "pares")
+    at.button_group(key="ds_section").set_value("Statistics").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"Mean prompt tokens", "Mean chosen tokens", "Mean rejected tokens"} <= set(metrics)
+    assert metrics["Sides differing only in whitespace"] == "0" and metrics["Rows"] == "3"

@@ -228,3 +228,18 @@ def test_preference_pairs_import_export_and_are_refused_for_sft_training(tmp_pat
     err = capsys.readouterr().err
     assert "holds preference pairs, a chosen and a rejected answer per prompt (DPO, ORPO)" in err
     assert "learns from instruction or chat rows" in err
+
+
+def test_a_csv_of_pairs_imports_with_a_column_mapping(tmp_path, capsys):
+    source = tmp_path / "pares.csv"
+    source.write_text("pregunta,buena,mala\n¿Hora?,Las tres.,No sé.\n", encoding="utf-8")
+    code = main(
+        ["datasets", "import", str(source), "--no-split", "--map", "instruction=pregunta"]
+        + ["--map", "chosen=buena", "--map", "rejected=mala"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert repository.load_rows("pares") == [
+        {"prompt": [{"role": "user", "content": "¿Hora?"}], "chosen": "Las tres.", "rejected": "No sé."}
+    ]
+    assert main(["datasets", "import", str(source), "--name", "x", "--map", "winner=buena"]) == 2
+    assert "FIELD one of instruction, input, output, system, chosen, rejected" in capsys.readouterr().err

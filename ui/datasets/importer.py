@@ -19,7 +19,7 @@ from workbench.data.records import row_text
 from workbench.data.split import PROPOSED_SEED, SplitSpec, holdout_tradeoff, proposed_holdout
 
 UPLOAD_TYPES = ["jsonl", "json", "csv", "tsv", "parquet", "txt"]
-MAPPED_FIELDS = ("instruction", "input", "output", "system")
+MAPPED_FIELDS = ("instruction", "input", "output", "system", "chosen", "rejected")
 NONE_COLUMN = "(none)"
 
 

@@ -9,7 +9,14 @@ from ui.datasets.draft import Draft
 from ui.models import base_model_picker, default_base
 from workbench.data import repository
 from workbench.data.split import SplitSpec, split_overlap
-from workbench.data.stats import DatasetStats, LengthCheck, check_lengths, compute_stats, token_histogram_chart
+from workbench.data.stats import (
+    DatasetStats,
+    LengthCheck,
+    PairStats,
+    check_lengths,
+    compute_stats,
+    token_histogram_chart,
+)
 from workbench.evaluation import fields
 from workbench.models.loading import ModelLoadError, context_window, load_tokenizer
 
@@ -99,6 +106,8 @@ def render_stats(draft: Draft) -> None:
         return
     counting.empty()
     _metrics(stats)
+    if stats.pairs is not None:
+        _pair_metrics(stats.pairs)
     st.altair_chart(token_histogram_chart(stats), width="stretch")
     _flagged(draft, stats)
     _label_balance(draft.name, revision)
@@ -120,6 +129,19 @@ def _metrics(stats: DatasetStats) -> None:
             help=f"{stats.json_valid:,} of all {stats.rows:,} outputs are valid JSON "
             f"({stats.json_outputs:,} start like JSON)",
         )
+
+
+def _pair_metrics(pairs: PairStats) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Mean prompt tokens", f"{pairs.mean(pairs.prompt_tokens):.0f}")
+    cols[1].metric("Mean chosen tokens", f"{pairs.mean(pairs.chosen_tokens):.0f}")
+    cols[2].metric("Mean rejected tokens", f"{pairs.mean(pairs.rejected_tokens):.0f}")
+    cols[3].metric(
+        "Sides differing only in whitespace",
+        f"{pairs.whitespace_only:,}",
+        help="Pairs whose chosen and rejected answers have the same words: little for the model to learn from",
+    )
+    st.caption("Tokens per row below count each prompt with its chosen answer.")
 
 
 def _flagged(draft: Draft, stats: DatasetStats) -> None:

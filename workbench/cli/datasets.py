@@ -96,15 +96,18 @@ def _list(args) -> int:
     return 0
 
 
+MAPPED_FIELDS = ("instruction", "input", "output", "system", "chosen", "rejected")
+
+
 def _parse_mapping(pairs: list[str]) -> formats.ColumnMapping | None:
     if not pairs:
         return None
     mapping = formats.ColumnMapping()
     for pair in pairs:
         field, _, column = pair.partition("=")
-        if field not in ("instruction", "input", "output", "system") or not column:
+        if field not in MAPPED_FIELDS or not column:
             raise repository.DatasetError(
-                f"--map {pair!r}: expected FIELD=COLUMN with FIELD one of instruction, input, output, system."
+                f"--map {pair!r}: expected FIELD=COLUMN with FIELD one of {', '.join(MAPPED_FIELDS)}."
             )
         setattr(mapping, field, column)
     return mapping

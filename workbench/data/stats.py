@@ -119,6 +119,38 @@ def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
 
 
 @dataclass
+class PairStats:
+    """Preference pairs in tokens: each prompt, and each side's answer (the tokens it adds to the prompt, its
+    end-of-turn marker included); and how many pairs differ only in whitespace."""
+
+    prompt_tokens: list[int]
+    chosen_tokens: list[int]
+    rejected_tokens: list[int]
+    whitespace_only: int
+
+    @staticmethod
+    def mean(values: list[int]) -> float:
+        return float(np.mean(values)) if values else 0.0
+
+
+def pair_stats(rows: list[dict], lengths: LengthCheck, tokenizer) -> PairStats:
+    """`lengths` counted prompt + chosen; the rejected side is counted here."""
+    rejected = [[*row.get("prompt", []), {"role": "assistant", "content": row.get("rejected")}] for row in rows]
+    rejected_whole = conversation_token_counts(rejected, tokenizer)
+    prompts = lengths.prompt_tokens
+    return PairStats(
+        prompt_tokens=prompts,
+        chosen_tokens=[whole - prompt for whole, prompt in zip(lengths.tokens, prompts, strict=True)],
+        rejected_tokens=[whole - prompt for whole, prompt in zip(rejected_whole, prompts, strict=True)],
+        whitespace_only=sum(
+            str(row.get("chosen")).split() == str(row.get("rejected")).split()
+            and row.get("chosen") != row.get("rejected")
+            for row in rows
+        ),
+    )
+
+
+@dataclass
 class DatasetStats:
     rows: int
     characters: int
@@ -127,6 +159,7 @@ class DatasetStats:
     max_length: int
     over_max: list[int] = field(default_factory=list)
     lengths: LengthCheck | None = None
+    pairs: PairStats | None = None
     exact_duplicates: list[list[int]] = field(default_factory=list)
     near_duplicates: list[list[int]] = field(default_factory=list)
     json_outputs: int = 0
@@ -201,6 +234,7 @@ def compute_stats(
         near_duplicates=find_near_duplicates(texts),
         json_outputs=json_outputs,
         json_valid=json_valid,
+        pairs=pair_stats(rows, lengths, tokenizer) if fmt == "preference" else None,
     )
 
 

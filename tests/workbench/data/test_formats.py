@@ -956,3 +956,29 @@ def test_pairs_export_to_trl_shape_and_csv_and_read_back():
         formats.export_rows([STORED_PAIR], "preference", "chat")
     assert formats.export_targets("preference") == ("preference", "csv")
     assert formats.export_targets("alpaca")[0] == "alpaca"
+
+
+def test_a_csv_or_parquet_with_chosen_and_rejected_columns_reads_as_pairs():
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    result = formats.parse(b"question,chosen,rejected\nq1,a,b\nq2,same,same\n", "p.csv")
+    assert result.stored_format == "preference"
+    assert result.good_rows == [{"prompt": [{"role": "user", "content": "q1"}], "chosen": "a", "rejected": "b"}]
+    assert [str(p) for p in result.errors] == [
+        "p.csv:3: rejected: the same answer as chosen: a pair teaches only where they differ"
+    ]
+    mapped = formats.parse(
+        b"q,good,bad\nq1,a,b\n", "m.csv", mapping=ColumnMapping(instruction="q", chosen="good", rejected="bad")
+    )
+    assert mapped.good_rows == [{"prompt": [{"role": "user", "content": "q1"}], "chosen": "a", "rejected": "b"}]
+    with pytest.raises(FormatError, match="no column is mapped to 'rejected'.*the worse answer"):
+        formats.parse(b"q,good\nq1,a\n", "m.csv", mapping=ColumnMapping(instruction="q", chosen="good"))
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"prompt": ["q1"], "chosen": ["a"], "rejected": [""]}), buffer)
+    parquet = formats.parse(buffer.getvalue(), "p.parquet")
+    assert parquet.stored_format == "preference" and [str(p) for p in parquet.errors] == [
+        "p.parquet:1: rejected: empty"
+    ]

@@ -296,3 +296,29 @@ def test_statistics_carry_the_length_check(tokenizer):
     rows = [{"instruction": "palabra " * 120, "input": "", "output": "uno"}]
     stats = compute_stats(rows, "alpaca", tokenizer, max_length=100)
     assert stats.over_max == [0] and stats.lengths.dropped == [0]
+
+
+def test_preference_statistics_count_prompt_and_both_answers(tokenizer):
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": "¿Hora?"}],
+            "chosen": "Son las tres.",
+            "rejected": "No lo sé, lo siento.",
+        },
+        {"prompt": [{"role": "user", "content": "¿Día?"}], "chosen": "Lunes  hoy", "rejected": "Lunes hoy"},
+    ]
+    stats = compute_stats(rows, "preference", tokenizer, max_length=1024)
+    pairs = stats.pairs
+    prompts = [[{"role": "user", "content": "¿Hora?"}], [{"role": "user", "content": "¿Día?"}]]
+    assert pairs.prompt_tokens == stats_module.conversation_token_counts(prompts, tokenizer, generation_prompt=True)
+    with_rejected = [[*p, {"role": "assistant", "content": r["rejected"]}] for p, r in zip(prompts, rows, strict=True)]
+    expected = [
+        w - p
+        for w, p in zip(
+            stats_module.conversation_token_counts(with_rejected, tokenizer), pairs.prompt_tokens, strict=True
+        )
+    ]
+    assert pairs.rejected_tokens == expected and pairs.rejected_tokens[0] > pairs.chosen_tokens[0]
+    assert pairs.whitespace_only == 1
+    assert compute_stats(rows[:1], "preference", tokenizer).pairs.whitespace_only == 0
+    assert compute_stats([{"instruction": "a", "input": "", "output": "b"}], "alpaca", tokenizer).pairs is None

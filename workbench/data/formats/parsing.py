@@ -41,8 +41,8 @@ def parse(
         raise FormatError(f"{file} is a Parquet file: read it with the parquet format.")
     text, encoding, notes = decode(data, file)
     if fmt == "csv":
-        rows, more_notes = parse_csv(text, file, mapping, answers_optional)
-        return import_result(file, fmt, "alpaca", encoding, rows, notes + more_notes)
+        rows, more_notes, kind = parse_csv(text, file, mapping, answers_optional)
+        return import_result(file, fmt, kind, encoding, rows, notes + more_notes)
     records, more_notes = json_records(text)
     stored = BY_NAME[fmt].stored(records)
     rows = [_json_source_row(record, fmt, stored, file, answers_optional) for record in records]

@@ -42,12 +42,15 @@ class SourceRow:
 
 @dataclass
 class ColumnMapping:
-    """Which source column feeds which alpaca field (csv and parquet)."""
+    """Which source column feeds which field (csv and parquet): alpaca's, or with `chosen` and `rejected`
+    a preference pair's (instruction and input then make its prompt)."""
 
     instruction: str | None = None
     input: str | None = None
     output: str | None = None
     system: str | None = None
+    chosen: str | None = None
+    rejected: str | None = None
 
 
 @dataclass

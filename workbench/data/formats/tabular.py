@@ -14,16 +14,24 @@ from workbench.data.formats.conversion import NO_ANSWER, column_renamer
 from workbench.data.formats.decoding import decode
 from workbench.data.formats.problems import ColumnMapping, Converted, FormatError, ImportResult, Issue, SourceRow
 from workbench.data.formats.validation import checked_row, import_result
-from workbench.data.records import ALPACA_FIELDS
+from workbench.data.records import ALPACA_FIELDS, alpaca_prompt
 
 MAPPING_GUESSES = {
     "instruction": ("instruction", "prompt", "question"),
     "input": ("input", "context"),
     "output": ("output", "response", "answer", "completion"),
     "system": ("system",),
+    "chosen": ("chosen",),
+    "rejected": ("rejected",),
 }
+PAIR_FIELDS = ("chosen", "rejected")
 
-FIELD_MEANINGS = {"instruction": "the instruction or question", "output": "the expected answer"}
+FIELD_MEANINGS = {
+    "instruction": "the instruction or question",
+    "output": "the expected answer",
+    "chosen": "the better answer",
+    "rejected": "the worse answer",
+}
 
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "vertical bar"}
 
@@ -68,13 +76,17 @@ def _checked_mapping(
     """The mapped fields and their columns; FormatError when a required one is missing or unknown."""
     mapping = mapping or guess_mapping(columns)
     available = _column_list(columns)
-    for field in ("instruction",) if answers_optional else ("instruction", "output"):
+    paired = mapping.chosen is not None or mapping.rejected is not None
+    required = (
+        ("instruction", *PAIR_FIELDS) if paired else ("instruction",) if answers_optional else ("instruction", "output")
+    )
+    for field in required:
         if getattr(mapping, field) is None:
             raise FormatError(
                 f"{file}: no column is mapped to {field!r}. The columns are: {available}. "
                 f"Choose the column that holds {FIELD_MEANINGS[field]}."
             )
-    fields = {field: getattr(mapping, field) for field in ALPACA_FIELDS}
+    fields = {field: getattr(mapping, field) for field in (*ALPACA_FIELDS, *PAIR_FIELDS)}
     fields = {field: column for field, column in fields.items() if column is not None}
     for field, column in fields.items():
         if column not in columns:
@@ -88,6 +100,24 @@ def _column_list(columns: list[str]) -> str:
     named = ", ".join(repr(c) for c in columns[:COLUMNS_NAMED]) or "none"
     more = len(columns) - COLUMNS_NAMED
     return f"{named} and {more:,} more" if more > 0 else named
+
+
+def tabular_kind(fields: dict[str, str]) -> str:
+    """The stored kind a mapping makes: preference pairs when it maps the answers chosen and rejected."""
+    return "preference" if "chosen" in fields else "alpaca"
+
+
+def _converted(cells: Mapping[str, object], fields: dict[str, str], answers_optional: bool, issues=None) -> Converted:
+    if tabular_kind(fields) == "alpaca":
+        return _tabular_row(cells, fields, answers_optional), issues or [], column_renamer(fields)
+    row = _tabular_row(cells, {k: v for k, v in fields.items() if k not in PAIR_FIELDS}, answers_optional=True)
+    prompt = [{"role": "system", "content": row["system"]}] if row.get("system") else []
+    prompt.append({"role": "user", "content": alpaca_prompt(row)})
+    names = {f"prompt[{len(prompt) - 1}].content": fields["instruction"]}
+    if row.get("system"):
+        names["prompt[0].content"] = fields["system"]
+    pair = {"prompt": prompt, "chosen": cells[fields["chosen"]], "rejected": cells[fields["rejected"]]}
+    return pair, issues or [], column_renamer({**fields, **names})
 
 
 def _tabular_row(cells: Mapping[str, object], fields: dict[str, str], answers_optional: bool = False) -> dict:
@@ -143,7 +173,8 @@ def _csv_header_and_body(text: str, file: str) -> tuple[list[str], list[tuple[in
 
 def parse_csv(
     text: str, file: str, mapping: ColumnMapping | None, answers_optional: bool = False
-) -> tuple[list[SourceRow], list[str]]:
+) -> tuple[list[SourceRow], list[str], str]:
+    """The rows of a CSV/TSV text, notes on how it was read, and the stored kind of its rows."""
     header, body = _csv_header_and_body(text, file)
     fields = _checked_mapping(mapping, header, file, answers_optional)
     delimiter = _csv_delimiter(text, file)
@@ -153,7 +184,7 @@ def parse_csv(
     if blank:
         notes.append(f"{blank} blank line{'' if blank == 1 else 's'} skipped")
     rows = [_csv_source_row(file, record, header, fields, delimiter, answers_optional) for record in records]
-    return rows, notes
+    return rows, notes, tabular_kind(fields)
 
 
 def _csv_source_row(
@@ -166,12 +197,8 @@ def _csv_source_row(
 ) -> SourceRow:
     line, raw, cells = record
     padded = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=False))
-    converted = (
-        _tabular_row(padded, fields, answers_optional),
-        _cell_count_issues(cells, len(header), delimiter),
-        column_renamer(fields),
-    )
-    return checked_row(file, line, raw, converted, "alpaca")
+    converted = _converted(padded, fields, answers_optional, _cell_count_issues(cells, len(header), delimiter))
+    return checked_row(file, line, raw, converted, tabular_kind(fields))
 
 
 def _cell_count_issues(cells: list[str], columns: int, delimiter: str) -> list[Issue]:
@@ -213,6 +240,5 @@ def parse_parquet(
     for number, record in enumerate(table.to_pylist(), 1):
         cells = {column: _parquet_cell(value) for column, value in record.items()}
         raw = json.dumps(record, ensure_ascii=False, default=str)
-        converted: Converted = (_tabular_row(cells, fields, answers_optional), [], column_renamer(fields))
-        rows.append(checked_row(file, number, raw, converted, "alpaca"))
-    return import_result(file, "parquet", "alpaca", "utf-8", rows, ["line numbers are row numbers"])
+        rows.append(checked_row(file, number, raw, _converted(cells, fields, answers_optional), tabular_kind(fields)))
+    return import_result(file, "parquet", tabular_kind(fields), "utf-8", rows, ["line numbers are row numbers"])
