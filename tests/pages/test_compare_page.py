@@ -346,3 +346,39 @@ def test_sampled_prediction_takes_the_pages_temperature_top_p_and_seed(page, tra
     config = predictions.job_config(predictions.list_predictions()[0])
     assert (config.greedy, config.temperature, config.top_p, config.seed) == (False, 1.2, 0.5, 7)
     assert "sampled (temperature 1.2, top p 0.5), answers of up to 3 tokens, seed 7" in [c.value for c in at.caption]
+
+
+def test_picking_the_better_answer_keeps_a_preference_pair_and_both_wrong_keeps_two(page, trained_run):
+    from workbench.data import repository
+
+    def turn(answer: str) -> list[dict]:
+        return [{"role": "user", "content": "Repite: uno"}, {"role": "assistant", "content": answer}]
+
+    at = page(PAGE)
+    base, adapter = turn("dos tres"), turn("uno.")
+    at.session_state["cmp_history"] = {"demo::__base__": base, "demo::words-demo": adapter}
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="cmp_judge_dataset").value == "New dataset…"
+    at.text_input(key="cmp_judge_new_name").set_value("mis-pares")
+    at.button(key="cmp_judge_right").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [pair] = repository.load_rows("mis-pares")
+    assert repository.get_dataset("mis-pares").format == "preference"
+    assert pair == {
+        "prompt": [{"role": "user", "content": "Repite: uno"}],
+        "chosen": adapter[-1]["content"],
+        "rejected": base[-1]["content"],
+    }
+    assert "Kept in mis-pares: now 1 pairs" in at.success[0].value
+    assert at.selectbox(key="cmp_judge_dataset").value == "mis-pares"  # the next choice goes there too
+    at.toggle(key="cmp_judge_both").set_value(True).run()
+    at.text_area(key="cmp_judge_written").set_value("uno")
+    at.button(key="cmp_judge_add").click().run()
+    rows = repository.load_rows("mis-pares")
+    assert [r["chosen"] for r in rows[1:]] == ["uno", "uno"]
+    assert [r["rejected"] for r in rows[1:]] == ["dos tres", "uno."]
+    at.session_state["cmp_history"] = {"demo::__base__": turn("dos"), "demo::words-demo": turn("")}
+    at.run()
+    at.button(key="cmp_judge_right").click().run()
+    assert "Not added: chosen: empty." in at.error[0].value and len(repository.load_rows("mis-pares")) == 3

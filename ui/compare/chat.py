@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from ui.compare.judge import render_judge
 from ui.compare.sides import BASE_SIDE
 from ui.text import literal
 from workbench.data import repository
@@ -89,6 +90,7 @@ def render_chat(
     prompt = st.chat_input("Ask both sides the same thing", key="cmp_prompt")
     if prompt:
         _ask(engine, prompt, histories, adapter_names, settings, columns)
+    render_judge(labels, histories, settings.system_prompt)
     _tools(keys, labels, histories)
 
 
