@@ -89,23 +89,30 @@ def _columns(upload) -> dict | None:
         )
         reading = {"prompt_column": prompt, "reference_column": "" if reference == NO_COLUMN else reference}
     try:
-        rows = inputs.read_inputs(data, upload.name, **reading)
+        count, scored, first, numeric = _checked(upload.file_id, upload.name, tuple(reading.items()), data)
     except WorkbenchError as exc:
         st.error(literal(str(exc)))
         return None
-    scored = sum(row.reference is not None for row in rows)
-    first = rows[0].messages[-1]["content"]
     st.caption(
-        f"{len(rows):,} rows read, {scored:,} with an answer to score against. The first input: "
+        f"{count:,} rows read, {scored:,} with an answer to score against. The first input: "
         f"{literal(first[:160])}{'…' if len(first) > 160 else ''}"
     )
-    if inputs.numeric_inputs(rows):
+    if numeric:
         st.warning(
             f"The inputs{' of column ' + repr(reading['prompt_column']) if reading else ''} are bare numbers: is "
             "that the column that holds the text to answer?",
             icon=":material/help:",
         )
     return reading
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=8)
+def _checked(file_id: str, name: str, reading: tuple, _data: bytes) -> tuple[int, int, str, bool]:
+    """(rows, rows with a reference, the first input, whether the inputs are bare numbers) of an upload, read
+    once per upload and column choice, not on every rerun of the page."""
+    rows = inputs.read_inputs(_data, name, **dict(reading))
+    scored = sum(row.reference is not None for row in rows)
+    return len(rows), scored, rows[0].messages[-1]["content"], inputs.numeric_inputs(rows)
 
 
 def _start(who: str, base: str, upload, reading: dict, **settings) -> None:
