@@ -181,7 +181,7 @@ def trl_child(run_name: str) -> int:
 
     from workbench.jobs.worker import quiet_libraries
     from workbench.training import runs
-    from workbench.training.data import build_datasets
+    from workbench.training.objectives import build_datasets
     from workbench.training.worker import save_adapter
 
     quiet_libraries()

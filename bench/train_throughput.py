@@ -319,7 +319,7 @@ def child(args) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from workbench.jobs.worker import quiet_libraries
     from workbench.training.config import default_config
-    from workbench.training.data import build_datasets
+    from workbench.training.objectives import build_datasets
     from workbench.training.runs import create_run, get_run
 
     quiet_libraries()
@@ -422,19 +422,20 @@ def take_away(lever: str, config, patch=setattr):
     that it is undone), not a setting users have."""
     if lever == "c-fp32":
         return config.with_updates(precision="fp32")
-    from workbench.training import trainer, worker
+    from workbench.training import trainer
+    from workbench.training.objectives import sft
 
     if lever == "c-full-logits":
         patch(trainer, "supports_label_only_loss", lambda model: False)
     if lever == "c-length-grouped":
-        original = worker.sft_config
+        original = sft.trl_config
 
         def length_grouped(*args, **kwargs):
-            sft = original(*args, **kwargs)
-            sft.train_sampling_strategy = "group_by_length"
-            return sft
+            arguments = original(*args, **kwargs)
+            arguments.train_sampling_strategy = "group_by_length"
+            return arguments
 
-        patch(worker, "sft_config", length_grouped)
+        patch(sft.OBJECTIVE, "trl_config", length_grouped)
     return config
 
 
@@ -548,8 +549,8 @@ def validation_loss(model, config, run_id: int, limit: int | None) -> float:
     """Mean loss per completion token over the held-out rows: fp32, no autocast, one row at a time."""
     import torch
 
-    from workbench.training.data import build_datasets
     from workbench.training.model_load import training_tokenizer
+    from workbench.training.objectives import build_datasets
     from workbench.training.runs import get_run
 
     _, eval_ds, _ = build_datasets(config, get_run(run_id)["dataset_revision_id"])

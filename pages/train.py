@@ -7,9 +7,10 @@ from ui.links import follow_url, keep_in_url, run_view_link
 from ui.models import base_model_picker
 from ui.persist import remember, restore
 from ui.sidebar import device
-from ui.train.config_form import config_form, load_config
+from ui.train.config_form import apply_pending, config_form, load_config
 from ui.train.launch import config_files, launch_bar, memory_panel, queue_panel, run_controls
 from ui.train.live import live_run
+from ui.train.objective import objective_settings
 from workbench.data import repository
 from workbench.models.presets import preset_for
 from workbench.training import runs
@@ -73,8 +74,10 @@ if preset and st.button(f"Use the recommended settings for {preset.name}", key="
     load_config(apply_preset(current, preset))
     st.rerun()
 
+apply_pending(default)
+objective = objective_settings(repository.get_dataset(dataset).format, base)
 values = config_form(default)
-config = TrainConfig(base_model=base, dataset=dataset, dataset_revision=revision, **values)
+config = TrainConfig(base_model=base, dataset=dataset, dataset_revision=revision, **values, **objective)
 st.session_state["train_last_config"] = config
 if config.trust_remote_code:
     st.warning(

@@ -1,3 +1,4 @@
+import json
 import time
 
 from workbench.training import runs
@@ -234,3 +235,71 @@ def test_rows_over_max_length_are_said_before_launch_with_the_fix(page):
     _set(at, "max_length", 4096)  # past what the model reads: said, with the most that helps
     at.run()
     assert "max_length 4,096 is more than demo reads (2,048 tokens)" in " ".join(w.value for w in at.warning)
+
+
+def _pairs_dataset():
+    from workbench.data import repository
+    from workbench.data.split import SplitSpec
+
+    pairs = [
+        {"prompt": [{"role": "user", "content": f"Repite: {w}"}], "chosen": w, "rejected": f"{w} {w}"}
+        for w in ("uno", "dos", "tres", "cuatro", "cinco", "seis")
+    ]
+    repository.create_dataset("pairs", "preference", pairs)
+    repository.make_split("pairs", 1, SplitSpec(seed=1, validation_count=2))
+
+
+def test_a_preference_dataset_offers_its_objectives_and_goes_on_from_the_sft_run(page, trained_run):
+    _pairs_dataset()
+    at = page(PAGE)
+    at.selectbox(key="train_dataset").set_value("pairs").run()
+    at.selectbox(key="train_base").set_value("demo").run()
+    assert not at.exception
+    objective = at.selectbox(key="tc_objective")
+    assert objective.options == [
+        "DPO: prefers the chosen answer of each pair over the rejected one, staying near its reference",
+        "ORPO: learns the chosen answers and, in one loss, to prefer them over the rejected ones (no reference)",
+        "KTO: raises the answers labelled good and lowers the bad ones, staying near its reference",
+    ]
+    assert objective.value == "dpo"
+    assert at.selectbox(key="tc_start_from").value == "words-demo"  # the newest supervised run of this base
+    assert any("Reference: run words-demo's adapter" in c.value for c in at.caption)
+    assert at.number_input(key="tc_beta").value == 0.1
+    assert at.selectbox(key="tc_loss_type").value == "auto"
+
+    # the user's choice of a new adapter stays; KTO adds its weights and has no DPO loss types
+    at.selectbox(key="tc_start_from").set_value("").run()
+    at.selectbox(key="tc_objective").set_value("kto").run()
+    assert at.selectbox(key="tc_start_from").value == "words-demo"  # said once per objective
+    at.selectbox(key="tc_start_from").set_value("").run()
+    at.run()
+    assert at.selectbox(key="tc_start_from").value == ""
+    assert at.number_input(key="tc_desirable_weight").value == 1.0
+    assert at.selectbox(key="tc_loss_type").options == ["auto", "kto", "apo_zero_unpaired"]
+
+
+def test_an_sft_dataset_trains_sft_only(page):
+    at = page(PAGE)
+    assert at.selectbox(key="tc_objective").value == "sft"
+    assert len(at.selectbox(key="tc_objective").options) == 1
+    assert not [w for w in at.number_input if w.key == "tc_beta"]
+
+
+def test_a_dpo_run_launched_from_the_page_charts_its_rewards_live(page, trained_run):
+    _pairs_dataset()
+    at = page(PAGE)
+    at.selectbox(key="train_dataset").set_value("pairs").run()
+    at.selectbox(key="train_base").set_value("demo").run()
+    _set(at, "max_steps", 4)
+    _set(at, "auto_evaluate", False)
+    at.run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    run = runs.list_runs()[0]
+    assert runs.run_config(run).objective == "dpo" and runs.run_config(run).start_from == "words-demo"
+    final = runs.wait_for(run["id"], poll=0.5, timeout=120)
+    assert final["status"] == "completed", final["error"]
+    at.session_state["train_watch"] = run["id"]
+    at.run()
+    titles = [json.loads(chart.proto.spec)["title"] for chart in at.get("vega_lite_chart")]
+    assert "Rewards" in titles and "Reward accuracy" in titles, titles

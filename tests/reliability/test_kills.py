@@ -19,6 +19,7 @@ from pathlib import Path
 
 from workbench import paths
 from workbench.data import repository
+from workbench.jobs import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SAVE_KILLS = 50
@@ -228,3 +229,52 @@ def test_kill_9_of_a_prediction_worker_resumes_from_its_last_answered_row(traine
         r["output"] for r in answered
     ]
     print(f"{PREDICT_KILLS} prediction worker kills survived; 48 rows answered once each, as without kills")
+
+
+DPO_KILLS, DPO_STEPS = 3, 16
+
+
+def test_kill_9_of_a_dpo_worker_continuing_an_sft_adapter(trained_run, tiny_demo_run, capsys):
+    """A DPO run that goes on from an SFT run's adapter (its frozen copy the reference) is killed mid-step 3
+    times: each resume continues from the last checkpoint, and the run ends with one loss and one reward margin
+    per step and an adapter without the reference copy."""
+    from workbench.data.split import SplitSpec
+    from workbench.training import runs
+    from workbench.training.config import TrainConfig
+
+    pairs = [
+        {"prompt": [{"role": "user", "content": f"Repite: {w}"}], "chosen": w, "rejected": f"{w} {w}"}
+        for w in ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho")
+    ]
+    repository.create_dataset("pairs", "preference", pairs)
+    repository.make_split("pairs", 1, SplitSpec(seed=1, validation_count=2))
+    config = TrainConfig(
+        **{**tiny_demo_run, "dataset": "pairs", "objective": "dpo", "start_from": trained_run["name"]},
+        max_steps=DPO_STEPS,
+        save_steps=4,
+    )
+    run_id = runs.start_run(config, name="dpo-victim")
+    rng = random.Random(7)
+    for kill in range(DPO_KILLS):
+        pid = _worker_pid(run_id)
+        goal = 5 * (kill + 1) + rng.randint(0, 2)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and max(_steps(run_id), default=0) < goal:
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while runs.get_run(run_id)["status"] != "interrupted" and time.monotonic() < deadline:
+            registry.sweep_lost()
+            time.sleep(0.1)
+        assert runs.get_run(run_id)["status"] == "interrupted"
+        runs.resume_run(run_id)
+    final = runs.wait_for(run_id, poll=0.2, timeout=300)
+    assert final["status"] == "completed", final["error"]
+    assert _steps(run_id) == list(range(1, DPO_STEPS + 1))
+    margins = [row["step"] for row in runs.run_metrics(run_id, ("rewards/margins",))]
+    assert margins == list(range(1, DPO_STEPS + 1))
+    adapter = paths.adapter_dir("dpo-victim")
+    assert (adapter / "adapter_model.safetensors").is_file() and not (adapter / "ref").exists()
+    log = (paths.run_dir("dpo-victim") / "train.log").read_text()
+    assert log.count("Going on training the adapter of run 'words-demo'") == DPO_KILLS + 1
+    assert "Resuming from checkpoint-" in log

@@ -227,7 +227,7 @@ def test_preference_pairs_import_export_and_are_refused_for_sft_training(tmp_pat
     assert main(["train", "--dataset", "pairs", "--base", "demo"]) == 2
     err = capsys.readouterr().err
     assert "holds preference pairs, a chosen and a rejected answer per prompt (DPO, ORPO)" in err
-    assert "learns from instruction or chat rows" in err
+    assert "or train this one with objective dpo (DPO), orpo (ORPO), kto (KTO)" in err
 
 
 def test_a_csv_of_pairs_imports_with_a_column_mapping(tmp_path, capsys):

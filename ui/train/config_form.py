@@ -52,6 +52,7 @@ ADVANCED = (
 )
 CHOICES = {"method": METHODS, "lr_scheduler": SCHEDULERS, "precision": PRECISIONS, "chat_template": CHAT_TEMPLATES}
 PENDING = "tc_pending"
+START_FROM_DEFAULTED_FOR = "tc_start_from_defaulted_for"
 LABELS = {
     "lora_r": "LoRA rank (r)",
     "lora_alpha": "LoRA alpha",
@@ -65,19 +66,22 @@ def load_config(config: TrainConfig) -> None:
     st.session_state[PENDING] = config
 
 
-def _apply_pending(default: TrainConfig) -> None:
+def apply_pending(default: TrainConfig) -> None:
+    """Put the queued config's values (or the defaults, for keys not set yet) in the widgets' state: before
+    anything of the form is drawn."""
     pending = st.session_state.pop(PENDING, None)
     for f in fields(TrainConfig):
         key = f"tc_{f.name}"
         if pending is not None:
             st.session_state[key] = getattr(pending, f.name)
+            st.session_state[START_FROM_DEFAULTED_FOR] = pending.objective  # its start_from is the one wanted
         elif key not in st.session_state:
             st.session_state[key] = getattr(default, f.name)
 
 
 def config_form(default: TrainConfig) -> dict:
     """Draw the settings; returns the values of every TrainConfig field the form owns."""
-    _apply_pending(default)
+    apply_pending(default)
     values = {}
     columns = st.columns(4)
     for i, name in enumerate(BASIC):

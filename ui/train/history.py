@@ -12,6 +12,7 @@ from workbench.data import repository
 from workbench.errors import WorkbenchError
 from workbench.evaluation import runner
 from workbench.training import runs
+from workbench.training.objectives import OBJECTIVES
 
 
 def _row(run: dict) -> dict:
@@ -27,6 +28,7 @@ def _row(run: dict) -> dict:
         "run": run["name"],
         "status": run["status"],
         "base": run["base_model"],
+        "objective": _objective(run),
         "dataset": data,
         "duration": f"{seconds / 60:.1f} min" if seconds else "",
         "loss": metrics.get("loss"),
@@ -34,6 +36,13 @@ def _row(run: dict) -> dict:
         **_deltas(run["id"]),
         "created": run["created"],
     }
+
+
+def _objective(run: dict) -> str:
+    """SFT, DPO, ORPO or KTO, and the run it went on from."""
+    config = runs.run_config(run)
+    label = OBJECTIVES[config.objective].label
+    return f"{label} from {config.start_from}" if config.start_from else label
 
 
 def _deltas(run_id: int) -> dict:

@@ -127,6 +127,11 @@ CHARTS = (
     ("Learning rate", ("learning_rate",), None),
     ("Tokens per second", ("tokens_per_second",), None),
     ("GPU memory (GB)", ("gpu_memory_gb",), None),
+    # What the preference trainers log (DPO, ORPO, KTO): the implicit rewards of chosen and rejected answers,
+    # their margin, and how often the chosen one wins; KTO's KL estimate.
+    ("Rewards", ("rewards/chosen", "rewards/rejected", "rewards/margins"), "name"),
+    ("Reward accuracy", ("rewards/accuracies", "eval_rewards/accuracies"), "name"),
+    ("KL (KTO)", ("kl",), None),
 )
 
 

@@ -58,12 +58,18 @@ class EvalError(WorkbenchError, ValueError):
 
 
 def create_eval(
-    run_id: int | str, split: str = "validation", limit: int | None = None, dataset_revision: int | None = None
+    run_id: int | str,
+    split: str = "validation",
+    limit: int | None = None,
+    dataset_revision: int | None = None,
+    *,
+    revision_id: int | None = None,
 ) -> int:
     """Queue an evaluation of a run's adapter against its base; returns the job id.
 
     `split`: "validation" (default), "train" or "all" rows of the run's own dataset revision, or of
-    revision `dataset_revision` (a revision number of the same dataset). `limit`: the first N of them.
+    revision `dataset_revision` (a revision number of the same dataset), or of the revision with registry id
+    `revision_id` (any dataset's). `limit`: the first N of them.
     """
     run = runs.get_run(run_id)
     if run["status"] in registry.RUNNING:
@@ -73,7 +79,7 @@ def create_eval(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise EvalError(f"limit: {limit!r} — give a whole number of rows, 1 or more (or none for all).")
     _adapter_path(run)
-    name, revision = repository.revision_by_id(run["dataset_revision_id"])
+    name, revision = repository.revision_by_id(revision_id or run["dataset_revision_id"])
     if dataset_revision is not None:
         revision = repository.get_revision(name, dataset_revision)
     indices = select_indices(revision, split, limit, name)  # fail now, not in the worker
@@ -133,8 +139,14 @@ def evaluate_after_training(train_job: dict) -> None:
             flush=True,
         )
         return
-    create_eval(run["id"], split="validation")
-    print("Evaluation of base and adapter queued (validation rows); see the Compare page.", flush=True)
+    revision_id = runs.evaluation_revision_id(run)
+    create_eval(run["id"], split="validation", revision_id=revision_id)
+    dataset, revision = repository.revision_by_id(revision_id)
+    print(
+        f"Evaluation of base and adapter queued (validation rows of {dataset!r} revision {revision.n}); see the "
+        "Compare page.",
+        flush=True,
+    )
 
 
 def running_job(run_id: int) -> dict | None:

@@ -21,7 +21,26 @@ from transformers import TrainerCallback
 from workbench import store
 from workbench.jobs import registry
 
-LOGGED_METRICS = ("loss", "eval_loss", "learning_rate", "grad_norm")
+# Preference trainers (DPO, ORPO, KTO) log rewards: the chosen and rejected answers' implicit rewards, their
+# margin, how often the chosen one wins (accuracies), and KTO's KL estimate; ORPO its two loss terms.
+PREFERENCE_METRICS = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "kl",
+    "nll_loss",
+    "log_odds_ratio",
+)
+LOGGED_METRICS = (
+    "loss",
+    "eval_loss",
+    "learning_rate",
+    "grad_norm",
+    *PREFERENCE_METRICS,
+    "eval_rewards/margins",
+    "eval_rewards/accuracies",
+)
 CANCEL_CHECK_SECONDS = 1.0
 PROGRESS_EVERY_SECONDS = 0.5
 
@@ -210,6 +229,9 @@ class DatabaseCallback(TrainerCallback):
             "grad_norm": "grad_norm {:.3f}",
             "tokens_per_second": "{:,.0f} tok/s",
             "gpu_memory_gb": "gpu {:.1f} GB",
+            "rewards/margins": "margin {:.3f}",
+            "rewards/accuracies": "reward acc {:.2f}",
+            "kl": "kl {:.3f}",
         }
         parts += [labels[name].format(value) for name, value in values.items() if name in labels]
         eta = self.progress(state).get("eta_seconds")

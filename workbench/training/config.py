@@ -23,6 +23,23 @@ TARGET_MODULE_PRESETS = {
 METHODS = ("lora", "qlora")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+OBJECTIVES = ("sft", "dpo", "orpo", "kto")
+# TRL's loss types per objective ("auto": each trainer's own default, sigmoid for DPO and kto for KTO).
+LOSS_TYPES = {
+    "dpo": (
+        "sigmoid",
+        "ipo",
+        "hinge",
+        "robust",
+        "bco_pair",
+        "sppo_hard",
+        "nca_pair",
+        "apo_zero",
+        "apo_down",
+        "sigmoid_norm",
+    ),
+    "kto": ("kto", "apo_zero_unpaired"),
+}
 CHAT_TEMPLATES = ("model", "chatml")
 
 
@@ -44,6 +61,17 @@ class TrainConfig:
     base_model: str = _f("demo", "Base model: 'demo', a prepared model name, a local folder or a Hugging Face id.")
     dataset: str = _f("", "Name of the dataset to train on.")
     dataset_revision: int | None = _f(None, "Dataset revision (default: the latest).")
+    objective: str = _f(
+        "sft",
+        "What the run learns from: 'sft' copies the answers of instruction or chat rows; 'dpo' and 'orpo' prefer "
+        "the chosen answer of preference pairs over the rejected one; 'kto' learns from answers labelled good or "
+        "bad (or from pairs, each side on its own).",
+    )
+    start_from: str = _f(
+        "",
+        "A completed run whose adapter this run goes on training (same base); empty: a new adapter on the base. "
+        "A preference run started from an SFT run keeps that adapter as its reference.",
+    )
     method: str = _f("lora", "'lora' (16/32-bit base) or 'qlora' (4-bit NF4 base with bitsandbytes; needs a CUDA GPU).")
     # LoRA
     lora_r: int = _f(8, "LoRA rank: the size of the low-rank update. Higher learns more, uses more memory.")
@@ -73,6 +101,21 @@ class TrainConfig:
     )
     optimizer: str = _f("auto", "auto (paged 8-bit AdamW for QLoRA, AdamW otherwise) or a transformers optim name.")
     seed: int = _f(42, "Random seed for initialisation, shuffling and dropout.")
+    # Preference objectives (dpo, orpo, kto)
+    beta: float = _f(
+        0.1,
+        "How far the adapter may move from its reference (DPO, KTO: higher stays closer) or the weight of the "
+        "odds-ratio term (ORPO). Typical: 0.05-0.5.",
+    )
+    loss_type: str = _f(
+        "auto",
+        "TRL's loss for the objective: 'auto' (sigmoid for DPO, kto for KTO), or for DPO ipo, hinge, robust, "
+        "apo_zero, …; for KTO apo_zero_unpaired. ORPO has one loss.",
+    )
+    desirable_weight: float = _f(1.0, "KTO: weight of the answers labelled good.")
+    undesirable_weight: float = _f(
+        1.0, "KTO: weight of the answers labelled bad; raise it when good answers outnumber bad ones (and back)."
+    )
     # Evaluation, saving, logging
     eval_steps: int = _f(0, "Evaluate on the validation split every N steps (0: once per epoch).")
     save_steps: int = _f(0, "Save a checkpoint every N steps (0: once per epoch).")
@@ -173,6 +216,19 @@ def _problems(c: TrainConfig) -> list[str]:
     need(bool(c.base_model.strip()), "base_model: empty — choose 'demo', a prepared model, a folder or a hub id.")
     need(bool(c.dataset.strip()), "dataset: empty — pick the dataset to train on.")
     need(c.dataset_revision is None or c.dataset_revision >= 1, "dataset_revision: must be 1 or more (or empty).")
+    need(c.objective in OBJECTIVES, f"objective: {c.objective!r} is not one of {', '.join(OBJECTIVES)}.")
+    losses = LOSS_TYPES.get(c.objective, ())
+    need(
+        c.loss_type == "auto" or c.loss_type in losses,
+        f"loss_type: {c.loss_type!r} does not go with objective {c.objective!r}; use 'auto'"
+        + (f" or one of {', '.join(losses)}." if losses else "."),
+    )
+    need(c.beta > 0, f"beta: {c.beta} — must be > 0 (typical: 0.05-0.5).")
+    need(
+        c.desirable_weight > 0 and c.undesirable_weight > 0,
+        "desirable_weight, undesirable_weight: must be > 0 (typical: 1.0; a ratio of at most 4:3 between the "
+        "weighted counts of good and bad answers).",
+    )
     need(c.method in METHODS, f"method: {c.method!r} is not one of {', '.join(METHODS)}.")
     need(c.lora_r >= 1, f"lora_r: {c.lora_r} — the rank must be at least 1 (typical: 8-64).")
     need(c.lora_alpha >= 1, f"lora_alpha: {c.lora_alpha} — must be at least 1 (typical: 2 × lora_r).")

@@ -1,16 +1,12 @@
-"""A dataset revision turned into the rows SFTTrainer learns from.
+"""A run's dataset revision read for training: its rows checked and split, and which rows fit max_length.
 
-Every stored row is read into the canonical chat form (`records.to_messages`), then written in one of
-TRL's two conversational shapes:
-- loss on the completion only (the default): {"prompt": [messages before the last assistant turn],
-  "completion": [that assistant turn]}. TRL masks the prompt tokens by itself, no custom collator.
-- `train_on_inputs`: {"messages": [the whole conversation]}, loss on every token.
-The revision's stored split decides which rows are validation rows; without a split all rows train.
+The revision's stored split decides which rows are validation rows; without a split all rows train. Each
+objective (`training/objectives/`) writes the rows in the shape its TRL trainer takes.
 """
 
 from __future__ import annotations
 
-from workbench.data import formats, records, repository
+from workbench.data import formats, repository
 from workbench.data.split import apply_split
 from workbench.data.stats import LengthCheck, check_lengths
 from workbench.errors import WorkbenchError
@@ -25,10 +21,10 @@ class TrainingError(WorkbenchError, RuntimeError):
     """A run that cannot train as set up; the message says why and what to do, in plain words."""
 
 
-def build_datasets(config: TrainConfig, revision_id: int):
-    """(train Dataset, validation Dataset or None, info) for the revision with registry id `revision_id`."""
-    from datasets import Dataset
-
+def read_split(config: TrainConfig, revision_id: int) -> tuple[list[dict], list[dict], str, dict]:
+    """(training rows, validation rows, stored kind, info) of the revision with registry id `revision_id`,
+    checked: every row valid, at least MIN_TRAIN_ROWS training rows. The objective shapes them
+    (`training/objectives`)."""
     name, revision = repository.revision_by_id(revision_id)
     fmt = repository.get_dataset(name).format
     rows = repository.read_revision_rows(revision)
@@ -47,9 +43,6 @@ def build_datasets(config: TrainConfig, revision_id: int):
             f"({len(rows)} in all, {len(validation_rows)} held out for validation). Add at least "
             f"{MIN_TRAIN_ROWS} training rows on the Datasets page (a few dozen to learn anything useful)."
         )
-
-    train = [training_row(row, fmt, config) for row in train_rows]
-    validation = [training_row(row, fmt, config) for row in validation_rows]
     info = {
         "dataset": name,
         "format": fmt,
@@ -57,12 +50,9 @@ def build_datasets(config: TrainConfig, revision_id: int):
         "revision_n": revision.n,
         "revision_sha256": revision.sha256,
         "rows": len(rows),
-        "train_rows": len(train),
-        "validation_rows": len(validation),
         "split": revision.split.to_dict()["spec"] if revision.split is not None else None,
-        "shape": "messages" if config.train_on_inputs else "prompt-completion",
     }
-    return Dataset.from_list(train), (Dataset.from_list(validation) if validation else None), info
+    return train_rows, validation_rows, fmt, info
 
 
 def length_check(config: TrainConfig) -> LengthCheck:
@@ -77,18 +67,6 @@ def length_check(config: TrainConfig) -> LengthCheck:
     if config.train_on_inputs or config.packing:
         check.prompt_tokens = [0] * len(check.tokens)
     return check
-
-
-def training_row(row: dict, fmt: str, config: TrainConfig) -> dict:
-    """One stored row in the conversational shape SFTTrainer takes (see the module docstring)."""
-    messages = [{"role": m["role"], "content": str(m["content"])} for m in records.to_messages(row, fmt)]
-    system = config.system_prompt.strip()
-    if system and not any(m["role"] == "system" for m in messages):
-        messages.insert(0, {"role": "system", "content": config.system_prompt})
-    if config.train_on_inputs:
-        return {"messages": messages}
-    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")  # validated: there is one
-    return {"prompt": messages[:last], "completion": [messages[last]]}
 
 
 def _check_rows(name: str, n: int, rows: list[dict], fmt: str) -> None:

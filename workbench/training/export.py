@@ -130,7 +130,7 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
         "load_in_4bit": qlora,
         "strict": False,
         "chat_template": "chatml" if config.chat_template == "chatml" else "tokenizer_default",
-        "datasets": [{"path": dataset_path, "type": "chat_template", "field_messages": "messages"}],
+        "datasets": [_axolotl_dataset(config, dataset_path)],
         "dataset_prepared_path": "last_run_prepared",
         "val_set_size": 0,
         "output_dir": "./lora-output",
@@ -155,6 +155,7 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
     )
     if config.max_steps > 0:
         out["max_steps"] = config.max_steps
+    out.update(_axolotl_rl(config))
     optimizer = config.optimizer
     if optimizer == "auto":
         optimizer = "paged_adamw_8bit" if qlora else "adamw_torch"
@@ -183,8 +184,12 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
     header = [
         f"# Axolotl config exported by LoRA Workbench: {config.method} on {base_model_id}.",
         "# Run it with: accelerate launch -m axolotl.cli.train axolotl.yaml",
-        f'# {dataset_path} must hold chat rows: {{"messages": [{{"role": ..., "content": ...}}]}}.',
+        f"# {dataset_path} must hold {AXOLOTL_ROWS[config.objective]}.",
     ]
+    if config.start_from:
+        header.append(
+            f"# This run goes on from run {config.start_from!r}'s adapter: set lora_model_dir to that adapter's folder."
+        )
     if config.system_prompt:
         header.append(
             "# The workbench adds this system prompt to rows without one; Axolotl does not, so put it in the rows:"
@@ -192,6 +197,49 @@ def to_axolotl_yaml(config: TrainConfig, dataset_path: str, base_model_id: str) 
         header.extend(f"#   {line}" for line in config.system_prompt.splitlines())
     body = yaml.safe_dump(out, allow_unicode=True, sort_keys=False, default_flow_style=False, width=100)
     return "\n".join(header) + "\n" + body
+
+
+# The rows each objective's Axolotl dataset type reads (the workbench's exports: Datasets → Export).
+AXOLOTL_ROWS = {
+    "sft": 'chat rows: {"messages": [{"role": ..., "content": ...}]} (Export → chat)',
+    "dpo": 'preference rows: {"prompt": [messages], "chosen": [answer], "rejected": [answer]} (Export → preference)',
+    "orpo": 'argilla rows, one turn: {"prompt": text, "chosen": [user, assistant], "rejected": [user, assistant]} '
+    "(not a workbench export: Axolotl's ORPO reads only this shape)",
+    "kto": 'feedback rows with a text prompt: {"prompt": text, "completion": text, "label": true|false} '
+    "(Export → CSV has these columns)",
+}
+
+
+def _axolotl_dataset(config: TrainConfig, path: str) -> dict:
+    if config.objective == "dpo":
+        return {
+            "path": path,
+            "type": "chat_template.default",
+            "field_messages": "prompt",
+            "field_chosen": "chosen",
+            "field_rejected": "rejected",
+        }
+    if config.objective == "orpo":
+        return {"path": path, "type": "chat_template.argilla"}
+    if config.objective == "kto":
+        return {
+            "path": path,
+            "type": {"field_prompt": "prompt", "field_completion": "completion", "field_label": "label"},
+        }
+    return {"path": path, "type": "chat_template", "field_messages": "messages"}
+
+
+def _axolotl_rl(config: TrainConfig) -> dict:
+    """Axolotl's `rl:` block: the objective and its settings (nothing for SFT)."""
+    if config.objective == "sft":
+        return {}
+    out: dict = {"rl": config.objective, "rl_beta": config.beta, "remove_unused_columns": False}
+    if config.objective == "dpo" and config.loss_type not in ("auto", "sigmoid"):
+        out["dpo_loss_type"] = [config.loss_type]
+    if config.objective == "kto":
+        out["kto_desirable_weight"] = config.desirable_weight
+        out["kto_undesirable_weight"] = config.undesirable_weight
+    return out
 
 
 def _precision(precision: str) -> dict:

@@ -37,6 +37,7 @@ from workbench.models.loading import ModelLoadError, is_local, resolve_base
 from workbench.models.presets import ModelShape, preset_for
 from workbench.system import DeviceInfo
 from workbench.training.config import TrainConfig, cpu_preset
+from workbench.training.objectives import objective_for
 
 __all__ = ["MemoryEstimate", "ModelShape", "estimate_memory", "model_shape_for", "recommend", "trainable_params"]
 
@@ -198,7 +199,9 @@ def _gb(value: float) -> str:
 
 def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float, dict[str, float], int]:
     h, layers, vocab = shape.hidden_size, shape.num_layers, shape.vocab_size
-    tokens = config.per_device_batch_size * config.max_length  # padded or packed to max_length: worst case
+    objective = objective_for(config)
+    # padded or packed to max_length: worst case; DPO/ORPO put chosen and rejected through, KTO its KL pairing
+    tokens = config.per_device_batch_size * config.max_length * objective.extra_sequences
     # On a CPU the weights stay fp32 (bf16 autocast only casts the matmuls): counted as fp32, the safe side.
     # On a GPU 'auto' is bf16 or fp16.
     precision = "fp32" if not cuda or config.precision == "fp32" else "bf16"
@@ -239,6 +242,10 @@ def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float
         # Every layer keeps everything: 7B: 1024 × 32 × 262,656 B = 8.6 GB.
         activations = tokens * layers * per_layer_bytes
     logits = tokens * vocab * LOGIT_BYTES
+    # The reference's forward passes (DPO, KTO) keep nothing for backward: one layer's activations at a time
+    # and their logits, the base's own weights reused (the adapter switched off, or PEFT's 'ref' copy).
+    reference_tokens = config.per_device_batch_size * config.max_length * objective.reference_passes
+    reference = reference_tokens * (per_layer_bytes + vocab * LOGIT_BYTES)
 
     parts = {
         "base weights": base,
@@ -248,6 +255,8 @@ def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float
         "activations": activations,
         "logits": logits,
     }
+    if reference:
+        parts["reference passes"] = reference
     subtotal = sum(parts.values())
     parts["allocator overhead"] = subtotal * ALLOCATOR_OVERHEAD
     breakdown = {name: value / GB for name, value in parts.items()}

@@ -154,6 +154,15 @@ def load_for_training(config: TrainConfig):
     return model, tokenizer
 
 
+def continue_adapter(model, folder: Path):
+    """The base with a finished run's adapter on it, trainable: a run that goes on from another's adapter."""
+    from peft import PeftModel
+
+    from workbench.models.loading import check_adapter_files
+
+    return PeftModel.from_pretrained(model, str(check_adapter_files(folder)), is_trainable=True)
+
+
 def _check_local_path(base: str) -> None:
     """A base written as a path ('/…', './…', '~/…') that is not a folder: say so, not 'hub unreachable'."""
     text = str(base).strip()

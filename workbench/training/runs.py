@@ -18,11 +18,11 @@ from pathlib import Path
 
 from workbench import paths, store
 from workbench.data import formats, repository
-from workbench.data.records import KIND_PURPOSE, SFT_KINDS
 from workbench.errors import WorkbenchError
 from workbench.jobs import queue, registry
 from workbench.models.loading import same_base
 from workbench.training.config import TrainConfig
+from workbench.training.objectives import objective_for, wrong_kind
 
 TERMINAL = registry.TERMINAL
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -44,7 +44,8 @@ def create_run(config: TrainConfig, name: str | None = None) -> int:
     """Validate and queue a run (it starts when `schedule()` finds the GPU free)."""
     config.validate()
     revision = repository.get_revision(config.dataset, config.dataset_revision)
-    _check_rows(config.dataset, revision)
+    _check_rows(config, revision)
+    starting_adapter(config)
     config = config.with_updates(dataset_revision=revision.n)
     db = store.open_db()
     with store.transaction(db):
@@ -162,6 +163,31 @@ def finished_adapter(run: dict) -> Path | None:
         return None
     folder = paths.in_home(run["adapter_dir"])
     return folder if (folder / "adapter_config.json").is_file() else None
+
+
+def starting_adapter(config: TrainConfig) -> Path | None:
+    """The adapter folder a run goes on training (`start_from`): a completed run's, on the same base."""
+    if not config.start_from:
+        return None
+    try:
+        run = get_run(config.start_from)
+    except RunError:
+        raise RunError(
+            f"start_from: there is no run {config.start_from!r} to go on from; pick a completed run's name, or "
+            "leave it empty to train a new adapter on the base."
+        ) from None
+    folder = finished_adapter(run)
+    if folder is None:
+        raise RunError(
+            f"start_from: run {config.start_from!r} is {run.get('status')} and has no saved adapter; pick a "
+            "completed run, or wait for this one to finish."
+        )
+    if not same_base(run.get("base_model") or "", config.base_model):
+        raise RunError(
+            f"start_from: run {config.start_from!r} trained an adapter of {run.get('base_model')!r}, not of "
+            f"{config.base_model!r}; use that base, or leave start_from empty."
+        )
+    return folder
 
 
 def adapter_choices(base: str | None = None) -> list[dict]:
@@ -284,8 +310,23 @@ def duration_seconds(run: dict) -> float | None:
 
 
 def has_validation(run: dict) -> bool:
-    _, revision = repository.revision_by_id(run["dataset_revision_id"])
+    _, revision = repository.revision_by_id(evaluation_revision_id(run))
     return bool(revision.split and revision.split.validation)
+
+
+def evaluation_revision_id(run: dict) -> int:
+    """The dataset revision whose held-out rows score a run: its own, or, for a preference run that went on
+    from a supervised run, that run's (the task's own held-out answers, so SFT and DPO compare on one test)."""
+    config = run_config(run)
+    if config.objective == "sft" or not config.start_from:
+        return run["dataset_revision_id"]
+    try:
+        parent = get_run(config.start_from)
+    except RunError:
+        return run["dataset_revision_id"]  # the run it started from was deleted since
+    if run_config(parent).objective != "sft":
+        return evaluation_revision_id(parent)
+    return parent["dataset_revision_id"]
 
 
 def log_tail(name: str, lines: int = 40) -> str:
@@ -334,14 +375,12 @@ def wait_for(
         time.sleep(poll)
 
 
-def _check_rows(dataset: str, revision: repository.Revision) -> None:
+def _check_rows(config: TrainConfig, revision: repository.Revision) -> None:
+    dataset = config.dataset
     info = repository.get_dataset(dataset)
-    if info.format not in SFT_KINDS:
-        raise RunError(
-            f"Dataset {dataset!r} holds {KIND_PURPOSE[info.format]}: supervised fine-tuning, the objective this "
-            "workbench trains today, learns from instruction or chat rows. Pick such a dataset (preference "
-            "objectives are being added), or export the chosen answers and import them as chat rows."
-        )
+    objective = objective_for(config)
+    if info.format not in objective.kinds:
+        raise RunError(wrong_kind(dataset, info.format, objective))
     rows = repository.read_revision_rows(revision)
     errors = [p for p in formats.validate_rows(rows, info.format, f"{dataset}.jsonl") if p.severity == "error"]
     if errors:

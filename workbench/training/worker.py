@@ -29,9 +29,16 @@ from workbench.jobs import worker as jobs_worker
 from workbench.jobs.worker import is_main_process
 from workbench.models.loading import resolve_base
 from workbench.training import runs
+from workbench.training.arguments import KEPT_CHECKPOINTS, common_arguments
 from workbench.training.config import TrainConfig
-from workbench.training.data import TrainingError, build_datasets
-from workbench.training.model_load import cuda_available, load_for_training, peft_config_for, precision_for
+from workbench.training.data import TrainingError
+from workbench.training.model_load import (
+    continue_adapter,
+    load_for_training,
+    peft_config_for,
+    precision_for,
+)
+from workbench.training.objectives import build_datasets, objective_for
 
 
 def run_training(
@@ -65,7 +72,6 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     from transformers import PrinterCallback
 
     from workbench.training.callback import DatabaseCallback
-    from workbench.training.trainer import WorkbenchSFTTrainer
 
     run_id, name = run["id"], run["name"]
     config = TrainConfig.from_dict(json.loads(run["config_json"])).validate()
@@ -74,15 +80,24 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     if main:
         finish_interrupted_save(name, say)
 
+    objective = objective_for(config)
     train_ds, eval_ds, info = build_datasets(config, run["dataset_revision_id"])
     say(
         f"Dataset {info['dataset']!r} revision {info['revision_n']} (sha256 {info['revision_sha256'][:12]}…): "
-        f"{info['train_rows']} training rows, {info['validation_rows']} validation rows, {info['shape']} shape"
+        f"{info['train_rows']} training rows, {info['validation_rows']} validation rows, {info['shape']} shape; "
+        f"objective {objective.label}: {objective.learns}"
     )
 
     resolved = resolve_base(config.base_model)
     started = time.monotonic()
     model, tokenizer = load_for_training(config)
+    peft_config = peft_config_for(config)
+    if config.start_from:
+        model, peft_config = continue_adapter(model, runs.starting_adapter(config)), None
+        say(f"Going on training the adapter of run {config.start_from!r} (its LoRA shape; this run's is not used).")
+    reference = objective.reference(bool(config.start_from))
+    if reference:
+        say(f"Reference model: {reference}.")
     bf16, fp16, dtype = precision_for(config)
     say(
         f"Base {config.base_model!r} ({resolved}) loaded in {time.monotonic() - started:.1f} s: "
@@ -99,32 +114,31 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     elif checkpoint is not None:
         say(f"Resuming from {checkpoint.name}.")
 
-    args = sft_config(config, checkpoints, has_eval=eval_ds is not None, bf16=bf16, fp16=fp16)
+    common = common_arguments(config, checkpoints, has_eval=eval_ds is not None, bf16=bf16, fp16=fp16)
     callback = DatabaseCallback(run_id, echo=main, job_id=job["id"])
-    trainer = WorkbenchSFTTrainer(
+    trainer = objective.trainer(
         model=model,
-        args=args,
+        args=objective.trl_config(config, common),
         train_dataset=train_ds,
         eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config_for(config),
+        tokenizer=tokenizer,
+        peft_config=peft_config,
         callbacks=[callback, *extra_callbacks],
-        # On CUDA, TRL's own fused LM head already scores only the labelled positions, in chunks, with its
-        # Triton kernel (never holding the full logits); elsewhere it scores every position.
-        label_only_loss=not cuda_available(),
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
-    _check_prepared(trainer, config, info, say)
+    if objective.check_prepared is not None:
+        objective.check_prepared(trainer, config, info, say)
     trainable, total = trainer.model.get_nb_trainable_parameters()
     say(
         f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {config.resolved_target_modules()}: "
         f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.2f} %)"
     )
-    say(
-        "Loss: LM head and cross-entropy only at the labelled positions"
-        if trainer.label_only_loss
-        else "Loss: TRL's fused LM head"
-    )
+    if objective.name == "sft":
+        say(
+            "Loss: LM head and cross-entropy only at the labelled positions"
+            if trainer.label_only_loss
+            else "Loss: TRL's fused LM head"
+        )
     if main:
         need_space(checkpoints, space_needed(trainable, tokenizer), "this run's checkpoints and adapter")
         registry.set_progress(job["id"], {"phase": "training", "step": 0, "unit": "steps"})
@@ -205,96 +219,13 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     return status, {"adapter_dir": target.relative_to(paths.home()).as_posix(), "final_metrics": final}
 
 
-def sft_config(config: TrainConfig, output_dir: Path, *, has_eval: bool, bf16: bool, fp16: bool):
-    """The SFTConfig of a run. Every option that differs from TRL's defaults is set on purpose."""
-    # Heavy: torch, transformers and TRL load only in the worker.
-    import torch
-    from transformers.training_args import OptimizerNames
-    from trl import SFTConfig
-
-    cuda = torch.cuda.is_available()
-    optim = config.optimizer
-    if optim == "auto":
-        optim = "paged_adamw_8bit" if config.method == "qlora" else "adamw_torch_fused" if cuda else "adamw_torch"
-    known = {o.value for o in OptimizerNames}
-    if optim not in known:
-        raise TrainingError(
-            f"optimizer: {optim!r} is not a transformers optimizer name; use 'auto' or one of "
-            "adamw_torch, adamw_torch_fused, adamw_8bit, paged_adamw_8bit, adafactor, sgd."
-        )
-    warmup = config.warmup if config.warmup < 1 else int(config.warmup)  # a ratio below 1, else steps
-    evaluate = "no" if not has_eval else "steps" if config.eval_steps > 0 else "epoch"
-    save = "steps" if config.save_steps > 0 else "epoch"
-    return SFTConfig(
-        output_dir=str(output_dir),
-        num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=warmup,
-        weight_decay=config.weight_decay,
-        max_length=config.max_length,
-        packing=config.packing,
-        # Prompt/completion rows: loss on the completion only. `messages` rows (train_on_inputs): every token.
-        completion_only_loss=not config.train_on_inputs,
-        assistant_only_loss=False,
-        # Rows in random order. Length-grouped batches (less padding) never scored better on two ticket tasks'
-        # held-out rows at the same seed (5-10 rows of 30 worse at seed 42), for at most 1.18x (bench/README.md).
-        train_sampling_strategy="random",
-        # transformers 5 renamed gradient_checkpointing (the old name still works, with a FutureWarning)
-        activation_checkpointing=config.gradient_checkpointing,
-        bf16=bf16,  # SFTConfig turns bf16 on when unset, which fails on CPU: always say it
-        fp16=fp16,
-        use_cpu=not cuda,  # bf16 autocast on a CPU with native bf16 needs it; harmless otherwise
-        optim=optim,
-        seed=config.seed,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        eval_strategy=evaluate,
-        eval_steps=config.eval_steps if evaluate == "steps" else None,
-        prediction_loss_only=True,  # evaluation needs the loss only, not every logit of the validation set
-        save_strategy=save,
-        save_steps=config.save_steps if save == "steps" else 500,
-        save_total_limit=3,
-        report_to="none",
-        include_num_input_tokens_seen="non_padding",  # real tokens, for tokens/s
-        dataset_num_proc=None,
-        disable_tqdm=True,
-        dataloader_pin_memory=cuda,
-    )
-
-
-def _check_prepared(trainer, config: TrainConfig, info: dict, say) -> None:
-    """TRL drops rows whose completion was cut off entirely by max_length: say so, and stop if none are left."""
-    for split, dataset, rows in (
-        ("training", trainer.train_dataset, info["train_rows"]),
-        ("validation", trainer.eval_dataset, info["validation_rows"]),
-    ):
-        if dataset is None or not rows:
-            continue
-        left = len(dataset)
-        if left == 0:
-            raise TrainingError(
-                f"No {split} row fits in max_length ({config.max_length} tokens): every prompt is so long that "
-                "nothing of the answer is left to learn from after truncation. Raise max_length or shorten "
-                "the prompts."
-            )
-        if not config.packing and left < rows:
-            say(
-                f"Note: {rows - left} of {rows} {split} rows were dropped: their prompt fills max_length "
-                f"({config.max_length} tokens), leaving no answer tokens to learn from."
-            )
-
-
 def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict]) -> Path:
     """Write the adapter folder in a temporary sibling, then rename it into place (replacing an older one)."""
     target = paths.adapter_dir(name)
     building = target.parent / f".{name}.building-{uuid.uuid4().hex[:8]}"
     try:
-        model.save_pretrained(str(building), safe_serialization=True)
+        # Only the trained adapter: a preference run's frozen 'ref' copy is not part of the result.
+        model.save_pretrained(str(building), safe_serialization=True, selected_adapters=["default"])
         tokenizer.save_pretrained(str(building))
         write_json_atomic(building / paths.RUN_FILE, record)
         write_json_atomic(building / paths.HISTORY_FILE, history)
@@ -309,9 +240,6 @@ def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict])
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return target
-
-
-KEPT_CHECKPOINTS = 3  # save_total_limit of sft_config
 
 
 def space_needed(trainable: int, tokenizer) -> int:

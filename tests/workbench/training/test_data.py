@@ -5,7 +5,9 @@ import pytest
 from workbench.data import repository
 from workbench.data.split import SplitSpec
 from workbench.training.config import TrainConfig
-from workbench.training.data import TrainingError, build_datasets, training_row
+from workbench.training.data import TrainingError
+from workbench.training.objectives import build_datasets
+from workbench.training.objectives.sft import training_row
 
 ALPACA = [
     {"instruction": f"Question {i}", "input": f"context {i}" if i % 2 else "", "output": f"Answer {i}"}

@@ -156,3 +156,27 @@ def test_accelerate_command():
     assert accelerate_command("r", "c.yaml", 1).splitlines()[-1].startswith("CUDA_VISIBLE_DEVICES=0 python")
     with pytest.raises(ValueError):
         accelerate_command("r", "c.yaml", 0)
+
+
+@pytest.mark.parametrize("objective", ["dpo", "orpo", "kto"])
+def test_axolotl_config_of_a_preference_run_has_its_rl_block(objective):
+    config = TrainConfig(
+        dataset="pairs", objective=objective, beta=0.2, start_from="sft-run", desirable_weight=1.5, packing=False
+    )
+    text = to_axolotl_yaml(config, "pairs.jsonl", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    out = yaml.safe_load(text)
+    assert out["rl"] == objective and out["rl_beta"] == 0.2 and out["remove_unused_columns"] is False
+    assert out["sample_packing"] is False
+    dataset = out["datasets"][0]
+    assert dataset["path"] == "pairs.jsonl"
+    if objective == "dpo":
+        assert dataset["type"] == "chat_template.default" and dataset["field_messages"] == "prompt"
+        assert "preference rows" in text
+    if objective == "kto":
+        assert out["kto_desirable_weight"] == 1.5 and dataset["type"]["field_label"] == "label"
+    assert "lora_model_dir" in text  # it goes on from another run's adapter: said in the header
+
+
+def test_axolotl_config_of_an_sft_run_has_no_rl_block():
+    out = yaml.safe_load(to_axolotl_yaml(TrainConfig(dataset="d"), "d.jsonl", "m"))
+    assert "rl" not in out and out["datasets"][0]["type"] == "chat_template"

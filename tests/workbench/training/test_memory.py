@@ -183,3 +183,16 @@ def test_recommendation_on_cpu():
     # On the CPU the weights are fp32 whatever the precision setting says.
     cpu = estimate_memory(seed_recipe(), TINYLLAMA, CPU)
     assert cpu.breakdown["base weights"] == pytest.approx(TINYLLAMA.parameters * 4 / 1e9, abs=0.001)
+
+
+def test_preference_objectives_count_both_answers_and_the_reference_passes():
+    shape = TINYLLAMA
+    sft = estimate_memory(TrainConfig(dataset="d"), shape)
+    dpo = estimate_memory(TrainConfig(dataset="d", objective="dpo"), shape)
+    orpo = estimate_memory(TrainConfig(dataset="d", objective="orpo"), shape)
+    assert dpo.breakdown["activations"] == pytest.approx(2 * sft.breakdown["activations"], rel=0.01)
+    assert dpo.breakdown["logits"] == pytest.approx(2 * sft.breakdown["logits"], rel=0.01)
+    assert dpo.breakdown["reference passes"] > 0 and "reference passes" not in sft.breakdown
+    assert "reference passes" not in orpo.breakdown  # ORPO has no reference model
+    assert dpo.breakdown["base weights"] == sft.breakdown["base weights"]  # no second copy of the base
+    assert dpo.total_gb > orpo.total_gb > sft.total_gb

@@ -232,7 +232,7 @@ def test_a_completed_run_queues_its_evaluation_when_asked(monkeypatch):
     from workbench.evaluation import runner
 
     started = []
-    monkeypatch.setattr(runner, "create_eval", lambda run_id, split: started.append((run_id, split)) or 1)
+    monkeypatch.setattr(runner, "create_eval", lambda run_id, split, **_: started.append((run_id, split)) or 1)
     run_id = make_run(auto_evaluate=True)
     assert worker.run_training(run_id) == "completed"
     assert started == [(run_id, "validation")]
