@@ -92,8 +92,9 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     started = time.monotonic()
     model, tokenizer = load_for_training(config)
     peft_config = peft_config_for(config)
-    if config.start_from:
-        model, peft_config = continue_adapter(model, runs.starting_adapter(config)), None
+    starting = runs.starting_adapter(config)
+    if starting is not None:
+        model, peft_config = continue_adapter(model, starting), None
         say(f"Going on training the adapter of run {config.start_from!r} (its LoRA shape; this run's is not used).")
     reference = objective.reference(bool(config.start_from))
     if reference:
