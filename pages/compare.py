@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui.compare.chat import render_chat, settings_form
 from ui.compare.evaluation import render_evaluation
+from ui.compare.mistakes import render_mistakes
 from ui.compare.predict import render_predict
 from ui.compare.sides import BASE_SIDE, attach_sides, engine_for, pick_sides
 from ui.frame import require_app_frame
@@ -19,7 +20,7 @@ base, on_base, left, right = picked
 adapter_run = next((s for s in (right, left) if s != BASE_SIDE), None)
 section = st.segmented_control(
     "Section",
-    ["Chat", "Held-out evaluation", "Predict over a file"],
+    ["Chat", "Held-out evaluation", "Pairs from mistakes", "Predict over a file"],
     default="Chat",
     key="cmp_section",
     label_visibility="collapsed",
@@ -30,6 +31,11 @@ if section == "Held-out evaluation":
         st.info("Pick an adapter on one side to evaluate it against the base.")
     else:
         render_evaluation(adapter_run.split("@")[0])
+elif section == "Pairs from mistakes":
+    if adapter_run is None:
+        st.info("Pick an adapter on one side: its mistakes become preference pairs.")
+    else:
+        render_mistakes(adapter_run.split("@")[0])
 elif section == "Predict over a file":
     render_predict(base, on_base, adapter_run.split("@")[0] if adapter_run else None)
 else:

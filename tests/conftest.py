@@ -360,3 +360,20 @@ def fake_launch(monkeypatch):
     for _, process in started:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def wrong_answers(monkeypatch):
+    """The briefly trained demo adapter answers nothing at all: make it answer 'mal' to every row (the
+    pipeline around generation is what these tests check), except 'Repite: dos', answered right."""
+    from workbench.inference.engine import Engine
+
+    real = Engine.stream
+
+    def stream(self, sides, settings):
+        yield from real(self, sides, settings)
+        for side, result in zip(sides, self.last_results, strict=True):
+            if side.adapter is not None:
+                result.text = "dos" if side.messages[-1]["content"] == "Repite: dos" else "mal"
+
+    monkeypatch.setattr(Engine, "stream", stream)

@@ -17,6 +17,13 @@ def run_view_link(run_id: int, label: str = "Open its view", where=None) -> None
         )
 
 
+def page_link(page: str, label: str, where=None, **query: str) -> None:
+    """A link to another page with `?key=value`s (only under app.py's navigation; a page drawn alone, as its
+    tests do, shows none)."""
+    with contextlib.suppress(StreamlitAPIException):
+        (where or st).page_link(page, label=label, query_params=query)
+
+
 def follow_url(param: str, key: str, options: dict[str, object]) -> None:
     """Before drawing the widget `key`: a `?param=TEXT` that names one of `options` (URL text -> widget value)
     selects it, once per link, so that a reload or a shared link opens the same choice; afterwards the

@@ -382,3 +382,57 @@ def test_picking_the_better_answer_keeps_a_preference_pair_and_both_wrong_keeps_
     at.run()
     at.button(key="cmp_judge_right").click().run()
     assert "Not added: chosen: empty." in at.error[0].value and len(repository.load_rows("mis-pares")) == 3
+
+
+def _mistakes_section(page):
+    at = page(PAGE)
+    at.button_group(key="cmp_section").set_value("Pairs from mistakes").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_pairs_from_mistakes_starts_answering_the_training_rows(page, trained_run, fake_launch):
+    at = _mistakes_section(page)
+    assert "No answers yet" in " ".join(c.value for c in at.caption)
+    at.button(key="cmp_mis_answer").click().run()
+    assert not at.exception and not at.error
+    from workbench.prediction import mistakes
+
+    [job] = mistakes.answering_jobs(trained_run["id"])
+    assert fake_launch and fake_launch[0][0] == job["id"]
+    assert "Answering the training rows running" in at.get("progress")[0].proto.text
+    assert at.button(key="cmp_mis_answer").disabled  # one at a time
+
+
+def test_pairs_from_mistakes_previews_filters_and_saves_pairs(page, trained_run, wrong_answers):
+    from workbench.data import repository
+    from workbench.prediction import job as predictions
+    from workbench.prediction import mistakes
+
+    job_id = mistakes.answer_training_rows(trained_run["id"], start=False)
+    assert predictions.run_predict(job_id, echo=False) == "completed"
+    at = _mistakes_section(page)
+    assert "Answering the training rows completed: 6/6 rows" in at.get("progress")[0].proto.text
+    caption = " ".join(c.value for c in at.caption)
+    assert "5 of 6 rows wrong by exact match below 1 (training rows, prediction job" in caption
+    preview = at.dataframe[0].value
+    assert list(preview.columns) == ["row", "prompt", "chosen (reference)", "rejected (adapter)", "exact_match"]
+    assert set(preview["rejected (adapter)"]) == {"mal"} and len(preview) == 5
+    at.text_input(key="cmp_mis_dataset").set_value("fixes").run()
+    at.button(key="cmp_mis_save").click().run()
+    assert not at.exception and not at.error
+    assert "fixes: revision 1, 5 pairs" in at.success[0].value
+    assert repository.get_dataset("fixes").format == "preference"
+
+
+def test_pairs_from_held_out_rows_say_those_rows_stop_measuring_generalisation(page, trained_run, wrong_answers):
+    from workbench.evaluation import runner
+
+    at = _mistakes_section(page)
+    at.radio(key="cmp_mis_source").set_value("held-out evaluation").run()
+    assert "No finished evaluation" in at.info[0].value
+    runner.run_eval(runner.create_eval(trained_run["id"]), echo=False)
+    at.run()
+    assert "no longer measure how it does on rows it has not seen" in at.warning[0].value
+    assert "Make a new held-out split" in at.warning[0].value
+    assert "2 of 2 rows wrong" in " ".join(c.value for c in at.caption)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
+from ui.links import page_link
 from workbench.data import collect, repository
 from workbench.errors import WorkbenchError
 
@@ -42,8 +40,7 @@ def _said() -> None:
         return
     dataset, rows, revision = kept
     st.success(f"Kept in {dataset}: now {rows:,} pairs (revision {revision}).")
-    with contextlib.suppress(StreamlitAPIException):  # no such page when this part is drawn alone (tests)
-        st.page_link("pages/datasets.py", label=f"Open {dataset}", query_params={"dataset": dataset})
+    page_link("pages/datasets.py", f"Open {dataset}", dataset=dataset)
 
 
 def _dataset_choice() -> str:

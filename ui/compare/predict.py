@@ -130,17 +130,7 @@ def _job_view(job_id: int, polling: bool) -> None:
     job = predictions.get_job(job_id)
     if polling and job["status"] not in registry.ACTIVE:
         st.rerun()
-    progress = registry.progress(job)
-    done, total = progress.get("done", 0), progress.get("total") or 0
-    text = (
-        f"Prediction queued: {queue.waiting_for(job)}"
-        if job["status"] == "queued"
-        else f"Prediction {job['status']}: {predictions.describe_progress(progress, job['status'])}"
-    )
-    st.progress(min(done / total, 1.0) if total else 0.0, text=text)
-    if job["status"] in ("failed", "interrupted") and job.get("error"):
-        st.error(job["error"].split("\n\n")[0])
-    _actions(job)
+    done = job_progress(job, "Prediction")
     st.caption(_settings_line(predictions.job_config(job)))
     path = predictions.outputs_path(job)
     _summary(job)
@@ -157,6 +147,23 @@ def _job_view(job_id: int, polling: bool) -> None:
             },
         )
         _downloads(job, path)
+
+
+def job_progress(job: dict, doing: str) -> int:
+    """A prediction job's progress bar (“{doing} running: 3/8 rows…”), its error, Cancel or Resume; returns the
+    rows answered."""
+    progress = registry.progress(job)
+    done, total = progress.get("done", 0), progress.get("total") or 0
+    text = (
+        f"{doing} queued: {queue.waiting_for(job)}"
+        if job["status"] == "queued"
+        else f"{doing} {job['status']}: {predictions.describe_progress(progress, job['status'])}"
+    )
+    st.progress(min(done / total, 1.0) if total else 0.0, text=text)
+    if job["status"] in ("failed", "interrupted") and job.get("error"):
+        st.error(job["error"].split("\n\n")[0])
+    _actions(job)
+    return done
 
 
 def _settings_line(config) -> str:

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from workbench.cli import pairs
 from workbench.data import formats, repository
 from workbench.data.split import (
     PROPOSED_SEED,
@@ -82,6 +83,8 @@ def add_parser(commands) -> None:
     split.add_argument("--seed", type=int, default=42)
     split.add_argument("--revision", type=int)
     split.set_defaults(handler=_split)
+
+    pairs.add_parser(sub)
 
 
 def _list(args) -> int:

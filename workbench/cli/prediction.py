@@ -61,7 +61,7 @@ def _predict(args) -> int:
     job = predictions.get_job(job_id)
     print(f"{job['title']} (job {job_id})…", flush=True)
     try:
-        status = predictions.run_predict(job_id, on_progress=_printer(), echo=False)
+        status = predictions.run_predict(job_id, on_progress=progress_printer(), echo=False)
     except KeyboardInterrupt:
         print(
             f"\nStopped (Ctrl+C); the rows answered so far are kept. Go on with `python -m workbench predict "
@@ -105,7 +105,7 @@ def _finish(job_id: int, out: Path) -> int:
     return 0
 
 
-def _printer():
+def progress_printer():
     def show(progress: dict) -> None:
         if progress.get("phase") == "generating" and progress.get("done"):
             print(f"  {predictions.describe_progress(progress)}", flush=True)

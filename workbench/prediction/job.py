@@ -72,9 +72,12 @@ def create_predict(
     fmt: str | None = None,
     prompt_column: str | None = None,
     reference_column: str | None = None,
+    *,
+    source: dict | None = None,
 ) -> int:
     """Check the file and queue a job answering it; returns the job id. Nothing is queued when a row cannot
-    be read or is longer than the model reads (InputError / PredictError name them)."""
+    be read or is longer than the model reads (InputError / PredictError name them). `source`: where the
+    rows came from when the workbench wrote the file (kept in the job's args)."""
     config.check()
     rows = read_inputs(data, file, fmt, prompt_column, reference_column)
     run = runs.get_run(config.run) if config.run else None
@@ -89,7 +92,12 @@ def create_predict(
             f"Predict {who} over {name} ({len(rows)} row{'' if len(rows) == 1 else 's'})",
             run_id=run["id"] if run else None,
             db=db,
-            args={"config": config.to_dict(), "file": name, "rows": len(rows)},
+            args={
+                "config": config.to_dict(),
+                "file": name,
+                "rows": len(rows),
+                **({"source": source} if source else {}),
+            },
             progress={"done": 0, "total": len(rows), "unit": "rows", "eta_seconds": None},
         )
         folder = paths.prediction_dir(job_id)
