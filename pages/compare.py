@@ -20,7 +20,7 @@ base, on_base, left, right = picked
 adapter_run = next((s for s in (right, left) if s != BASE_SIDE), None)
 section = st.segmented_control(
     "Section",
-    ["Chat", "Held-out evaluation", "Pairs from mistakes", "Predict over a file"],
+    ["Chat", "Held-out evaluation", "Mistakes", "Predict over a file"],
     default="Chat",
     key="cmp_section",
     label_visibility="collapsed",
@@ -31,7 +31,7 @@ if section == "Held-out evaluation":
         st.info("Pick an adapter on one side to evaluate it against the base.")
     else:
         render_evaluation(adapter_run.split("@")[0])
-elif section == "Pairs from mistakes":
+elif section == "Mistakes":
     if adapter_run is None:
         st.info("Pick an adapter on one side: its mistakes become preference pairs.")
     else:

@@ -382,11 +382,41 @@ def test_picking_the_better_answer_keeps_a_preference_pair_and_both_wrong_keeps_
     at.run()
     at.button(key="cmp_judge_right").click().run()
     assert "Not added: chosen: empty." in at.error[0].value and len(repository.load_rows("mis-pares")) == 3
+    # both wrong, one side silent: kept against the other answer alone (an empty answer makes no pair)
+    at.toggle(key="cmp_judge_both").set_value(True).run()
+    at.text_area(key="cmp_judge_written").set_value("uno")
+    at.button(key="cmp_judge_add").click().run()
+    assert [(r["chosen"], r["rejected"]) for r in repository.load_rows("mis-pares")[3:]] == [("uno", "dos")]
+
+
+def test_a_thumb_up_or_down_keeps_the_answer_rated_in_a_feedback_dataset(page, trained_run):
+    from workbench.data import repository
+
+    def turn(answer: str) -> list[dict]:
+        return [{"role": "user", "content": "Repite: uno"}, {"role": "assistant", "content": answer}]
+
+    at = page(PAGE)
+    at.session_state["cmp_history"] = {"demo::__base__": turn("dos tres"), "demo::words-demo": turn("uno")}
+    at.run()
+    assert at.selectbox(key="cmp_rate_dataset").value == "New dataset…"
+    at.text_input(key="cmp_rate_new_name").set_value("votos")
+    at.button(key="cmp_rate_right_up").click().run()  # thumbs up on the adapter's answer
+    assert not at.exception and not at.error
+    assert repository.get_dataset("votos").format == "feedback"
+    assert repository.load_rows("votos") == [
+        {"prompt": [{"role": "user", "content": "Repite: uno"}], "completion": "uno", "label": True}
+    ]
+    assert "Kept in votos: now 1 rated answers" in at.success[0].value
+    assert at.selectbox(key="cmp_rate_dataset").value == "votos"
+    assert at.button(key="cmp_rate_right_down").disabled  # rated once
+    at.button(key="cmp_rate_left_down").click().run()  # thumbs down on the base's
+    assert [r["label"] for r in repository.load_rows("votos")] == [True, False]
+    assert repository.load_rows("votos")[1]["completion"] == "dos tres"
 
 
 def _mistakes_section(page):
     at = page(PAGE)
-    at.button_group(key="cmp_section").set_value("Pairs from mistakes").run()
+    at.button_group(key="cmp_section").set_value("Mistakes").run()
     assert not at.exception, at.exception
     return at
 
@@ -436,3 +466,31 @@ def test_pairs_from_held_out_rows_say_those_rows_stop_measuring_generalisation(p
     assert "no longer measure how it does on rows it has not seen" in at.warning[0].value
     assert "Make a new held-out split" in at.warning[0].value
     assert "2 of 2 rows wrong" in " ".join(c.value for c in at.caption)
+
+
+def test_hardest_rows_are_listed_with_their_loss_and_can_be_dropped_or_made_pairs(page, trained_run, wrong_answers):
+    from workbench.data import repository
+    from workbench.evaluation import hardest
+    from workbench.prediction import job as predictions
+    from workbench.prediction import mistakes
+
+    at = _mistakes_section(page)
+    assert [s.value for s in at.subheader] == ["Wrong answers → preference pairs", "Hardest training rows"]
+    assert hardest.run_hardest(hardest.create_hardest(trained_run["id"])) == "completed"
+    answers = mistakes.answer_training_rows(trained_run["id"], start=False)
+    assert predictions.run_predict(answers, echo=False) == "completed"
+    at.run()
+    assert not at.exception
+    table = next(frame.value for frame in at.dataframe if "loss" in frame.value.columns)
+    assert list(table.columns) == ["row", "loss", "prompt", "answer (the label)"] and len(table) == 6
+    assert list(table["loss"]) == sorted(table["loss"], reverse=True)
+    hardest_two = list(table["row"][:2])
+    at.multiselect(key="cmp_hard_rows").set_value(hardest_two).run()
+    at.button(key="cmp_hard_pairs").click().run()
+    assert not at.exception and not at.error
+    made = [s.value for s in at.success if "words-demo-pairs" in s.value]
+    assert made and repository.get_dataset("words-demo-pairs").format == "preference"
+    at.button(key="cmp_hard_drop").click().run()
+    assert not at.exception and not at.error
+    assert repository.get_dataset("words").latest.rows == 6  # 8 rows, 2 dropped
+    assert repository.get_dataset("words").latest.split is not None

@@ -303,3 +303,16 @@ def test_a_dpo_run_launched_from_the_page_charts_its_rewards_live(page, trained_
     at.run()
     titles = [json.loads(chart.proto.spec)["title"] for chart in at.get("vega_lite_chart")]
     assert "Rewards" in titles and "Reward accuracy" in titles, titles
+
+
+def test_changing_the_objective_puts_its_learning_rate_in_the_form(page, trained_run):
+    _pairs_dataset()
+    at = page(PAGE)
+    at.selectbox(key="train_dataset").set_value("pairs").run()
+    assert at.number_input(key="tc_learning_rate").value == 2e-5  # DPO's, measured
+    assert any("DPO starts at learning rate 2e-05, 1 epoch" in c.value for c in at.caption)
+    at.selectbox(key="tc_objective").set_value("orpo").run()
+    assert at.number_input(key="tc_learning_rate").value == 2e-3
+    at.selectbox(key="train_dataset").set_value("informes-proyectos").run()  # an SFT dataset: back to the preset
+    assert at.selectbox(key="tc_objective").value == "sft"
+    assert at.number_input(key="tc_learning_rate").value == 2e-3 and at.number_input(key="tc_num_epochs").value == 3.0

@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from ui.compare.judge import render_judge
+from ui.compare.ratings import render_ratings
 from ui.compare.sides import BASE_SIDE
 from ui.text import literal
 from workbench.data import repository
@@ -91,6 +92,7 @@ def render_chat(
     if prompt:
         _ask(engine, prompt, histories, adapter_names, settings, columns)
     render_judge(labels, histories, settings.system_prompt)
+    render_ratings(labels, histories, settings.system_prompt)
     _tools(keys, labels, histories)
 
 
@@ -104,11 +106,26 @@ def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
             placeholders.append(st.empty())
     conversation = [[{"role": m["role"], "content": m["content"]} for m in h] for h in histories]
     texts = ["", ""]
-    for side, delta in engine.stream([Side(a, c) for a, c in zip(adapter_names, conversation, strict=True)], settings):
-        texts[side] += delta
-        placeholders[side].markdown(literal(texts[side]) + "▌")
-    for placeholder, history, text, result in zip(placeholders, histories, texts, engine.last_results, strict=True):
+    stream = engine.stream([Side(a, c) for a, c in zip(adapter_names, conversation, strict=True)], settings)
+    try:
+        for side, delta in stream:
+            texts[side] += delta
+            placeholders[side].markdown(literal(texts[side]) + "▌")
+    except BaseException:
+        # A click while the answers stream reruns the page (Streamlit raises in the next st call): finish the
+        # answers without drawing them and keep them, so that the question is never left without its answers.
+        for _ in stream:
+            pass
+        _keep_answers(histories, engine.last_results)
+        raise
+    for placeholder, text in zip(placeholders, texts, strict=True):
         placeholder.markdown(literal(text))
+    _keep_answers(histories, engine.last_results)
+    st.rerun()
+
+
+def _keep_answers(histories: list[list[dict]], results: list) -> None:
+    for history, result in zip(histories, results, strict=True):
         history.append(
             {
                 "role": "assistant",
@@ -121,7 +138,6 @@ def _ask(engine, prompt, histories, adapter_names, settings, columns) -> None:
                 },
             }
         )
-    st.rerun()
 
 
 def _tools(keys: list[str], labels: list[str], histories: list[list[dict]]) -> None:

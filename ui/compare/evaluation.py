@@ -29,7 +29,7 @@ def render_evaluation(run_name: str) -> None:
 
 
 def _launcher(run: dict) -> None:
-    dataset, trained_on = repository.revision_by_id(run["dataset_revision_id"])
+    dataset, trained_on = repository.revision_by_id(runs.evaluation_revision_id(run))
     numbers = [r.n for r in repository.revisions(dataset)]
     with st.form("cmp_eval_form"):
         cols = st.columns([1, 2, 1, 1])

@@ -18,7 +18,7 @@ def render_judge(labels: list[str], histories: list[list[dict]], system_prompt: 
     with st.container(border=True):
         st.markdown("**Which answer is better?** Each choice keeps the question and both answers as a preference pair.")
         _said()
-        dataset = _dataset_choice()
+        dataset = dataset_choice(collect.KIND, "cmp_judge", "Into the dataset of pairs", DEFAULT_NAME, "pair")
         left, right, both = st.columns(3)
         if left.button(f"Left is better ({labels[0]})", key="cmp_judge_left"):
             _add(dataset, [_pair(histories, 0, 1, system_prompt)], f"{labels[0]} better than {labels[1]}")
@@ -27,9 +27,14 @@ def render_judge(labels: list[str], histories: list[list[dict]], system_prompt: 
         if both.toggle("Both wrong: write the right one", key="cmp_judge_both"):
             written = st.text_area("The right answer", histories[0][-1]["content"], key="cmp_judge_written")
             if st.button("Keep it, against both answers", key="cmp_judge_add"):
-                prompt = _prompt(histories[0])
-                rows = [collect.pair_row(prompt, written, h[-1]["content"], system_prompt) for h in histories]
+                prompt = prompt_of(histories[0])
+                # an empty answer cannot be a rejected side: the pair is kept against the other one alone
+                answers = [h[-1]["content"] for h in histories if h[-1]["content"].strip()]
+                rows = [collect.pair_row(prompt, written, answer, system_prompt) for answer in answers]
                 unique = [row for i, row in enumerate(rows) if row not in rows[:i]]
+                if not unique:
+                    st.error("Both answers are empty: there is nothing to prefer the written answer over.")
+                    return
                 _add(dataset, unique, "written answer better than both sides")
 
 
@@ -43,20 +48,22 @@ def _said() -> None:
     page_link("pages/datasets.py", f"Open {dataset}", dataset=dataset)
 
 
-def _dataset_choice() -> str:
-    names = repository.dataset_names(kinds=(collect.KIND,))
-    goto = st.session_state.pop("cmp_judge_goto", None)
+def dataset_choice(kind: str, prefix: str, label: str, default_name: str, noun: str) -> str:
+    """A dataset of `kind` to add rows to, or a new one's name; says how many `noun`s it holds. The keys are
+    `<prefix>_dataset`, `<prefix>_new_name`; `<prefix>_goto` selects a dataset on the next run."""
+    names = repository.dataset_names(kinds=(kind,))
+    goto = st.session_state.pop(f"{prefix}_goto", None)
     if goto in names:
-        st.session_state["cmp_judge_dataset"] = goto
-    choice = st.selectbox("Into the dataset of pairs", [*names, NEW], key="cmp_judge_dataset")
+        st.session_state[f"{prefix}_dataset"] = goto
+    choice = st.selectbox(label, [*names, NEW], key=f"{prefix}_dataset")
     if choice != NEW:
         rows = repository.get_dataset(choice).latest.rows
-        st.caption(f"{choice} holds {rows:,} pair{'' if rows == 1 else 's'}.")
+        st.caption(f"{choice} holds {rows:,} {noun}{'' if rows == 1 else 's'}.")
         return choice
-    return st.text_input("Name of the new dataset", DEFAULT_NAME, key="cmp_judge_new_name").strip()
+    return st.text_input("Name of the new dataset", default_name, key=f"{prefix}_new_name").strip()
 
 
-def _prompt(history: list[dict]) -> list[dict]:
+def prompt_of(history: list[dict]) -> list[dict]:
     """The side's conversation up to its last user turn (the question both answers reply to)."""
     last_user = max(i for i, m in enumerate(history) if m["role"] == "user")
     return [{"role": m["role"], "content": m["content"]} for m in history[: last_user + 1]]
@@ -64,7 +71,7 @@ def _prompt(history: list[dict]) -> list[dict]:
 
 def _pair(histories: list[list[dict]], better: int, worse: int, system_prompt: str) -> dict:
     return collect.pair_row(
-        _prompt(histories[better]), histories[better][-1]["content"], histories[worse][-1]["content"], system_prompt
+        prompt_of(histories[better]), histories[better][-1]["content"], histories[worse][-1]["content"], system_prompt
     )
 
 

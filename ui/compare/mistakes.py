@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ui.compare.hardest import render_hardest
 from ui.compare.predict import job_progress
 from ui.links import page_link
 from ui.text import literal
@@ -23,6 +24,13 @@ SHOWN = 50
 
 def render_mistakes(run_name: str) -> None:
     run = runs.get_run(run_name)
+    st.subheader("Wrong answers → preference pairs")
+    _wrong_answers(run)
+    st.subheader("Hardest training rows")
+    render_hardest(run)
+
+
+def _wrong_answers(run: dict) -> None:
     st.caption(
         "Turn the rows this adapter gets wrong into preference pairs: chosen = the dataset's answer, rejected = "
         "the adapter's. Train DPO on them from this run (Train page) to correct it."

@@ -8,18 +8,20 @@ import streamlit as st
 from ui.train.config_form import START_FROM_DEFAULTED_FOR
 from workbench.data.records import KIND_PURPOSE
 from workbench.training import runs
-from workbench.training.config import LOSS_TYPES, TrainConfig
+from workbench.training.config import LOSS_TYPES, OBJECTIVE_DEFAULTS, TrainConfig, with_objective
 from workbench.training.objectives import OBJECTIVES, objectives_for_kind
 
 NEW_ADAPTER = ""
 DEFAULTED_FOR = START_FROM_DEFAULTED_FOR  # "tc_": kept with the form's values across pages
 
 
-def objective_settings(kind: str, base: str) -> dict:
-    """Draw the objective's choices for a dataset of stored `kind`; returns the TrainConfig fields they set."""
+def objective_settings(kind: str, base: str, recipe: TrainConfig) -> dict:
+    """Draw the objective's choices for a dataset of stored `kind`; returns the TrainConfig fields they set.
+    A change of objective puts its own learning rate and epochs in the form (`recipe`'s for SFT)."""
     fitting = [o.name for o in objectives_for_kind(kind)]
     if st.session_state.get("tc_objective") not in fitting:
         st.session_state["tc_objective"] = fitting[0]
+        _use_defaults(recipe)
     left, right = st.columns(2)
     objective = left.selectbox(
         "Objective",
@@ -27,13 +29,30 @@ def objective_settings(kind: str, base: str) -> dict:
         key="tc_objective",
         format_func=lambda name: f"{OBJECTIVES[name].label}: {OBJECTIVES[name].learns}",
         help=TrainConfig.help("objective"),
+        on_change=_use_defaults,
+        args=(recipe,),
     )
+    if objective != "sft":
+        defaults = OBJECTIVE_DEFAULTS[objective]
+        left.caption(
+            f"{OBJECTIVES[objective].label} starts at learning rate {defaults['learning_rate']:g}, "
+            f"{defaults['num_epochs']:g} epoch (measured on CPU: bench/preference_round.py)."
+        )
     if len(fitting) == 1 and objective == "sft":
         left.caption(f"This dataset holds {KIND_PURPOSE[kind]}; preference datasets train DPO, ORPO or KTO.")
     values = {"objective": objective, "start_from": _start_from(right, base, objective)}
     if objective != "sft":
         values.update(_preference_settings(objective))
     return values
+
+
+def _use_defaults(recipe: TrainConfig) -> None:
+    """The selected objective's learning rate, epochs and loss into the form's widgets."""
+    objective = st.session_state["tc_objective"]
+    current = TrainConfig(learning_rate=st.session_state.get("tc_learning_rate", recipe.learning_rate))
+    updated = with_objective(current, objective, recipe)
+    for name in ("learning_rate", "num_epochs", "loss_type"):
+        st.session_state[f"tc_{name}"] = getattr(updated, name)
 
 
 def _start_from(column, base: str, objective: str) -> str:
@@ -54,6 +73,8 @@ def _start_from(column, base: str, objective: str) -> str:
         format_func=lambda n: "a new adapter on the base" if n == NEW_ADAPTER else f"run {n} ({objectives[n]})",
         help=TrainConfig.help("start_from"),
     )
+    if choice:
+        column.caption(f"Run {choice}'s LoRA shape (rank, targets) goes on: the LoRA settings below are not used.")
     if objective in ("dpo", "kto"):
         column.caption(
             "Reference: "

@@ -9,6 +9,7 @@ import sys
 from workbench import store
 from workbench.cli import datasets as datasets_cli
 from workbench.cli import evaluation as evaluation_cli
+from workbench.cli import hardest as hardest_cli
 from workbench.cli import models as models_cli
 from workbench.cli import prediction as prediction_cli
 from workbench.cli import publish as publish_cli
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets_cli.add_parser(commands)
     training_cli.add_parsers(commands)
     evaluation_cli.add_parser(commands)
+    hardest_cli.add_parser(commands)
     prediction_cli.add_parser(commands)
     models_cli.add_parser(commands)
     publish_cli.add_parser(commands)

@@ -12,7 +12,13 @@ from workbench.evaluation import runner
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
-from workbench.training.config import ConfigError, TrainConfig, default_config, describe_cpu_preset
+from workbench.training.config import (
+    ConfigError,
+    TrainConfig,
+    default_config,
+    describe_cpu_preset,
+    with_objective,
+)
 from workbench.training.data import length_check
 from workbench.training.export import config_from_yaml
 
@@ -77,6 +83,9 @@ def build_config(args) -> TrainConfig:
         updates["dataset"] = args.dataset
     if args.base:
         updates["base_model"] = args.base
+    if "objective" in updates and not args.config:
+        # the objective's own learning rate and epochs, unless given too
+        config = with_objective(config, str(updates["objective"]), config, keep=set(updates))
     config = TrainConfig.from_dict({**config.to_dict(), **updates}).validate()
     sized = {"per_device_batch_size", "gradient_accumulation_steps", "gradient_checkpointing"}
     if not args.config and has_gpu and not sized & set(updates):

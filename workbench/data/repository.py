@@ -184,6 +184,26 @@ def save_rows(name: str, rows: list[dict], base_revision: int, note: str = "") -
     return revision
 
 
+def drop_rows(name: str, indices: list[int], base_revision: int, note: str) -> Revision:
+    """A new revision without the rows at 0-based `indices` of revision `base_revision`; its split, if any,
+    follows the rows that stay (the held-out rows stay the same rows)."""
+    old = get_revision(name, base_revision)
+    dropped = set(indices)
+    rows = read_revision_rows(old)
+    kept = [i for i in range(len(rows)) if i not in dropped]
+    revision = save_rows(name, [rows[i] for i in kept], base_revision, note=note)
+    if old.split:
+        moved = {before: after for after, before in enumerate(kept)}
+        split = Split(
+            spec=old.split.spec,
+            train=[moved[i] for i in old.split.train if i in moved],
+            validation=[moved[i] for i in old.split.validation if i in moved],
+        )
+        set_split(name, revision.n, split)
+        revision.split = split
+    return revision
+
+
 def restore_revision(name: str, n: int, base_revision: int) -> Revision:
     old = get_revision(name, n)
     rows = read_revision_rows(old)

@@ -67,9 +67,10 @@ def create_eval(
 ) -> int:
     """Queue an evaluation of a run's adapter against its base; returns the job id.
 
-    `split`: "validation" (default), "train" or "all" rows of the run's own dataset revision, or of
-    revision `dataset_revision` (a revision number of the same dataset), or of the revision with registry id
-    `revision_id` (any dataset's). `limit`: the first N of them.
+    `split`: "validation" (default), "train" or "all" rows of the run's dataset revision (for a preference run
+    that went on from a supervised one, that run's: `runs.evaluation_revision_id`), or of revision
+    `dataset_revision` (a revision number of that dataset), or of the revision with registry id `revision_id`
+    (any dataset's). `limit`: the first N of them.
     """
     run = runs.get_run(run_id)
     if run["status"] in registry.RUNNING:
@@ -78,8 +79,8 @@ def create_eval(
         raise EvalError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise EvalError(f"limit: {limit!r} — give a whole number of rows, 1 or more (or none for all).")
-    _adapter_path(run)
-    name, revision = repository.revision_by_id(revision_id or run["dataset_revision_id"])
+    adapter_path(run)
+    name, revision = repository.revision_by_id(revision_id or runs.evaluation_revision_id(run))
     if dataset_revision is not None:
         revision = repository.get_revision(name, dataset_revision)
     indices = select_indices(revision, split, limit, name)  # fail now, not in the worker
@@ -139,9 +140,8 @@ def evaluate_after_training(train_job: dict) -> None:
             flush=True,
         )
         return
-    revision_id = runs.evaluation_revision_id(run)
-    create_eval(run["id"], split="validation", revision_id=revision_id)
-    dataset, revision = repository.revision_by_id(revision_id)
+    create_eval(run["id"], split="validation")
+    dataset, revision = repository.revision_by_id(runs.evaluation_revision_id(run))
     print(
         f"Evaluation of base and adapter queued (validation rows of {dataset!r} revision {revision.n}); see the "
         "Compare page.",
@@ -359,7 +359,7 @@ def select_indices(revision: repository.Revision, split: str, limit: int | None,
     return indices[:limit] if limit else indices
 
 
-def _adapter_path(run: dict) -> Path:
+def adapter_path(run: dict) -> Path:
     if not run.get("adapter_dir"):
         raise EvalError(
             f"Run {run['name']!r} ({run['status']}) has no adapter yet, so there is nothing to "
@@ -423,12 +423,12 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
     job_id = job["id"]
     run = runs.get_run(job["run_id"])
     config = runs.run_config(run)
-    adapter_dir = _adapter_path(run)
+    adapter_dir = adapter_path(run)
     dataset, revision = repository.revision_by_id(job["revision_id"])
     fmt = repository.get_dataset(dataset).format
     all_rows = repository.read_revision_rows(revision)
     indices = select_indices(revision, job["split"], job["limit_n"], dataset)
-    examples = [(i, *_prompt(all_rows[i], fmt, config)) for i in indices]
+    examples = [(i, *training_prompt(all_rows[i], fmt, config)) for i in indices]
     total = len(examples)
     say(f"=== Evaluation job {job_id} of run {run['name']} · {store.now()} · pid {os.getpid()}")
     say(
@@ -618,17 +618,17 @@ def scoring_settings(tokenizer, references: list[str], seed: int) -> GenerationS
 def heldout_prompts(run: dict, count: int, split: str = "validation") -> list[tuple[list[dict], str]]:
     """(messages, reference) of the first `count` held-out rows of the run's dataset revision ([] if none)."""
     config = runs.run_config(run)
-    dataset, revision = repository.revision_by_id(run["dataset_revision_id"])
+    dataset, revision = repository.revision_by_id(runs.evaluation_revision_id(run))
     try:
         indices = select_indices(revision, split, count, dataset)
     except EvalError:
         return []
     fmt = repository.get_dataset(dataset).format
     rows = repository.read_revision_rows(revision)
-    return [_prompt(rows[i], fmt, config) for i in indices]
+    return [training_prompt(rows[i], fmt, config) for i in indices]
 
 
-def _prompt(row: dict, fmt: str, config: TrainConfig) -> tuple[list[dict], str]:
+def training_prompt(row: dict, fmt: str, config: TrainConfig) -> tuple[list[dict], str]:
     """The messages to answer (with the run's system prompt where the row has none, as in training)."""
     messages, reference = prompt_and_reference(row, fmt)
     messages = [{"role": m["role"], "content": str(m["content"])} for m in messages]
@@ -652,6 +652,21 @@ def completion_loss(
     """Mean cross-entropy per reference token given its prompt (prompt tokens masked, as in training),
     with the adapter `adapter` active, or with adapters disabled for None (None if no token is left); and
     the positions in `pairs` whose prompt fills max_length, so that no answer token is left to score."""
+    losses = row_losses(engine, adapter, pairs, max_length)
+    total = sum(loss * tokens for loss, tokens in filter(None, losses))
+    count = sum(tokens for _, tokens in filter(None, losses))
+    return (total / count if count else None), [i for i, row in enumerate(losses) if row is None]
+
+
+def row_losses(
+    engine,
+    adapter: str | None,
+    pairs: list[tuple[list[dict], str]],
+    max_length: int = 1024,
+    on_row: Callable[[int], bool] | None = None,
+) -> list[tuple[float, int] | None]:
+    """Per pair: (mean cross-entropy per answer token, answer tokens), one forward pass each, or None when its
+    prompt fills max_length. `on_row(done)` after each row; returning False stops early (rows left out)."""
     import torch
 
     model = engine.model
@@ -659,26 +674,28 @@ def completion_loss(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total, count, unscored = 0.0, 0, []
+    found: list[tuple[float, int] | None] = []
     try:
         with torch.no_grad(), _active(model, adapter):
-            for position, (messages, reference) in enumerate(pairs):
+            for messages, reference in pairs:
                 ids, n_prompt = encode_pair(tokenizer, messages, reference)
                 ids = ids[:max_length]  # training truncates on the right too
                 if len(ids) <= n_prompt:
-                    unscored.append(position)
-                    continue
-                input_ids = torch.tensor([ids], device=device)
-                logits = model(input_ids=input_ids).logits[0, :-1].float()
-                targets = input_ids[0, 1:].clone()
-                targets[: max(n_prompt - 1, 0)] = -100  # token t+1 is predicted at position t: mask the prompt's
-                loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100, reduction="sum")
-                total += float(loss)
-                count += int((targets != -100).sum())
+                    found.append(None)
+                else:
+                    input_ids = torch.tensor([ids], device=device)
+                    logits = model(input_ids=input_ids).logits[0, :-1].float()
+                    targets = input_ids[0, 1:].clone()
+                    targets[: max(n_prompt - 1, 0)] = -100  # token t+1 is predicted at position t: mask the prompt
+                    tokens = int((targets != -100).sum())
+                    loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100, reduction="sum")
+                    found.append((float(loss) / tokens, tokens))
+                if on_row is not None and on_row(len(found)) is False:
+                    break
     finally:
         if was_training:
             model.train()
-    return (total / count if count else None), unscored
+    return found
 
 
 def encode_pair(tokenizer, messages: list[dict], reference: str) -> tuple[list[int], int]:

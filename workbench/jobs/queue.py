@@ -13,7 +13,7 @@ from workbench import paths, store
 from workbench.jobs import registry
 from workbench.processes import launch_detached
 
-HEAVY = ("train", "evaluate", "publish", "export", "predict")
+HEAVY = ("train", "evaluate", "publish", "export", "predict", "hardest")
 WORKER_MODULE = "workbench.jobs.worker"
 
 

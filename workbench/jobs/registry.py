@@ -19,7 +19,7 @@ from workbench import paths, processes, store
 from workbench.errors import WorkbenchError
 from workbench.processes import process_alive
 
-KINDS = ("train", "evaluate", "publish", "export", "prepare", "predict")
+KINDS = ("train", "evaluate", "publish", "export", "prepare", "predict", "hardest")
 STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
 ACTIVE = ("queued", "running", "cancelling")
 RUNNING = ("running", "cancelling")
@@ -273,4 +273,5 @@ RECOVERY = {
     "export": "Export again.",
     "prepare": "Prepare the model again.",
     "predict": "Resume it to go on from its last answered row.",
+    "hardest": "Measure the hardest rows again (it takes one forward pass per row).",
 }

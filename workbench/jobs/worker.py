@@ -30,6 +30,7 @@ HANDLERS = {
     "export": "workbench.publish.gguf:export_job",
     "prepare": "workbench.models.preparing:prepare_job",
     "predict": "workbench.prediction.job:predict_job",
+    "hardest": "workbench.evaluation.hardest:hardest_job",
 }
 # kind -> "module:function" called with the job row once a job of that kind has completed.
 FOLLOW_UPS = {

@@ -235,7 +235,7 @@ def _axolotl_rl(config: TrainConfig) -> dict:
         return {}
     out: dict = {"rl": config.objective, "rl_beta": config.beta, "remove_unused_columns": False}
     if config.objective == "dpo" and config.loss_type not in ("auto", "sigmoid"):
-        out["dpo_loss_type"] = [config.loss_type]
+        out["dpo_loss_type"] = config.loss_type.split("+")
     if config.objective == "kto":
         out["kto_desirable_weight"] = config.desirable_weight
         out["kto_undesirable_weight"] = config.undesirable_weight

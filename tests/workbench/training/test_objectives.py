@@ -4,6 +4,7 @@ import json
 
 import pytest
 from safetensors.torch import load_file
+from transformers import TrainerCallback
 
 from workbench import paths, store
 from workbench.data import repository
@@ -62,6 +63,7 @@ def test_preference_settings_are_validated():
     with pytest.raises(ConfigError, match="loss_type: 'kto' does not go with objective 'dpo'"):
         TrainConfig(dataset="d", objective="dpo", loss_type="kto").validate()
     TrainConfig(dataset="d", objective="dpo", loss_type="ipo").validate()
+    TrainConfig(dataset="d", objective="dpo", loss_type="sigmoid+sft").validate()  # RPO
     TrainConfig(dataset="d", objective="kto", loss_type="apo_zero_unpaired").validate()
 
 
@@ -89,12 +91,12 @@ def test_rows_take_each_trainers_shape_with_the_system_prompt(workbench_home, ti
     assert info["train_rows"] == 16 and sorted(train["label"]) == [False] * 8 + [True] * 8
 
 
-@pytest.mark.parametrize("objective", ["dpo", "orpo"])
+@pytest.mark.parametrize(("objective", "loss"), [("dpo", "auto"), ("dpo", "sigmoid+sft"), ("orpo", "auto")])
 def test_a_preference_run_trains_logs_rewards_and_saves_only_its_adapter(
-    workbench_home, tiny_demo_run, objective, capsys
+    workbench_home, tiny_demo_run, objective, loss, capsys
 ):
     _pairs()
-    run_id = runs.create_run(_config(tiny_demo_run, objective=objective), name=f"{objective}-run")
+    run_id = runs.create_run(_config(tiny_demo_run, objective=objective, loss_type=loss), name=f"{objective}-run")
     assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
     names = _metric_names(run_id)
     assert {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"} <= names
@@ -152,3 +154,49 @@ def test_a_feedback_dataset_cannot_train_dpo(workbench_home, tiny_demo_run):
     # the worker checks it too (a run registered before its dataset changed kind)
     with pytest.raises(TrainingError, match="objective 'orpo'"):
         build_datasets(_config(tiny_demo_run, objective="orpo"), repository.get_revision("pairs").id)
+
+
+class _Crash(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.mark.parametrize(("objective", "kind", "rows"), [("orpo", "preference", PAIRS), ("kto", "feedback", FEEDBACK)])
+def test_a_crashed_preference_run_resumes_from_its_checkpoint(workbench_home, tiny_demo_run, objective, kind, rows):
+    _pairs(rows=rows, kind=kind)
+    config = _config(tiny_demo_run, objective=objective, max_steps=6, save_steps=2, per_device_batch_size=2)
+    run_id = runs.create_run(config, name=f"{objective}-crash")
+    assert run_training(run_id, extra_callbacks=[_Crash()], schedule_next=False) == "failed"
+    assert runs.latest_checkpoint(f"{objective}-crash").name == "checkpoint-2"
+    assert run_training(run_id, resume=True, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
+    steps = [row["step"] for row in runs.run_metrics(run_id, ("loss",))]
+    assert steps == list(range(1, 7))  # the step logged after the checkpoint was dropped, then done again
+    record = json.loads((paths.adapter_dir(f"{objective}-crash") / paths.RUN_FILE).read_text())
+    assert record["resumed_from"] == "checkpoint-2"
+
+
+def test_each_objective_brings_its_measured_learning_rate_unless_given():
+    from workbench.training.config import OBJECTIVE_DEFAULTS, cpu_preset, with_objective
+
+    recipe = cpu_preset(TrainConfig(dataset="d"))
+    dpo = with_objective(recipe, "dpo", recipe)
+    assert (dpo.objective, dpo.learning_rate, dpo.num_epochs) == ("dpo", 2e-5, 1.0)
+    assert with_objective(recipe, "orpo", recipe).learning_rate == OBJECTIVE_DEFAULTS["orpo"]["learning_rate"]
+    assert with_objective(recipe, "dpo", recipe, keep={"learning_rate"}).learning_rate == recipe.learning_rate
+    back = with_objective(dpo, "sft", recipe)
+    assert (back.learning_rate, back.num_epochs) == (recipe.learning_rate, recipe.num_epochs)
+
+
+def test_cli_set_objective_takes_its_defaults_and_keeps_what_is_given(workbench_home, capsys):
+    import argparse
+
+    from workbench.cli.training import build_config
+
+    def config(*sets):
+        args = argparse.Namespace(config=None, set=list(sets), dataset="pairs", base="demo")
+        return build_config(args)
+
+    assert config("objective=dpo").learning_rate == 2e-5
+    assert config("objective=dpo", "learning_rate=1e-4").learning_rate == 1e-4
+    assert config().learning_rate == 2e-3  # SFT: the CPU preset's

@@ -25,7 +25,8 @@ def trl_config(config: TrainConfig, common: dict):
         **common,
         max_length=config.max_length,  # prompt + answer; TRL keeps the start and cuts the end
         beta=config.beta,
-        loss_type=["sigmoid" if config.loss_type == "auto" else config.loss_type],
+        # 'a+b' is TRL's combination of losses, equally weighted (sigmoid+sft: RPO)
+        loss_type=["sigmoid"] if config.loss_type == "auto" else config.loss_type.split("+"),
     )
 
 
