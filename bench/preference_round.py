@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="smollm2-135m-instruct")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--validation", type=int, default=30, help="held-out rows")
+    parser.add_argument("--sft-epochs", type=float, default=1.0, help="epochs of the SFT run the round starts from")
     parser.add_argument(
         "--objectives",
         default="dpo,orpo:learning_rate=2e-3",
@@ -118,7 +119,7 @@ def first_steps(args, preset) -> dict:
     repository.create_dataset("task", "alpaca", [row.data for row in rows])
     repository.make_split("task", 1, SplitSpec(seed=args.seed, validation_count=args.validation))
 
-    sft, sft_seconds = train("sft", preset.with_updates(num_epochs=1.0))
+    sft, sft_seconds = train("sft", preset.with_updates(num_epochs=args.sft_epochs))
     before = score("sft", sft).exact_rows()
     started = time.perf_counter()
     pairs = build_pairs(sft)

@@ -200,3 +200,18 @@ def test_cli_set_objective_takes_its_defaults_and_keeps_what_is_given(workbench_
     assert config("objective=dpo").learning_rate == 2e-5
     assert config("objective=dpo", "learning_rate=1e-4").learning_rate == 1e-4
     assert config().learning_rate == 2e-3  # SFT: the CPU preset's
+
+
+def test_a_dpo_adapter_publishes_like_any_other(workbench_home, tiny_demo_run, trained_run):
+    """Merged into its base (the folder both Ollama routes and the GGUF export start from), and fit to travel
+    alone as a GGUF adapter: a preference run's adapter is a plain PEFT LoRA adapter."""
+    from transformers import AutoModelForCausalLM
+
+    from workbench.publish.merge import adapter_problems, merge_run
+
+    _pairs()
+    run_id = runs.create_run(_config(tiny_demo_run, objective="dpo", start_from=trained_run["name"]), name="dpo-pub")
+    assert run_training(run_id, schedule_next=False) == "completed", runs.get_run(run_id)["error"]
+    assert adapter_problems(paths.adapter_dir("dpo-pub")) == []
+    folder = merge_run(run_id)
+    assert AutoModelForCausalLM.from_pretrained(folder).config.num_hidden_layers == 2
