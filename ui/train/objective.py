@@ -36,7 +36,7 @@ def objective_settings(kind: str, base: str, recipe: TrainConfig) -> dict:
         defaults = OBJECTIVE_DEFAULTS[objective]
         left.caption(
             f"{OBJECTIVES[objective].label} starts at learning rate {defaults['learning_rate']:g}, "
-            f"{defaults['num_epochs']:g} epoch (measured on CPU: bench/preference_round.py)."
+            f"{defaults['num_epochs']:g} epoch (bench/preference_round.py: a higher rate unlearned the task)."
         )
     if len(fitting) == 1 and objective == "sft":
         left.caption(f"This dataset holds {KIND_PURPOSE[kind]}; preference datasets train DPO, ORPO or KTO.")
