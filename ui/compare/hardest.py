@@ -60,21 +60,18 @@ def _table(run: dict, job: dict, found: list[dict]) -> None:
     fmt = repository.get_dataset(dataset).format
     rows = repository.read_revision_rows(revision)
     shown = found[:SHOWN]
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "row": r["row"],
-                    "loss": r["loss"],
-                    "prompt": literal(records.prompt_and_reference(rows[r["row"] - 1], fmt)[0][-1]["content"]),
-                    "answer (the label)": literal(records.prompt_and_reference(rows[r["row"] - 1], fmt)[1]),
-                }
-                for r in shown
-            ]
-        ),
-        hide_index=True,
-        width="stretch",
-    )
+    table = []
+    for r in shown:
+        prompt, answer = records.prompt_and_reference(rows[r["row"] - 1], fmt)
+        table.append(
+            {
+                "row": r["row"],
+                "loss": r["loss"],
+                "prompt": literal(prompt[-1]["content"]),
+                "answer (the label)": literal(answer),
+            }
+        )
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     picked = st.multiselect("Rows", [r["row"] for r in shown], key="cmp_hard_rows", help="Rows of the table to act on")
     left, middle, right = st.columns(3)
     page_link("pages/datasets.py", f"Fix a label: open {dataset}", where=left, dataset=dataset)
