@@ -139,11 +139,11 @@ def earliest_checkpoint_at(run_name: str, target: float, full_seconds: float, li
 
 def print_scores(run_id: int) -> float:
     """Print the held-out table of a run; returns the adapter's exact match."""
-    from workbench.evaluation import runner
+    from workbench.evaluation import results as eval_results
 
     print(f"\n{'metric':18} {'base':>8} {'adapter':>8} {'delta':>8}")
     exact = float("nan")
-    for row in runner.results(run_id):
+    for row in eval_results.results(run_id):
         cells = [
             f"{v:8.3f}" if isinstance(v, float) else f"{'—':>8}" for v in (row["base"], row["adapter"], row["delta"])
         ]

@@ -5,7 +5,7 @@
 1. Near-duplicate detection: `workbench.data.stats.find_near_duplicates` (MinHash LSH written with numpy)
    against `datasketch` (MinHash + MinHashLSH), both verifying candidates with the exact Jaccard
    similarity of the same word 3-shingles, the same threshold (0.85) and 128 permutations.
-2. ROUGE-L F1: `workbench.evaluation.metrics.rouge_l` (an LCS over normalised words) against Google's
+2. ROUGE-L F1: `workbench.metrics.rouge_l` (an LCS over normalised words) against Google's
    `rouge-score` (`RougeScorer(["rougeL"])`), once with its own tokenizer and once with ours.
 
 Each prints the time of both, the ratio, and whether they agree on the tests' cases and on the 100,000
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench.data import stats  # noqa: E402
-from workbench.evaluation import metrics  # noqa: E402
+from workbench import metrics  # noqa: E402
 
 WORDS = [
     "proyecto",

@@ -97,7 +97,7 @@ def train_adapter(args, env: dict) -> str:
 
 
 def report(rows: int, ours: float, theirs: float, out: Path, loop_out: Path, env: dict) -> None:
-    from workbench.evaluation import metrics
+    from workbench import metrics
 
     answers = [json.loads(line) for line in out.read_text().splitlines()]
     loop = [json.loads(line) for line in loop_out.read_text().splitlines()]

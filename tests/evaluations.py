@@ -2,15 +2,15 @@
 
 import json
 
-from workbench import store
-from workbench.evaluation import metrics, runner
+from workbench import metrics, store
+from workbench.evaluation import jobs as eval_jobs
 from workbench.jobs import registry
 
 
 def store_evaluation(run_id: int, rows: list[tuple[str, str, str]]) -> int:
     """A finished evaluation job holding `rows` of (reference, base answer, adapter answer), stored as the
-    runner stores them (what `--last` and the Compare page read back)."""
-    job_id = runner.create_eval(run_id, split="train")
+    the evaluation stores them (what `--last` and the Compare page read back)."""
+    job_id = eval_jobs.create_eval(run_id, split="train")
     db = store.open_db()
     for index, (reference, base, adapter) in enumerate(rows):
         base_scores, adapter_scores = metrics.score_row(base, reference), metrics.score_row(adapter, reference)

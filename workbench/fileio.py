@@ -1,10 +1,12 @@
-"""Atomic file writes: a temp file in the same folder, fsync, then os.replace.
+"""Atomic writes: a file through a temp file in the same folder, fsync, then os.replace; a folder written as
+a hidden sibling, then renamed into place.
 
-A crash at any moment leaves either the old file or the new one, never half of either.
+A crash at any moment leaves either the old file (folder) or the new one, never half of either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -12,7 +14,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -128,3 +131,44 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:
 
 def write_json_atomic(path: Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def hidden_sibling(target: Path, role: str) -> Path:
+    """`.<name>.<role>-<random>` beside `target`: a folder being built, or an older one moved aside."""
+    return target.parent / f".{target.name}.{role}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def folder_in_place(target: Path) -> Iterator[Path]:
+    """Yield a hidden sibling of `target` to write a whole folder in; when the block ends without an error it is
+    renamed onto `target` (an older folder there is moved aside first and deleted after), otherwise deleted,
+    leaving `target` as it was. A writer killed in between leaves siblings `finish_interrupted_folder` tidies."""
+    building = hidden_sibling(target, "building")
+    try:
+        yield building
+        old = None
+        if target.exists():
+            old = hidden_sibling(target, "old")
+            os.rename(target, old)
+        os.rename(building, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+
+
+def finish_interrupted_folder(target: Path) -> list[str]:
+    """After a writer was killed inside `folder_in_place`: a half-written folder is deleted, and an older one
+    moved aside comes back if the new one never took its place. Returns what was done, in words."""
+    done = []
+    for building in target.parent.glob(f".{target.name}.building-*"):
+        shutil.rmtree(building, ignore_errors=True)
+        done.append(f"Removed {building.name}: a folder half-written when its writer was killed.")
+    for old in sorted(target.parent.glob(f".{target.name}.old-*")):
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(old, target)
+            done.append(f"Restored the previous {target.name} from {old.name}.")
+    return done

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import turn_off_auto_evaluate
-from workbench.evaluation import runner
+from workbench.evaluation import results as eval_results
 from workbench.training import runs
 
 pytestmark = pytest.mark.e2e
@@ -41,4 +41,4 @@ def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
     assert run["status"] == "completed"
     losses = [m["value"] for m in runs.run_metrics(run["id"], ("loss",))]
     assert len(losses) >= 10 and min(losses[-3:]) < losses[0]
-    assert runs.run_config(run).auto_evaluate is False and runner.latest_job(run["id"]) is None
+    assert runs.run_config(run).auto_evaluate is False and eval_results.latest_job(run["id"]) is None

@@ -45,10 +45,11 @@ def test_clear_empties_both_histories(page, trained_run):
 
 
 def test_evaluation_section_shows_metric_deltas_and_filterable_rows(page, trained_run):
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
+    from workbench.evaluation import results as eval_results
 
-    job_id = runner.create_eval(trained_run["id"], split="all", limit=3)
-    assert runner.run_eval(job_id, echo=False) == "completed"
+    job_id = eval_jobs.create_eval(trained_run["id"], split="all", limit=3)
+    assert eval_jobs.run_eval(job_id, echo=False) == "completed"
     at = page(PAGE)
     at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
     assert not at.exception, at.exception
@@ -61,14 +62,14 @@ def test_evaluation_section_shows_metric_deltas_and_filterable_rows(page, traine
     assert about["exact_match"].endswith("0-1") and about["bleu (0-100)"].endswith("0-100")
     assert all(about.values())
     assert "3 of 3 rows" in " ".join(c.value for c in at.caption)
-    verdicts = [r["details"]["verdict"] for r in runner.rows(trained_run["id"])]
+    verdicts = [r["details"]["verdict"] for r in eval_results.rows(trained_run["id"])]
     at.button_group(key="cmp_eval_filter").set_value(verdicts[0]).run()
     shown = sum(v == verdicts[0] for v in verdicts)
     assert f"{shown} of 3 rows" in " ".join(c.value for c in at.caption)
 
 
 def test_evaluate_button_starts_a_background_job(page, trained_run):
-    from workbench.evaluation import runner
+    from workbench.evaluation import results as eval_results
 
     at = page(PAGE)
     at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
@@ -76,14 +77,14 @@ def test_evaluate_button_starts_a_background_job(page, trained_run):
     at.number_input(key="cmp_eval_limit").set_value(1)
     next(b for b in at.button if b.label == "Evaluate both").click().run()
     assert not at.exception
-    job = runner.latest_job(trained_run["id"])
+    job = eval_results.latest_job(trained_run["id"])
     assert job["limit_n"] == 1 and job["split"] == "validation"
     assert job["revision_id"] == trained_run["dataset_revision_id"]
     deadline = time.monotonic() + 120
-    while runner.get_job(job["id"])["status"] in ("queued", "running"):
+    while eval_results.get_job(job["id"])["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, "evaluation did not finish"
         time.sleep(0.5)
-    assert runner.get_job(job["id"])["status"] == "completed", runner.get_job(job["id"])["error"]
+    assert eval_results.get_job(job["id"])["status"] == "completed", eval_results.get_job(job["id"])["error"]
 
 
 def test_checkpoints_of_a_run_can_be_a_side(page, trained_run):
@@ -100,10 +101,10 @@ def test_checkpoints_of_a_run_can_be_a_side(page, trained_run):
 
 
 def test_a_running_evaluation_shows_its_side_rows_and_tokens(page, trained_run):
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
     from workbench.jobs import registry
 
-    job_id = runner.create_eval(trained_run["id"], split="all", limit=3)
+    job_id = eval_jobs.create_eval(trained_run["id"], split="all", limit=3)
     registry.mark_running(job_id)  # as its worker would, mid-batch
     registry.set_progress(
         job_id,
@@ -164,11 +165,12 @@ def test_a_conversation_belongs_to_its_base(page, trained_run):
 
 
 def test_metrics_neither_side_has_are_left_out_of_the_table(page, trained_run):
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
+    from workbench.evaluation import results as eval_results
 
-    job_id = runner.create_eval(trained_run["id"], split="all", limit=2)
-    assert runner.run_eval(job_id, echo=False) == "completed"
-    assert any(row["base"] is None and row["adapter"] is None for row in runner.results(trained_run["id"]))
+    job_id = eval_jobs.create_eval(trained_run["id"], split="all", limit=2)
+    assert eval_jobs.run_eval(job_id, echo=False) == "completed"
+    assert any(row["base"] is None and row["adapter"] is None for row in eval_results.results(trained_run["id"]))
     at = page(PAGE)
     at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
     table = at.dataframe[0].value
@@ -456,12 +458,12 @@ def test_pairs_from_mistakes_previews_filters_and_saves_pairs(page, trained_run,
 
 
 def test_pairs_from_held_out_rows_say_those_rows_stop_measuring_generalisation(page, trained_run, wrong_answers):
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
 
     at = _mistakes_section(page)
     at.radio(key="cmp_mis_source").set_value("held-out evaluation").run()
     assert "No finished evaluation" in at.info[0].value
-    runner.run_eval(runner.create_eval(trained_run["id"]), echo=False)
+    eval_jobs.run_eval(eval_jobs.create_eval(trained_run["id"]), echo=False)
     at.run()
     assert "no longer measure how it does on rows it has not seen" in at.warning[0].value
     assert "Make a new held-out split" in at.warning[0].value

@@ -16,7 +16,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import new_session
-from workbench.evaluation import runner
+from workbench.evaluation import heldout
+from workbench.evaluation import jobs as eval_jobs
+from workbench.evaluation import results as eval_results
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 
@@ -77,7 +79,7 @@ def test_five_sessions_while_a_run_trains_and_an_evaluation_runs(
     while time.monotonic() < deadline:
         if evaluation is None and time.monotonic() > deadline - LOAD_SECONDS / 2:
             _stop(loaded_run)  # the second half: an evaluation, the other heavy job
-            evaluation = runner.start_eval(trained_run["id"], split="all")
+            evaluation = eval_jobs.start_eval(trained_run["id"], split="all")
         for name, page in sessions.items():
             if name in ("Start", "Datasets"):
                 page.reload()
@@ -87,10 +89,10 @@ def test_five_sessions_while_a_run_trains_and_an_evaluation_runs(
     if evaluation is None:
         _stop(loaded_run)
     else:
-        assert runner.get_job(evaluation)["status"] in ("running", "completed", "queued")
-        with contextlib.suppress(runner.EvalError):  # it may have completed meanwhile
-            runner.cancel_eval(evaluation)  # no worker outlives the test
-        while runner.get_job(evaluation)["status"] in ("queued", "running", "cancelling"):
+        assert eval_results.get_job(evaluation)["status"] in ("running", "completed", "queued")
+        with contextlib.suppress(heldout.EvalError):  # it may have completed meanwhile
+            eval_jobs.cancel_eval(evaluation)  # no worker outlives the test
+        while eval_results.get_job(evaluation)["status"] in ("queued", "running", "cancelling"):
             time.sleep(0.3)
     ratio = loaded / quiet
     record_property("load_speed_ratio", round(ratio, 3))

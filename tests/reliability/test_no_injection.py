@@ -51,14 +51,14 @@ def _assert_inert(page, seen, where: str):
 @pytest.fixture
 def hostile_rows(trained_run):
     """The trained run's dataset gets a revision of hostile rows, evaluated; a publish replay differs on them."""
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
     from workbench.publish import ollama as publish_ollama
     from workbench.publish import records
 
     rows = [{"instruction": p, "input": p, "output": p} for p in PAYLOADS]
     repository.save_rows("words", rows, 1, note="hostile")
-    job = runner.create_eval(trained_run["id"], split="all", dataset_revision=2)
-    assert runner.run_eval(job, echo=False) == "completed"
+    job = eval_jobs.create_eval(trained_run["id"], split="all", dataset_revision=2)
+    assert eval_jobs.run_eval(job, echo=False) == "completed"
     spec = publish_ollama.plan(trained_run["id"], "words-bot", host="http://127.0.0.1:9", route="merged")
     record = publish_ollama._record(spec, "published", {})
     differing = [{"prompt": p, "app": p, "ollama": p} for p in PAYLOADS]

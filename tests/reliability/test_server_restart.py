@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import turn_off_auto_evaluate
-from workbench.evaluation import runner
+from workbench.evaluation import results as eval_results
 from workbench.training import runs
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def test_an_evaluation_goes_on_through_a_server_restart(app_server, browser_page
     expect(page.get_by_text(re.compile(r"Evaluation (queued|running)"))).to_be_visible(timeout=60_000)
 
     app_server.kill()
-    job = runner.latest_job(trained_run["id"])
+    job = eval_results.latest_job(trained_run["id"])
     assert job is not None and job["status"] in ("queued", "running")
     app_server.start()
 
@@ -72,10 +72,10 @@ def test_an_evaluation_goes_on_through_a_server_restart(app_server, browser_page
         timeout=60_000
     )
     deadline = time.monotonic() + 240
-    while runner.get_job(job["id"])["status"] in ("queued", "running"):
+    while eval_results.get_job(job["id"])["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, "the evaluation did not finish after the restart"
         time.sleep(0.5)
-    assert runner.get_job(job["id"])["status"] == "completed"
+    assert eval_results.get_job(job["id"])["status"] == "completed"
     page.reload()
     page.get_by_text("Held-out evaluation").click()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=60_000)

@@ -150,23 +150,24 @@ def test_train_wait_waits_for_the_automatic_evaluation_and_prints_its_table(tmp_
     assert code == 0, out
     assert "Run scored completed." in out and "Evaluating base and adapter on validation rows (job" in out
     assert "Evaluation completed." in out and "exact_match" in out.split("Evaluation completed.")[1]
-    from workbench.evaluation import runner
+    from workbench.evaluation import results as eval_results
     from workbench.training import runs
 
-    assert runner.results(runs.get_run("scored")["id"])  # the run's results are there, not only printed
+    assert eval_results.results(runs.get_run("scored")["id"])  # the run's results are there, not only printed
     assert main(["runs", "delete", "scored", "--yes"]) == 0  # nothing is still running on it
 
 
 def test_eval_on_a_run_being_evaluated_follows_that_job(trained_run, capsys):
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
+    from workbench.evaluation import results as eval_results
 
-    job_id = runner.start_eval(trained_run["id"], split="train", limit=2)  # a detached worker runs it
-    assert runner.get_job(job_id)["status"] == "running"
+    job_id = eval_jobs.start_eval(trained_run["id"], split="train", limit=2)  # a detached worker runs it
+    assert eval_results.get_job(job_id)["status"] == "running"
     assert main(["eval", trained_run["name"], "--split", "validation"]) == 0
     out = capsys.readouterr().out
     assert f"is being evaluated already (job {job_id}, train split): following it." in out
-    assert "Evaluation completed." in out and runner.get_job(job_id)["status"] == "completed"
-    assert len(runner.list_jobs(trained_run["id"])) == 1  # followed, not started again
+    assert "Evaluation completed." in out and eval_results.get_job(job_id)["status"] == "completed"
+    assert len(eval_results.list_jobs(trained_run["id"])) == 1  # followed, not started again
 
 
 def test_import_holds_out_a_tenth_for_validation_unless_told_not_to(tmp_path, capsys):

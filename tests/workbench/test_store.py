@@ -7,7 +7,8 @@ import pytest
 import sqlite_utils
 
 from workbench import paths, store
-from workbench.evaluation import runner
+from workbench.evaluation import jobs as eval_jobs
+from workbench.evaluation import results as eval_results
 from workbench.jobs import registry
 from workbench.training import runs
 
@@ -136,17 +137,17 @@ def test_a_schema_3_registry_migrates_without_losing_anything():
     )
     assert registry.get(done["job_id"])["log"] == "runs/done/train.log"
 
-    evaluations = runner.list_jobs(1)
+    evaluations = eval_results.list_jobs(1)
     # Newest first, in the order the old ids gave them.
     assert [(j["status"], j["split"], j["limit_n"]) for j in evaluations] == [
         ("completed", "validation", 3),
         ("queued", "all", None),
     ]
     scored = evaluations[0]
-    assert runner.results_job(1)["id"] == scored["id"]
-    assert runner.results(1)[0]["metric"] == "exact_match" and runner.results(1)[0]["adapter"] == 1.0
-    assert [r["adapter_output"] for r in runner.rows(1)] == ["r"]
-    assert runner.job_progress(scored) == {"done": 3, "total": 3}
+    assert eval_results.results_job(1)["id"] == scored["id"]
+    assert eval_results.results(1)[0]["metric"] == "exact_match" and eval_results.results(1)[0]["adapter"] == 1.0
+    assert [r["adapter_output"] for r in eval_results.rows(1)] == ["r"]
+    assert eval_jobs.job_progress(scored) == {"done": 3, "total": 3}
     assert [r["name"] for r in db["publishes"].rows] == ["faq-bot"]
     assert sorted(j["kind"] for j in registry.list_jobs()) == ["evaluate", "evaluate", "train", "train"]
 

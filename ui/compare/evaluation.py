@@ -7,8 +7,11 @@ import streamlit as st
 
 from ui.compare.fields_view import render_breakdown
 from ui.compare.rows import row_card
+from workbench import metrics
 from workbench.data import repository
-from workbench.evaluation import metrics, runner
+from workbench.evaluation import heldout
+from workbench.evaluation import jobs as eval_jobs
+from workbench.evaluation import results as eval_results
 from workbench.jobs import queue, registry
 from workbench.training import runs
 
@@ -18,7 +21,7 @@ FILTERS = ("all rows", "adapter better", "adapter worse", "both wrong", "both ri
 def render_evaluation(run_name: str) -> None:
     run = runs.get_run(run_name)
     _launcher(run)
-    job = runner.latest_job(run["id"])
+    job = eval_results.latest_job(run["id"])
     if job is None:
         st.caption("No evaluation of this adapter yet.")
         return
@@ -50,21 +53,21 @@ def _launcher(run: dict) -> None:
         go = cols[3].form_submit_button("Evaluate both", type="primary", help="Score the base and the adapter")
     if go:
         try:
-            runner.start_eval(run["id"], split=split, limit=int(limit) or None, dataset_revision=int(revision))
-        except runner.EvalError as exc:
+            eval_jobs.start_eval(run["id"], split=split, limit=int(limit) or None, dataset_revision=int(revision))
+        except heldout.EvalError as exc:
             st.error(str(exc))
             return
         st.rerun()
 
 
 def _job_view(job_id: int, polling: bool) -> None:
-    job = runner.get_job(job_id)
+    job = eval_results.get_job(job_id)
     if polling and job["status"] not in ("queued", "running", "cancelling"):
         st.rerun()
-    progress = runner.job_progress(job)
+    progress = eval_jobs.job_progress(job)
     done, total = progress.get("done", 0), progress.get("total") or 0
     text = (
-        f"Evaluation {job['status']}: {runner.describe_progress(progress)}"
+        f"Evaluation {job['status']}: {eval_jobs.describe_progress(progress)}"
         if job["status"] != "queued"
         else (f"Evaluation queued: {queue.waiting_for(job)}")
     )
@@ -72,15 +75,15 @@ def _job_view(job_id: int, polling: bool) -> None:
     if job["status"] == "failed" and job.get("error"):
         st.error(job["error"].split("\n\n")[0])
     if job["status"] in ("queued", "running") and st.button("Cancel evaluation", key=f"cmp_eval_cancel_{job_id}"):
-        runner.cancel_eval(job_id)
+        eval_jobs.cancel_eval(job_id)
         st.rerun()
 
 
 def _results(run_id: int) -> None:
-    table = runner.results(run_id)
+    table = eval_results.results(run_id)
     if not table:
         return
-    for line in runner.describe_coverage(registry.result(runner.results_job(run_id) or {})):
+    for line in eval_results.describe_coverage(registry.result(eval_results.results_job(run_id) or {})):
         st.warning(line, icon=":material/straighten:")
     # Metrics neither side has (the JSON ones of a plain-text dataset) are left out rather than shown as None.
     shown = [
@@ -103,7 +106,7 @@ def _results(run_id: int) -> None:
             "delta": st.column_config.NumberColumn(format="%+.3f"),
         },
     )
-    rows = runner.rows(run_id)
+    rows = eval_results.rows(run_id)
     render_breakdown(runs.get_run(run_id), rows)
     which = st.segmented_control("Rows", FILTERS, default="all rows", key="cmp_eval_filter")
     shown = [r for r in rows if which in (None, "all rows") or r["details"].get("verdict") == which]

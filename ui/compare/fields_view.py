@@ -9,7 +9,8 @@ import streamlit as st
 
 from ui.compare.rows import row_card
 from workbench.data import repository
-from workbench.evaluation import fields, runner
+from workbench.evaluation import fields
+from workbench.evaluation import results as eval_results
 from workbench.training import runs
 
 NONE = "(no other run)"
@@ -46,7 +47,7 @@ def _other_evaluated_runs(run: dict) -> list[str]:
     for other in runs.list_runs():
         if other["id"] == run["id"] or repository.revision_by_id(other["dataset_revision_id"])[0] != dataset:
             continue
-        if runner.results_job(other["id"]) is not None:
+        if eval_results.results_job(other["id"]) is not None:
             names.append(other["name"])
     return names
 
@@ -55,8 +56,8 @@ def _field_frame(run: dict, rows: list[dict], against: str | None) -> pd.DataFra
     tables = fields.side_tables(rows)
     columns = {"base right": tables["base"], f"{run['name']} right": tables["adapter"]}
     if against:
-        other = runner.results_job(runs.get_run(against)["id"])
-        columns[f"{against} right"] = fields.side_tables(runner.eval_rows_for(other))["adapter"]
+        other = eval_results.results_job(runs.get_run(against)["id"])
+        columns[f"{against} right"] = fields.side_tables(eval_results.eval_rows_for(other))["adapter"]
     records = []
     for ours in tables["adapter"]:
         record = {"field": ours.field}

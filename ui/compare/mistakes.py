@@ -11,7 +11,7 @@ from ui.compare.predict import job_progress
 from ui.links import page_link
 from ui.text import literal
 from workbench.errors import WorkbenchError
-from workbench.evaluation import runner as evaluation
+from workbench.evaluation import results as eval_results
 from workbench.jobs import registry
 from workbench.prediction import job as predictions
 from workbench.prediction import mistakes
@@ -90,7 +90,7 @@ def _progress(job_id: int, polling: bool) -> None:
 
 
 def _held_out_rows(run: dict):
-    job = evaluation.results_job(run["id"])
+    job = eval_results.results_job(run["id"])
     if job is None:
         st.info("No finished evaluation of this adapter: run one in the Held-out evaluation section first.")
         return None, None

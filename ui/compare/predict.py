@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from ui.text import literal
+from workbench import metrics
 from workbench.errors import WorkbenchError
-from workbench.evaluation import metrics
 from workbench.jobs import queue, registry
 from workbench.prediction import inputs, outputs
 from workbench.prediction import job as predictions

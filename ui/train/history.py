@@ -10,7 +10,7 @@ import streamlit as st
 from ui.train.config_form import load_config
 from workbench.data import repository
 from workbench.errors import WorkbenchError
-from workbench.evaluation import runner
+from workbench.evaluation import results as eval_results
 from workbench.training import runs
 from workbench.training.objectives import OBJECTIVES
 
@@ -47,7 +47,7 @@ def _objective(run: dict) -> str:
 
 def _deltas(run_id: int) -> dict:
     """Base → adapter on held-out rows, from the run's latest evaluation."""
-    scores = {r["metric"]: r for r in runner.results(run_id)}
+    scores = {r["metric"]: r for r in eval_results.results(run_id)}
 
     def arrow(metric: str, percent: bool = True) -> str:
         row = scores.get(metric)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from workbench.evaluation import fields, metrics, runner
+from workbench import metrics
+from workbench.evaluation import fields, heldout
+from workbench.evaluation import jobs as eval_jobs
+from workbench.evaluation import results as eval_results
 from workbench.jobs import registry
 from workbench.training import runs
 
@@ -14,7 +17,7 @@ def add_parser(commands) -> None:
     parser.add_argument("run", help="run id or name")
     parser.add_argument(
         "--split",
-        choices=runner.SPLITS,
+        choices=heldout.SPLITS,
         default="validation",
         help="rows of the run's dataset revision to score (default: validation)",
     )
@@ -48,15 +51,15 @@ def add_parser(commands) -> None:
 def _eval(args) -> int:
     run = runs.get_run(args.run)
     if args.against and not args.by_field:
-        raise runner.EvalError("--against compares runs field by field: add --by-field.")
+        raise heldout.EvalError("--against compares runs field by field: add --by-field.")
     if args.last:
-        job = runner.results_job(run["id"])
+        job = eval_results.results_job(run["id"])
         if job is None:
-            raise runner.EvalError(
+            raise heldout.EvalError(
                 f"Run {run['name']} has no finished evaluation yet: run `python -m workbench eval {run['name']}`."
             )
         return _report(run, job, job["status"], args)
-    running = runner.running_job(run["id"])
+    running = eval_jobs.running_job(run["id"])
     if running is not None:
         print(
             f"Run {run['name']} is being evaluated already (job {running['id']}, {running['split']} split): "
@@ -64,24 +67,24 @@ def _eval(args) -> int:
             flush=True,
         )
         return follow(run, running["id"], args)
-    job_id = runner.create_eval(run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision)
-    total = runner.job_progress(runner.get_job(job_id)).get("total")
+    job_id = eval_jobs.create_eval(run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision)
+    total = eval_jobs.job_progress(eval_results.get_job(job_id)).get("total")
     print(
         f"Evaluating run {run['name']} (job {job_id}): {total} row(s), {args.split} split, base and adapter…",
         flush=True,
     )
     try:
-        status = runner.run_eval(job_id, on_progress=_printer(), echo=False)
+        status = eval_jobs.run_eval(job_id, on_progress=_printer(), echo=False)
     except KeyboardInterrupt:
         print(f"\nEvaluation job {job_id} stopped (Ctrl+C): marked interrupted.", file=sys.stderr)
         return 130
-    return _report(run, runner.get_job(job_id), status, args)
+    return _report(run, eval_results.get_job(job_id), status, args)
 
 
 def follow(run: dict, job_id: int, args=None) -> int:
     """Wait for an evaluation running elsewhere (a worker) and print its result; Ctrl+C stops only the wait."""
     try:
-        job = runner.wait_for_eval(job_id, on_progress=_printer())
+        job = eval_jobs.wait_for_eval(job_id, on_progress=_printer())
     except KeyboardInterrupt:
         print(
             f"\nStopped waiting; the evaluation goes on. Follow it again with `python -m workbench eval "
@@ -97,16 +100,16 @@ def _report(run: dict, job: dict, status: str, args=None) -> int:
         print(f"Evaluation {status}: {job['error'] or ''}".rstrip(), file=sys.stderr)
         return 1
     print(f"Evaluation {status}.")
-    for line in runner.describe_coverage(registry.result(job)):
+    for line in eval_results.describe_coverage(registry.result(job)):
         print(f"Note: {line}")
-    print(format_table(runner.results(run["id"], job["id"])))
+    print(format_table(eval_results.results(run["id"], job["id"])))
     if args is not None and args.by_field:
         print(_by_field(run, job, args.against))
     return 0 if status == "completed" else 1
 
 
 def _by_field(run: dict, job: dict, against: str | None) -> str:
-    rows = runner.eval_rows_for(job)
+    rows = eval_results.eval_rows_for(job)
     if not fields.is_json_task([row["reference"] for row in rows]):
         ranked = fields.worst_text_rows(rows, "adapter")[:10]
         lines = [
@@ -119,12 +122,12 @@ def _by_field(run: dict, job: dict, against: str | None) -> str:
     columns = {"base": tables["base"], run["name"]: tables["adapter"]}
     if against:
         other = runs.get_run(against)
-        other_job = runner.results_job(other["id"])
+        other_job = eval_results.results_job(other["id"])
         if other_job is None:
-            raise runner.EvalError(
+            raise heldout.EvalError(
                 f"Run {other['name']} has no finished evaluation to compare with: evaluate it first."
             )
-        columns[other["name"]] = fields.side_tables(runner.eval_rows_for(other_job))["adapter"]
+        columns[other["name"]] = fields.side_tables(eval_results.eval_rows_for(other_job))["adapter"]
     out = ["", format_fields(columns)]
     for matrix in fields.side_confusions(rows, "adapter"):
         out += ["", format_confusion(matrix, run["name"])]
@@ -173,7 +176,7 @@ def _printer():
     def show(progress: dict) -> None:
         if progress.get("phase") != "generating":
             return
-        print(f"  {runner.describe_progress(progress)}", flush=True)
+        print(f"  {eval_jobs.describe_progress(progress)}", flush=True)
 
     return show
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from workbench.cli.prediction import progress_printer
-from workbench.evaluation import runner as evaluation
+from workbench.evaluation import results as eval_results
 from workbench.jobs.worker import quiet_libraries
 from workbench.prediction import job as predictions
 from workbench.prediction import mistakes
@@ -47,7 +47,7 @@ def _pairs_from_eval(args) -> int:
         if candidates is None:
             return 1
     else:
-        job = evaluation.results_job(runs.get_run(args.run)["id"])
+        job = eval_results.results_job(runs.get_run(args.run)["id"])
         if job is None:
             raise MistakesError(
                 f"Run {args.run!r} has no finished evaluation to take pairs from: run `python -m workbench eval "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from workbench.cli import evaluation as evaluation_cli
 from workbench.errors import WorkbenchError
-from workbench.evaluation import runner
+from workbench.evaluation import jobs as eval_jobs
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
@@ -120,7 +120,7 @@ def _train(args) -> int:
         print(f"Adapter: {final['adapter_dir']}")
     if final["status"] != "completed":
         return 1
-    evaluation = runner.evaluation_after_training(final)
+    evaluation = eval_jobs.evaluation_after_training(final)
     if evaluation is None:
         return 0
     print(

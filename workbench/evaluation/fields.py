@@ -11,9 +11,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
+from workbench import metrics
 from workbench.data import repository
 from workbench.data.records import prompt_and_reference
-from workbench.evaluation import metrics
 
 NOT_JSON = "(not JSON)"
 MISSING = "(missing)"
@@ -170,7 +170,7 @@ SIDES = ("base", "adapter")
 
 
 def side_tables(rows: list[dict]) -> dict[str, list[FieldCounts]]:
-    """field_table of each side of an evaluation's stored rows (runner.eval_rows_for)."""
+    """field_table of each side of an evaluation's stored rows (results.eval_rows_for)."""
     references = [row["reference"] for row in rows]
     return {side: field_table(references, [row[f"{side}_output"] for row in rows]) for side in SIDES}
 

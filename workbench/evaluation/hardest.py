@@ -15,11 +15,12 @@ import time
 from workbench import paths, store
 from workbench.data import repository
 from workbench.errors import WorkbenchError
-from workbench.evaluation import runner
+from workbench.evaluation import heldout, losses
 from workbench.inference.engine import Engine
 from workbench.jobs import queue, registry
 from workbench.jobs import worker as jobs_worker
 from workbench.training import runs
+from workbench.training.data import training_prompt
 
 KIND = "hardest"
 LOG_FILE = "hardest.log"
@@ -33,9 +34,9 @@ class HardestError(WorkbenchError, ValueError):
 def create_hardest(run_id: int | str) -> int:
     """Queue a job measuring the adapter's loss on each training row of its run; returns the job id."""
     run = runs.get_run(run_id)
-    runner.adapter_path(run)
+    heldout.adapter_path(run)
     dataset, revision = repository.revision_by_id(runs.evaluation_revision_id(run))
-    indices = runner.select_indices(revision, "train", None, dataset)
+    indices = heldout.select_indices(revision, "train", None, dataset)
     return registry.create(
         KIND,
         f"Hardest rows of {run['name']} ({len(indices)} training rows of {dataset} r{revision.n})",
@@ -74,8 +75,8 @@ def hardest_job(job: dict, echo: bool = True) -> tuple[str, dict]:
     dataset, revision = repository.revision_by_id(registry.args(job)["revision_id"])
     fmt = repository.get_dataset(dataset).format
     rows = repository.read_revision_rows(revision)
-    indices = runner.select_indices(revision, "train", None, dataset)
-    pairs = [runner.training_prompt(rows[i], fmt, config) for i in indices]
+    indices = heldout.select_indices(revision, "train", None, dataset)
+    pairs = [training_prompt(rows[i], fmt, config) for i in indices]
     say(f"=== Hardest rows of run {run['name']} · {store.now()} · pid {os.getpid()}: {len(pairs)} training rows")
     quantization = "4bit" if config.method == "qlora" else "none"
     engine = Engine(config.base_model, quantization=quantization, trust_remote_code=config.trust_remote_code)
@@ -96,19 +97,19 @@ def hardest_job(job: dict, echo: bool = True) -> tuple[str, dict]:
         return not stopped
 
     try:
-        name = engine.attach(str(runner.adapter_path(run)), run["name"])
-        losses = runner.row_losses(engine, name, pairs, config.max_length, on_row=on_row)
+        name = engine.attach(str(heldout.adapter_path(run)), run["name"])
+        per_row = losses.row_losses(engine, name, pairs, config.max_length, on_row=on_row)
     finally:
         with contextlib.suppress(Exception):
             engine.unload()
     measured = [
         {"row": indices[i] + 1, "loss": round(found[0], 4), "tokens": found[1]}
-        for i, found in enumerate(losses)
+        for i, found in enumerate(per_row)
         if found is not None
     ]
     measured.sort(key=lambda r: r["loss"], reverse=True)
-    unscored = [indices[i] + 1 for i, found in enumerate(losses) if found is None]
-    registry.set_progress(job["id"], {"phase": "done", "done": len(losses), "total": len(pairs), "unit": "rows"})
+    unscored = [indices[i] + 1 for i, found in enumerate(per_row) if found is None]
+    registry.set_progress(job["id"], {"phase": "done", "done": len(per_row), "total": len(pairs), "unit": "rows"})
     say(f"{len(measured)} rows measured in {time.monotonic() - started:.1f} s; the hardest:")
     for row in measured[:5]:
         say(f"  row {row['row']}: loss {row['loss']:.3f} over {row['tokens']} answer tokens")

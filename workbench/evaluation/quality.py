@@ -13,7 +13,8 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.evaluation import metrics, runner
+from workbench import metrics
+from workbench.evaluation import generation, heldout
 from workbench.inference.engine import Engine, Side
 from workbench.training import runs
 
@@ -37,17 +38,17 @@ def score_adapter(run_name: str, adapter_dir: Path | str, limit: int | None = No
     (the first `limit`); the adapter may be the run's own or another trained on the same base and rows."""
     run = runs.get_run(run_name)
     config = runs.run_config(run)
-    examples = runner.heldout_prompts(run, limit or 1_000_000)
+    examples = heldout.heldout_prompts(run, limit or 1_000_000)
     if not examples:
-        raise runner.EvalError(f"Run {run_name!r} has no held-out rows to score: split its dataset first.")
+        raise heldout.EvalError(f"Run {run_name!r} has no held-out rows to score: split its dataset first.")
     engine = Engine(config.base_model, trust_remote_code=config.trust_remote_code)
     try:
         name = engine.attach(str(adapter_dir), "scored")
-        settings = runner.scoring_settings(engine.tokenizer_for(None), [ref for _, ref in examples], config.seed)
-        size = runner.EVAL_BATCH_ROWS.get(engine.device.type, runner.EVAL_BATCH_ROWS["cpu"])
+        settings = generation.scoring_settings(engine.tokenizer_for(None), [ref for _, ref in examples], config.seed)
+        size = generation.EVAL_BATCH_ROWS.get(engine.device.type, generation.EVAL_BATCH_ROWS["cpu"])
         answers = [
             out.text
-            for chunk in runner.batches(examples, size)
+            for chunk in generation.batches(examples, size)
             for out in engine.generate([Side(name, messages) for messages, _ in chunk], settings)
         ]
     finally:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 
 from workbench import paths, store
-from workbench.jobs import registry
+from workbench.jobs import kinds, registry
 from workbench.processes import launch_detached
 
-HEAVY = ("train", "evaluate", "publish", "export", "predict", "hardest")
+HEAVY = kinds.HEAVY
 WORKER_MODULE = "workbench.jobs.worker"
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from workbench import paths, processes, store
 from workbench.errors import WorkbenchError
+from workbench.jobs import kinds
 from workbench.processes import process_alive
 
-KINDS = ("train", "evaluate", "publish", "export", "prepare", "predict", "hardest")
+KINDS = kinds.NAMES
 STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
 ACTIVE = ("queued", "running", "cancelling")
 RUNNING = ("running", "cancelling")
@@ -258,20 +259,9 @@ def sweep_lost() -> list[int]:
                 "finished": store.now(),
                 "error": (
                     f"The worker process (pid {job['pid']}) ended without reporting: it was killed or the machine "
-                    f"restarted. {RECOVERY.get(job['kind'], 'Start it again.')}"
+                    f"restarted. {kinds.recovery(job['kind'])}"
                 ),
             },
         )
         lost.append(job["id"])
     return lost
-
-
-RECOVERY = {
-    "train": "Resume the run to continue from its last checkpoint.",
-    "evaluate": "Start the evaluation again.",
-    "publish": "Publish again.",
-    "export": "Export again.",
-    "prepare": "Prepare the model again.",
-    "predict": "Resume it to go on from its last answered row.",
-    "hardest": "Measure the hardest rows again (it takes one forward pass per row).",
-}

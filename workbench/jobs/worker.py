@@ -19,23 +19,13 @@ import warnings
 from collections.abc import Callable
 
 from workbench import logs
-from workbench.jobs import queue, registry
+from workbench.jobs import kinds, queue, registry
 from workbench.jobs.failure import failure_reason, traceback_tail
 
-# kind -> "module:function"; a handler takes the job row and returns (status, result).
-HANDLERS = {
-    "train": "workbench.training.worker:train_job",
-    "evaluate": "workbench.evaluation.runner:evaluate_job",
-    "publish": "workbench.publish.ollama:publish_job",
-    "export": "workbench.publish.gguf:export_job",
-    "prepare": "workbench.models.preparing:prepare_job",
-    "predict": "workbench.prediction.job:predict_job",
-    "hardest": "workbench.evaluation.hardest:hardest_job",
-}
+# kind -> "module:function" (declared in jobs/kinds.py); a handler takes the job row and returns (status, result).
+HANDLERS = {kind.name: kind.handler for kind in kinds.DECLARED}
 # kind -> "module:function" called with the job row once a job of that kind has completed.
-FOLLOW_UPS = {
-    "train": "workbench.evaluation.runner:evaluate_after_training",
-}
+FOLLOW_UPS = {kind.name: kind.follow_up for kind in kinds.DECLARED if kind.follow_up}
 Handler = Callable[[dict], tuple[str, dict]]
 
 

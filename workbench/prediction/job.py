@@ -28,7 +28,7 @@ from pathlib import Path
 from workbench import fileio, paths, store
 from workbench.data.stats import conversation_token_counts, with_system
 from workbench.errors import WorkbenchError
-from workbench.evaluation.runner import EVAL_BATCH_ROWS
+from workbench.evaluation.generation import EVAL_BATCH_ROWS
 from workbench.inference.engine import Engine, GenerationSettings, Side
 from workbench.jobs import queue, registry
 from workbench.jobs import worker as jobs_worker

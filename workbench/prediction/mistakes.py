@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from workbench.data import collect, records, repository
 from workbench.errors import WorkbenchError
-from workbench.evaluation import runner as evaluation
-from workbench.evaluation.runner import scoring_settings
+from workbench.evaluation import heldout
+from workbench.evaluation import results as eval_results
+from workbench.evaluation.generation import scoring_settings
 from workbench.fileio import jsonl_text
 from workbench.models.loading import load_tokenizer
 from workbench.prediction import job as predictions
@@ -73,7 +74,7 @@ def answer_training_rows(run_id: int | str, *, start: bool = True) -> int:
     dataset, revision = repository.revision_by_id(runs.evaluation_revision_id(run))
     fmt = repository.get_dataset(dataset).format
     rows = repository.read_revision_rows(revision)
-    indices = evaluation.select_indices(revision, "train", None, dataset)
+    indices = heldout.select_indices(revision, "train", None, dataset)
     conversations = [records.to_messages(rows[i], fmt) for i in indices]
     data = jsonl_text({"messages": messages} for messages in conversations).encode("utf-8")
     config = runs.run_config(run)
@@ -117,7 +118,7 @@ def prediction_candidates(job_id: int) -> list[Candidate]:
 def evaluation_candidates(job_id: int) -> list[Candidate]:
     """The scored rows of an evaluation job, the adapter's side."""
     found = []
-    for row in evaluation.eval_rows_for(job_id):
+    for row in eval_results.eval_rows_for(job_id):
         prompt = row["details"].get("messages") or [{"role": "user", "content": row["prompt"]}]
         found.append(
             Candidate(row["row_index"] + 1, prompt, row["reference"], row["adapter_output"], row["adapter_scores"])

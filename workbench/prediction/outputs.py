@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
+from workbench import metrics
 from workbench.data.formats import spreadsheet_safe
-from workbench.evaluation import metrics
 
 CSV_COLUMNS = ("row", "line", "input", "output", "reference", "tokens", "stopped")
 

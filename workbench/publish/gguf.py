@@ -28,14 +28,13 @@ import json
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import store
-from workbench.evaluation.runner import heldout_prompts
-from workbench.fileio import free_bytes, write_json_atomic, write_text_atomic
+from workbench.evaluation.heldout import heldout_prompts
+from workbench.fileio import folder_in_place, free_bytes, write_json_atomic, write_text_atomic
 from workbench.jobs import queue, registry
 from workbench.models.catalog import source_gguf
 from workbench.models.loading import resolve_base
@@ -117,51 +116,49 @@ def export_gguf(job: GGUFExport, progress: Progress | None = None) -> dict:
     skipped = adapter_problems(adapter) if job.include_adapter else ["not asked for"]
     _check_space(out, run, job.quantize)
     record_id = _record(run, out, job, "running")
-    building = out.parent / f".{out.name}.building-{uuid.uuid4().hex[:8]}"
     try:
-        merged = merge_run(run["id"], say)
-        float_type = float_type_of(merged)
-        building.mkdir(parents=True)
-        model_file = building / f"{slug(run['name'])}-{job.quantize}.gguf"
-        convert_model(merged, model_file, job.quantize, float_type, run["name"], say)
-        adapter_file = None
-        if not skipped:
-            adapter_file = building / f"{slug(run['name'])}-lora-{float_type}.gguf"
-            say("Converting the adapter alone to GGUF…")
-            llama_cpp.run_converter(
-                llama_cpp.ADAPTER_SCRIPT,
-                ["--base", str(merged), "--outfile", str(adapter_file), "--outtype", float_type, str(adapter)],
-                say,
+        with folder_in_place(out) as building:
+            merged = merge_run(run["id"], say)
+            float_type = float_type_of(merged)
+            building.mkdir(parents=True)
+            model_file = building / f"{slug(run['name'])}-{job.quantize}.gguf"
+            convert_model(merged, model_file, job.quantize, float_type, run["name"], say)
+            adapter_file = None
+            if not skipped:
+                adapter_file = building / f"{slug(run['name'])}-lora-{float_type}.gguf"
+                say("Converting the adapter alone to GGUF…")
+                llama_cpp.run_converter(
+                    llama_cpp.ADAPTER_SCRIPT,
+                    ["--base", str(merged), "--outfile", str(adapter_file), "--outtype", float_type, str(adapter)],
+                    say,
+                )
+            base_file = (
+                _write_base(building, config.base_model, float_type, say) if adapter_file and job.include_base else None
             )
-        base_file = (
-            _write_base(building, config.base_model, float_type, say) if adapter_file and job.include_base else None
-        )
-        say("Checking the files with the gguf reader…")
-        checks = {"model": check_model_file(model_file, merged, job.quantize)}
-        if adapter_file:
-            checks["adapter"] = check_adapter_file(adapter_file, adapter)
-        if base_file:
-            checks["base"] = check_base_file(base_file, checks["model"]["architecture"])
-        problems = [p for part in checks.values() for p in part["problems"]]
-        if problems:
-            raise PublishError("The GGUF export did not check out: " + "; ".join(problems))
-        comparison = compare_with_llama_cpp(model_file, merged, run, job.compare, say)
-        if comparison and base_file:
-            say("Comparing the adapter applied to the base in llama.cpp with the merged model…")
-            comparison["adapter_over_base"] = compare_with_llama_cpp(
-                base_file, merged, run, job.compare, say, lora=adapter_file
-            )
-        manifest = _manifest(run, config, job, out, model_file, adapter_file, skipped, checks, comparison, base_file)
-        _write_companions(building, run, config, merged, manifest)
-        _swap_into_place(building, out)
+            say("Checking the files with the gguf reader…")
+            checks = {"model": check_model_file(model_file, merged, job.quantize)}
+            if adapter_file:
+                checks["adapter"] = check_adapter_file(adapter_file, adapter)
+            if base_file:
+                checks["base"] = check_base_file(base_file, checks["model"]["architecture"])
+            problems = [p for part in checks.values() for p in part["problems"]]
+            if problems:
+                raise PublishError("The GGUF export did not check out: " + "; ".join(problems))
+            comparison = compare_with_llama_cpp(model_file, merged, run, job.compare, say)
+            if comparison and base_file:
+                say("Comparing the adapter applied to the base in llama.cpp with the merged model…")
+                comparison["adapter_over_base"] = compare_with_llama_cpp(
+                    base_file, merged, run, job.compare, say, lora=adapter_file
+                )
+            files = (model_file, adapter_file, skipped, checks, comparison, base_file)
+            manifest = _manifest(run, config, job, out, *files)
+            _write_companions(building, run, config, merged, manifest)
     except BaseException as exc:
         reason = _reason(exc)
         records.finish(record_id, "failed", {"error": reason})
         if isinstance(exc, PublishError | KeyboardInterrupt | SystemExit):
             raise
         raise PublishError(reason) from exc
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
     records.finish(record_id, "exported", {"manifest": manifest})
     say(f"GGUF export ready in {out}.")
     return manifest
@@ -599,20 +596,6 @@ def _readme(run: dict, config, manifest: dict) -> str:
     else:
         lines.append("- Not compared with llama.cpp here (llama-cpp-python is not installed).")
     return "\n".join(lines) + "\n"
-
-
-def _swap_into_place(building: Path, out: Path) -> None:
-    """Rename the finished folder into place; an earlier export there is replaced whole."""
-    old = None
-    if out.exists():
-        if any(out.iterdir()):
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-        else:
-            out.rmdir()
-    os.rename(building, out)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _reason(exc: BaseException) -> str:

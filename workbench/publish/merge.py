@@ -14,16 +14,13 @@ carries all of them, since the merge is done by PEFT itself.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from workbench import paths
 from workbench.errors import WorkbenchError
-from workbench.fileio import disk_full, is_disk_full, need_space
+from workbench.fileio import disk_full, folder_in_place, is_disk_full, need_space
 from workbench.models.loading import ModelLoadError, check_adapter_files, resolve_base
 from workbench.training import runs
 from workbench.training.config import TrainConfig
@@ -111,17 +108,14 @@ def merge_run(run_id: int | str, progress: Callable[[str], None] | None = None, 
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     need_space(target.parent, _merged_bytes(config), "the merged model (about the size of the base)")
-    building = target.parent / f".{MERGED_DIR}.building-{uuid.uuid4().hex[:8]}"
     try:
-        say(f"Loading the base {config.base_model!r}…")
-        model, tokenizer = _load_merged(config, source, say)
-        say(f"Saving the merged model (safetensors) to {target}…")
-        model.save_pretrained(str(building), safe_serialization=True)
-        tokenizer.save_pretrained(str(building))
-        _copy_chat_template(source, building)
-        if target.exists():
-            shutil.rmtree(target)
-        os.rename(building, target)
+        with folder_in_place(target) as building:
+            say(f"Loading the base {config.base_model!r}…")
+            model, tokenizer = _load_merged(config, source, say)
+            say(f"Saving the merged model (safetensors) to {target}…")
+            model.save_pretrained(str(building), safe_serialization=True)
+            tokenizer.save_pretrained(str(building))
+            _copy_chat_template(source, building)
     except Exception as exc:
         if is_disk_full(exc):
             raise PublishError(str(disk_full(target.parent, _merged_bytes(config), "the merged model"))) from exc
@@ -131,9 +125,6 @@ def merge_run(run_id: int | str, progress: Callable[[str], None] | None = None, 
             f"Could not write the merged model to {target.parent}: {exc.strerror or exc}. Check the folder's "
             "permissions and try again."
         ) from exc
-    finally:
-        if building.exists():
-            shutil.rmtree(building, ignore_errors=True)
     say(f"Merged model ready in {target}.")
     return target
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from workbench.evaluation.runner import heldout_prompts
+from workbench.evaluation.heldout import heldout_prompts
 from workbench.inference.engine import Engine, GenerationSettings, Side
 from workbench.jobs import queue, registry
 from workbench.models.loading import load_tokenizer, resolve_base

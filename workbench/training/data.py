@@ -1,4 +1,5 @@
-"""A run's dataset revision read for training: its rows checked and split, and which rows fit max_length.
+"""A run's dataset revision read for training: its rows checked and split, which rows fit max_length, and a
+row's prompt as the run sees it.
 
 The revision's stored split decides which rows are validation rows; without a split all rows train. Each
 objective (`training/objectives/`) writes the rows in the shape its TRL trainer takes.
@@ -7,6 +8,7 @@ objective (`training/objectives/`) writes the rows in the shape its TRL trainer 
 from __future__ import annotations
 
 from workbench.data import formats, repository
+from workbench.data.records import prompt_and_reference
 from workbench.data.split import apply_split
 from workbench.data.stats import LengthCheck, check_lengths
 from workbench.errors import WorkbenchError
@@ -53,6 +55,16 @@ def read_split(config: TrainConfig, revision_id: int) -> tuple[list[dict], list[
         "split": revision.split.to_dict()["spec"] if revision.split is not None else None,
     }
     return train_rows, validation_rows, fmt, info
+
+
+def training_prompt(row: dict, fmt: str, config: TrainConfig) -> tuple[list[dict], str]:
+    """The messages to answer (with the run's system prompt where the row has none, as in training)."""
+    messages, reference = prompt_and_reference(row, fmt)
+    messages = [{"role": m["role"], "content": str(m["content"])} for m in messages]
+    system = config.system_prompt.strip()
+    if system and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": config.system_prompt})
+    return messages, reference
 
 
 def length_check(config: TrainConfig) -> LengthCheck:

@@ -19,11 +19,17 @@ import json
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 from workbench import paths, store
-from workbench.fileio import disk_full, is_disk_full, need_space, write_json_atomic
+from workbench.fileio import (
+    disk_full,
+    finish_interrupted_folder,
+    folder_in_place,
+    is_disk_full,
+    need_space,
+    write_json_atomic,
+)
 from workbench.jobs import registry
 from workbench.jobs import worker as jobs_worker
 from workbench.jobs.worker import is_main_process
@@ -221,25 +227,14 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
 
 
 def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict]) -> Path:
-    """Write the adapter folder in a temporary sibling, then rename it into place (replacing an older one)."""
+    """Write the adapter folder in a hidden sibling, then rename it into place (replacing an older one)."""
     target = paths.adapter_dir(name)
-    building = target.parent / f".{name}.building-{uuid.uuid4().hex[:8]}"
-    try:
+    with folder_in_place(target) as building:
         # Only the trained adapter: a preference run's frozen 'ref' copy is not part of the result.
         model.save_pretrained(str(building), safe_serialization=True, selected_adapters=["default"])
         tokenizer.save_pretrained(str(building))
         write_json_atomic(building / paths.RUN_FILE, record)
         write_json_atomic(building / paths.HISTORY_FILE, history)
-        old = None
-        if target.exists():
-            old = target.parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(target, old)
-        os.rename(building, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if building.exists():
-            shutil.rmtree(building, ignore_errors=True)
     return target
 
 
@@ -264,18 +259,9 @@ def _disk_filled(name: str, folder: Path, trainable: int, tokenizer, writing: st
 
 
 def finish_interrupted_save(name: str, say=print) -> None:
-    """Clean up after a worker killed inside `save_adapter`: a half-written `.building` folder is deleted, and
-    an adapter moved aside as `.old` comes back if the new one never took its place."""
-    target = paths.adapter_dir(name)
-    for building in target.parent.glob(f".{name}.building-*"):
-        shutil.rmtree(building, ignore_errors=True)
-        say(f"Removed {building.name}: an adapter half-written when the previous worker was killed.")
-    for old in sorted(target.parent.glob(f".{name}.old-*")):
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(old, target)
-            say(f"Restored the previous adapter of {name} from {old.name}.")
+    """Clean up after a worker killed inside `save_adapter` (see fileio.finish_interrupted_folder)."""
+    for line in finish_interrupted_folder(paths.adapter_dir(name)):
+        say(line)
 
 
 def _prepare_outputs(db, run_id: int, checkpoints: Path, checkpoint: Path | None, resume: bool) -> None:

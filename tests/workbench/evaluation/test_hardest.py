@@ -5,7 +5,7 @@ import pytest
 from workbench.cli import main
 from workbench.data import repository
 from workbench.data.split import Split, SplitSpec
-from workbench.evaluation import hardest, runner
+from workbench.evaluation import hardest, heldout, losses
 from workbench.jobs import registry
 
 
@@ -28,16 +28,16 @@ def test_the_loss_of_a_row_is_the_evaluations_own(trained_run):
     from workbench.training import runs
 
     run = runs.get_run(trained_run["id"])
-    pairs = runner.heldout_prompts(run, 10, split="train")
+    pairs = heldout.heldout_prompts(run, 10, split="train")
     engine = Engine("demo")
     try:
-        name = engine.attach(str(runner.adapter_path(run)), "words")
-        losses = runner.row_losses(engine, name, pairs)
-        mean, unscored = runner.completion_loss(engine, name, pairs)
+        name = engine.attach(str(heldout.adapter_path(run)), "words")
+        per_row = losses.row_losses(engine, name, pairs)
+        mean, unscored = losses.completion_loss(engine, name, pairs)
     finally:
         engine.unload()
     assert not unscored
-    assert mean == pytest.approx(sum(loss * n for loss, n in losses) / sum(n for _, n in losses))
+    assert mean == pytest.approx(sum(loss * n for loss, n in per_row) / sum(n for _, n in per_row))
 
 
 def test_a_cancelled_measure_keeps_the_rows_done(trained_run, monkeypatch):
@@ -55,7 +55,7 @@ def test_a_run_without_an_adapter_is_refused(workbench_home, tiny_demo_run):
 
     repository.create_dataset("words", "alpaca", [{"instruction": "a", "input": "", "output": "b"}] * 4)
     run_id = runs.create_run(TrainConfig(**tiny_demo_run), name="queued-run")
-    with pytest.raises(runner.EvalError, match="has no adapter yet"):
+    with pytest.raises(heldout.EvalError, match="has no adapter yet"):
         hardest.create_hardest(run_id)
 
 

@@ -2,18 +2,20 @@
 
 import pytest
 
-from tests.workbench.evaluation.test_runner import RUN, run_id, trained_home  # noqa: F401 (fixtures)
+from tests.workbench.evaluation.test_jobs import RUN, run_id, trained_home  # noqa: F401 (fixtures)
 from workbench import paths, store
-from workbench.evaluation import runner
+from workbench.evaluation import heldout
+from workbench.evaluation import jobs as eval_jobs
+from workbench.evaluation import results as eval_results
 from workbench.evaluation.quality import HeldOutScore, parity, score_adapter
 from workbench.training import runs
 
 
 def test_it_answers_and_scores_the_held_out_rows_as_the_evaluation_job_does(run_id):  # noqa: F811
-    job_id = runner.create_eval(run_id, split="validation")
-    assert runner.run_eval(job_id, echo=False) == "completed"
-    stored = {row["metric"]: row["adapter"] for row in runner.results(run_id)}
-    job_answers = [row["adapter_output"] for row in runner.rows(run_id)]
+    job_id = eval_jobs.create_eval(run_id, split="validation")
+    assert eval_jobs.run_eval(job_id, echo=False) == "completed"
+    stored = {row["metric"]: row["adapter"] for row in eval_results.results(run_id)}
+    job_answers = [row["adapter_output"] for row in eval_results.rows(run_id)]
 
     score = score_adapter(RUN, paths.home() / runs.get_run(run_id)["adapter_dir"])
 
@@ -28,7 +30,7 @@ def test_it_answers_and_scores_the_held_out_rows_as_the_evaluation_job_does(run_
 def test_a_run_without_held_out_rows_is_refused_with_what_to_do(run_id):  # noqa: F811
     run = runs.get_run(run_id)
     store.open_db().execute("update revisions set split_json = null where id = ?", [run["dataset_revision_id"]])
-    with pytest.raises(runner.EvalError, match="no held-out rows to score: split its dataset first"):
+    with pytest.raises(heldout.EvalError, match="no held-out rows to score: split its dataset first"):
         score_adapter(RUN, paths.home() / run["adapter_dir"])
 
 

@@ -62,7 +62,14 @@ def test_only_process_zero_writes(job, monkeypatch):
     assert registry.get(job)["status"] == "queued"
 
 
-def test_every_kind_has_a_handler():
-    assert set(jobs_worker.HANDLERS) == set(registry.KINDS)
+def test_every_kind_is_declared_once_with_a_handler_and_its_follow_up():
+    from workbench.jobs import kinds, queue
+
+    assert set(jobs_worker.HANDLERS) == set(registry.KINDS) == set(kinds.BY_NAME)
+    assert len(kinds.NAMES) == len(kinds.DECLARED)
     for kind in registry.KINDS:
         assert callable(jobs_worker.handler_for(kind))
+        assert kinds.recovery(kind).endswith(".")
+    for target in jobs_worker.FOLLOW_UPS.values():
+        assert callable(jobs_worker._resolve(target))
+    assert "prepare" not in queue.HEAVY and "train" in queue.HEAVY

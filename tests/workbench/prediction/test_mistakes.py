@@ -4,7 +4,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.data import formats, repository
-from workbench.evaluation import runner as evaluation
+from workbench.evaluation import jobs as eval_jobs
 from workbench.prediction import job as predictions
 from workbench.prediction import mistakes
 from workbench.prediction.mistakes import Candidate, MistakeFilter, MistakesError
@@ -71,8 +71,8 @@ def test_pairs_from_the_training_rows_answered_by_a_prediction_job(trained_run, 
 
 
 def test_pairs_from_a_held_out_evaluation(trained_run, wrong_answers):
-    job_id = evaluation.create_eval(trained_run["id"])
-    assert evaluation.run_eval(job_id, echo=False) == "completed"
+    job_id = eval_jobs.create_eval(trained_run["id"])
+    assert eval_jobs.run_eval(job_id, echo=False) == "completed"
     candidates = mistakes.evaluation_candidates(job_id)
     assert len(candidates) == 2 and all(c.prompt[-1]["role"] == "user" for c in candidates)
     assert all("exact_match" in c.scores for c in candidates)
@@ -92,7 +92,7 @@ def test_cli_builds_pairs_from_the_training_rows_and_says_what_to_train(trained_
 def test_cli_from_held_out_rows_needs_an_evaluation_and_warns_about_them(trained_run, wrong_answers, capsys):
     assert main(["datasets", "pairs-from-eval", "words-demo", "--name", "fixes", "--rows", "validation"]) == 2
     assert "has no finished evaluation to take pairs from" in capsys.readouterr().err
-    evaluation.run_eval(evaluation.create_eval(trained_run["id"]), echo=False)
+    eval_jobs.run_eval(eval_jobs.create_eval(trained_run["id"]), echo=False)
     code = main(["datasets", "pairs-from-eval", "words-demo", "--name", "fixes", "--rows", "validation"])
     assert code == 0
     captured = capsys.readouterr()

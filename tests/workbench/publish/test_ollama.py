@@ -61,7 +61,7 @@ def test_plan_and_modelfile_round_trip(trained_run, fake):
 def test_merged_route_uploads_blobs_creates_verifies_and_records(trained_run, fake):
     spec = publish_ollama.plan(trained_run["id"], NAME, host=fake.host, quantize="q8_0")
     # The fake answers the held-out prompts as the app does, so the replay agrees on both rows.
-    from workbench.evaluation.runner import heldout_prompts
+    from workbench.evaluation.heldout import heldout_prompts
     from workbench.inference.engine import Engine, GenerationSettings, Side
 
     prompts = heldout_prompts(trained_run, 5)

@@ -9,8 +9,8 @@ from transformers import TrainerCallback
 from workbench import paths, store
 from workbench.data import repository
 from workbench.data.split import SplitSpec
-from workbench.evaluation import runner as evaluation
-from workbench.evaluation.runner import evaluate_after_training
+from workbench.evaluation import results as eval_results
+from workbench.evaluation.jobs import evaluate_after_training
 from workbench.jobs import registry
 from workbench.training import runs
 from workbench.training.config import ConfigError, TrainConfig
@@ -129,7 +129,7 @@ def test_dpo_from_an_sft_run_keeps_that_adapter_as_reference_and_saves_one_adapt
     assert runs.evaluation_revision_id(run) == trained_run["dataset_revision_id"]
     store.open_db()["runs"].update(run_id, {"config_json": config.with_updates(auto_evaluate=True).to_json()})
     evaluate_after_training(registry.get(run["job_id"]))
-    job = evaluation.latest_job(run_id)
+    job = eval_results.latest_job(run_id)
     assert job["revision_id"] == trained_run["dataset_revision_id"] and job["split"] == "validation"
     assert "of 'words' revision 1" in capsys.readouterr().out
 

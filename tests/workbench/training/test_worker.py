@@ -229,10 +229,10 @@ def test_saved_adapter_loads_back_onto_the_base():
 
 
 def test_a_completed_run_queues_its_evaluation_when_asked(monkeypatch):
-    from workbench.evaluation import runner
+    from workbench.evaluation import jobs as eval_jobs
 
     started = []
-    monkeypatch.setattr(runner, "create_eval", lambda run_id, split, **_: started.append((run_id, split)) or 1)
+    monkeypatch.setattr(eval_jobs, "create_eval", lambda run_id, split, **_: started.append((run_id, split)) or 1)
     run_id = make_run(auto_evaluate=True)
     assert worker.run_training(run_id) == "completed"
     assert started == [(run_id, "validation")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.evaluation import metrics as m
+from workbench import metrics as m
 
 pytestmark = pytest.mark.no_demo_model
 

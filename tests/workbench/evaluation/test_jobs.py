@@ -13,12 +13,14 @@ import time
 import pytest
 
 from tests.evaluations import register_copy, store_evaluation
-from workbench import paths, store
+from workbench import metrics, paths, store
 from workbench.cli import main as cli_main
 from workbench.data import repository
 from workbench.data.split import SplitSpec
-from workbench.evaluation import metrics, runner
-from workbench.evaluation.runner import EvalError
+from workbench.evaluation import generation
+from workbench.evaluation import jobs as eval_jobs
+from workbench.evaluation import results as eval_results
+from workbench.evaluation.heldout import EvalError
 from workbench.jobs import registry
 from workbench.jobs import worker as jobs_worker
 from workbench.training import runs, worker
@@ -87,19 +89,19 @@ def stored_evals(run_id: int) -> dict[str, dict]:
 
 
 def test_the_adapter_beats_the_base_on_what_it_memorised(run_id, monkeypatch):
-    monkeypatch.setattr(runner, "EVAL_BATCH_ROWS", {"cpu": 3, "cuda": 3})
-    job_id = runner.create_eval(run_id, split="train")
-    job = runner.get_job(job_id)
+    monkeypatch.setattr(generation, "EVAL_BATCH_ROWS", {"cpu": 3, "cuda": 3})
+    job_id = eval_jobs.create_eval(run_id, split="train")
+    job = eval_results.get_job(job_id)
     assert job["status"] == "queued" and job["split"] == "train"
-    assert runner.job_progress(job)["total"] == 8
+    assert eval_jobs.job_progress(job)["total"] == 8
 
     seen = []
-    assert runner.run_eval(job_id, on_progress=lambda p: seen.append(dict(p))) == "completed"
+    assert eval_jobs.run_eval(job_id, on_progress=lambda p: seen.append(dict(p))) == "completed"
 
-    job = runner.get_job(job_id)
+    job = eval_results.get_job(job_id)
     assert job["status"] == "completed" and job["error"] is None and job["pid"] == os.getpid()
     assert job["started"] and job["finished"]
-    progress = runner.job_progress(job)
+    progress = eval_jobs.job_progress(job)
     assert (progress["done"], progress["total"], progress["eta_seconds"]) == (8, 8, 0)
     done = [p["done"] for p in seen if p["phase"] == "generating"]
     assert done == sorted(done) and sorted(set(done)) == [0, 3, 6, 8]  # rows count after each batch of rows
@@ -113,12 +115,12 @@ def test_the_adapter_beats_the_base_on_what_it_memorised(run_id, monkeypatch):
     for side in ("base_value", "adapter_value"):
         assert evals["perplexity"][side] == pytest.approx(math.exp(evals["loss"][side]))
 
-    table = runner.results(run_id)
+    table = eval_results.results(run_id)
     assert [r["metric"] for r in table] == [*metrics.METRICS, "loss", "perplexity"]
     exact = table[0]
     assert exact["delta"] == pytest.approx(exact["adapter"] - exact["base"]) and exact["delta"] > 0
 
-    found = runner.rows(run_id)
+    found = eval_results.rows(run_id)
     train = repository.get_revision("repite").split.train
     assert [r["row_index"] for r in found] == train
     assert len(found) == store.open_db()["eval_rows"].count_where("run_id = ?", [run_id]) == 8
@@ -130,113 +132,113 @@ def test_the_adapter_beats_the_base_on_what_it_memorised(run_id, monkeypatch):
     assert first["adapter_output"] == WORDS[train[0]]
     assert set(first["base_scores"]) == set(first["adapter_scores"]) == set(metrics.METRICS)
     assert first["details"]["adapter_tokens"] >= 1
-    assert runner.eval_rows_for(job) == found
+    assert eval_results.eval_rows_for(job) == found
 
 
 def test_the_validation_split_is_the_default_the_limit_holds_and_a_new_job_replaces_the_old(run_id):
-    first = runner.create_eval(run_id, split="train", limit=3)
-    assert runner.run_eval(first, echo=False) == "completed"
-    assert [r["row_index"] for r in runner.rows(run_id)] == repository.get_revision("repite").split.train[:3]
+    first = eval_jobs.create_eval(run_id, split="train", limit=3)
+    assert eval_jobs.run_eval(first, echo=False) == "completed"
+    assert [r["row_index"] for r in eval_results.rows(run_id)] == repository.get_revision("repite").split.train[:3]
 
-    second = runner.create_eval(run_id, limit=2)
-    assert runner.get_job(second)["split"] == "validation"
-    assert runner.run_eval(second, echo=False) == "completed"
+    second = eval_jobs.create_eval(run_id, limit=2)
+    assert eval_results.get_job(second)["split"] == "validation"
+    assert eval_jobs.run_eval(second, echo=False) == "completed"
     validation = repository.get_revision("repite").split.validation
-    assert [r["row_index"] for r in runner.rows(run_id)] == validation[:2]
+    assert [r["row_index"] for r in eval_results.rows(run_id)] == validation[:2]
     db = store.open_db()
     assert {r["job_id"] for r in db["eval_rows"].rows_where("run_id = ?", [run_id])} == {second}
     assert {r["job_id"] for r in db["evals"].rows_where("run_id = ?", [run_id])} == {second}
-    assert runner.latest_job(run_id)["id"] == second
-    assert runner.eval_rows_for(first) == []
+    assert eval_results.latest_job(run_id)["id"] == second
+    assert eval_results.eval_rows_for(first) == []
 
 
 def test_a_job_cancelled_between_batches_keeps_the_rows_it_scored(run_id, monkeypatch):
-    monkeypatch.setattr(runner, "EVAL_BATCH_ROWS", {"cpu": 2, "cuda": 2})
-    done = runner.create_eval(run_id, split="all", limit=2)
-    assert runner.run_eval(done, echo=False) == "completed"
+    monkeypatch.setattr(generation, "EVAL_BATCH_ROWS", {"cpu": 2, "cuda": 2})
+    done = eval_jobs.create_eval(run_id, split="all", limit=2)
+    assert eval_jobs.run_eval(done, echo=False) == "completed"
 
-    job_id = runner.create_eval(run_id, split="all")
+    job_id = eval_jobs.create_eval(run_id, split="all")
 
     def cancel_after_two(progress):
         if progress["phase"] == "generating" and progress["done"] == 2:
-            assert runner.cancel_eval(job_id) == "cancelling"
+            assert eval_jobs.cancel_eval(job_id) == "cancelling"
 
-    assert runner.run_eval(job_id, on_progress=cancel_after_two, echo=False) == "cancelled"
-    job = runner.get_job(job_id)
+    assert eval_jobs.run_eval(job_id, on_progress=cancel_after_two, echo=False) == "cancelled"
+    job = eval_results.get_job(job_id)
     assert job["status"] == "cancelled" and job["finished"]
-    assert runner.job_progress(job)["done"] == 2 and runner.job_progress(job)["total"] == 12
-    assert len(runner.eval_rows_for(job_id)) == 2
+    assert eval_jobs.job_progress(job)["done"] == 2 and eval_jobs.job_progress(job)["total"] == 12
+    assert len(eval_results.eval_rows_for(job_id)) == 2
     assert {r["metric"] for r in store.open_db()["evals"].rows_where("job_id = ?", [job_id])} >= {"loss"}
     # The completed job's results stay what the run shows; the cancelled job's partial ones stay readable.
-    assert runner.results_job(run_id)["id"] == done
-    assert len(runner.results(run_id, job_id)) == len(metrics.METRICS) + 2
+    assert eval_results.results_job(run_id)["id"] == done
+    assert len(eval_results.results(run_id, job_id)) == len(metrics.METRICS) + 2
 
-    queued = runner.create_eval(run_id, limit=1)
-    assert runner.cancel_eval(queued) == "cancelled"
+    queued = eval_jobs.create_eval(run_id, limit=1)
+    assert eval_jobs.cancel_eval(queued) == "cancelled"
     with pytest.raises(EvalError, match="only a queued or running job can be cancelled"):
-        runner.cancel_eval(queued)
-    assert runner.run_eval(queued) == "cancelled"  # the worker of a cancelled job does nothing
+        eval_jobs.cancel_eval(queued)
+    assert eval_jobs.run_eval(queued) == "cancelled"  # the worker of a cancelled job does nothing
 
 
 def test_what_cannot_be_evaluated_says_why(run_id):
     untrained = runs.create_run(_config(), name="untrained")
     with pytest.raises(EvalError, match="has no adapter yet"):
-        runner.create_eval(untrained)
+        eval_jobs.create_eval(untrained)
     store.open_db()["runs"].update(untrained, {"adapter_dir": f"adapters/{RUN}"})
     registry.mark_running(runs.get_run(untrained)["job_id"])
     with pytest.raises(EvalError, match="is running: evaluate it once it has completed"):
-        runner.create_eval(untrained)
+        eval_jobs.create_eval(untrained)
     with pytest.raises(EvalError, match="Unknown split"):
-        runner.create_eval(run_id, split="test")
+        eval_jobs.create_eval(run_id, split="test")
     with pytest.raises(EvalError, match="limit"):
-        runner.create_eval(run_id, limit=0)
+        eval_jobs.create_eval(run_id, limit=0)
 
     # The adapter folder disappears after the job was queued: the job fails with the reason.
-    job_id = runner.create_eval(run_id, limit=1)
+    job_id = eval_jobs.create_eval(run_id, limit=1)
     shutil.rmtree(paths.adapters_dir() / RUN)
-    assert runner.run_eval(job_id, echo=False) == "failed"
-    job = runner.get_job(job_id)
+    assert eval_jobs.run_eval(job_id, echo=False) == "failed"
+    job = eval_results.get_job(job_id)
     assert job["status"] == "failed" and job["error"].startswith(f"The adapter of run {RUN!r} is missing")
-    assert runner.job_progress(job)["phase"] == "failed"
+    assert eval_jobs.job_progress(job)["phase"] == "failed"
 
 
 def test_a_dataset_without_a_split_has_no_validation_rows(run_id):
     repository.save_rows("repite", ROWS[:6], base_revision=1, note="no split")
     with pytest.raises(EvalError, match="has no validation split"):
-        runner.create_eval(run_id, dataset_revision=2)
-    job_id = runner.create_eval(run_id, split="train", dataset_revision=2, limit=2)
-    assert runner.get_job(job_id)["revision_id"] == repository.get_revision("repite", 2).id
-    assert runner.job_progress(runner.get_job(job_id))["total"] == 2
+        eval_jobs.create_eval(run_id, dataset_revision=2)
+    job_id = eval_jobs.create_eval(run_id, split="train", dataset_revision=2, limit=2)
+    assert eval_results.get_job(job_id)["revision_id"] == repository.get_revision("repite", 2).id
+    assert eval_jobs.job_progress(eval_results.get_job(job_id))["total"] == 2
 
 
 def test_jobs_whose_process_died_are_marked_interrupted(run_id):
-    job_id = runner.create_eval(run_id, limit=1)
+    job_id = eval_jobs.create_eval(run_id, limit=1)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     registry.update(job_id, {"status": "running", "pid": dead.pid})
-    assert runner.mark_interrupted_evals() == [job_id]
-    job = runner.get_job(job_id)
+    assert eval_jobs.mark_interrupted_evals() == [job_id]
+    job = eval_results.get_job(job_id)
     assert job["status"] == "interrupted" and "ended without reporting" in job["error"]
-    assert runner.mark_interrupted_evals() == []
+    assert eval_jobs.mark_interrupted_evals() == []
 
 
 def test_start_eval_runs_the_worker_as_a_detached_process(run_id):
-    job_id = runner.start_eval(run_id, split="train", limit=3)
-    job = runner.get_job(job_id)
+    job_id = eval_jobs.start_eval(run_id, split="train", limit=3)
+    job = eval_results.get_job(job_id)
     assert job["status"] in ("running", "completed") and job["pid"] and job["pid"] != os.getpid()
     deadline = time.monotonic() + 120
-    while runner.get_job(job_id)["status"] in runner.ACTIVE and time.monotonic() < deadline:
-        assert runner.mark_interrupted_evals() == []
+    while eval_results.get_job(job_id)["status"] in eval_jobs.ACTIVE and time.monotonic() < deadline:
+        assert eval_jobs.mark_interrupted_evals() == []
         time.sleep(0.3)
-    log = (paths.runs_dir() / RUN / runner.LOG_FILE).read_text()
-    job = runner.get_job(job_id)
+    log = (paths.runs_dir() / RUN / eval_jobs.LOG_FILE).read_text()
+    job = eval_results.get_job(job_id)
     assert job["status"] == "completed", log
     assert "row 3/3" in log and "Evaluation completed" in log
-    assert len(runner.rows(run_id)) == 3 and runner.results(run_id)
+    assert len(eval_results.rows(run_id)) == 3 and eval_results.results(run_id)
 
 
 def test_the_worker_exit_code_says_whether_the_job_failed(run_id):
-    job_id = runner.create_eval(run_id, split="train", limit=1)
+    job_id = eval_jobs.create_eval(run_id, split="train", limit=1)
     assert jobs_worker.main([str(job_id)]) == 0
     assert jobs_worker.main(["999"]) == 1
 
@@ -244,10 +246,10 @@ def test_the_worker_exit_code_says_whether_the_job_failed(run_id):
 def test_rows_generated_in_batches_read_as_one_by_one(run_id, monkeypatch):
     outputs = {}
     for size in (1, 5):
-        monkeypatch.setattr(runner, "EVAL_BATCH_ROWS", {"cpu": size, "cuda": size})
-        job_id = runner.create_eval(run_id, split="all")
-        assert runner.run_eval(job_id, echo=False) == "completed"
-        outputs[size] = [(r["base_output"], r["adapter_output"]) for r in runner.eval_rows_for(job_id)]
+        monkeypatch.setattr(generation, "EVAL_BATCH_ROWS", {"cpu": size, "cuda": size})
+        job_id = eval_jobs.create_eval(run_id, split="all")
+        assert eval_jobs.run_eval(job_id, echo=False) == "completed"
+        outputs[size] = [(r["base_output"], r["adapter_output"]) for r in eval_results.eval_rows_for(job_id)]
     assert len(outputs[1]) == 12
     assert outputs[5] == outputs[1]  # left padding changes nothing in greedy answers
 
@@ -265,7 +267,7 @@ def test_the_cli_prints_the_metric_table(run_id, capsys):
     assert len({len(line) for line in table}) == 1  # aligned columns
     exact = table[0].split()
     assert float(exact[2]) > float(exact[1]) and exact[3].startswith("+")
-    assert runner.job_progress(runner.latest_job(runs.get_run(RUN)["id"]))["done"] == 4
+    assert eval_jobs.job_progress(eval_results.latest_job(runs.get_run(RUN)["id"]))["done"] == 4
 
     assert cli_main(["eval", "no-such-run"]) == 2
     assert "No run 'no-such-run'" in capsys.readouterr().err
@@ -275,25 +277,25 @@ def test_the_cli_prints_the_metric_table(run_id, capsys):
 
 
 def test_progress_says_which_side_it_generates_for_and_moves_before_the_first_row(run_id, monkeypatch):
-    monkeypatch.setattr(runner, "PROGRESS_EVERY_SECONDS", 0.0)  # report every token
+    monkeypatch.setattr(generation, "PROGRESS_EVERY_SECONDS", 0.0)  # report every token
     seen = []
-    job_id = runner.create_eval(run_id, split="train", limit=3)
-    assert runner.run_eval(job_id, on_progress=seen.append, echo=False) == "completed"
+    job_id = eval_jobs.create_eval(run_id, split="train", limit=3)
+    assert eval_jobs.run_eval(job_id, on_progress=seen.append, echo=False) == "completed"
     generating = [p for p in seen if p.get("phase") == "generating"]
     base_first = next(p for p in generating if p.get("side") == "base")
     assert base_first["done"] == 0 and base_first["rows"] == "1-3" and base_first["total"] == 3
     assert any(p.get("side_tokens", 0) > 0 and p["done"] == 0 for p in generating)  # moves within a batch
     assert any(p.get("side") == "adapter" and p["done"] == 0 and p.get("eta_seconds") is not None for p in generating)
     assert generating[-1]["done"] == 3 and generating[-1]["tokens"] > 0
-    assert runner.describe_progress(base_first).startswith("0/3 rows scored, base answers for rows 1-3")
+    assert eval_jobs.describe_progress(base_first).startswith("0/3 rows scored, base answers for rows 1-3")
 
 
 def test_progress_words_say_only_what_holds_now():
     going = {"phase": "generating", "done": 0, "total": 5, "side": "base", "rows": "1-5", "eta_seconds": 0.3}
-    assert runner.describe_progress(going) == "0/5 rows scored, base answers for rows 1-5"  # no "about 0 s left"
+    assert eval_jobs.describe_progress(going) == "0/5 rows scored, base answers for rows 1-5"  # no "about 0 s left"
     done = {**going, "phase": "done", "done": 5, "side": "adapter", "tokens": 250, "eta_seconds": 0}
-    assert runner.describe_progress(done) == "5/5 rows scored, 250 tokens generated"
-    assert runner.describe_progress({**done, "phase": "loss", "done": 5}).endswith(
+    assert eval_jobs.describe_progress(done) == "5/5 rows scored, 250 tokens generated"
+    assert eval_jobs.describe_progress({**done, "phase": "loss", "done": 5}).endswith(
         "loss of the reference answers, 250 tokens generated"
     )
 
@@ -348,7 +350,7 @@ def test_by_field_on_a_text_task_ranks_the_worst_rows(run_id, capsys):
     out = capsys.readouterr().out
     assert "Not a JSON task: the adapter's worst rows by ROUGE-L." in out
     ranked = out.split("row  rouge_l  answer  reference")[1].strip().splitlines()
-    scored = [row["row_index"] + 1 for row in runner.rows(run_id)]
+    scored = [row["row_index"] + 1 for row in eval_results.rows(run_id)]
     assert len(ranked) == 3 and sorted(int(line.split()[0]) for line in ranked) == scored
     scores = [float(line.split()[1]) for line in ranked]
     assert scores == sorted(scores)
@@ -358,14 +360,14 @@ def test_rows_the_model_cannot_read_or_score_a_loss_on_are_said(run_id, capsys):
     rows = [*ROWS[:2], {"instruction": "Repite: " + "casa " * 150, "input": "", "output": "casa"}]
     rows.append({"instruction": "Repite: " + "perro " * 2100, "input": "", "output": "perro"})  # > 2,048 tokens
     revision = repository.save_rows("repite", rows, 1, note="longer rows")
-    job_id = runner.create_eval(run_id, split="all", dataset_revision=revision.n)
-    assert runner.run_eval(job_id, echo=False) == "completed"
-    result = registry.result(runner.get_job(job_id))
+    job_id = eval_jobs.create_eval(run_id, split="all", dataset_revision=revision.n)
+    assert eval_jobs.run_eval(job_id, echo=False) == "completed"
+    result = registry.result(eval_results.get_job(job_id))
     assert result["rows"] == 3 and result["asked"] == 4
     assert [r["row"] for r in result["unread"]] == [4] and result["unread"][0]["tokens"] > 2048
     assert result["loss_unscored"] == [3] and result["max_length"] == 64 and result["context"] == 2048
-    assert [r["row_index"] for r in runner.rows(run_id)] == [0, 1, 2]
-    unread, loss = runner.describe_coverage(result)
+    assert [r["row_index"] for r in eval_results.rows(run_id)] == [0, 1, 2]
+    unread, loss = eval_results.describe_coverage(result)
     assert unread.startswith("3 of 4 rows scored: row 4 (") and "is longer than the model reads" in unread
     assert loss.startswith("Loss and perplexity over 2 of 3 rows: the prompt of row 3 fills max_length 64")
     assert cli_main(["eval", RUN, "--last"]) == 0
