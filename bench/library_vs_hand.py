@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workbench.data import stats  # noqa: E402
 from workbench import metrics  # noqa: E402
+from workbench.data import stats  # noqa: E402
 
 WORDS = [
     "proyecto",
