@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/datasets.py", title="Datasets", icon=":material/dataset:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("pages/experiments.py", title="Experiments", icon=":material/stacks:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
     st.Page("pages/publish.py", title="Publish", icon=":material/rocket_launch:"),

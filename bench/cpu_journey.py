@@ -53,6 +53,11 @@ def main() -> int:
     parser.add_argument("--home", help="workspace to use (default: a new temporary folder)")
     parser.add_argument("--set", action="append", default=[], help="extra train settings, KEY=VALUE")
     parser.add_argument("--trl", action="store_true", help="also train and score plain TRL (its defaults)")
+    parser.add_argument(
+        "--reuse-trl",
+        metavar="HOME",
+        help="with --trl: take plain TRL's time and score from an earlier journey's workspace (its trl.json)",
+    )
     parser.add_argument("--trl-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trl_child:
@@ -98,15 +103,34 @@ def main() -> int:
         f"train: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}"
         + (f", eval loss {evals[-1]:.3f}" if evals else "")
     )
+    print_stop(record)
     workbench_match = print_scores(record["id"])
     if args.trl:
-        trl_seconds = step("train TRL", [], env, script=[__file__, "--trl-child", run])
-        step("evaluate", ["eval", f"{run}-trl", "--split", "validation", "--limit", str(args.limit)], env)
-        trl_match = print_scores(runs.get_run(f"{run}-trl")["id"])
+        trl_seconds, trl_match = plain_trl(run, args, env, home)
         if workbench_match >= trl_match:
             train_seconds = earliest_checkpoint_at(run, trl_match, train_seconds, args.limit, env)
         print(time_to_match(train_seconds, workbench_match, trl_seconds, trl_match, args.limit))
     return 0
+
+
+def plain_trl(run: str, args, env: dict, home: str) -> tuple[float, float]:
+    """Train and score plain TRL on the same split (saved in the workspace's trl.json), or read an earlier
+    journey's (--reuse-trl: same split seed and rows, so the same held-out rows)."""
+    import json
+
+    if args.reuse_trl:
+        saved = json.loads((Path(args.reuse_trl) / "trl.json").read_text())
+        print(f"train TRL  {saved['seconds']:8.1f} s  (from {args.reuse_trl}, measured {saved['measured']})")
+        print(f"plain TRL held-out exact match {saved['match']:.3f}")
+        return saved["seconds"], saved["match"]
+    from workbench.training import runs
+
+    seconds = step("train TRL", [], env, script=[__file__, "--trl-child", run])
+    step("evaluate", ["eval", f"{run}-trl", "--split", "validation", "--limit", str(args.limit)], env)
+    match = print_scores(runs.get_run(f"{run}-trl")["id"])
+    record = {"seconds": seconds, "match": match, "measured": time.strftime("%Y-%m-%d %H:%M")}
+    (Path(home) / "trl.json").write_text(json.dumps(record))
+    return seconds, match
 
 
 def earliest_checkpoint_at(run_name: str, target: float, full_seconds: float, limit: int, env: dict) -> float:
@@ -135,6 +159,24 @@ def earliest_checkpoint_at(run_name: str, target: float, full_seconds: float, li
         if match >= target:
             return (checkpoint / "trainer_state.json").stat().st_mtime - started
     return full_seconds
+
+
+def print_stop(record: dict) -> None:
+    """Why the run stopped and what its task checks cost (stop when good)."""
+    import json
+
+    from workbench import paths
+
+    saved = json.loads((paths.home() / record["adapter_dir"] / "workbench_run.json").read_text())
+    final = saved.get("final_metrics") or {}
+    checks = final.get("task_checks")
+    print(f"stopped: {saved.get('stopped_because') or 'ran all its epochs'}")
+    if checks:
+        values = ", ".join(f"{c['value']:.2f}@{c['step']}" for c in checks["checks"])
+        print(
+            f"task checks ({checks['metric']}, {checks['rows']} rows every {checks['every']} steps): {values}; "
+            f"{checks['seconds']:.0f} s, {100 * (checks['share'] or 0):.0f} % of the training time"
+        )
 
 
 def print_scores(run_id: int) -> float:

@@ -1,4 +1,5 @@
-"""Compare: the base and an adapter side by side — live chat, held-out scores, and answers over a whole file."""
+"""Compare: the base and an adapter (or two adapters of one base) side by side — live chat, held-out scores,
+and answers over a whole file. `?run=ID` puts a run on the right, `&against=ID` another on the left."""
 
 import streamlit as st
 
@@ -29,6 +30,8 @@ section = st.segmented_control(
 if section == "Held-out evaluation":
     if adapter_run is None:
         st.info("Pick an adapter on one side to evaluate it against the base.")
+    elif BASE_SIDE not in (left, right) and "@" not in left + right and left != right:
+        render_evaluation(right, against_name=left)  # adapter against adapter
     else:
         render_evaluation(adapter_run.split("@")[0])
 elif section == "Mistakes":

@@ -8,9 +8,10 @@ from ui.models import base_model_picker
 from ui.persist import remember, restore
 from ui.sidebar import device
 from ui.train.config_form import apply_pending, config_form, load_config
-from ui.train.launch import config_files, launch_bar, memory_panel, queue_panel, run_controls
+from ui.train.launch import config_files, config_problems, launch_bar, memory_panel, queue_panel, run_controls
 from ui.train.live import live_run
 from ui.train.objective import objective_settings
+from ui.train.sweep import sweep_panel
 from workbench.data import repository
 from workbench.models.presets import preset_for
 from workbench.training import runs
@@ -20,7 +21,7 @@ from workbench.training.config import TrainConfig, apply_preset, default_config,
 require_app_frame()
 
 # Value widgets only (never a button's key: Streamlit refuses to set those).
-KEPT = ("train_dataset", "train_base", "train_revision_", "train_run_name", "tc_")
+KEPT = ("train_dataset", "train_base", "train_revision_", "train_run_name", "tc_", "sweep_")
 
 st.title("Train")
 for active_run in [r for r in runs.active_runs() if r["status"] != "queued"][:1]:
@@ -88,6 +89,7 @@ if config.trust_remote_code:
 memory_panel(config, gpu)
 config_files(config)
 launch_bar(config)
+sweep_panel(config, config_problems(config))
 queue_panel()
 remember(KEPT)
 

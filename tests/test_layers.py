@@ -8,7 +8,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "workbench"
 # Top to bottom, as docs/ARCHITECTURE.md lists them; the base modules (store, paths, ...) are the last layer.
-LAYERS = ["cli", "publish", "prediction", "evaluation", "inference", "training", "models", "data", "jobs", "base"]
+LAYERS = [
+    "cli",
+    "publish",
+    "prediction",
+    "experiments",
+    "evaluation",
+    "inference",
+    "training",
+    "models",
+    "data",
+    "jobs",
+    "base",
+]
 # Whole-workbench views beside the CLI: where the user stands, rebuilding the registry from every folder.
 BESIDE_CLI = {"workbench.journey", "workbench.recovery"}
 

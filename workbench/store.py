@@ -258,7 +258,32 @@ def _v4(db: sqlite_utils.Database) -> None:
         db.execute(f"alter table runs drop column {column}")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """Experiments (workbench/experiments): a named group of runs that vary a few settings, ranked by a
+    held-out metric. A run keeps which experiment it belongs to and its trial's settings; older runs belong to
+    none."""
+    db.table("experiments").create(
+        {
+            "id": int,
+            "name": str,
+            "base_model": str,
+            "dataset_revision_id": int,
+            "config_json": str,
+            "sweep_json": str,
+            "metric": str,
+            "created": str,
+            "note": str,
+        },
+        pk="id",
+        not_null={"name"},
+    )
+    db.table("experiments").create_index(["name"], unique=True)
+    db.table("runs").add_column("experiment_id", int)
+    db.table("runs").add_column("trial_json", str)
+    db.table("runs").create_index(["experiment_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

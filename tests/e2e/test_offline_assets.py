@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-PAGES = ("Datasets", "Train", "Runs", "Compare", "Models", "Publish")  # and the start page first
+PAGES = ("Datasets", "Train", "Runs", "Experiments", "Compare", "Models", "Publish")  # and the start page first
 
 
 def test_every_page_loads_only_from_the_app(app_url, browser_page):

@@ -496,3 +496,28 @@ def test_hardest_rows_are_listed_with_their_loss_and_can_be_dropped_or_made_pair
     assert not at.exception and not at.error
     assert repository.get_dataset("words").latest.rows == 6  # 8 rows, 2 dropped
     assert repository.get_dataset("words").latest.split is not None
+
+
+def test_the_best_two_link_puts_one_adapter_against_the_other_and_scores_them_head_to_head(
+    page, trained_run, fake_launch
+):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.evaluation import results as eval_results
+
+    other = register_copy(trained_run, "words-copy")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    at.query_params["run"] = str(trained_run["id"])
+    at.query_params["against"] = str(other)
+    at.run()
+    assert not at.exception, at.exception
+    assert (at.selectbox(key="cmp_left").value, at.selectbox(key="cmp_right").value) == ("words-copy", "words-demo")
+    assert not at.warning
+    at.button_group(key="cmp_section").set_value("Held-out evaluation").run()
+    assert any("**words-demo** against **words-copy**" in c.value for c in at.caption)
+    at.number_input(key="cmp_eval_limit").set_value(2)
+    next(b for b in at.button if b.label == "Evaluate both").click().run()  # against the other run, not the base
+    job = eval_results.latest_job(trained_run["id"], other)
+    assert job is not None and job["against"] == other and eval_results.latest_job(trained_run["id"]) is None

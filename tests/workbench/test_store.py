@@ -149,6 +149,9 @@ def test_a_schema_3_registry_migrates_without_losing_anything():
     assert [r["adapter_output"] for r in eval_results.rows(1)] == ["r"]
     assert eval_jobs.job_progress(scored) == {"done": 3, "total": 3}
     assert [r["name"] for r in db["publishes"].rows] == ["faq-bot"]
+    # Schema 5: experiments, which the older runs belong to none of.
+    assert "experiments" in db.table_names() and list(db["experiments"].rows) == []
+    assert (done["experiment_id"], done["trial_json"]) == (None, None)
     assert sorted(j["kind"] for j in registry.list_jobs()) == ["evaluate", "evaluate", "train", "train"]
 
 

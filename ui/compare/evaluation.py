@@ -1,4 +1,5 @@
-"""Held-out evaluation of one adapter against its base: launch in the background, watch, read the table."""
+"""Held-out evaluation of one adapter against its base, or against another run's adapter on the same base:
+launch in the background, watch, read the table."""
 
 from __future__ import annotations
 
@@ -18,20 +19,27 @@ from workbench.training import runs
 FILTERS = ("all rows", "adapter better", "adapter worse", "both wrong", "both right", "same")
 
 
-def render_evaluation(run_name: str) -> None:
+def render_evaluation(run_name: str, against_name: str | None = None) -> None:
+    """`run_name`'s adapter against its base, or against `against_name`'s adapter (both answer its rows)."""
     run = runs.get_run(run_name)
-    _launcher(run)
-    job = eval_results.latest_job(run["id"])
+    against = runs.get_run(against_name)["id"] if against_name else None
+    if against_name:
+        st.caption(
+            f"**{run_name}** against **{against_name}**: both adapters answer the held-out rows of {run_name}'s "
+            f"dataset; the table's “{against_name}” column is the left side."
+        )
+    _launcher(run, against)
+    job = eval_results.latest_job(run["id"], against)
     if job is None:
-        st.caption("No evaluation of this adapter yet.")
+        st.caption("No evaluation of these two sides yet.")
         return
     active = job["status"] in ("queued", "running", "cancelling")
     st.fragment(run_every="2s" if active else None)(_job_view)(job["id"], active)
     if not active:
-        _results(run["id"])
+        _results(run["id"], against, against_name)
 
 
-def _launcher(run: dict) -> None:
+def _launcher(run: dict, against: int | None) -> None:
     dataset, trained_on = repository.revision_by_id(runs.evaluation_revision_id(run))
     numbers = [r.n for r in repository.revisions(dataset)]
     with st.form("cmp_eval_form"):
@@ -50,10 +58,12 @@ def _launcher(run: dict) -> None:
             help="Validation is the held-out split of that revision.",
         )
         limit = cols[2].number_input("Sample of N rows (0: all)", 0, 100000, 0, key="cmp_eval_limit")
-        go = cols[3].form_submit_button("Evaluate both", type="primary", help="Score the base and the adapter")
+        go = cols[3].form_submit_button("Evaluate both", type="primary", help="Score both sides on these rows")
     if go:
         try:
-            eval_jobs.start_eval(run["id"], split=split, limit=int(limit) or None, dataset_revision=int(revision))
+            eval_jobs.start_eval(
+                run["id"], split=split, limit=int(limit) or None, dataset_revision=int(revision), against=against
+            )
         except heldout.EvalError as exc:
             st.error(str(exc))
             return
@@ -79,11 +89,11 @@ def _job_view(job_id: int, polling: bool) -> None:
         st.rerun()
 
 
-def _results(run_id: int) -> None:
-    table = eval_results.results(run_id)
+def _results(run_id: int, against: int | None = None, against_name: str | None = None) -> None:
+    table = eval_results.results(run_id, against=against)
     if not table:
         return
-    for line in eval_results.describe_coverage(registry.result(eval_results.results_job(run_id) or {})):
+    for line in eval_results.describe_coverage(registry.result(eval_results.results_job(run_id, against) or {})):
         st.warning(line, icon=":material/straighten:")
     # Metrics neither side has (the JSON ones of a plain-text dataset) are left out rather than shown as None.
     shown = [
@@ -96,6 +106,8 @@ def _results(run_id: int) -> None:
         if row["base"] is not None or row["adapter"] is not None
     ]
     frame = pd.DataFrame(shown)
+    if against_name:
+        frame = frame.rename(columns={"base": against_name, "adapter": runs.get_run(run_id)["name"]})
     st.dataframe(
         frame,
         hide_index=True,
@@ -106,7 +118,7 @@ def _results(run_id: int) -> None:
             "delta": st.column_config.NumberColumn(format="%+.3f"),
         },
     )
-    rows = eval_results.rows(run_id)
+    rows = eval_results.rows(run_id, against=against)
     render_breakdown(runs.get_run(run_id), rows)
     which = st.segmented_control("Rows", FILTERS, default="all rows", key="cmp_eval_filter")
     shown = [r for r in rows if which in (None, "all rows") or r["details"].get("verdict") == which]

@@ -38,10 +38,11 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
         return label.get(option, f"adapter: {option}")
 
     left, right = st.columns(2)
-    left_side = left.selectbox("Left", options, index=0, format_func=fmt, key="cmp_left")
     for key in ("cmp_left", "cmp_right"):
         if key in st.session_state and st.session_state[key] not in options:
             del st.session_state[key]  # an adapter of another base, or deleted since
+    left_index = {} if "cmp_left" in st.session_state else {"index": 0}
+    left_side = left.selectbox("Left", options, format_func=fmt, key="cmp_left", **left_index)
     # index only when nothing is chosen yet: a value a link put in the session state must not meet a default
     right_index = {} if "cmp_right" in st.session_state else {"index": 1}
     right_side = right.selectbox("Right", options, format_func=fmt, key="cmp_right", **right_index)
@@ -52,11 +53,16 @@ def pick_sides() -> tuple[str, list[dict], str, str] | None:
 
 
 def _follow_run_link(adapters: list[dict]) -> None:
-    """`?run=ID` opens that run's adapter on the right, on its base."""
-    asked = {str(a["run_id"]): a for a in adapters}.get(new_in_url("run", "cmp_run") or "")
+    """`?run=ID` opens that run's adapter on the right, on its base; `&against=ID` another run's on the left
+    (the Experiments page's "compare the best two")."""
+    by_id = {str(a["run_id"]): a for a in adapters}
+    asked = by_id.get(new_in_url("run", "cmp_run") or "")
     if asked:
         st.session_state["cmp_base"] = asked["base_model"]
         st.session_state["cmp_right"] = asked["name"]
+        other = by_id.get(st.query_params.get("against") or "")
+        if other and other["base_model"] == asked["base_model"]:
+            st.session_state["cmp_left"] = other["name"]
 
 
 def _checkpoints(adapter: dict) -> list[dict]:

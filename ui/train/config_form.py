@@ -16,6 +16,7 @@ from workbench.training.config import (
     PRECISIONS,
     SCHEDULERS,
     TARGET_MODULE_PRESETS,
+    TASK_METRICS,
     TrainConfig,
 )
 
@@ -32,6 +33,8 @@ BASIC = (
     "per_device_batch_size",
     "gradient_accumulation_steps",
 )
+# Stop when good (training/task_check.py): the task's own metric on a few held-out rows while training.
+STOP_WHEN_GOOD = ("task_metric", "stop_at", "stop_patience", "task_check_rows", "task_check_steps")
 ADVANCED = (
     "lr_scheduler",
     "warmup",
@@ -50,7 +53,13 @@ ADVANCED = (
     "trust_remote_code",
     "auto_evaluate",
 )
-CHOICES = {"method": METHODS, "lr_scheduler": SCHEDULERS, "precision": PRECISIONS, "chat_template": CHAT_TEMPLATES}
+CHOICES = {
+    "method": METHODS,
+    "lr_scheduler": SCHEDULERS,
+    "precision": PRECISIONS,
+    "chat_template": CHAT_TEMPLATES,
+    "task_metric": TASK_METRICS,
+}
 PENDING = "tc_pending"
 START_FROM_DEFAULTED_FOR = "tc_start_from_defaulted_for"
 LABELS = {
@@ -59,6 +68,11 @@ LABELS = {
     "lora_dropout": "LoRA dropout",
     "lr_scheduler": "LR schedule",
     "per_device_batch_size": "Batch size (per device)",
+    "task_metric": "Check answers by",
+    "stop_at": "Stop at score",
+    "stop_patience": "Patience (checks)",
+    "task_check_rows": "Rows per check",
+    "task_check_steps": "Check every (steps)",
 }
 
 
@@ -87,6 +101,16 @@ def config_form(default: TrainConfig) -> dict:
     for i, name in enumerate(BASIC):
         with columns[i % 4]:
             values[name] = _widget(name)
+    with st.expander("Stop when good", expanded=st.session_state.get("tc_task_metric", "off") != "off"):
+        st.caption(
+            "While it trains, the run answers a few held-out rows and scores them like the held-out evaluation; "
+            "it keeps its best check's adapter and stops at the score you set, or when the checks stop "
+            "improving. Epochs become a maximum."
+        )
+        columns = st.columns(len(STOP_WHEN_GOOD))
+        for column, name in zip(columns, STOP_WHEN_GOOD, strict=True):
+            with column:
+                values[name] = _widget(name)
     with st.expander("Advanced settings"):
         columns = st.columns(4)
         for i, name in enumerate(ADVANCED):

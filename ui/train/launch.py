@@ -157,7 +157,8 @@ def run_controls(run_id: int) -> None:
     if run["status"] == "running" and right.button(
         "Stop and keep best",
         key=f"train_keep_best_{run_id}",
-        help="stop now and keep the weights with the lowest eval loss",
+        help="stop now and keep the best weights: the best answer check where the run checks its answers, else "
+        "the lowest eval loss",
     ):
         runs.cancel_run(run_id, keep_best=True)
         st.rerun()

@@ -15,6 +15,7 @@ from ui.logs import show_log
 from workbench import paths
 from workbench.jobs import queue, registry
 from workbench.training import runs
+from workbench.training.config import TASK_METRICS
 
 # Every poll redraws the charts in the browser, which shares the CPU with the trainer: on 2 cores a 2 s poll
 # cost the run 5-20 % (bench/app_overhead.py). A CPU step takes seconds anyway.
@@ -92,6 +93,8 @@ def _header(run: dict) -> None:
         )
     elif run["status"] == "running":
         st.progress(0.0, text=f"{progress.get('phase', 'starting').capitalize()}…")
+    if run["status"] == "running" and progress.get("phase") == "checking answers":
+        st.caption(":material/fact_check: Checking its answers on held-out rows (training goes on after).")
     if run["status"] == "cancelling":
         st.info(cancelling_note(progress), icon=":material/pending:")
     if run["status"] == "failed" and run.get("error"):
@@ -100,6 +103,9 @@ def _header(run: dict) -> None:
         st.warning(run.get("error") or "Interrupted.", icon=":material/warning:")
     if run["status"] == "completed" and run.get("adapter_dir"):
         st.success(f"Adapter saved in `{run['adapter_dir']}`", icon=":material/check_circle:")
+    reason = runs.training_outcome(run).get("stopped_because")
+    if reason and run["status"] in registry.TERMINAL:
+        st.caption(f"Why it stopped: {reason}.")
 
 
 def cancelling_note(progress: dict) -> str:
@@ -124,6 +130,8 @@ def _duration(seconds: float) -> str:
 
 CHARTS = (
     ("Loss", ("loss", "eval_loss"), "name"),
+    # Stop when good: the share of held-out answers right (or their score) at each check.
+    ("Held-out answers (checks)", tuple(f"task/{m}" for m in TASK_METRICS if m not in ("off", "auto")), "name"),
     ("Learning rate", ("learning_rate",), None),
     ("Tokens per second", ("tokens_per_second",), None),
     ("GPU memory (GB)", ("gpu_memory_gb",), None),

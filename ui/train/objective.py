@@ -8,7 +8,7 @@ import streamlit as st
 from ui.train.config_form import START_FROM_DEFAULTED_FOR
 from workbench.data.records import KIND_PURPOSE
 from workbench.training import runs
-from workbench.training.config import LOSS_TYPES, OBJECTIVE_DEFAULTS, TrainConfig, with_objective
+from workbench.training.config import LOSS_TYPES, NO_TASK_CHECKS, OBJECTIVE_DEFAULTS, TrainConfig, with_objective
 from workbench.training.objectives import OBJECTIVES, objectives_for_kind
 
 NEW_ADAPTER = ""
@@ -47,11 +47,11 @@ def objective_settings(kind: str, base: str, recipe: TrainConfig) -> dict:
 
 
 def _use_defaults(recipe: TrainConfig) -> None:
-    """The selected objective's learning rate, epochs and loss into the form's widgets."""
+    """The selected objective's learning rate, epochs, loss and answer checks into the form's widgets."""
     objective = st.session_state["tc_objective"]
     current = TrainConfig(learning_rate=st.session_state.get("tc_learning_rate", recipe.learning_rate))
     updated = with_objective(current, objective, recipe)
-    for name in ("learning_rate", "num_epochs", "loss_type"):
+    for name in ("learning_rate", "num_epochs", "loss_type", *NO_TASK_CHECKS):
         st.session_state[f"tc_{name}"] = getattr(updated, name)
 
 

@@ -9,6 +9,7 @@ import sys
 from workbench import store
 from workbench.cli import datasets as datasets_cli
 from workbench.cli import evaluation as evaluation_cli
+from workbench.cli import experiments as experiments_cli
 from workbench.cli import hardest as hardest_cli
 from workbench.cli import models as models_cli
 from workbench.cli import prediction as prediction_cli
@@ -22,7 +23,7 @@ from workbench.jobs import registry
 from workbench.models import catalog, demo
 
 # The commands that read or start jobs (the rest, `registry` above all, must not need a sound registry).
-JOB_COMMANDS = ("train", "runs", "eval", "predict", "publish", "export-gguf", "models")
+JOB_COMMANDS = ("train", "runs", "experiments", "eval", "predict", "publish", "export-gguf", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     datasets_cli.add_parser(commands)
     training_cli.add_parsers(commands)
+    experiments_cli.add_parser(commands)
     evaluation_cli.add_parser(commands)
     hardest_cli.add_parser(commands)
     prediction_cli.add_parser(commands)

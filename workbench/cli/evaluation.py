@@ -45,6 +45,12 @@ def add_parser(commands) -> None:
         metavar="RUN",
         help="with --by-field: put another run's latest evaluation beside this one, field by field",
     )
+    parser.add_argument(
+        "--versus",
+        metavar="RUN",
+        help="score the adapter against another run's adapter on the same base (both answer the same rows) "
+        "instead of against the base",
+    )
     parser.set_defaults(handler=_eval)
 
 
@@ -53,7 +59,7 @@ def _eval(args) -> int:
     if args.against and not args.by_field:
         raise heldout.EvalError("--against compares runs field by field: add --by-field.")
     if args.last:
-        job = eval_results.results_job(run["id"])
+        job = eval_results.results_job(run["id"], runs.get_run(args.versus)["id"] if args.versus else None)
         if job is None:
             raise heldout.EvalError(
                 f"Run {run['name']} has no finished evaluation yet: run `python -m workbench eval {run['name']}`."
@@ -67,10 +73,13 @@ def _eval(args) -> int:
             flush=True,
         )
         return follow(run, running["id"], args)
-    job_id = eval_jobs.create_eval(run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision)
+    job_id = eval_jobs.create_eval(
+        run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision, against=args.versus
+    )
     total = eval_jobs.job_progress(eval_results.get_job(job_id)).get("total")
+    sides = f"{runs.get_run(args.versus)['name']} (base column) and this adapter" if args.versus else "base and adapter"
     print(
-        f"Evaluating run {run['name']} (job {job_id}): {total} row(s), {args.split} split, base and adapter…",
+        f"Evaluating run {run['name']} (job {job_id}): {total} row(s), {args.split} split, {sides}…",
         flush=True,
     )
     try:
@@ -102,7 +111,8 @@ def _report(run: dict, job: dict, status: str, args=None) -> int:
     print(f"Evaluation {status}.")
     for line in eval_results.describe_coverage(registry.result(job)):
         print(f"Note: {line}")
-    print(format_table(eval_results.results(run["id"], job["id"])))
+    other = runs.get_run(job["against"])["name"] if job.get("against") else "base"
+    print(format_table(eval_results.results(run["id"], job["id"]), other))
     if args is not None and args.by_field:
         print(_by_field(run, job, args.against))
     return 0 if status == "completed" else 1
@@ -181,9 +191,9 @@ def _printer():
     return show
 
 
-def format_table(rows: list[dict]) -> str:
-    """metric | base | adapter | delta, aligned in columns (numbers right-aligned)."""
-    header = ("metric", "base", "adapter", "delta")
+def format_table(rows: list[dict], other: str = "base") -> str:
+    """metric | base (or the other run's name) | adapter | delta, aligned in columns (numbers right-aligned)."""
+    header = ("metric", other, "adapter", "delta")
     body = [
         (
             metrics.SHOWN_NAMES.get(r["metric"], r["metric"]),

@@ -1,4 +1,5 @@
-"""`python -m workbench train ...` and `python -m workbench runs list|show|cancel|resume|delete ...`."""
+"""`python -m workbench train ...` (one run, or a sweep: cli/experiments.py) and `python -m workbench runs
+list|show|cancel|resume|delete ...`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 from workbench.cli import evaluation as evaluation_cli
+from workbench.cli import experiments as experiments_cli
 from workbench.errors import WorkbenchError
 from workbench.evaluation import jobs as eval_jobs
 from workbench.system import cpu_has_native_bf16, device_info
@@ -37,6 +39,7 @@ def add_parsers(commands) -> None:
     )
     train.add_argument("--name", help="run name (default: dataset-base-time)")
     train.add_argument("--wait", action="store_true", help="stay until the run ends, printing progress")
+    experiments_cli.add_sweep_arguments(train)
     train.set_defaults(handler=_train)
 
     runs_parser = commands.add_parser("runs", help="list, show, cancel, resume or delete runs")
@@ -51,7 +54,7 @@ def add_parsers(commands) -> None:
         parser = sub.add_parser(action, help=text)
         parser.add_argument("run", help="run id or name")
         if action == "cancel":
-            parser.add_argument("--keep-best", action="store_true", help="keep the lowest-eval-loss weights")
+            parser.add_argument("--keep-best", action="store_true", help="keep the best weights")
         if action == "delete":
             parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.set_defaults(handler=globals()[f"_{action}"])
@@ -106,6 +109,8 @@ def _fit_to_gpu(config: TrainConfig) -> TrainConfig:
 def _train(args) -> int:
     config = build_config(args)
     _say_lengths(config)
+    if experiments_cli.is_sweep(args):
+        return experiments_cli.start_sweep(args, config)
     run_id = runs.start_run(config, args.name)
     run = runs.get_run(run_id)
     print(

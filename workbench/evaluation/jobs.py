@@ -23,11 +23,11 @@ from collections.abc import Callable
 
 from workbench import metrics, paths, store
 from workbench.data import repository
-from workbench.evaluation import generation, heldout, losses, results
+from workbench.evaluation import generation, heldout, losses, results, reuse
 from workbench.inference.engine import Engine, Side
 from workbench.jobs import queue, registry
 from workbench.jobs import worker as jobs_worker
-from workbench.models.loading import context_window
+from workbench.models.loading import context_window, same_base
 from workbench.training import runs
 from workbench.training.data import training_prompt
 
@@ -47,8 +47,10 @@ def create_eval(
     dataset_revision: int | None = None,
     *,
     revision_id: int | None = None,
+    against: int | str | None = None,
 ) -> int:
-    """Queue an evaluation of a run's adapter against its base; returns the job id.
+    """Queue an evaluation of a run's adapter against its base (or against run `against`'s adapter on the same
+    base, both answering the same rows); returns the job id.
 
     `split`: "validation" (default), "train" or "all" rows of the run's dataset revision (for a preference run
     that went on from a supervised one, that run's: `runs.evaluation_revision_id`), or of revision
@@ -63,6 +65,7 @@ def create_eval(
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise heldout.EvalError(f"limit: {limit!r} — give a whole number of rows, 1 or more (or none for all).")
     heldout.adapter_path(run)
+    other = _other_side(run, against)
     name, revision = repository.revision_by_id(revision_id or runs.evaluation_revision_id(run))
     if dataset_revision is not None:
         revision = repository.get_revision(name, dataset_revision)
@@ -80,30 +83,56 @@ def create_eval(
                 f"Run {run['name']!r} is already being evaluated (job {busy[0]}, {busy[1]}): wait for "
                 "it to finish or cancel it first."
             )
-        # A job queued earlier and never started is superseded by this one.
+        # A job queued earlier (against the same side) and never started is superseded by this one.
         db.execute(
             "update jobs set status = 'cancelled', finished = ?, error = ? "
-            "where kind = 'evaluate' and run_id = ? and status = 'queued'",
-            [store.now(), "Replaced by a newer evaluation.", run["id"]],
+            f"where kind = 'evaluate' and run_id = ? and status = 'queued' and {results.AGAINST} is ?",
+            [store.now(), "Replaced by a newer evaluation.", run["id"], other["id"] if other else None],
         )
         rows = f"{len(indices)} {split} row{'s' if len(indices) != 1 else ''}"
+        versus = f" against {other['name']}" if other else ""
         return registry.create(
             "evaluate",
-            f"Evaluate {run['name']} ({rows})",
+            f"Evaluate {run['name']}{versus} ({rows})",
             run_id=run["id"],
             db=db,
-            args={"split": split, "limit": limit, "revision_id": revision.id},
+            args={
+                "split": split,
+                "limit": limit,
+                "revision_id": revision.id,
+                "against": other["id"] if other else None,
+            },
             log=paths.run_dir(run["name"]) / LOG_FILE,
             progress={"done": 0, "total": len(indices), "unit": "rows", "eta_seconds": None},
         )
 
 
+def _other_side(run: dict, against: int | str | None) -> dict | None:
+    """The run whose adapter answers on the other side, checked: completed, with an adapter, on the same base."""
+    if against is None:
+        return None
+    other = runs.get_run(against)
+    if other["id"] == run["id"]:
+        raise heldout.EvalError(f"Run {run['name']!r} against itself says nothing: pick another run, or the base.")
+    if not same_base(other["base_model"], run["base_model"]):
+        raise heldout.EvalError(
+            f"Run {other['name']!r} was trained on {other['base_model']}, run {run['name']!r} on "
+            f"{run['base_model']}: adapters compare only on the same base. Pick a run of {run['base_model']}."
+        )
+    heldout.adapter_path(other)
+    return other
+
+
 def start_eval(
-    run_id: int | str, split: str = "validation", limit: int | None = None, dataset_revision: int | None = None
+    run_id: int | str,
+    split: str = "validation",
+    limit: int | None = None,
+    dataset_revision: int | None = None,
+    against: int | str | None = None,
 ) -> int:
     """Queue a job; its worker starts, detached, as soon as the device is free (closing the app does not
     stop it)."""
-    job_id = create_eval(run_id, split, limit, dataset_revision)
+    job_id = create_eval(run_id, split, limit, dataset_revision, against=against)
     queue.schedule()
     return job_id
 
@@ -257,15 +286,22 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
     try:
         try:
             name = engine.attach(str(adapter_dir), run["name"])
+            other = runs.get_run(job["against"]) if job.get("against") else None
+            other_side = engine.attach(str(heldout.adapter_path(other)), other["name"]) if other else None
         except ValueError as exc:  # not a LoRA adapter of this base: the engine's message says which
             raise heldout.EvalError(str(exc)) from exc
         settings = generation.scoring_settings(engine.tokenizer_for(None), [ref for _, _, ref in examples], config.seed)
         max_new = settings.max_new_tokens
         say(
-            f"Base {config.base_model!r} and adapter {adapter_dir.name!r} loaded in "
+            f"Base {config.base_model!r} and adapter {adapter_dir.name!r}"
+            + (f", against the adapter of {other['name']!r}," if other else "")
+            + " loaded in "
             f"{time.monotonic() - started:.1f} s; greedy, up to {max_new} new tokens per answer."
         )
         examples, unread = generation.readable(examples, engine.tokenizer_for(name), config.base_model, max_new)
+        shared = reuse.reusable_base(run, job)
+        if shared is not None:
+            say(f"The base's answers and loss come from the evaluation of {shared.run} (same base, rows and prompts).")
         for row in unread:
             say(f"Row {row['row']} is not scored: {row['tokens']:,} prompt tokens, longer than the model reads.")
         if not examples:
@@ -288,9 +324,13 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
             # Base rows together and adapter rows together: the adapter's batch ends at its end-of-turn
             # tokens instead of waiting for a rambling base to reach max_new_tokens.
             rows = f"{len(done) + 1}-{len(done) + len(chunk)}" if len(chunk) > 1 else str(len(done) + 1)
-            outputs = {}
-            for side, side_adapter in (("base", None), ("adapter", name)):
+            outputs: dict[str, list] = {}
+            for side, side_adapter in (("base", other_side), ("adapter", name)):
                 progress = {**progress, "side": side, "rows": rows, "side_tokens": 0}
+                stored = shared.answers([index for index, _, _ in chunk]) if shared and side == "base" else None
+                if stored is not None:
+                    outputs[side] = stored
+                    continue
                 outputs[side] = generation.generate_reporting(
                     engine,
                     [Side(side_adapter, messages) for _, messages, _ in chunk],
@@ -347,7 +387,9 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
 
         registry.set_progress(job_id, {**progress, "phase": "loss", "eta_seconds": None})
         pairs = [(messages, reference) for messages, reference, *_ in done]
-        base_loss, _ = losses.completion_loss(engine, None, pairs, config.max_length)
+        base_loss: float | None = shared.loss if shared is not None else None
+        if base_loss is None:
+            base_loss, _ = losses.completion_loss(engine, other_side, pairs, config.max_length)
         adapter_loss, unscored = losses.completion_loss(engine, name, pairs, config.max_length)
     finally:
         with contextlib.suppress(Exception):
@@ -374,6 +416,7 @@ def _evaluate(db, job: dict, on_progress, say) -> tuple[str, dict]:
         "context": context_window(config.base_model),
         "max_length": config.max_length,
         "loss_unscored": [examples[i][0] + 1 for i in unscored],
+        "base_from": shared.run if shared else None,
     }
     for line in results.describe_coverage(coverage):
         say(line)

@@ -7,8 +7,6 @@ import contextlib
 import math
 from collections.abc import Callable
 
-from workbench.evaluation import heldout
-
 
 def completion_loss(
     engine, adapter: str | None, pairs: list[tuple[list[dict], str]], max_length: int = 1024
@@ -40,7 +38,7 @@ def row_losses(
     model.eval()
     found: list[tuple[float, int] | None] = []
     try:
-        with torch.no_grad(), active_adapter(model, adapter):
+        with torch.no_grad(), active_adapter(model, engine.peft_name(adapter) if adapter else None):
             for messages, reference in pairs:
                 ids, n_prompt = encode_pair(tokenizer, messages, reference)
                 ids = ids[:max_length]  # training truncates on the right too
@@ -77,9 +75,9 @@ def encode_pair(tokenizer, messages: list[dict], reference: str) -> tuple[list[i
 
 
 @contextlib.contextmanager
-def active_adapter(model, adapter: str | None):
-    """Run the model as the base (adapters off) or with one adapter on."""
-    if adapter is None:
+def active_adapter(model, peft_name: str | None):
+    """Run the model as the base (adapters off) or with the adapter PEFT knows as `peft_name` on."""
+    if peft_name is None:
         if hasattr(model, "disable_adapter"):  # a PeftModel
             with model.disable_adapter():
                 yield
@@ -90,11 +88,7 @@ def active_adapter(model, adapter: str | None):
             finally:
                 model.enable_adapters()
     else:
-        # The evaluation engine holds one adapter: the run's. PEFT names it (run names may hold '.').
-        attached = list(getattr(model, "peft_config", {}) or [])
-        if len(attached) != 1:
-            raise heldout.EvalError(f"Loss needs an engine with exactly one adapter attached, found {len(attached)}.")
-        model.set_adapter(attached[0])
+        model.set_adapter(peft_name)
         yield
 
 

@@ -1,8 +1,10 @@
 """Reading and storing what evaluations found: a run's evaluation jobs, its metric table (base against
 adapter), its per-row outputs, and what of the asked rows was scored.
 
-Results belong to their job (`job_id`): a completed job replaces every older result of its run; a
-cancelled job keeps the rows it finished and their aggregates, under its own id.
+Results belong to their job (`job_id`): a completed job replaces every older result of its run against the
+same side; a cancelled job keeps the rows it finished and their aggregates, under its own id. The other side is
+the base, or (`against`, a run id) another run's adapter on the same base: those comparisons are kept apart
+from the run's own scores against its base, which every table and ranking reads by default.
 """
 
 from __future__ import annotations
@@ -31,38 +33,52 @@ def with_args(job: dict) -> dict:
         "split": values.get("split"),
         "limit_n": values.get("limit"),
         "revision_id": values.get("revision_id"),
+        "against": values.get("against"),
     }
 
 
-def latest_job(run_id: int) -> dict | None:
-    """The run's newest job, whatever its status (None if it was never evaluated)."""
-    job = registry.latest(run_id, "evaluate")
-    return with_args(job) if job else None
+# A job's other side: its args' `against`, null for the base.
+AGAINST = "json_extract(args_json, '$.against')"
+
+
+def latest_job(run_id: int, against: int | None = None) -> dict | None:
+    """The run's newest job against the base (or against run `against`), whatever its status (None if none)."""
+    row = (
+        store.open_db()
+        .execute(
+            f"select id from jobs where kind = 'evaluate' and run_id = ? and {AGAINST} is ? order by id desc limit 1",
+            [run_id, against],
+        )
+        .fetchone()
+    )
+    return get_job(row[0]) if row else None
 
 
 def list_jobs(run_id: int) -> list[dict]:
     return [with_args(job) for job in registry.list_jobs(kind="evaluate", run_id=run_id)]
 
 
-def results_job(run_id: int) -> dict | None:
-    """The job whose results a run shows: its latest completed one, else its latest cancelled one with rows."""
+def results_job(run_id: int, against: int | None = None) -> dict | None:
+    """The job whose results a run shows: its latest completed one, else its latest cancelled one with rows;
+    against the base, or against run `against`."""
     db = store.open_db()
     for status in ("completed", "cancelled"):
         row = db.execute(
-            "select id from jobs where kind = 'evaluate' and run_id = ? and status = ? and exists "
-            "(select 1 from evals where evals.job_id = jobs.id) order by id desc limit 1",
-            [run_id, status],
+            f"select id from jobs where kind = 'evaluate' and run_id = ? and status = ? and {AGAINST} is ? and "
+            "exists (select 1 from evals where evals.job_id = jobs.id) order by id desc limit 1",
+            [run_id, status, against],
         ).fetchone()
         if row:
             return get_job(row[0])
     return None
 
 
-def results(run_id: int, job_id: int | None = None) -> list[dict]:
-    """The metric table of a run's latest completed job (or of `job_id`):
-    [{"metric", "base", "adapter", "delta"}], the text metrics first, then loss and perplexity."""
+def results(run_id: int, job_id: int | None = None, against: int | None = None) -> list[dict]:
+    """The metric table of a run's latest completed job (or of `job_id`; `against`: see results_job):
+    [{"metric", "base", "adapter", "delta"}], the text metrics first, then loss and perplexity ("base" is the
+    other side: the base, or run `against`'s adapter)."""
     if job_id is None:
-        job = results_job(run_id)
+        job = results_job(run_id, against)
         if job is None:
             return []
         job_id = job["id"]
@@ -87,10 +103,10 @@ def results(run_id: int, job_id: int | None = None) -> list[dict]:
     return table
 
 
-def rows(run_id: int, job_id: int | None = None) -> list[dict]:
+def rows(run_id: int, job_id: int | None = None, against: int | None = None) -> list[dict]:
     """The per-row outputs of a run's latest completed job (or of `job_id`); see `eval_rows_for`."""
     if job_id is None:
-        job = results_job(run_id)
+        job = results_job(run_id, against)
         if job is None:
             return []
         job_id = job["id"]
@@ -145,9 +161,15 @@ def store_results(db, job: dict, base: dict, adapter: dict, *, replace_older: bo
     stamp = store.now()
     with store.transaction(db):
         if replace_older:
+            against = job.get("against")
+            older = (
+                f"job_id != ? and job_id in (select id from jobs where kind = 'evaluate' and run_id = ? and "
+                f"{AGAINST} is ?)"
+            )
+            legacy = " or job_id is null" if against is None else ""  # results stored before jobs had ids
             for table in ("evals", "eval_rows"):
                 db.execute(
-                    f"delete from {table} where run_id = ? and (job_id is null or job_id != ?)", [run_id, job_id]
+                    f"delete from {table} where run_id = ? and ({older}{legacy})", [run_id, job_id, run_id, against]
                 )
         db.table("evals").insert_all(
             [

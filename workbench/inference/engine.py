@@ -52,22 +52,12 @@ from workbench.models.loading import (
     is_local,
     load_tokenizer,
     resolve_base,
+    stop_token_ids,
 )
 
 LOAD_QUANTIZATIONS = ("none", "4bit")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
 ADAPTER_CONFIG = "adapter_config.json"
-# End-of-turn tokens of common chat templates; each counts as a stop token when the tokenizer has it.
-END_OF_TURN_TOKENS = (
-    "<|im_end|>",
-    "<|eot_id|>",
-    "<|end|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "</s>",
-    "<|end_of_text|>",
-    "<|return|>",
-)
 QUANTIZATION_NEEDS_CUDA = (
     "4-bit quantization needs a CUDA GPU: bitsandbytes' NF4 kernels do not run here. "
     "Choose quantization 'none' on this machine."
@@ -366,6 +356,10 @@ class Engine:
                 entry["tokenizer"] = self.tokenizer  # an adapter saved without tokenizer files: the base's
         return entry["tokenizer"]
 
+    def peft_name(self, adapter: str) -> str:
+        """The name PEFT keeps `adapter` under (run names may hold characters its module names cannot)."""
+        return self._entry(adapter)["peft_name"]
+
     def _entry(self, adapter: str) -> dict:
         if adapter not in self._adapters:
             attached = ", ".join(self._adapters) or "none"
@@ -384,19 +378,10 @@ class Engine:
 
     def stop_token_ids(self, adapters: list[str | None] | None = None) -> list[int]:
         """Ids that end a side: the generation config's eos, and each tokenizer's eos and end-of-turn token."""
-        ids: set[int] = set()
-        eos = getattr(self.base_model.generation_config, "eos_token_id", None)
-        ids.update([eos] if isinstance(eos, int) else list(eos or []))
         tokenizers = {id(t): t for t in [self.tokenizer, *(self.tokenizer_for(a) for a in adapters or [])]}
+        ids = set(stop_token_ids(self.tokenizer, self.base_model.generation_config))
         for tokenizer in tokenizers.values():
-            if tokenizer.eos_token_id is not None:
-                ids.add(tokenizer.eos_token_id)
-        vocab = self.tokenizer.get_vocab()
-        for token in END_OF_TURN_TOKENS:
-            if token in vocab and token in self.tokenizer.all_special_tokens + list(
-                self.tokenizer.added_tokens_encoder
-            ):
-                ids.add(vocab[token])
+            ids |= stop_token_ids(tokenizer)
         return sorted(ids)
 
     # --- generation ----------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ class JobKind:
     heavy: bool  # loads a model onto the device: one heavy job runs at a time
     recovery: str  # what to do when its worker was killed
     follow_up: str | None = None  # "module:function" called with the job row once it completed
+    # Queued heavy jobs start by priority, then oldest first. An evaluation goes before waiting training runs:
+    # it is short, and its scores are what a user (or a sweep's table) waits for.
+    priority: int = 1
 
 
 DECLARED = (
@@ -52,3 +55,9 @@ HEAVY = tuple(kind.name for kind in DECLARED if kind.heavy)
 def recovery(name: str) -> str:
     kind = BY_NAME.get(name)
     return kind.recovery if kind else "Start it again."
+
+
+def start_order(job: dict) -> tuple[int, int]:
+    """Which queued job starts first: by its kind's priority, then the oldest."""
+    kind = BY_NAME.get(job["kind"])
+    return (kind.priority if kind else 1, job["id"])

@@ -1,8 +1,9 @@
 """The queue: which job runs next, and starting its worker as a detached process.
 
 One heavy job (training, evaluation, prediction, publish, export: each loads a model onto the device) runs at a time;
-the oldest queued one starts when none runs. Model preparation is downloads and file conversion, so it
-starts at once. Every worker calls `schedule()` again when it ends, and so do the app and the CLI.
+when none runs, a queued evaluation starts first, else the oldest queued job (`kinds.start_order`). Model
+preparation is downloads and file conversion, so it starts at once. Every worker calls `schedule()` again
+when it ends, and so do the app and the CLI.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def schedule() -> list[int]:
     started = []
     db = store.open_db()
     with store.transaction(db):
-        queued = list(db.table("jobs").rows_where("status = 'queued'", order_by="id"))
+        queued = sorted(db.table("jobs").rows_where("status = 'queued'"), key=kinds.start_order)
         busy = db.execute(
             f"select count(*) from jobs where status in ('running', 'cancelling') and kind in "
             f"{registry.sql_list(HEAVY)}"
@@ -71,12 +72,15 @@ def waiting_for(job: dict) -> str | None:
     if job["kind"] not in HEAVY:
         return "starting"
     db = store.open_db()
-    ahead = db.execute(
-        f"select title, status from jobs where kind in {registry.sql_list(HEAVY)} and "
-        f"(status in ('running', 'cancelling') or (status = 'queued' and id < ?)) order by "
-        "status = 'queued', id limit 1",
-        [job["id"]],
-    ).fetchone()
+    heavy = list(
+        db.table("jobs").rows_where(
+            f"kind in {registry.sql_list(HEAVY)} and status in {registry.sql_list(registry.ACTIVE)}"
+        )
+    )
+    running = [row for row in heavy if row["status"] != "queued"]
+    earlier = [row for row in heavy if row["status"] == "queued" and kinds.start_order(row) < kinds.start_order(job)]
+    first = running[0] if running else min(earlier, key=kinds.start_order, default=None)
+    ahead = (first["title"], first["status"]) if first else None
     if ahead is None:
         return "starting"
     return f"waits for “{ahead[0]}” ({ahead[1]}) to finish: one job uses the device at a time"

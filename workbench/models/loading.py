@@ -241,3 +241,29 @@ def same_base(a: str, b: str) -> bool:
     if ra == rb:
         return True
     return is_local(ra) and is_local(rb) and Path(ra).resolve() == Path(rb).resolve()
+
+
+# End-of-turn tokens of common chat templates; each counts as a stop token when the tokenizer has it.
+END_OF_TURN_TOKENS = (
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|end_of_text|>",
+    "<|return|>",
+)
+
+
+def stop_token_ids(tokenizer, generation_config=None) -> set[int]:
+    """Ids that end an answer: the generation config's eos, the tokenizer's eos and its end-of-turn token."""
+    ids: set[int] = set()
+    eos = getattr(generation_config, "eos_token_id", None)
+    ids.update([eos] if isinstance(eos, int) else list(eos or []))
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    vocab = tokenizer.get_vocab()
+    special = set(tokenizer.all_special_tokens) | set(tokenizer.added_tokens_encoder)
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab and token in special)
+    return ids

@@ -124,6 +124,15 @@ class DatabaseCallback(TrainerCallback):
             "updated": store.now(),
         }
 
+    def exclude_elapsed(self) -> None:
+        """What ran since the last step (a task check) is not training time."""
+        self._mark = time.monotonic()
+
+    def write_phase(self, state, phase: str) -> None:
+        """Tell the app what the run does now ('checking answers'), outside the steps."""
+        if state.is_world_process_zero:
+            self._write([], self.progress(state, phase=phase))
+
     def average_tokens_per_second(self) -> float | None:
         """Tokens per second of training-step time over this whole attempt (evaluation left out)."""
         if self._train_seconds <= 0 or not self.session_tokens:
@@ -157,7 +166,7 @@ class DatabaseCallback(TrainerCallback):
                 if mode:
                     stop = True
                     self.stop_mode = mode
-        stop = _broadcast(stop, args)
+        stop = broadcast(stop, args)
         if stop and not self.stop_requested:
             self.stop_requested = True
             self.stop_mode = self.stop_mode or "stop"
@@ -259,7 +268,7 @@ def _gpu_memory_gb() -> float | None:
     return torch.cuda.max_memory_allocated() / 1e9
 
 
-def _broadcast(flag: bool, args) -> bool:
+def broadcast(flag: bool, args) -> bool:
     """Process 0's decision, on every process (each must stop at the same step under DDP)."""
     import torch.distributed as dist
 

@@ -31,7 +31,8 @@ LOG_FILE = "train.log"
 # The run's row and its newest training job's lifecycle, as one record.
 _SELECT = (
     "select runs.*, jobs.id as job_id, jobs.status, jobs.pid, jobs.started, jobs.finished, jobs.error, "
-    "jobs.progress_json, jobs.stop_mode, jobs.args_json as job_args_json from runs left join jobs on jobs.id = "
+    "jobs.progress_json, jobs.stop_mode, jobs.result_json, jobs.args_json as job_args_json from runs "
+    "left join jobs on jobs.id = "
     "(select max(j.id) from jobs j where j.run_id = runs.id and j.kind = 'train')"
 )
 
@@ -88,7 +89,7 @@ def register_finished_run(
         run_id = store.row_id(
             db.table("runs").insert(
                 {
-                    "name": _unique_name(db, name),
+                    "name": _unique_name(db, name, adapter_dir),
                     "config_json": config.to_json(),
                     "dataset_revision_id": revision_id,
                     "base_model": config.base_model,
@@ -239,7 +240,10 @@ def active_runs() -> list[dict]:
     return _select(f"jobs.status in {registry.sql_list(registry.ACTIVE)}", order="runs.id")
 
 
-def list_runs() -> list[dict]:
+def list_runs(experiment_id: int | None = None) -> list[dict]:
+    """Every run, newest first; or the runs of one experiment (workbench/experiments), oldest first."""
+    if experiment_id is not None:
+        return _select("runs.experiment_id = ?", [experiment_id])
     return _select(order="runs.id desc")
 
 
@@ -261,6 +265,13 @@ def run_config(run: dict) -> TrainConfig:
 
 def run_progress(run: dict) -> dict:
     return json.loads(run["progress_json"]) if run.get("progress_json") else {}
+
+
+def training_outcome(run: dict) -> dict:
+    """What the run's training job recorded at its end (losses, speed, why it stopped, its task checks);
+    {} before it ended."""
+    result = json.loads(run["result_json"]) if run.get("result_json") else {}
+    return result.get("final_metrics") or {}
 
 
 def run_metrics(run_id: int, names: tuple[str, ...] | None = None) -> list[dict]:
@@ -398,11 +409,19 @@ def _default_name(config: TrainConfig) -> str:
     return f"{config.dataset[:30]}-{base}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def _unique_name(db, name: str) -> str:
+def _unique_name(db, name: str, own_adapter: Path | None = None) -> str:
+    """`name`, or `name-2`, `name-3`, ...: the first that no run has and whose adapter folder is free (or is
+    `own_adapter`, the folder of the adapter being registered under it)."""
     if not RUN_NAME.match(name):
         raise RunError(f"{name!r} is not a valid run name: use letters, digits, '.', '_' or '-' (up to 80).")
+
+    def taken(candidate: str) -> bool:
+        folder = paths.adapter_dir(candidate)
+        mine = own_adapter is not None and folder.resolve() == Path(own_adapter).resolve()
+        return bool(db.table("runs").count_where("name = ?", [candidate])) or (folder.exists() and not mine)
+
     candidate, n = name, 2
-    while db.table("runs").count_where("name = ?", [candidate]) or paths.adapter_dir(candidate).exists():
+    while taken(candidate):
         candidate, n = f"{name}-{n}", n + 1
     return candidate
 

@@ -37,7 +37,7 @@ from workbench.models.loading import resolve_base
 from workbench.training import runs
 from workbench.training.arguments import KEPT_CHECKPOINTS, common_arguments
 from workbench.training.config import TrainConfig
-from workbench.training.data import TrainingError
+from workbench.training.data import TrainingError, read_split, training_prompt
 from workbench.training.model_load import (
     continue_adapter,
     load_for_training,
@@ -74,10 +74,10 @@ def train_job(job: dict, extra_callbacks: list | None = None) -> tuple[str, dict
 
 def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: bool) -> tuple[str, dict]:
     # Heavy: torch, transformers, peft and TRL load only in the worker, never when the app imports this module.
-    from peft import set_peft_model_state_dict
     from transformers import PrinterCallback
 
     from workbench.training.callback import DatabaseCallback
+    from workbench.training.task_check import TaskCheckCallback, plan_checks
 
     run_id, name = run["id"], run["name"]
     config = TrainConfig.from_dict(json.loads(run["config_json"])).validate()
@@ -135,6 +135,15 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
     if objective.check_prepared is not None:
         objective.check_prepared(trainer, config, info, say)
+    task = None
+    sample = check_sample(config, run["dataset_revision_id"])
+    plan = plan_checks(config, sample, _steps_per_epoch(trainer), tokenizer, run.get("experiment_id"))
+    if plan is not None:
+        task = TaskCheckCallback(run_id, name, plan, tokenizer, clock=callback, say=say)
+        trainer.add_callback(task)
+        say(plan.describe())
+    elif config.task_metric != "off":
+        say("Task checks are off for this run: its dataset revision has no held-out rows to answer.")
     trainable, total = trainer.model.get_nb_trainable_parameters()
     say(
         f"LoRA r={config.lora_r} alpha={config.lora_alpha} on {config.resolved_target_modules()}: "
@@ -157,14 +166,7 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
             raise
         raise _disk_filled(name, checkpoints, trainable, tokenizer, "a checkpoint") from exc
 
-    restored_best = None
-    if callback.stop_requested and callback.stop_mode == "keep_best":
-        if callback.best_state is not None:
-            set_peft_model_state_dict(trainer.model, callback.best_state)
-            restored_best = callback.best_step
-            say(f"Keeping the best evaluation: step {callback.best_step}, eval_loss {callback.best_eval_loss:.4f}.")
-        else:
-            say("Keep best: no evaluation ran yet, so the adapter is saved as it stands.")
+    restored_best, stopped_because = _keep_best(trainer, callback, task, say)
     status = "cancelled" if callback.stop_requested else "completed"
     if not main:
         return status, {}
@@ -188,6 +190,8 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         "runtime_seconds": result.metrics.get("train_runtime"),  # this attempt's
         "tokens_per_second": callback.average_tokens_per_second(),
         "tokens_seen": trainer.state.num_input_tokens_seen,
+        "stopped_because": stopped_because,
+        "task_checks": _task_summary(task, result.metrics.get("train_runtime")),
     }
     record = {
         "run": name,
@@ -207,6 +211,7 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
         "stop_mode": callback.stop_mode if callback.stop_requested else None,
         "restored_best_step": restored_best,
+        "stopped_because": stopped_because,
         "resumed_from": checkpoint.name if checkpoint else None,
         "final_metrics": final,
         "created": store.now(),
@@ -224,6 +229,73 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     db.table("runs").update(run_id, {"adapter_dir": target.relative_to(paths.home()).as_posix()})
     registry.set_progress(job["id"], callback.progress(trainer.state, "done"))
     return status, {"adapter_dir": target.relative_to(paths.home()).as_posix(), "final_metrics": final}
+
+
+def check_sample(config: TrainConfig, revision_id: int) -> list[tuple[list[dict], str]]:
+    """(messages, reference) of the held-out rows a run checks while it trains: the first of its validation
+    rows, in dataset order, as the held-out evaluation reads them."""
+    if config.task_metric == "off":
+        return []
+    _, validation, fmt, _ = read_split(config, revision_id)
+    return [training_prompt(row, fmt, config) for row in validation[: config.task_check_rows]]
+
+
+def _steps_per_epoch(trainer) -> int:
+    rows_per_step = trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+    return max(1, -(-len(trainer.train_dataset) // (rows_per_step * max(1, trainer.args.world_size))))
+
+
+def _keep_best(trainer, callback, task, say) -> tuple[int | None, str | None]:
+    """Which weights the run keeps, and why it stopped: (the step whose weights were put back, the reason).
+
+    A user's 'keep best' stop keeps the best task check if there is one, else the best eval loss; a run that
+    ends by itself is checked once more and keeps its best check."""
+    from peft import set_peft_model_state_dict
+
+    step = trainer.state.global_step
+    if callback.stop_requested:
+        if callback.stop_mode != "keep_best":
+            return None, "stopped from the app"
+        best = task.restore_best(trainer.model, step) if task is not None and task.history.best else None
+        if best is not None:
+            say(f"Keeping the best task check: step {best[0]}, {task.name} {best[1]:.2f}.")
+            return best[0], "stopped from the app, keeping the best check"
+        if callback.best_state is not None:
+            set_peft_model_state_dict(trainer.model, callback.best_state)
+            say(f"Keeping the best evaluation: step {callback.best_step}, eval_loss {callback.best_eval_loss:.4f}.")
+            return callback.best_step, "stopped from the app, keeping the best eval loss"
+        say("Keep best: no evaluation ran yet, so the adapter is saved as it stands.")
+        return None, "stopped from the app"
+    if task is None:
+        return None, "ran all its epochs"
+    task.final_check(trainer.model, trainer.state)
+    reason = task.stopped_because
+    best = task.restore_best(trainer.model, step)
+    if best is not None:
+        say(f"The best task check is kept: step {best[0]}, {task.name} {best[1]:.2f} (the last scored lower).")
+    if reason is None:
+        last = task.history.checks[-1][1]
+        reason = f"ran all its epochs ({task.name} {last:.2f} at the end)"
+        if best is not None:
+            reason += f"; the best check, {best[1]:.2f} at step {best[0]}, is kept"
+    say(f"Why it stopped: {reason}.")
+    return (best[0] if best else None), reason
+
+
+def _task_summary(task, runtime: float | None) -> dict | None:
+    if task is None:
+        return None
+    best = task.history.best
+    return {
+        "metric": task.plan.metric,
+        "rows": len(task.plan.rows),
+        "every": task.plan.every,
+        "checks": [{"step": step, "value": value} for step, value in task.history.checks],
+        "best_step": best[0] if best else None,
+        "best": best[1] if best else None,
+        "seconds": round(task.seconds, 1),
+        "share": round(task.seconds / runtime, 3) if runtime else None,
+    }
 
 
 def save_adapter(model, tokenizer, name: str, record: dict, history: list[dict]) -> Path:

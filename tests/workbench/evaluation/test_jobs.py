@@ -373,3 +373,45 @@ def test_rows_the_model_cannot_read_or_score_a_loss_on_are_said(run_id, capsys):
     assert cli_main(["eval", RUN, "--last"]) == 0
     printed = capsys.readouterr().out
     assert f"Note: {unread}" in printed and f"Note: {loss}" in printed
+
+
+# ------------------------------------------------------------------------------------- adapter against adapter
+
+
+def test_an_adapter_scores_against_another_runs_adapter_on_the_same_rows(run_id):
+    """Against an untrained-like copy, the memorised adapter wins; the result stays apart from its base scores."""
+    run = runs.get_run(run_id)
+    job = eval_jobs.create_eval(run_id, limit=4)
+    assert eval_jobs.run_eval(job, echo=False) == "completed"
+    against_base = {row["metric"]: row for row in eval_results.results(run_id)}
+    twin = register_copy(run, "twin")
+    versus = eval_jobs.create_eval(run_id, limit=4, against="twin")
+    assert eval_results.get_job(versus)["title"] == f"Evaluate {RUN} against twin (4 validation rows)"
+    assert eval_jobs.run_eval(versus, echo=False) == "completed"
+    table = {row["metric"]: row for row in eval_results.results(run_id, against=twin)}
+    # The same adapter on both sides: same answers, same loss, no delta.
+    assert table["exact_match"]["base"] == table["exact_match"]["adapter"] == against_base["exact_match"]["adapter"]
+    assert table["loss"]["delta"] == pytest.approx(0.0, abs=1e-6)
+    # The run's own scores against its base are still there, untouched.
+    assert {row["metric"]: row for row in eval_results.results(run_id)} == against_base
+    assert eval_results.latest_job(run_id)["id"] == job and eval_results.latest_job(run_id, twin)["id"] == versus
+    assert all(row["base_output"] == row["adapter_output"] for row in eval_results.rows(run_id, against=twin))
+
+
+def test_an_adapter_of_another_base_or_the_run_itself_is_refused(run_id):
+    with pytest.raises(EvalError, match="against itself says nothing"):
+        eval_jobs.create_eval(run_id, against=run_id)
+    run = runs.get_run(run_id)
+    other = register_copy(run, "elsewhere")
+    store.open_db().table("runs").update(other, {"base_model": "another-base"})
+    with pytest.raises(EvalError, match="adapters compare only on the same base"):
+        eval_jobs.create_eval(run_id, against="elsewhere")
+
+
+def test_the_cli_scores_against_another_run_with_versus(run_id, capsys):
+    register_copy(runs.get_run(run_id), "twin")
+    assert cli_main(["eval", RUN, "--limit", "2", "--versus", "twin"]) == 0
+    out = capsys.readouterr().out
+    assert "twin (base column) and this adapter" in out
+    header = next(line for line in out.splitlines() if line.startswith("metric"))
+    assert header.split() == ["metric", "twin", "adapter", "delta"]

@@ -82,7 +82,7 @@ def test_cancelling_stops_training_and_saves_the_adapter(check_every_step):
 
 
 def test_keep_best_restores_the_weights_of_the_best_evaluation(check_every_step):
-    run_id = make_run()
+    run_id = make_run(task_metric="off", stop_at=0.0, stop_patience=0)  # no task checks: the best eval loss
     app = AppCancels(run_id, at_step=6, mode="keep_best")
     assert worker.run_training(run_id, extra_callbacks=[app]) == "cancelled"
 

@@ -207,3 +207,23 @@ def test_a_run_with_a_job_in_progress_is_not_deleted(dataset):
     registry.finish(evaluation, "completed")
     runs.delete_run(run_id)
     assert runs.list_runs() == []
+
+
+def test_an_adapter_saved_under_its_own_name_registers_under_that_name(tmp_path):
+    """A benchmark saves plain TRL's adapter to adapters/<name>/ and then registers it: the name stays; another
+    folder already there under that name makes it name-2."""
+    repository.create_dataset(
+        "tiny", "alpaca", [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(4)]
+    )
+    revision = repository.get_revision("tiny").id
+    own = paths.adapter_dir("plain-trl")
+    own.mkdir(parents=True)
+    run_id = runs.register_finished_run("plain-trl", TrainConfig(dataset="tiny"), revision, own)
+    assert runs.get_run(run_id)["name"] == "plain-trl"
+    elsewhere = tmp_path / "other-adapter"
+    elsewhere.mkdir()
+    paths.adapter_dir("taken").mkdir(parents=True)
+    assert (
+        runs.get_run(runs.register_finished_run("taken", TrainConfig(dataset="tiny"), revision, elsewhere))["name"]
+        == "taken-2"
+    )
