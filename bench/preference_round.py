@@ -70,11 +70,14 @@ def main(argv: list[str] | None = None) -> int:
 def quality_round(args) -> dict[str, int]:
     """Steps 1-4; what steps 1, 2 and 4 found is kept in the workspace's STATE file, so that a later call with
     --home tries other objectives or settings against the same SFT run, pairs and baseline."""
-    from workbench.training.config import cpu_preset
+    from workbench.training.config import NO_TASK_CHECKS, cpu_preset
 
     state_file = Path(os.environ["WORKBENCH_HOME"]) / STATE
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    preset = cpu_preset().with_updates(dataset="task", base_model=args.base, seed=args.seed, auto_evaluate=False)
+    # Fixed budgets, as the round was measured: no run stops when good (a preference run cannot check anyway).
+    preset = cpu_preset().with_updates(
+        dataset="task", base_model=args.base, seed=args.seed, auto_evaluate=False, **NO_TASK_CHECKS
+    )
     if not state:
         state = first_steps(args, preset)
         state_file.write_text(json.dumps(state))
@@ -241,11 +244,16 @@ def speed_child(who: str, home: str) -> int:
 
 def _workbench_dpo(sft: dict) -> tuple[float, str]:
     from workbench.training import runs
-    from workbench.training.config import cpu_preset
+    from workbench.training.config import NO_TASK_CHECKS, cpu_preset
     from workbench.training.worker import run_training
 
     config = cpu_preset().with_updates(
-        dataset="pairs", base_model=sft["base_model"], objective="dpo", num_epochs=1.0, auto_evaluate=False
+        dataset="pairs",
+        base_model=sft["base_model"],
+        objective="dpo",
+        num_epochs=1.0,
+        auto_evaluate=False,
+        **NO_TASK_CHECKS,
     )
     run_id = runs.create_run(config, name=f"speed-dpo-{int(time.time())}")
     if run_training(run_id, schedule_next=False) != "completed":
