@@ -32,6 +32,10 @@ FAST = {
     "eval_steps": 4,
     "save_steps": 0,
     "logging_steps": 1,
+    # No answer checks unless a test is about them (tests/workbench/training/test_task_check.py): suite time.
+    "task_metric": "off",
+    "stop_at": 0.0,
+    "stop_patience": 0,
 }
 
 
