@@ -58,7 +58,9 @@ def _body(name: str, polling: bool) -> None:
     )
     st.dataframe(_table(rows, varied), hide_index=True, key=f"experiment_table_{experiment['id']}")
     _next_steps(rows, metric)
-    _charts(experiment, rows, varied, metric)
+    # Redrawing every run's curves at each poll costs the server CPU that a run on the same CPU needs.
+    if not polling or st.toggle("Draw the curves while it runs", key=f"experiment_live_charts_{experiment['id']}"):
+        _charts(experiment, rows, varied, metric)
     _manage(experiment, members)
 
 

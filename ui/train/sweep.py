@@ -50,7 +50,7 @@ def sweep_panel(config: TrainConfig, problems: list[str]) -> None:
         st.markdown(
             f"**{len(trials)} runs**, one after another on this device, each evaluated on the same held-out rows:"
         )
-        st.code("\n".join(group.plan_lines(spec, trials)), language=None)
+        st.code("\n".join(group.plan_lines(trials)), language=None)
         for line in _estimate(config, trials):
             st.caption(line)
         if right.button(

@@ -49,7 +49,7 @@ def start_sweep(args, config: TrainConfig) -> int:
     trials = spec.configs(config)
     name = args.experiment or args.name or f"{config.dataset}-sweep-{time.strftime('%m%d-%H%M%S')}"
     print(f"Experiment {name}: {len(trials)} runs, one after another, ranked by {args.metric}.")
-    for line in group.plan_lines(spec, trials) + estimate_lines(config, trials):
+    for line in group.plan_lines(trials) + estimate_lines(config, trials):
         print(f"  {line}")
     experiment_id = group.create_experiment(name, config, spec, args.metric)
     print(f"Queued. Follow it with `python -m workbench experiments show {name}` or on the Experiments page.")

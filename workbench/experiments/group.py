@@ -170,6 +170,6 @@ def delete_experiment(experiment_id: int, *, with_runs: bool = False) -> None:
     store.open_db().execute("delete from experiments where id = ?", [experiment_id])
 
 
-def plan_lines(spec: SweepSpec, trials: list[tuple[dict, TrainConfig]]) -> list[str]:
+def plan_lines(trials: list[tuple[dict, TrainConfig]]) -> list[str]:
     """The runs a sweep makes, a line each: “01  learning_rate=0.0005, lora_r=16”."""
     return [f"{n:02d}  {describe(trial)}" for n, (trial, _) in enumerate(trials, 1)]
