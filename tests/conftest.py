@@ -340,17 +340,27 @@ def fake_ollama(httpserver):
     return FakeOllama(httpserver)
 
 
+class _Launched(list):
+    """(job id, process) of each launch, and each job's added environment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.environments: dict[int, dict] = {}
+
+
 @pytest.fixture
 def fake_launch(monkeypatch):
-    """Launches a process that looks like a job worker (its command line) but only sleeps; records job ids."""
-    started = []
+    """Launches a process that looks like a job worker (its command line) but only sleeps; records job ids (and
+    the environment each was given in `fake_launch.environments`)."""
+    started = _Launched()
 
-    def launch(command, log, header):
+    def launch(command, log, header, env=None):
         from workbench.processes import remember_child
 
         process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *command[1:]])
         remember_child(process)
         started.append((int(command[-1]), process))
+        started.environments[int(command[-1])] = env or {}
         return process.pid
 
     from workbench.jobs import queue

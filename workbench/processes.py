@@ -16,10 +16,12 @@ from workbench import paths, store
 _children: dict[int, subprocess.Popen] = {}  # workers this process started, reaped when they end
 
 
-def launch_detached(command: list[str], log_path: Path, header: str) -> int:
-    """Start `command` from the repository with WORKBENCH_HOME set, appending its output to `log_path`."""
+def launch_detached(command: list[str], log_path: Path, header: str, env: dict[str, str] | None = None) -> int:
+    """Start `command` from the repository with WORKBENCH_HOME set (and `env` added), appending its output to
+    `log_path`."""
     env = {
         **os.environ,
+        **(env or {}),
         "WORKBENCH_HOME": str(paths.home()),
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")])),

@@ -2,8 +2,9 @@
 
 The damaged `workbench.db` (with its -wal and -shm files) is moved aside, never deleted. Datasets come back
 from `datasets/.history/<name>/` (every revision file, with the notes and splits of `dataset.json`), runs
-from each `adapters/<name>/workbench_run.json` with their metrics from `loss_history.json`. Evaluations,
-publish records and the job history exist only in the registry: the report says so.
+from each `adapters/<name>/workbench_run.json` with their metrics from `loss_history.json`, and the
+experiments those runs belonged to (with each run's trial) from the same file. Evaluations, publish records,
+the job history and an experiment's runs that had not finished exist only in the registry: the report says so.
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ class RebuildReport:
     datasets: list[str] = field(default_factory=list)
     revisions: int = 0
     runs: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "what: why", for each thing left out
 
     def summary(self) -> str:
         kept = f"The damaged registry is kept as {self.damaged_kept_as}. " if self.damaged_kept_as else ""
         text = (
             f"{kept}Rebuilt from disk: {len(self.datasets)} dataset(s) with {self.revisions} revision(s), "
-            f"{len(self.runs)} run(s) with their adapters and metrics. Evaluations, publish records and job "
-            "history lived only in the registry: evaluate and publish again where you need them."
+            f"{len(self.runs)} run(s) with their adapters and metrics"
+            f"{f', {len(self.experiments)} experiment(s) of their finished runs' if self.experiments else ''}. "
+            "Evaluations, publish records and job history lived only in the registry: evaluate and publish again "
+            "where you need them."
         )
         return text + "".join(f"\nNot rebuilt: {item}" for item in self.skipped)
 
@@ -171,7 +175,36 @@ def _restore_run(db, run_file: Path, report: RebuildReport, revision_ids: dict) 
         db.table("metrics").insert_all(
             {**row, "run_id": run_id} for row in _history(folder) if {"step", "name", "value"} <= row.keys()
         )
+        _restore_experiment(db, run_id, record.get("experiment"), revision_id, report)
     report.runs.append(name)
+
+
+def _restore_experiment(db, run_id: int, experiment: dict | None, revision_id: int, report: RebuildReport) -> None:
+    """Put the run back in its experiment, creating the experiment for its first run found on disk."""
+    if not isinstance(experiment, dict) or not experiment.get("name"):
+        return
+    name = str(experiment["name"])
+    found = db.execute("select id from experiments where name = ?", [name]).fetchone()
+    if found:
+        experiment_id = found[0]
+    else:
+        experiment_id = store.row_id(
+            db.table("experiments").insert(
+                {
+                    "name": name,
+                    "base_model": experiment.get("config", {}).get("base_model"),
+                    "dataset_revision_id": revision_id,
+                    "config_json": json.dumps(experiment.get("config") or {}),
+                    "sweep_json": json.dumps(experiment.get("sweep") or {}),
+                    "metric": experiment.get("metric") or "exact_match",
+                    "created": experiment.get("created") or store.now(),
+                    "note": "rebuilt from disk: only its finished runs",
+                }
+            )
+        )
+        report.experiments.append(name)
+    trial = json.dumps(experiment.get("trial") or {})
+    db.table("runs").update(run_id, {"experiment_id": experiment_id, "trial_json": trial})
 
 
 def _history(folder: Path) -> list[dict]:

@@ -22,7 +22,7 @@ from workbench.data import repository
 from workbench.jobs import registry
 
 ROOT = Path(__file__).resolve().parents[2]
-SAVE_KILLS = 50
+SAVE_KILLS = 30
 
 SAVER = """
 import sys

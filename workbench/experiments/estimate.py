@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from workbench.data import repository
 from workbench.errors import WorkbenchError
+from workbench.jobs import devices
 from workbench.training import runs
 from workbench.training.config import TrainConfig
 from workbench.training.data import length_check
@@ -40,9 +41,13 @@ def estimate_lines(base: TrainConfig, trials: list[tuple[dict, TrainConfig]]) ->
         return [f"Time: not estimated ({exc})."]
     seconds = sum(per_epoch * config.num_epochs / speed[0] for _, config in trials)
     stops = any(config.task_metric != "off" and (config.stop_at or config.stop_patience) for _, config in trials)
+    gpus = devices.gpu_count()
+    side_by_side = (
+        f"; about {_duration(seconds / gpus)} on this machine's {gpus} GPUs, a run on each" if gpus > 1 else ""
+    )
     return [
         f"Time: about {_duration(seconds)} of training in all{' at most' if stops else ''} "
-        f"({per_epoch:,} tokens an epoch at {speed[0]:.0f} tokens/s, the speed of run {speed[1]}), "
+        f"({per_epoch:,} tokens an epoch at {speed[0]:.0f} tokens/s, the speed of run {speed[1]}{side_by_side}), "
         "plus each run's held-out evaluation."
     ]
 

@@ -62,7 +62,7 @@ def _add_runs(experiment_id: int, name: str, trials: list[tuple[dict, TrainConfi
     created = []
     db = store.open_db()
     for number, (trial, config) in enumerate(trials, start):
-        run_id = runs.create_run(config, f"{name}-{number:02d}")
+        run_id = runs.create_run(config, f"{name}-{number:02d}", processes=1)  # one GPU each: a run per GPU
         db.table("runs").update(run_id, {"experiment_id": experiment_id, "trial_json": json.dumps(trial)})
         created.append(run_id)
     return created

@@ -1,17 +1,19 @@
 """The queue: which job runs next, and starting its worker as a detached process.
 
-One heavy job (training, evaluation, prediction, publish, export: each loads a model onto the device) runs at a time;
-when none runs, a queued evaluation starts first, else the oldest queued job (`kinds.start_order`). Model
-preparation is downloads and file conversion, so it starts at once. Every worker calls `schedule()` again
-when it ends, and so do the app and the CLI.
+One heavy job (training, evaluation, prediction, publish, export: each loads a model onto the device) runs at a time
+on each device (`devices`: the one device, or each GPU of several); a queued evaluation starts first, else the
+oldest queued job (`kinds.start_order`), and a heavy job that must wait holds back the heavy jobs after it (a run
+across every GPU is not starved by one-GPU jobs). Model preparation is downloads and file conversion, so it starts
+at once. Every worker calls `schedule()` again when it ends, and so do the app and the CLI.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from workbench import paths, store
-from workbench.jobs import kinds, registry
+from workbench.jobs import devices, kinds, registry
 from workbench.processes import launch_detached
 
 HEAVY = kinds.HEAVY
@@ -22,27 +24,40 @@ def schedule() -> list[int]:
     """Start what may start now; returns the ids of the jobs started."""
     registry.sweep_lost()
     started = []
+    count = devices.gpu_count()
     db = store.open_db()
     with store.transaction(db):
         queued = sorted(db.table("jobs").rows_where("status = 'queued'"), key=kinds.start_order)
-        busy = db.execute(
-            f"select count(*) from jobs where status in ('running', 'cancelling') and kind in "
-            f"{registry.sql_list(HEAVY)}"
-        ).fetchone()[0]
+        running = db.table("jobs").rows_where(
+            f"status in {registry.sql_list(registry.RUNNING)} and kind in {registry.sql_list(HEAVY)}"
+        )
+        busy = set().union(*(devices.held(job, count) for job in running))
+        held_back = False
         for job in queued:
+            gpus = None
             if job["kind"] in HEAVY:
-                if busy:
+                gpus = None if held_back else devices.assign(job, busy, count)
+                if gpus is None:
+                    held_back = True
                     continue
-                busy += 1
-            launch(job, db)
+                job = _given(job, gpus, db)
+                busy |= devices.held(job, count)
+            launch(job, db, devices.environment(gpus) if gpus else {})
             started.append(job["id"])
     return started
 
 
-def launch(job: dict, db) -> int:
+def _given(job: dict, gpus: str, db) -> dict:
+    """Record in the job's args the GPUs it was given, so that the next `schedule()` sees them taken."""
+    args_json = json.dumps({**registry.args(job), "gpus": gpus})
+    db.table("jobs").update(job["id"], {"args_json": args_json})
+    return {**job, "args_json": args_json}
+
+
+def launch(job: dict, db, env: dict[str, str] | None = None) -> int:
     """Start the worker of a queued job (inside the caller's transaction); returns its pid."""
     log = registry.log_path(job) or paths.job_log_fallback(job["id"])
-    pid = launch_detached(worker_command(job), log, f"starting job {job['id']}: {job['title']}")
+    pid = launch_detached(worker_command(job), log, f"starting job {job['id']}: {job['title']}", env=env)
     registry.mark_running(job["id"], pid, db=db)
     registry.set_progress(job["id"], {**registry.progress(job), "phase": "starting"}, db=db)
     return pid
@@ -83,7 +98,7 @@ def waiting_for(job: dict) -> str | None:
     ahead = (first["title"], first["status"]) if first else None
     if ahead is None:
         return "starting"
-    return f"waits for “{ahead[0]}” ({ahead[1]}) to finish: one job uses the device at a time"
+    return f"waits for “{ahead[0]}” ({ahead[1]}) to finish: {devices.waiting_words(devices.gpu_count())}"
 
 
 def describe(job: dict) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from workbench import paths, store
 from workbench.data import formats, repository
 from workbench.errors import WorkbenchError
-from workbench.jobs import queue, registry
+from workbench.jobs import devices, queue, registry
 from workbench.models.loading import same_base
 from workbench.training.config import TrainConfig
 from workbench.training.objectives import objective_for, wrong_kind
@@ -41,8 +41,10 @@ class RunError(WorkbenchError, ValueError):
     """A run operation that cannot be done; the message says why and what to do."""
 
 
-def create_run(config: TrainConfig, name: str | None = None) -> int:
-    """Validate and queue a run (it starts when `schedule()` finds the GPU free)."""
+def create_run(config: TrainConfig, name: str | None = None, processes: int | None = None) -> int:
+    """Validate and queue a run (it starts when `schedule()` finds the GPU free). It trains in `processes`
+    processes, one per GPU (default: every visible GPU; 1 for an experiment's run, so that a sweep on several
+    GPUs trains one run on each)."""
     config.validate()
     revision = repository.get_revision(config.dataset, config.dataset_revision)
     _check_rows(config, revision)
@@ -68,7 +70,7 @@ def create_run(config: TrainConfig, name: str | None = None) -> int:
             run_id=run_id,
             db=db,
             log=paths.run_dir(name) / LOG_FILE,
-            args={"resume": False, "processes": max(1, _gpu_count())},
+            args={"resume": False, "processes": processes or max(1, devices.gpu_count())},
         )
     return run_id
 
@@ -424,12 +426,3 @@ def _unique_name(db, name: str, own_adapter: Path | None = None) -> str:
     while taken(candidate):
         candidate, n = f"{name}-{n}", n + 1
     return candidate
-
-
-def _gpu_count() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except ImportError:
-        return 0

@@ -214,6 +214,7 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         "stopped_because": stopped_because,
         "resumed_from": checkpoint.name if checkpoint else None,
         "final_metrics": final,
+        "experiment": experiment_record(db, run_id),
         "created": store.now(),
     }
     try:
@@ -229,6 +230,27 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     db.table("runs").update(run_id, {"adapter_dir": target.relative_to(paths.home()).as_posix()})
     registry.set_progress(job["id"], callback.progress(trainer.state, "done"))
     return status, {"adapter_dir": target.relative_to(paths.home()).as_posix(), "final_metrics": final}
+
+
+def experiment_record(db, run_id: int) -> dict | None:
+    """The run's experiment and its trial's settings, kept in the adapter folder so that a registry rebuilt
+    from disk (`recovery.rebuild`) groups the run again."""
+    row = db.execute(
+        "select e.name, e.metric, e.config_json, e.sweep_json, e.created, r.trial_json from runs r "
+        "join experiments e on e.id = r.experiment_id where r.id = ?",
+        [run_id],
+    ).fetchone()
+    if row is None:
+        return None
+    name, metric, config_json, sweep_json, created, trial_json = row
+    return {
+        "name": name,
+        "metric": metric,
+        "config": json.loads(config_json),
+        "sweep": json.loads(sweep_json),
+        "created": created,
+        "trial": json.loads(trial_json or "{}"),
+    }
 
 
 def check_sample(config: TrainConfig, revision_id: int) -> list[tuple[list[dict], str]]:

@@ -40,6 +40,23 @@ def test_a_sweep_queues_one_run_per_trial_and_runs_them_in_order(base, fake_laun
     assert group.list_experiments()[0] | {"runs": 3, "status": "running"} == group.list_experiments()[0]
 
 
+def test_with_several_gpus_each_run_of_a_sweep_trains_on_a_gpu_of_its_own(base, fake_launch, monkeypatch):
+    from workbench.jobs import devices
+
+    monkeypatch.setattr(devices, "gpu_count", lambda: 2)
+    first, second, third = group.experiment_runs(three_ranks(base))
+    assert [job_id for job_id, _ in fake_launch] == [first["job_id"], second["job_id"]]
+    assert [fake_launch.environments[r["job_id"]] for r in (first, second)] == [
+        {"CUDA_VISIBLE_DEVICES": "0"},
+        {"CUDA_VISIBLE_DEVICES": "1"},
+    ]
+    assert registry.args(registry.get(first["job_id"]))["processes"] == 1
+    assert queue.waiting_for(registry.get(third["job_id"])).endswith("each of the 2 GPUs runs one job at a time")
+    registry.finish(second["job_id"], "completed")
+    assert queue.schedule() == [third["job_id"]]
+    assert fake_launch.environments[third["job_id"]] == {"CUDA_VISIBLE_DEVICES": "1"}  # the GPU that was freed
+
+
 def test_nothing_is_created_when_a_trial_is_invalid_or_the_name_is_taken(base, fake_launch):
     with pytest.raises(SweepError, match="learning_rate=5"):
         group.create_experiment("bad", base, SweepSpec.parse(["learning_rate=1e-3,5"]))
@@ -108,6 +125,18 @@ def test_the_table_ranks_runs_by_the_held_out_score_and_marks_the_best(base):
     expected = tokens_per_epoch(base) * 3 / speed  # 1 + 2 epochs
     assert line.startswith("Time: about ") and f"{tokens_per_epoch(base):,} tokens an epoch" in line
     assert f"{expected / 60:.0f} min" in line or f"{expected:.0f} s" in line
+    # A registry rebuilt from disk puts the finished runs back in their experiment, trials and sweep kept.
+    from workbench import recovery
+
+    report = recovery.rebuild()
+    assert report.experiments == ["lr"] and "1 experiment(s) of their finished runs" in report.summary()
+    rebuilt = group.get_experiment("lr")
+    assert rebuilt["metric"] == "eval_loss" and group.spec_of(rebuilt) == SweepSpec.parse(["learning_rate=1e-5,2e-2"])
+    members = group.experiment_runs(rebuilt["id"])
+    assert [(r["name"], r["trial"]) for r in members] == [
+        ("lr-01", {"learning_rate": 1e-5}),
+        ("lr-02", {"learning_rate": 2e-2}),
+    ]
 
 
 def test_a_run_without_a_score_is_listed_last_without_a_rank(base, fake_launch):

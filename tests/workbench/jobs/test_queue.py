@@ -21,6 +21,29 @@ def test_one_heavy_job_at_a_time_oldest_first(fake_launch):
     assert queue.describe(registry.get(export)).startswith("Export a — queued: waits for “Evaluate a” (running)")
 
 
+def test_with_several_gpus_a_job_gets_a_free_gpu_and_a_run_across_all_waits_for_all(fake_launch, monkeypatch):
+    from workbench.jobs import devices
+
+    monkeypatch.setattr(devices, "gpu_count", lambda: 2)
+    evaluate = registry.create("evaluate", "Evaluate a", run_id=1)
+    wide = registry.create("train", "Train wide", run_id=2, args={"processes": 2})
+    single = registry.create("train", "Train single", run_id=3, args={"processes": 1})
+    assert queue.schedule() == [evaluate]  # the wide run waits for both GPUs, and holds back the runs after it
+    assert fake_launch.environments[evaluate] == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert registry.args(registry.get(evaluate))["gpus"] == "0"
+    registry.finish(evaluate, "completed")
+    assert queue.schedule() == [wide]
+    assert fake_launch.environments[wide] == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    assert queue.waiting_for(registry.get(single)) == (
+        "waits for “Train wide” (running) to finish: each of the 2 GPUs runs one job at a time"
+    )
+    assert queue.schedule() == []
+    # One GPU or none: one device, as always; nothing is pinned.
+    monkeypatch.setattr(devices, "gpu_count", lambda: 0)
+    registry.finish(wide, "completed")
+    assert queue.schedule() == [single] and fake_launch.environments[single] == {}
+
+
 def test_preparation_does_not_wait_for_the_device(fake_launch):
     registry.create("train", "Train a", run_id=1)
     prepare = registry.create("prepare", "Prepare tiny", args={"name": "tiny"})

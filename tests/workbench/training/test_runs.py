@@ -30,7 +30,7 @@ def fake_launch(monkeypatch):
     """Launch a process that looks like a worker (its command line names the module) but only sleeps."""
     started = []
 
-    def launch(command, log, header):
+    def launch(command, log, header, env=None):
         job = registry.get(int(command[-1]))
         process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *command[1:]])
         remember_child(process)
