@@ -28,7 +28,7 @@ test: $(VENV)/.dev-installed $(CHROMIUM)
 
 # For quick iteration: everything but the browser journeys and the benchmark scripts (about half the time).
 test-fast: $(VENV)/.dev-installed
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not e2e" --ignore=tests/bench
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not e2e and not multiprocess" --ignore=tests/bench
 
 # Formatting, lint and types, then the whole suite: what CI runs.
 check: lint test

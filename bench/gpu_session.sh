@@ -18,7 +18,8 @@ if compgen -G ".whl/*.whl" > /dev/null; then
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$out/gpu.txt"
-timeout 240 python3 -m pytest -q -m gpu tests/workbench/training -p no:cacheprovider 2>&1 | tail -20 \
+# The tests marked gpu, FSDP (LoRA and QLoRA) through the accelerate config the workbench writes included.
+timeout 300 python3 -m pytest -q -s -m gpu tests/workbench/training -p no:cacheprovider 2>&1 | tail -30 \
   | tee "$out/pytest-gpu.txt"
 timeout 420 python3 bench/gpu_train.py --steps 20 --shapes llama-3.2-1b 2>&1 | grep -v Warning \
   | tee "$out/gpu_train.txt"

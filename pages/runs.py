@@ -1,11 +1,13 @@
 """Runs: one run's own view on top (live charts, actions), then every run with status, base, dataset revision,
-duration and losses; compare, clone, delete. `?run=ID` (the sidebar's links) opens a run's view."""
+duration and losses; compare, clone, delete; import an adapter trained elsewhere. `?run=ID` (the sidebar's
+links) opens a run's view."""
 
 import streamlit as st
 
 from ui.frame import require_app_frame
 from ui.links import follow_url, keep_in_url
 from ui.train.history import run_actions, runs_table
+from ui.train.import_adapter import import_panel
 from ui.train.live import live_run, overlay_chart
 from workbench.training import runs
 
@@ -15,7 +17,8 @@ st.title("Runs")
 runs.mark_interrupted()
 all_runs = runs.list_runs()
 if not all_runs:
-    st.info("No runs yet: launch one on the Train page.")
+    st.info("No runs yet: launch one on the Train page, or import an adapter trained elsewhere.")
+    import_panel(expanded=True)
     st.stop()
 
 names = {r["id"]: r["name"] for r in all_runs}
@@ -37,3 +40,5 @@ if len(selected) > 1:
         st.caption(f"None of the selected runs logged {metric}.")
     else:
         st.altair_chart(chart, width="stretch")
+st.divider()
+import_panel()

@@ -84,9 +84,10 @@ def app_url(app_server):
     return app_server.url
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium, headless, under Playwright."""
+    """Debian's Chromium, headless, under Playwright: one for the whole suite (each test opens contexts of its
+    own, so no cookie or session crosses tests)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium).")
     from playwright.sync_api import expect, sync_playwright
@@ -108,7 +109,9 @@ def new_session(browser):
 
 @pytest.fixture
 def browser_page(browser):
-    return new_session(browser)
+    page = new_session(browser)
+    yield page
+    page.context.close()
 
 
 def turn_off_auto_evaluate(page) -> None:

@@ -131,3 +131,27 @@ def test_a_cancelling_run_says_what_it_waits_for_and_how_long_a_step_takes(page)
     registry.update(job_id, {"progress_json": json.dumps({**progress, "phase": "evaluating"})})
     at.run()
     assert any("Stopping after the evaluation pass under way" in i.value for i in at.info)
+
+
+def test_an_adapter_trained_elsewhere_is_imported_from_the_page(page, demo_model_dir, tmp_path, fake_launch):
+    from tests.workbench.training.test_imported import peft_adapter
+    from workbench.jobs import worker as job_worker
+
+    folder = peft_adapter(demo_model_dir, tmp_path / "axolotl-out")
+    at = page(PAGE)  # no runs yet: the import is open
+    assert any("import an adapter" in m.value for m in at.info)
+    at.text_input[0].set_value(str(tmp_path / "missing"))
+    at.button[0].click().run()
+    assert "no such folder" in at.error[0].value and runs.list_runs() == []
+    at.text_input[0].set_value(str(folder))
+    at.text_input[1].set_value("from-axolotl")
+    at.button[0].click().run()
+    assert not at.exception
+    [(job_id, _)] = fake_launch
+    assert any("Import adapter from-axolotl" in m.value for m in at.info)
+    assert job_worker.run(job_id, schedule_next=False) == "completed"
+    at.run()
+    assert any("Imported as run **from-axolotl**" in m.value for m in at.success)
+    assert runs.get_run("from-axolotl")["status"] == "imported"
+    at = page(PAGE)  # the run's own view says where it came from
+    assert any("Imported from" in m.value and "axolotl-out" in m.value for m in at.info)

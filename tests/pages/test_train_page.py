@@ -1,6 +1,7 @@
 import json
 import time
 
+from workbench.jobs import queue, registry
 from workbench.training import runs
 
 PAGE = "pages/train.py"
@@ -316,3 +317,26 @@ def test_changing_the_objective_puts_its_learning_rate_in_the_form(page, trained
     at.selectbox(key="train_dataset").set_value("informes-proyectos").run()  # an SFT dataset: back to the preset
     assert at.selectbox(key="tc_objective").value == "sft"
     assert at.number_input(key="tc_learning_rate").value == 2e-3 and at.number_input(key="tc_num_epochs").value == 3.0
+
+
+def test_where_it_trains_says_the_processes_and_effective_batch_and_the_run_gets_them(page, fake_launch):
+    at = page(PAGE)
+    assert any(c.value.startswith("Trains on 1 CPU process.") for c in at.caption)
+    _set(at, "num_processes", 2)
+    _set(at, "auto_evaluate", False)
+    at.run()
+    [placement] = [c.value for c in at.caption if c.value.startswith("Trains on")]
+    batch = at.number_input(key="tc_per_device_batch_size").value
+    accumulation = at.number_input(key="tc_gradient_accumulation_steps").value
+    assert placement.startswith("Trains on 2 CPU processes (data parallel, gloo).")
+    assert f"= {batch * accumulation * 2} rows a step" in placement
+    _set(at, "gpus", "1")
+    at.run()
+    assert any("num_processes: 2 with gpus '1' — one process per chosen GPU (1)" in e.value for e in at.error)
+    _set(at, "gpus", "")
+    at.run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    job = registry.get(runs.list_runs()[0]["job_id"])
+    assert registry.args(job)["processes"] == 2
+    assert "--multi_gpu" in queue.worker_command(job)  # accelerate's torch.distributed launcher, on the CPU too

@@ -10,6 +10,7 @@ from dataclasses import fields
 
 import streamlit as st
 
+from workbench.jobs.devices import gpu_count
 from workbench.training.config import (
     CHAT_TEMPLATES,
     METHODS,
@@ -18,6 +19,7 @@ from workbench.training.config import (
     TARGET_MODULE_PRESETS,
     TASK_METRICS,
     TrainConfig,
+    describe_placement,
 )
 
 BASIC = (
@@ -35,6 +37,8 @@ BASIC = (
 )
 # Stop when good (training/task_check.py): the task's own metric on a few held-out rows while training.
 STOP_WHEN_GOOD = ("task_metric", "stop_at", "stop_patience", "task_check_rows", "task_check_steps")
+# Where it trains (jobs/devices.py, queue.worker_command): one device, chosen GPUs, or several processes.
+PLACEMENT = ("num_processes", "gpus")
 ADVANCED = (
     "lr_scheduler",
     "warmup",
@@ -73,6 +77,8 @@ LABELS = {
     "stop_patience": "Patience (checks)",
     "task_check_rows": "Rows per check",
     "task_check_steps": "Check every (steps)",
+    "num_processes": "Processes (0: as the devices say)",
+    "gpus": "GPUs (empty: all visible)",
 }
 
 
@@ -111,12 +117,29 @@ def config_form(default: TrainConfig) -> dict:
         for column, name in zip(columns, STOP_WHEN_GOOD, strict=True):
             with column:
                 values[name] = _widget(name)
+    with st.expander("Where it trains", expanded=st.session_state.get("tc_num_processes", 0) > 1):
+        columns = st.columns(2)
+        for column, name in zip(columns, PLACEMENT, strict=True):
+            with column:
+                values[name] = _widget(name)
+        st.caption(placement_words(values, gpu_count()))
     with st.expander("Advanced settings"):
         columns = st.columns(4)
         for i, name in enumerate(ADVANCED):
             with columns[i % 4]:
                 values[name] = _widget(name)
     return values
+
+
+def placement_words(values: dict, visible_gpus: int) -> str:
+    """Where the run trains and its effective batch, in words."""
+    config = TrainConfig(
+        num_processes=max(0, int(values.get("num_processes") or 0)),
+        gpus=str(values.get("gpus") or ""),
+        per_device_batch_size=int(st.session_state.get("tc_per_device_batch_size") or 1),
+        gradient_accumulation_steps=int(st.session_state.get("tc_gradient_accumulation_steps") or 1),
+    )
+    return describe_placement(config, visible_gpus)
 
 
 def _widget(name: str):

@@ -6,15 +6,18 @@ import pandas as pd
 import streamlit as st
 
 from ui.train.config_form import load_config
+from workbench import paths
 from workbench.data import repository
 from workbench.data.stats import LengthCheck
 from workbench.errors import WorkbenchError
 from workbench.jobs import queue, registry
 from workbench.system import DeviceInfo
 from workbench.training import runs
+from workbench.training.cluster import export_cluster_job
 from workbench.training.config import ConfigError, TrainConfig
 from workbench.training.data import length_check
-from workbench.training.export import accelerate_command, config_from_yaml, config_to_yaml, to_axolotl_yaml
+from workbench.training.distributed import Placement
+from workbench.training.export import config_from_yaml, config_to_yaml, to_axolotl_yaml
 from workbench.training.memory import estimate_memory, model_shape_for, recommend
 
 
@@ -67,8 +70,32 @@ def config_files(config: TrainConfig) -> None:
                 st.error(str(exc))
             else:
                 st.rerun()
-        st.caption("The same job on a cluster (several GPUs, DDP):")
-        st.code(accelerate_command("my-run", "train-config.yaml", 8), language="bash")
+        cluster_job(config)
+
+
+def cluster_job(config: TrainConfig) -> None:
+    """The run as a folder for a cluster: machines × processes, accelerate configs, one script per machine."""
+    st.markdown("**The same run on a cluster** (machines × GPUs, accelerate):")
+    machines, processes, main_ip, engine = st.columns(4)
+    n_machines = int(machines.number_input("Machines", 1, 1024, 2, key="cluster_machines"))
+    per_machine = int(processes.number_input("GPUs each", 1, 64, 8, key="cluster_processes"))
+    ip = main_ip.text_input("Machine 0's address", "127.0.0.1", key="cluster_main_ip")
+    who = engine.selectbox("Trained by", ["workbench", "axolotl"], key="cluster_engine")
+    name = st.text_input("Run name there", f"{config.dataset}-cluster", key="cluster_run_name")
+    if st.button("Write the cluster folder", icon=":material/folder_zip:", key="cluster_write"):
+        try:
+            placement = Placement(n_machines, per_machine, "ddp", ip.strip())
+            out = export_cluster_job(config, name, placement, paths.exports_dir(name) / "cluster", engine=who)
+        except WorkbenchError as exc:
+            st.error(str(exc))
+        else:
+            st.success(
+                f"Wrote `{out}`: copy it to each machine and run `machine-<k>.sh` there (its README.md says how)."
+            )
+    st.caption(
+        "From the CLI, with FSDP chosen from the memory estimate: `python -m workbench train --dataset D --base B "
+        "--cluster DIR --machines 2 --processes-per-machine 8 --main-ip 10.0.0.5 --gpu-memory 80`."
+    )
 
 
 @st.cache_data(show_spinner="Counting tokens…", max_entries=16)

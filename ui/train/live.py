@@ -28,6 +28,7 @@ STATUS_ICONS = {
     "completed": ":material/check_circle:",
     "failed": ":material/error:",
     "interrupted": ":material/warning:",
+    "imported": ":material/download:",
 }
 
 
@@ -103,6 +104,9 @@ def _header(run: dict) -> None:
         st.warning(run.get("error") or "Interrupted.", icon=":material/warning:")
     if run["status"] == "completed" and run.get("adapter_dir"):
         st.success(f"Adapter saved in `{run['adapter_dir']}`", icon=":material/check_circle:")
+    if run["status"] == "imported":
+        source = run["job_args"].get("external")
+        st.info(f"Imported from `{source}` into `{run['adapter_dir']}`: trained elsewhere.", icon=":material/download:")
     reason = runs.training_outcome(run).get("stopped_because")
     if reason and run["status"] in registry.TERMINAL:
         st.caption(f"Why it stopped: {reason}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from workbench import metrics
+from workbench.data import repository
 from workbench.evaluation import fields, heldout
 from workbench.evaluation import jobs as eval_jobs
 from workbench.evaluation import results as eval_results
@@ -28,6 +29,11 @@ def add_parser(commands) -> None:
         default=None,
         metavar="N",
         help="another revision of the run's dataset (default: the one it trained on)",
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="score on another dataset's rows (its latest revision; an imported adapter has none of its own)",
     )
     parser.add_argument(
         "--by-field",
@@ -73,8 +79,14 @@ def _eval(args) -> int:
             flush=True,
         )
         return follow(run, running["id"], args)
+    other_dataset = repository.get_revision(args.dataset, args.revision) if args.dataset else None
     job_id = eval_jobs.create_eval(
-        run["id"], split=args.split, limit=args.limit, dataset_revision=args.revision, against=args.versus
+        run["id"],
+        split=args.split,
+        limit=args.limit,
+        dataset_revision=None if other_dataset else args.revision,
+        revision_id=other_dataset.id if other_dataset else None,
+        against=args.versus,
     )
     total = eval_jobs.job_progress(eval_results.get_job(job_id)).get("total")
     sides = f"{runs.get_run(args.versus)['name']} (base column) and this adapter" if args.versus else "base and adapter"

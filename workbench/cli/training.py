@@ -1,5 +1,5 @@
 """`python -m workbench train ...` (one run, or a sweep: cli/experiments.py) and `python -m workbench runs
-list|show|cancel|resume|delete ...`."""
+list|show|cancel|resume|delete|import-adapter ...`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from workbench.cli import evaluation as evaluation_cli
 from workbench.cli import experiments as experiments_cli
 from workbench.errors import WorkbenchError
 from workbench.evaluation import jobs as eval_jobs
+from workbench.jobs.devices import gpu_count
 from workbench.system import cpu_has_native_bf16, device_info
 from workbench.training import runs
 from workbench.training.autosize import fit_base_to_gpu
@@ -19,6 +20,7 @@ from workbench.training.config import (
     TrainConfig,
     default_config,
     describe_cpu_preset,
+    describe_placement,
     with_objective,
 )
 from workbench.training.data import length_check
@@ -40,6 +42,18 @@ def add_parsers(commands) -> None:
     train.add_argument("--name", help="run name (default: dataset-base-time)")
     train.add_argument("--wait", action="store_true", help="stay until the run ends, printing progress")
     experiments_cli.add_sweep_arguments(train)
+    cluster = train.add_argument_group("a cluster job instead (a folder to copy to the machines)")
+    cluster.add_argument("--cluster", type=Path, metavar="DIR", help="write the cluster folder here; nothing is queued")
+    cluster.add_argument("--machines", type=int, default=1, help="machines (default 1)")
+    cluster.add_argument("--processes-per-machine", type=int, default=1, help="processes on each, one per GPU")
+    cluster.add_argument("--main-ip", default="127.0.0.1", help="address of machine 0 as the others reach it")
+    cluster.add_argument("--port", type=int, default=29500, help="rendezvous port on machine 0 (default 29500)")
+    cluster.add_argument(
+        "--strategy", choices=("auto", "ddp", "fsdp", "deepspeed"), default="auto", help="how the model is spread"
+    )
+    cluster.add_argument("--gpu-memory", type=float, metavar="GB", help="with --strategy auto: GB of one GPU there")
+    cluster.add_argument("--engine", choices=("workbench", "axolotl"), default="workbench", help="who trains there")
+    cluster.add_argument("--base-on-cluster", default="", metavar="PATH", help="the base's folder or id there")
     train.set_defaults(handler=_train)
 
     runs_parser = commands.add_parser("runs", help="list, show, cancel, resume or delete runs")
@@ -58,6 +72,14 @@ def add_parsers(commands) -> None:
         if action == "delete":
             parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.set_defaults(handler=globals()[f"_{action}"])
+    bring = sub.add_parser(
+        "import-adapter", help="bring in a PEFT LoRA adapter trained elsewhere as a run (status imported)"
+    )
+    bring.add_argument("folder", help="the adapter folder (adapter_config.json and adapter_model.safetensors)")
+    bring.add_argument("--base", required=True, help="the base it was trained on: a prepared model, a folder or demo")
+    bring.add_argument("--name", default="", help="run name (default: the folder's name)")
+    bring.add_argument("--dataset", default="", help="a dataset whose held-out rows evaluate it")
+    bring.set_defaults(handler=_import_adapter)
 
 
 def parse_value(text: str):
@@ -111,6 +133,10 @@ def _train(args) -> int:
     _say_lengths(config)
     if experiments_cli.is_sweep(args):
         return experiments_cli.start_sweep(args, config)
+    if args.cluster:
+        return _export_cluster(args, config)
+    if config.processes(gpu_count()) > 1:
+        print(describe_placement(config, gpu_count()))
     run_id = runs.start_run(config, args.name)
     run = runs.get_run(run_id)
     print(
@@ -134,6 +160,34 @@ def _train(args) -> int:
         flush=True,
     )
     return evaluation_cli.follow(final, evaluation["id"])
+
+
+def _export_cluster(args, config: TrainConfig) -> int:
+    from workbench.training import cluster, distributed
+    from workbench.training.memory import model_shape_for
+
+    placement = distributed.Placement(
+        args.machines, args.processes_per_machine, args.strategy, args.main_ip, args.port
+    ).validate()
+    strategy, why = distributed.choose_strategy(
+        config, model_shape_for(config.base_model), args.gpu_memory, asked=args.strategy
+    )
+    name = args.name or f"{config.dataset}-cluster"
+    out = cluster.export_cluster_job(
+        config,
+        name,
+        placement,
+        args.cluster,
+        strategy=strategy,
+        engine=args.engine,
+        base_on_cluster=args.base_on_cluster,
+    )
+    print(
+        f"Cluster job {name}: {placement.num_machines} machine(s) × {placement.processes_per_machine} "
+        f"process(es), {why}."
+    )
+    print(f"Wrote {out}: copy it to each machine and run machine-<k>.sh there (its README.md says how).")
+    return 0
 
 
 def _say_lengths(config: TrainConfig) -> None:
@@ -207,6 +261,14 @@ def _resume(args) -> int:
     run = runs.get_run(args.run)
     checkpoint = runs.resume_run(run["id"])
     print(f"Run {run['name']} queued to resume from {checkpoint.name if checkpoint else 'the start'}.")
+    return 0
+
+
+def _import_adapter(args) -> int:
+    from workbench.training.imported import ImportRequest, import_adapter
+
+    run = import_adapter(ImportRequest(args.folder, args.base, args.name, args.dataset))
+    print(f"Run {run['name']} ({run['status']}): compare, evaluate or publish it like a trained run.")
     return 0
 
 

@@ -41,12 +41,18 @@ def held(job: dict, count: int) -> set[int]:
     return {int(gpu) for gpu in str(given).split(",") if gpu != ""}
 
 
+def chosen(job: dict) -> list[int]:
+    """The GPUs the user chose for the job (`TrainConfig.gpus`), [] for any."""
+    return [int(gpu) for gpu in json.loads(job.get("args_json") or "{}").get("chosen_gpus") or []]
+
+
 def assign(job: dict, busy: set[int], count: int) -> str | None:
     """The GPUs to give `job` now ("0", "1,2"; ALL where there is one device or none), or None: it must wait."""
     if count <= 1:
         return None if busy else ALL
-    free = [gpu for gpu in range(count) if gpu not in busy]
-    need = min(wanted(job), count)
+    pool = chosen(job) or list(range(count))
+    free = [gpu for gpu in pool if gpu not in busy and gpu < count]
+    need = min(wanted(job), len(pool))
     if len(free) < need:
         return None
     return ",".join(str(gpu) for gpu in free[:need])

@@ -35,6 +35,12 @@ DECLARED = (
     JobKind("export", "workbench.publish.gguf:export_job", heavy=True, recovery="Export again."),
     JobKind("prepare", "workbench.models.preparing:prepare_job", heavy=False, recovery="Prepare the model again."),
     JobKind(
+        "import",
+        "workbench.training.imported:import_job",
+        heavy=False,  # reads headers and builds the base on the meta device: no weights, no device
+        recovery="Import the adapter again (nothing half-copied was kept).",
+    ),
+    JobKind(
         "predict",
         "workbench.prediction.job:predict_job",
         heavy=True,

@@ -64,20 +64,35 @@ def launch(job: dict, db, env: dict[str, str] | None = None) -> int:
 
 
 def worker_command(job: dict) -> list[str]:
-    """`python -m workbench.jobs.worker ID`; a training job on several GPUs runs under `accelerate launch`."""
-    processes = int(registry.args(job).get("processes") or 1)
-    if processes > 1:
-        return [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--num_processes",
-            str(processes),
-            "--module",
-            WORKER_MODULE,
-            str(job["id"]),
-        ]
-    return [sys.executable, "-m", WORKER_MODULE, str(job["id"])]
+    """`python -m workbench.jobs.worker ID`; a training job in several processes (one per GPU, or N CPU processes
+    over gloo) runs under `accelerate launch`: torch.distributed's launcher (`--multi_gpu`, accelerate's data
+    parallel mode, CPU processes included), or the run's accelerate config where it is sharded (FSDP, ZeRO-3:
+    `training/distributed.py`), on a free port so that two such runs can go side by side."""
+    args = registry.args(job)
+    processes = int(args.get("processes") or 1)
+    if processes <= 1:
+        return [sys.executable, "-m", WORKER_MODULE, str(job["id"])]
+    config_file = args.get("accelerate_config")
+    mode = ["--config_file", str(paths.in_home(config_file))] if config_file else ["--multi_gpu"]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *mode,
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        "0",
+        "--dynamo_backend",
+        "no",
+        "--mixed_precision",
+        "no",  # the worker's TrainingArguments set bf16/fp16 themselves
+        "--module",
+        WORKER_MODULE,
+        str(job["id"]),
+    ]
 
 
 def waiting_for(job: dict) -> str | None:

@@ -21,10 +21,11 @@ from workbench.jobs import kinds
 from workbench.processes import process_alive
 
 KINDS = kinds.NAMES
-STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted")
+# "imported": a run's adapter brought in from elsewhere (training/imported.py), never trained here.
+STATUSES = ("queued", "running", "cancelling", "cancelled", "completed", "failed", "interrupted", "imported")
 ACTIVE = ("queued", "running", "cancelling")
 RUNNING = ("running", "cancelling")
-TERMINAL = ("cancelled", "completed", "failed", "interrupted")
+TERMINAL = ("cancelled", "completed", "failed", "interrupted", "imported")
 # Every worker runs `python -m workbench...` (the jobs worker, or the CLI in the foreground); several GPUs
 # run it under `accelerate launch`.
 WORKER_MARKERS = ("workbench", "accelerate")

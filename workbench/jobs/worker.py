@@ -33,6 +33,17 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def lost_a_peer(exc: BaseException) -> bool:
+    """A run in several processes whose communication broke: another of its processes died (the run is
+    interrupted, resumable, not failed in itself)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return False
+    text = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+    return "torch.distributed" in text or any(
+        sign in text for sign in ("gloo", "NCCL", "Connection reset by peer", "Connection closed by peer")
+    )
+
+
 def handler_for(kind: str) -> Handler:
     return _resolve(HANDLERS[kind])
 
@@ -69,8 +80,13 @@ def run(job_id: int, handler: Handler | None = None, *, schedule_next: bool = Tr
             )
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
-        status = "interrupted" if interrupted else "failed"
+        status = "interrupted" if interrupted or lost_a_peer(exc) else "failed"
         reason, tail = failure_reason(exc), traceback_tail(exc)
+        if lost_a_peer(exc):
+            reason = (
+                f"another process of this run stopped (killed or crashed), so it stopped too ({reason}). "
+                f"{kinds.recovery(job['kind'])}"
+            )
         print(f"\n{job['title']} failed: {reason}\n{tail}", file=sys.stderr, flush=True)
         if main:
             registry.finish(

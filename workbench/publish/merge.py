@@ -48,7 +48,7 @@ def exports_dir(run: dict) -> Path:
     return paths.exports_dir(run["name"])
 
 
-PUBLISHABLE = ("completed", "cancelled")  # a cancelled run kept its adapter (cancel --keep-best or the last save)
+PUBLISHABLE = runs.WITH_ADAPTER  # a cancelled run kept its adapter (cancel --keep-best or the last save)
 
 
 def adapter_dir(run: dict) -> Path:

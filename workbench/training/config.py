@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -105,6 +106,14 @@ class TrainConfig:
     )
     optimizer: str = _f("auto", "auto (paged 8-bit AdamW for QLoRA, AdamW otherwise) or a transformers optim name.")
     seed: int = _f(42, "Random seed for initialisation, shuffling and dropout.")
+    # Where it trains
+    num_processes: int = _f(
+        0,
+        "Training processes, one per device, each with its own batch (data parallel): 0 = every GPU chosen (one "
+        "process without a GPU); on a CPU, N runs N processes over gloo (to prove the path, or on a many-core "
+        "server). The effective batch is batch × accumulation × processes.",
+    )
+    gpus: str = _f("", "Which GPUs: empty = every visible one; '0,2' = those two (one process each).")
     # Preference objectives (dpo, orpo, kto)
     beta: float = _f(
         0.1,
@@ -164,6 +173,18 @@ class TrainConfig:
         if preset is not None:
             return preset if isinstance(preset, str) else list(preset)
         return [m.strip() for m in self.target_modules.split(",") if m.strip()]
+
+    def chosen_gpus(self) -> list[int]:
+        """The GPUs named in `gpus` ([] for every visible one)."""
+        return [int(part) for part in self.gpus.replace(" ", "").split(",") if part.isdigit()]
+
+    def processes(self, visible_gpus: int) -> int:
+        """How many training processes the run starts on a machine with `visible_gpus` GPUs."""
+        if self.chosen_gpus():
+            return len(self.chosen_gpus())
+        if self.num_processes:
+            return self.num_processes
+        return max(1, visible_gpus)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -267,6 +288,22 @@ def with_objective(
     return config.with_updates(objective=objective, **updates)
 
 
+def describe_placement(config: TrainConfig, visible_gpus: int) -> str:
+    """Where a run trains and its effective batch, in words (the Train page and `train` say it)."""
+    processes = config.processes(visible_gpus)
+    if visible_gpus and config.chosen_gpus():
+        where = f"GPUs {config.gpus}, one process each"
+    elif visible_gpus:
+        where = f"{processes} of {visible_gpus} GPU(s), one process each"
+    else:
+        where = f"{processes} CPU process{'es (data parallel, gloo)' if processes > 1 else ''}"
+    per_step = config.per_device_batch_size * config.gradient_accumulation_steps
+    return (
+        f"Trains on {where}. Effective batch: {config.per_device_batch_size} × {config.gradient_accumulation_steps} "
+        f"× {processes} = {per_step * processes} rows a step; memory estimates are per device."
+    )
+
+
 def default_config(has_gpu: bool) -> TrainConfig:
     """The seeds' recipe on a GPU; the CPU preset otherwise (the GPU recipe would take hours there)."""
     return TrainConfig() if has_gpu else cpu_preset()
@@ -308,6 +345,16 @@ def _problems(c: TrainConfig) -> list[str]:
     need(c.num_epochs > 0 or c.max_steps > 0, "num_epochs: must be > 0 unless max_steps is set.")
     need(c.max_steps == -1 or c.max_steps >= 1, f"max_steps: {c.max_steps} — use -1 (all epochs) or ≥ 1.")
     need(c.per_device_batch_size >= 1, f"per_device_batch_size: {c.per_device_batch_size} — must be ≥ 1.")
+    need(0 <= c.num_processes <= 1024, f"num_processes: {c.num_processes} — 0 (as the devices say) or 1 to 1024.")
+    need(
+        re.fullmatch(r"(\d+)(,\d+)*", c.gpus.replace(" ", "")) is not None or not c.gpus.strip(),
+        f"gpus: {c.gpus!r} — GPU numbers separated by commas, e.g. '0,2' (empty: every visible GPU).",
+    )
+    need(
+        not c.gpus.strip() or c.num_processes in (0, len(c.chosen_gpus())),
+        f"num_processes: {c.num_processes} with gpus {c.gpus!r} — one process per chosen GPU "
+        f"({len(c.chosen_gpus())}), or 0.",
+    )
     need(
         c.gradient_accumulation_steps >= 1,
         f"gradient_accumulation_steps: {c.gradient_accumulation_steps} — must be ≥ 1.",

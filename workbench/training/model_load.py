@@ -105,6 +105,13 @@ def training_tokenizer(config: TrainConfig):
     return tokenizer
 
 
+def sharded_by_accelerate() -> bool:
+    """Whether `accelerate launch` runs this process under FSDP or DeepSpeed (training/distributed.py)."""
+    return any(
+        os.environ.get(name, "").lower() == "true" for name in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
+    )
+
+
 def load_for_training(config: TrainConfig):
     """(model, tokenizer) ready for SFTTrainer with a LoRA peft_config. Raises TrainingError/ModelLoadError."""
     if config.method == "qlora" and not cuda_available():
@@ -124,13 +131,17 @@ def load_for_training(config: TrainConfig):
     if config.method == "qlora":
         from transformers import BitsAndBytesConfig
 
+        sharded = sharded_by_accelerate()
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
+            # FSDP and ZeRO-3 shard flat tensors of one dtype: the 4-bit weights are stored in the compute dtype
+            **({"bnb_4bit_quant_storage": dtype} if sharded else {}),
         )
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+        if not sharded:  # FSDP/ZeRO-3 place the shards themselves
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved, **kwargs)
     except torch.cuda.OutOfMemoryError:

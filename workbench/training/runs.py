@@ -16,9 +16,12 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import yaml
+
 from workbench import paths, store
 from workbench.data import formats, repository
 from workbench.errors import WorkbenchError
+from workbench.fileio import write_text_atomic
 from workbench.jobs import devices, queue, registry
 from workbench.models.loading import same_base
 from workbench.training.config import TrainConfig
@@ -50,6 +53,7 @@ def create_run(config: TrainConfig, name: str | None = None, processes: int | No
     _check_rows(config, revision)
     starting_adapter(config)
     config = config.with_updates(dataset_revision=revision.n)
+    placement = _placement(config, processes)
     db = store.open_db()
     with store.transaction(db):
         name = _unique_name(db, name or _default_name(config))
@@ -70,9 +74,46 @@ def create_run(config: TrainConfig, name: str | None = None, processes: int | No
             run_id=run_id,
             db=db,
             log=paths.run_dir(name) / LOG_FILE,
-            args={"resume": False, "processes": processes or max(1, devices.gpu_count())},
+            args={"resume": False, **placement, **_sharding(config, placement["processes"], name)},
         )
     return run_id
+
+
+def _placement(config: TrainConfig, processes: int | None) -> dict:
+    """The job's `processes` and `chosen_gpus` (jobs/devices.py reads them), after checking the GPUs exist."""
+    visible = devices.gpu_count()
+    missing = [gpu for gpu in config.chosen_gpus() if gpu >= visible]
+    if missing:
+        raise RunError(
+            f"gpus: {config.gpus!r} — GPU {missing[0]} is not there: this machine shows {visible} GPU(s) "
+            f"(numbered from 0). Choose among them, or leave gpus empty for all."
+        )
+    if config.num_processes > 1 and visible == 0 and config.method == "qlora":
+        raise RunError("num_processes: QLoRA needs a CUDA GPU; on a CPU use method 'lora'.")
+    return {"processes": processes or config.processes(visible), "chosen_gpus": config.chosen_gpus()}
+
+
+def _sharding(config: TrainConfig, processes: int, name: str) -> dict:
+    """On several GPUs: data parallel where the run fits one GPU, else FSDP through an accelerate config written
+    beside the run (`runs/<run>/accelerate.yaml`, which the queue passes to `accelerate launch`)."""
+    if processes < 2 or not devices.gpu_count():
+        return {}
+    from workbench.system import device_info
+    from workbench.training import distributed
+    from workbench.training.memory import model_shape_for
+
+    try:
+        shape = model_shape_for(config.base_model)
+    except WorkbenchError:
+        return {"strategy": "ddp"}
+    strategy, _ = distributed.choose_strategy(config, shape, device_info().total_gb)
+    if strategy == "ddp":
+        return {"strategy": strategy}
+    placement = distributed.Placement(processes_per_machine=processes, main_process_port=29500)
+    file = paths.run_dir(name) / "accelerate.yaml"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(file, yaml.safe_dump(distributed.accelerate_config(config, placement, strategy)))
+    return {"strategy": strategy, "accelerate_config": paths.relative_to_home(file)}
 
 
 def start_run(config: TrainConfig, name: str | None = None) -> int:
@@ -82,10 +123,17 @@ def start_run(config: TrainConfig, name: str | None = None) -> int:
 
 
 def register_finished_run(
-    name: str, config: TrainConfig, revision_id: int, adapter_dir: Path, status: str = "completed", note: str = ""
+    name: str,
+    config: TrainConfig,
+    revision_id: int | None,
+    adapter_dir: Path,
+    status: str = "completed",
+    note: str = "",
+    metrics: list[dict] | tuple = (),
 ) -> int:
-    """Record an adapter trained outside the worker (a benchmark's plain-TRL run, a checkpoint) as a run of
-    its own, so that evaluation, Compare and Publish can use it."""
+    """Record an adapter trained outside the worker (a benchmark's plain-TRL run, a checkpoint, an imported
+    adapter with the metric rows it carried) as a run of its own, so that evaluation, Compare and Publish can
+    use it."""
     db = store.open_db()
     with store.transaction(db):
         run_id = store.row_id(
@@ -102,7 +150,23 @@ def register_finished_run(
         )
         job_id = registry.create("train", f"Train {name}", run_id=run_id, args={"external": note or True}, db=db)
         registry.finish(job_id, status, db=db)
+        db.table("metrics").insert_all(
+            {
+                "run_id": run_id,
+                "step": row["step"],
+                "epoch": row.get("epoch"),
+                "name": row["name"],
+                "value": row["value"],
+                "ts": row.get("ts") or store.now(),
+            }
+            for row in metrics
+        )
     return run_id
+
+
+def free_name(name: str) -> str:
+    """`name`, or `name-2`, `name-3`…: the first that no run and no adapter folder has."""
+    return _unique_name(store.open_db(), name)
 
 
 def schedule() -> list[int]:
@@ -160,9 +224,13 @@ def mark_interrupted() -> list[int]:
     return [run["id"] for run in _select("jobs.id in (" + ",".join(map(str, lost)) + ")")] if lost else []
 
 
+# A run with an adapter to use: completed, cancelled keeping its best or last save, or imported from elsewhere.
+WITH_ADAPTER = ("completed", "cancelled", "imported")
+
+
 def finished_adapter(run: dict) -> Path | None:
-    """The adapter folder of a completed (or cancelled) run, if it is there."""
-    if run.get("status") not in ("completed", "cancelled") or not run.get("adapter_dir"):
+    """The adapter folder of a completed (cancelled, imported) run, if it is there."""
+    if run.get("status") not in WITH_ADAPTER or not run.get("adapter_dir"):
         return None
     folder = paths.in_home(run["adapter_dir"])
     return folder if (folder / "adapter_config.json").is_file() else None
@@ -256,7 +324,8 @@ def _select(where: str | None = None, values: list | None = None, order: str = "
     found = []
     for values_row in cursor.fetchall():
         row = dict(zip(columns, values_row, strict=True))
-        row["resume"] = int(bool(json.loads(row.pop("job_args_json") or "{}").get("resume")))
+        row["job_args"] = json.loads(row.pop("job_args_json") or "{}")  # its training job's: processes, resume…
+        row["resume"] = int(bool(row["job_args"].get("resume")))
         found.append(row)
     return found
 
@@ -331,6 +400,12 @@ def evaluation_revision_id(run: dict) -> int:
     """The dataset revision whose held-out rows score a run: its own, or, for a preference run that went on
     from a supervised run, that run's (the task's own held-out answers, so SFT and DPO compare on one test)."""
     config = run_config(run)
+    if run["dataset_revision_id"] is None:
+        raise RunError(
+            f"Run {run['name']!r} was imported without a dataset, so it has no held-out rows of its own: evaluate "
+            f"it on a dataset you name (`python -m workbench eval {run['name']} --dataset NAME`, or pick one on "
+            "Compare)."
+        )
     if config.objective == "sft" or not config.start_from:
         return run["dataset_revision_id"]
     try:

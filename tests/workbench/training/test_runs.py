@@ -141,7 +141,7 @@ def test_worker_command_uses_accelerate_with_several_gpus():
     job = {"id": 3, "args_json": json.dumps({"processes": 1})}
     assert queue.worker_command(job) == [sys.executable, "-m", "workbench.jobs.worker", "3"]
     command = queue.worker_command({**job, "args_json": json.dumps({"processes": 4})})
-    assert command[:5] == [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "4"]
+    assert command[:6] == [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "4"]
     assert command[-3:] == ["--module", "workbench.jobs.worker", "3"]
 
 
