@@ -329,7 +329,8 @@ def test_where_it_trains_says_the_processes_and_effective_batch_and_the_run_gets
     batch = at.number_input(key="tc_per_device_batch_size").value
     accumulation = at.number_input(key="tc_gradient_accumulation_steps").value
     assert placement.startswith("Trains on 2 CPU processes (data parallel, gloo).")
-    assert f"= {batch * accumulation * 2} rows a step" in placement
+    assert f"Effective batch: {batch} × {accumulation} = {batch * accumulation} rows a step" in placement
+    assert "kept in 2 processes as" in placement  # the batch set stays the batch trained
     _set(at, "gpus", "1")
     at.run()
     assert any("num_processes: 2 with gpus '1' — one process per chosen GPU (1)" in e.value for e in at.error)

@@ -2,7 +2,7 @@
 
 Every page keeps answering, no page shows an exception or a locked database, and the run's speed with the
 five pages open is reported next to its speed with none (training steps a second, same run settings).
-WORKBENCH_LOAD_SECONDS sets how long the sessions stay (default 30 in `make test`; the README's figure is
+WORKBENCH_LOAD_SECONDS sets how long the sessions stay (default 20 in `make test`; the README's figure is
 from a 300-second run).
 """
 
@@ -24,8 +24,8 @@ from workbench.training.config import TrainConfig
 
 pytestmark = pytest.mark.e2e
 
-LOAD_SECONDS = float(os.environ.get("WORKBENCH_LOAD_SECONDS", "30"))
-BASELINE_SECONDS = 10
+LOAD_SECONDS = float(os.environ.get("WORKBENCH_LOAD_SECONDS", "20"))
+BASELINE_SECONDS = 6
 PAGES = {"Start": "", "Datasets": "datasets", "Train": "train", "Runs": "runs", "Compare": "compare"}
 
 

@@ -3,6 +3,8 @@ its TRL config class from them: SFTConfig, DPOConfig, ORPOConfig, KTOConfig)."""
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 from workbench.training.config import TrainConfig
@@ -37,7 +39,8 @@ def common_arguments(config: TrainConfig, output_dir: Path, *, has_eval: bool, b
         max_steps=config.max_steps,
         per_device_train_batch_size=config.per_device_batch_size,
         per_device_eval_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        # the effective batch set (batch × accumulation) is kept across processes
+        gradient_accumulation_steps=config.accumulation_per_process(int(os.environ.get("WORLD_SIZE", "1"))),
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=warmup,

@@ -186,6 +186,11 @@ class TrainConfig:
             return self.num_processes
         return max(1, visible_gpus)
 
+    def accumulation_per_process(self, processes: int) -> int:
+        """Forward passes per optimizer step in each of `processes`: the effective batch stays the one set
+        (batch × accumulation), exactly where the processes divide the accumulation, else the nearest."""
+        return max(1, round(self.gradient_accumulation_steps / max(1, processes)))
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -297,11 +302,15 @@ def describe_placement(config: TrainConfig, visible_gpus: int) -> str:
         where = f"{processes} of {visible_gpus} GPU(s), one process each"
     else:
         where = f"{processes} CPU process{'es (data parallel, gloo)' if processes > 1 else ''}"
-    per_step = config.per_device_batch_size * config.gradient_accumulation_steps
-    return (
-        f"Trains on {where}. Effective batch: {config.per_device_batch_size} × {config.gradient_accumulation_steps} "
-        f"× {processes} = {per_step * processes} rows a step; memory estimates are per device."
-    )
+    batch, accumulation = config.per_device_batch_size, config.gradient_accumulation_steps
+    text = f"Trains on {where}. Effective batch: {batch} × {accumulation} = {batch * accumulation} rows a step"
+    if processes > 1:
+        each = config.accumulation_per_process(processes)
+        made = batch * each * processes
+        text += f", kept in {processes} processes as {batch} × {each} × {processes} = {made}"
+        if made != batch * accumulation:
+            text += f" (the nearest: {processes} processes do not divide an accumulation of {accumulation})"
+    return text + "; memory estimates are per device."
 
 
 def default_config(has_gpu: bool) -> TrainConfig:

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.multiprocess
 ROOT = Path(__file__).resolve().parents[3]
 
 WORDS = ["uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez", "once", "doce"]
-# One process with 4 rows a step against two processes with 2 rows each: the same effective batch.
+# Batch 2 × accumulation 2: one process accumulates 2 batches a step, two processes one each (the effective
+# batch set is kept across processes), 4 rows a step either way.
 STEPS = 6
 
 
@@ -59,9 +60,13 @@ def _worker_processes(job_id: int) -> dict[int, int]:
 
 
 def test_two_cpu_processes_train_one_run_like_one_process_with_the_same_batch(words):
-    alone = runs.start_run(TrainConfig(**{**words, "gradient_accumulation_steps": 2}), name="one-process")
-    assert runs.wait_for(alone, timeout=300)["status"] == "completed"
-    two = runs.start_run(TrainConfig(**{**words, "num_processes": 2}), name="two-processes")
+    from workbench.training.worker import run_training
+
+    alone = runs.create_run(TrainConfig(**{**words, "gradient_accumulation_steps": 2}), name="one-process")
+    assert run_training(alone, schedule_next=False) == "completed"  # in this process: the baseline
+    two = runs.start_run(
+        TrainConfig(**{**words, "gradient_accumulation_steps": 2, "num_processes": 2}), name="two-processes"
+    )
     assert runs.get_run(two)["job_args"]["processes"] == 2
     final = runs.wait_for(two, timeout=300)
     assert final["status"] == "completed", (final["error"], runs.log_tail("two-processes"))
@@ -72,8 +77,10 @@ def test_two_cpu_processes_train_one_run_like_one_process_with_the_same_batch(wo
     assert not list(paths.adapters_dir().glob(".two-processes.*"))
     one_mean = sum(v for _, v in _losses(alone)) / STEPS
     two_mean = sum(v for _, v in _losses(two)) / STEPS
-    # Each process shuffles its own half of the rows, so the steps see other rows; over the run the loss agrees.
-    assert abs(two_mean - one_mean) / one_mean < 0.25, (_losses(alone), _losses(two))
+    # The rows are dealt to the processes in another order, so each step sees other rows; over the run the loss
+    # agrees (measured: 7.840 against 7.832, 0.1 %).
+    print(f"mean loss over {STEPS} steps: 1 process {one_mean:.4f}, 2 processes {two_mean:.4f}")
+    assert abs(two_mean - one_mean) / one_mean < 0.05, (_losses(alone), _losses(two))
 
 
 def test_a_killed_process_leaves_the_run_interrupted_and_a_resume_finishes_it(words):
