@@ -4,7 +4,6 @@ its TRL config class from them: SFTConfig, DPOConfig, ORPOConfig, KTOConfig)."""
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 from workbench.training.config import TrainConfig
