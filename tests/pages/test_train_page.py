@@ -341,3 +341,20 @@ def test_where_it_trains_says_the_processes_and_effective_batch_and_the_run_gets
     job = registry.get(runs.list_runs()[0]["job_id"])
     assert registry.args(job)["processes"] == 2
     assert "--multi_gpu" in queue.worker_command(job)  # accelerate's torch.distributed launcher, on the CPU too
+
+
+def test_the_run_is_written_as_a_cluster_folder_for_two_machines(page):
+    from workbench import paths
+
+    at = page(PAGE)
+    at.number_input(key="cluster_machines").set_value(2)
+    at.number_input(key="cluster_processes").set_value(4)
+    at.text_input(key="cluster_main_ip").set_value("10.0.0.5")
+    at.text_input(key="cluster_run_name").set_value("big-run")
+    at.button(key="cluster_write").click().run()
+    assert not at.exception
+    folder = paths.exports_dir("big-run") / "cluster"
+    assert any(f"Wrote `{folder}`" in s.value for s in at.success)
+    plan = json.loads((folder / "run.json").read_text())
+    assert plan["placement"]["num_machines"] == 2 and plan["placement"]["processes_per_machine"] == 4
+    assert '--machine_rank 1 --main_process_ip "${MAIN_PROCESS_IP:-10.0.0.5}"' in (folder / "machine-1.sh").read_text()

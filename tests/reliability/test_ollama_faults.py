@@ -1,4 +1,4 @@
-"""Ollama slow (10 s a reply) or dropping the connection mid-stream: publishing still says what happens,
+"""Ollama slow (6 s a reply) or dropping the connection mid-stream: publishing still says what happens,
 leaves no half-made model behind, and fails with a clear message. (Unreachable, gone mid-upload and gone
 mid-create: tests/workbench/publish/test_ollama.py.)"""
 
@@ -13,7 +13,7 @@ from workbench.publish import ollama as publish_ollama
 from workbench.publish.merge import PublishError
 
 NAME = "words-bot"
-SLOW_S = 10
+SLOW_S = 6  # past the 5-s connect timeout: it waits for a slow reply, not for a connection
 
 
 class DropsOnce:

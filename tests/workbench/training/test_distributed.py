@@ -95,3 +95,27 @@ def test_on_several_gpus_a_run_too_big_for_one_gets_fsdp_and_the_queue_launches_
     command = queue.worker_command(job)
     assert command[3:5] == ["--config_file", str(paths.in_home(args["accelerate_config"]))]
     assert "--multi_gpu" not in command
+
+
+def test_the_cluster_folder_for_axolotl_has_its_config_and_scripts_and_a_readme_that_says_how(tmp_path):
+    from workbench.training.cluster import ClusterError, export_cluster_job
+
+    rows = [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(6)]
+    repository.create_dataset("x", "alpaca", rows)
+    config = TrainConfig(dataset="x", base_model="demo")
+    placement = Placement(num_machines=3, processes_per_machine=8, main_process_ip="10.0.0.5")
+    folder = export_cluster_job(config, "big", placement, tmp_path / "job", engine="axolotl", base_on_cluster="/m/b")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(
+        ["README.md", "run.json", "dataset.jsonl", "axolotl.yaml"]
+        + [f"{kind}-{k}.{ext}" for k in range(3) for kind, ext in (("accelerate-machine", "yaml"), ("machine", "sh"))]
+        + [f"axolotl-machine-{k}.sh" for k in range(3)]
+    )
+    readme = (folder / "README.md").read_text()
+    assert "srun --nodes=3" in readme and "TCP" in readme and "import-adapter" in readme
+    plan = json.loads((folder / "run.json").read_text())
+    assert plan["config"]["base_model"] == "/m/b" and plan["config"]["auto_evaluate"] is False
+    assert len((folder / "dataset.jsonl").read_text().splitlines()) == 6
+    with pytest.raises(ClusterError, match="run name"):
+        export_cluster_job(config, "bad name!", placement, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
