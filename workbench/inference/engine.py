@@ -52,6 +52,7 @@ from workbench.models.loading import (
     is_local,
     load_tokenizer,
     resolve_base,
+    same_last_part,
     stop_token_ids,
 )
 
@@ -312,9 +313,7 @@ class Engine:
             theirs = resolve_base(other)
             if is_local(theirs) and is_local(self.resolved) and Path(theirs).resolve() == Path(self.resolved).resolve():
                 return True
-        # The same model under another path (a moved workspace, a hub id vs. a prepared copy): the last part.
-        tail = Path(other.rstrip("/\\")).name.lower()
-        return bool(tail) and tail in {Path(value.rstrip("/\\")).name.lower() for value in mine}
+        return same_last_part(other, mine)
 
     @contextlib.contextmanager
     def use(self, adapter: str | None):

@@ -243,6 +243,13 @@ def same_base(a: str, b: str) -> bool:
     return is_local(ra) and is_local(rb) and Path(ra).resolve() == Path(rb).resolve()
 
 
+def same_last_part(name: str, others) -> bool:
+    """Whether `name`'s last path part names one of `others` (case aside): the same model under another path
+    (a moved workspace, a hub id against a prepared copy, a cluster's folder)."""
+    tail = Path(str(name).rstrip("/\\")).name.lower()
+    return bool(tail) and tail in {Path(str(other).rstrip("/\\")).name.lower() for other in others}
+
+
 # End-of-turn tokens of common chat templates; each counts as a stop token when the tokenizer has it.
 END_OF_TURN_TOKENS = (
     "<|im_end|>",

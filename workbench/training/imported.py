@@ -31,6 +31,7 @@ from workbench.models.loading import (
     import_model_libraries,
     resolve_base,
     same_base,
+    same_last_part,
 )
 from workbench.training import runs
 from workbench.training.config import TrainConfig
@@ -124,9 +125,7 @@ def check_base_name(adapter: AdapterFolder, base: str) -> None:
     claimed = str(adapter.config.get("base_model_name_or_path") or "").strip()
     if not claimed or same_base(claimed, base):
         return
-    mine = {str(base), resolve_base(base)}
-    tail = Path(claimed.rstrip("/\\")).name.lower()
-    if tail and tail in {Path(value.rstrip("/\\")).name.lower() for value in mine}:
+    if same_last_part(claimed, {str(base), resolve_base(base)}):
         return
     raise ImportAdapterError(
         f"{adapter.source / ADAPTER_CONFIG}: base_model_name_or_path is {claimed!r}, not the base {base!r}. Import "
