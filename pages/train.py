@@ -76,7 +76,7 @@ if preset and st.button(f"Use the recommended settings for {preset.name}", key="
     st.rerun()
 
 apply_pending(default)
-objective = objective_settings(repository.get_dataset(dataset).format, base, default)
+objective = objective_settings(repository.get_dataset(dataset).format, base, default, dataset)
 values = config_form(default)
 config = TrainConfig(base_model=base, dataset=dataset, dataset_revision=revision, **values, **objective)
 st.session_state["train_last_config"] = config

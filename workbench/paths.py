@@ -121,6 +121,11 @@ def checkpoints_dir(name: str) -> Path:
     return run_dir(name) / "checkpoints"
 
 
+def samples_path(name: str) -> Path:
+    """`runs/<name>/samples.json`: a GRPO run's latest sampled answers and their rewards."""
+    return run_dir(name) / "samples.json"
+
+
 def adapter_dir(name: str) -> Path:
     """`adapters/<name>/`: where a run's finished adapter goes."""
     return adapters_dir() / safe_name(name, "run name")

@@ -155,3 +155,70 @@ def test_an_adapter_trained_elsewhere_is_imported_from_the_page(page, demo_model
     assert runs.get_run("from-axolotl")["status"] == "imported"
     at = page(PAGE)  # the run's own view says where it came from
     assert any("Imported from" in m.value and "axolotl-out" in m.value for m in at.info)
+
+
+def test_a_grpo_run_charts_its_rewards_and_shows_the_latest_sampled_answers_as_text(page):
+    import json
+
+    from workbench.training.samples import write_samples
+
+    _finished_run("sft-first", [2.0, 1.0])
+    run_id = runs.create_run(
+        TrainConfig(
+            dataset="tiny",
+            objective="grpo",
+            rewards="rouge_l:1,length:0.5",
+            reward_max_chars=20,
+            per_device_batch_size=4,
+        ),
+        name="grpo-run",
+    )
+    registry.update(runs.get_run(run_id)["job_id"], {"status": "completed", "started": "2026-01-01T10:00:00+00:00"})
+    rows = []
+    for step, (reward, rouge, spread) in enumerate([(0.4, 0.3, 0.2), (0.7, 0.6, 0.1)], start=1):
+        for name, value in (
+            ("loss", 0.01),
+            ("reward", reward),
+            ("rewards/rouge_l/mean", rouge),
+            ("rewards/length/mean", 0.2),
+            ("reward_group_std", spread),
+            ("kl", 0.001 * step),
+            ("completions/mean_length", 12.0),
+        ):
+            rows.append({"run_id": run_id, "step": step, "epoch": 0.1 * step, "name": name, "value": value})
+    rows += [
+        {"run_id": run_id, "step": step, "epoch": 0.1, "name": "frac_reward_zero_std", "value": 1.0}
+        for step in range(1, 6)
+    ]
+    store.open_db()["metrics"].insert_all(rows)
+    answers = ["<b>a</b> **bold**", "a", "q1?", "a a"]
+    batch = [
+        {"prompt": "q0", "answer": text, "rewards": {"rouge_l": 0.5, "length": 1.0}, "reward": 1.0, "advantage": 0.0}
+        for text in answers
+    ]
+    write_samples("grpo-run", 2, 2, ["rouge_l", "length"], batch)
+
+    at = _open_run(run_id)
+    assert not at.exception, at.exception
+    titles = [json.loads(chart.proto.spec)["title"] for chart in at.get("vega_lite_chart")]
+    assert {"Reward (GRPO)", "Reward spread", "KL from the reference", "Sampled answer length (tokens)"} <= set(titles)
+    reward_chart = next(
+        c.proto for c in at.get("vega_lite_chart") if json.loads(c.proto.spec)["title"] == "Reward (GRPO)"
+    )
+    drawn = json.dumps(json.loads(reward_chart.spec)) + "".join(str(d) for d in reward_chart.datasets)
+    assert all(name in drawn for name in ("rewards/rouge_l/mean", "rewards/length/mean"))  # a line per reward
+    assert any(m.value.startswith("**Sampled answers at step 2**") for m in at.markdown)
+    table = next(d.value for d in at.dataframe if "answer" in d.value.columns)
+    assert list(table["answer"]) == answers  # as text: the markup is in the cell, not rendered
+    assert list(table["group"]) == [1, 1, 2, 2] and list(table.columns[-2:]) == ["ROUGE-L", "length limit"]
+    assert not any("<b>a</b>" in m.value for m in at.markdown)
+    # every group scored alike lately: the page says GRPO learns nothing from that, and what to try
+    assert any("100% of the groups had every answer scored alike" in i.value for i in at.info)
+
+
+def _open_run(run_id: int):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
+    at.query_params["run"] = str(run_id)
+    return at.run()

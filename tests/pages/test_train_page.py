@@ -279,11 +279,52 @@ def test_a_preference_dataset_offers_its_objectives_and_goes_on_from_the_sft_run
     assert at.selectbox(key="tc_loss_type").options == ["auto", "kto", "apo_zero_unpaired"]
 
 
-def test_an_sft_dataset_trains_sft_only(page):
+def test_an_sft_dataset_trains_sft_by_default_or_grpo(page):
     at = page(PAGE)
     assert at.selectbox(key="tc_objective").value == "sft"
-    assert len(at.selectbox(key="tc_objective").options) == 1
+    assert at.selectbox(key="tc_objective").options == [
+        "SFT: copies the answers of instruction or chat rows (supervised fine-tuning)",
+        "GRPO: samples several answers per prompt and reinforces the better-scored ones (rewards from your metrics)",
+    ]
     assert not [w for w in at.number_input if w.key == "tc_beta"]
+    assert not at.multiselect
+
+
+def test_grpo_goes_on_from_the_newest_sft_run_of_the_dataset_with_rewards_picked_from_the_metrics(
+    page, trained_run, fake_launch
+):
+    at = page(PAGE)
+    at.selectbox(key="train_dataset").set_value("words").run()
+    at.selectbox(key="train_base").set_value("demo").run()
+    at.selectbox(key="tc_objective").set_value("grpo").run()
+    assert not at.exception
+    assert at.selectbox(key="tc_start_from").value == "words-demo"  # the newest SFT run on this dataset
+    assert any("GRPO starts at learning rate 5e-05 for 30 steps" in c.value for c in at.caption)
+    assert at.number_input(key="tc_learning_rate").value == 5e-5 and at.number_input(key="tc_max_steps").value == 30
+    rewards = at.multiselect(key="grpo_reward_names")
+    assert rewards.value == ["field_f1", "json_valid"]  # the defaults, for JSON answers
+    assert at.number_input(key="tc_num_generations").value == 4
+
+    # words has plain-text answers: the JSON rewards are refused with what to use, before launch
+    assert any("no reference answer of dataset 'words' is JSON" in e.value for e in at.error)
+    assert at.button(key="train_launch").disabled
+    rewards.set_value(["rouge_l", "regex"]).run()
+    at.number_input(key="grpo_weight_rouge_l").set_value(2.0).run()
+    assert any("reward_pattern: empty" in e.value for e in at.error)  # the regex reward needs its pattern
+    at.text_input(key="tc_reward_pattern").set_value(r"^\w+$").run()
+    _set(at, "auto_evaluate", False)
+    at.run()
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    config = runs.run_config(runs.list_runs()[0])
+    assert (config.objective, config.start_from, config.rewards) == ("grpo", "words-demo", "rouge_l:2,regex:1")
+    assert config.reward_pattern == r"^\w+$" and config.per_device_batch_size == 4
+
+    # back to SFT: the preset's batch, steps and rate again
+    at.selectbox(key="tc_objective").set_value("sft").run()
+    assert (
+        at.number_input(key="tc_max_steps").value == -1 and at.number_input(key="tc_per_device_batch_size").value == 2
+    )
 
 
 def test_a_dpo_run_launched_from_the_page_charts_its_rewards_live(page, trained_run):

@@ -26,7 +26,7 @@ def config_problems(config: TrainConfig) -> list[str]:
         config.validate()
     except ConfigError as exc:
         return exc.problems
-    return []
+    return runs.row_problems(config)
 
 
 def memory_panel(config: TrainConfig, device: DeviceInfo) -> None:

@@ -16,6 +16,8 @@ from workbench import paths
 from workbench.jobs import queue, registry
 from workbench.training import runs
 from workbench.training.config import TASK_METRICS
+from workbench.training.rewards import REWARDS
+from workbench.training.samples import read_samples
 
 # Every poll redraws the charts in the browser, which shares the CPU with the trainer: on 2 cores a 2 s poll
 # cost the run 5-20 % (bench/app_overhead.py). A CPU step takes seconds anyway.
@@ -57,10 +59,52 @@ def _body(run_id: int, polling: bool) -> None:
         )
     else:
         _charts(cache_key(run), metrics, version)
+    if runs.run_config(run).objective == "grpo":
+        flat_groups_hint(metrics)
+        samples_table(run["name"])
     log = paths.run_dir(run["name"]) / runs.LOG_FILE
     show_log(
         "Log (last lines)", runs.log_tail(run["name"], lines=200).splitlines(), log, expanded=run["status"] == "failed"
     )
+
+
+FLAT_STEPS = 5  # the latest steps the hint below looks at
+
+
+def flat_groups_hint(metrics: pd.DataFrame) -> None:
+    """Say so when nearly every group's answers scored alike lately: GRPO then has nothing to learn from."""
+    if metrics.empty:
+        return
+    flat = metrics[metrics["name"] == "frac_reward_zero_std"]["value"].tail(FLAT_STEPS)
+    if len(flat) == FLAT_STEPS and flat.mean() >= 0.8:
+        st.info(
+            f"In the last {FLAT_STEPS} steps, {flat.mean():.0%} of the groups had every answer scored alike: GRPO "
+            "learns only from differences within a group, so these steps taught little. Usual causes: the adapter "
+            "already answers these prompts right (see the samples), or its answers are all wrong the same way. "
+            "Try a higher temperature, more answers per prompt, or start from an earlier run.",
+            icon=":material/info:",
+        )
+
+
+def samples_table(run_name: str) -> None:
+    """The latest group(s) of sampled answers with their rewards: what GRPO is reinforcing right now. Answers
+    are shown as text in a table, never rendered as Markdown or HTML."""
+    samples = read_samples(run_name)
+    if not samples:
+        st.caption("Sampled answers appear here after the first GRPO step.")
+        return
+    st.markdown(f"**Sampled answers at step {samples['step']}** (a group per prompt; higher reward is reinforced)")
+    rows = [
+        {
+            "group": sample["group"],
+            "prompt": sample["prompt"],
+            "answer": sample["answer"],
+            "reward": sample["reward"],
+            **{REWARDS[n].label if n in REWARDS else n: sample["rewards"].get(n) for n in samples["rewards"]},
+        }
+        for sample in samples["samples"]
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def cache_key(run: dict) -> str:
@@ -143,7 +187,12 @@ CHARTS = (
     # their margin, and how often the chosen one wins; KTO's KL estimate.
     ("Rewards", ("rewards/chosen", "rewards/rejected", "rewards/margins"), "name"),
     ("Reward accuracy", ("rewards/accuracies", "eval_rewards/accuracies"), "name"),
-    ("KL (KTO)", ("kl",), None),
+    ("KL from the reference", ("kl",), None),
+    # What GRPO logs: the mean reward and each reward's mean, their spread (over the batch, and within each
+    # prompt's group: 0 there means nothing to learn), and the sampled answers' length.
+    ("Reward (GRPO)", ("reward", *(f"rewards/{name}/mean" for name in REWARDS)), "name"),
+    ("Reward spread", ("reward_std", "reward_group_std"), "name"),
+    ("Sampled answer length (tokens)", ("completions/mean_length",), None),
 )
 
 

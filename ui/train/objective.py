@@ -1,5 +1,6 @@
 """What the run learns from: the objective that fits the dataset's kind, the adapter it starts from, and the
-preference settings (beta, loss, KTO weights). Widget keys are the form's `tc_<field>`."""
+objective's own settings (preference: beta, loss, KTO weights; GRPO: rewards, generations). Widget keys are the
+form's `tc_<field>`."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import streamlit as st
 
 from ui.train.config_form import START_FROM_DEFAULTED_FOR
 from workbench.data.records import KIND_PURPOSE
-from workbench.training import runs
-from workbench.training.config import LOSS_TYPES, NO_TASK_CHECKS, OBJECTIVE_DEFAULTS, TrainConfig, with_objective
+from workbench.training import rewards, runs
+from workbench.training.config import LOSS_TYPES, OBJECTIVE_DEFAULTS, OBJECTIVE_SETTINGS, TrainConfig, with_objective
 from workbench.training.objectives import OBJECTIVES, objectives_for_kind
 
 NEW_ADAPTER = ""
 DEFAULTED_FOR = START_FROM_DEFAULTED_FOR  # "tc_": kept with the form's values across pages
 
 
-def objective_settings(kind: str, base: str, recipe: TrainConfig) -> dict:
+def objective_settings(kind: str, base: str, recipe: TrainConfig, dataset: str = "") -> dict:
     """Draw the objective's choices for a dataset of stored `kind`; returns the TrainConfig fields they set.
     A change of objective puts its own learning rate and epochs in the form (`recipe`'s for SFT)."""
     fitting = [o.name for o in objectives_for_kind(kind)]
@@ -32,16 +33,27 @@ def objective_settings(kind: str, base: str, recipe: TrainConfig) -> dict:
         on_change=_use_defaults,
         args=(recipe,),
     )
-    if objective != "sft":
-        defaults = OBJECTIVE_DEFAULTS[objective]
+    defaults = OBJECTIVE_DEFAULTS[objective]
+    if objective == "grpo":
+        left.caption(
+            f"GRPO starts at learning rate {defaults['learning_rate']:g} for {defaults['max_steps']} steps of one "
+            f"prompt × {defaults['per_device_batch_size']} sampled answers (sized for a CPU: a step samples and "
+            "scores answers before it learns; bench/grpo_round.py)."
+        )
+    elif objective != "sft":
         left.caption(
             f"{OBJECTIVES[objective].label} starts at learning rate {defaults['learning_rate']:g}, "
             f"{defaults['num_epochs']:g} epoch (bench/preference_round.py: a higher rate unlearned the task)."
         )
-    if len(fitting) == 1 and objective == "sft":
-        left.caption(f"This dataset holds {KIND_PURPOSE[kind]}; preference datasets train DPO, ORPO or KTO.")
-    values = {"objective": objective, "start_from": _start_from(right, base, objective)}
-    if objective != "sft":
+    if kind not in ("preference", "feedback") and objective == "sft":
+        left.caption(
+            f"This dataset holds {KIND_PURPOSE[kind]}; GRPO reinforces its answers by your metrics, preference "
+            "datasets train DPO, ORPO or KTO."
+        )
+    values = {"objective": objective, "start_from": _start_from(right, base, objective, dataset)}
+    if objective == "grpo":
+        values.update(_grpo_settings())
+    elif objective != "sft":
         values.update(_preference_settings(objective))
     return values
 
@@ -51,18 +63,25 @@ def _use_defaults(recipe: TrainConfig) -> None:
     objective = st.session_state["tc_objective"]
     current = TrainConfig(learning_rate=st.session_state.get("tc_learning_rate", recipe.learning_rate))
     updated = with_objective(current, objective, recipe)
-    for name in ("learning_rate", "num_epochs", "loss_type", *NO_TASK_CHECKS):
+    for name in OBJECTIVE_SETTINGS:
         st.session_state[f"tc_{name}"] = getattr(updated, name)
 
 
-def _start_from(column, base: str, objective: str) -> str:
+def _start_from(column, base: str, objective: str, dataset: str = "") -> str:
     finished = [a for a in runs.adapter_choices(base) if a["status"] == "completed"]
     names = [NEW_ADAPTER, *(a["name"] for a in finished)]
-    objectives = {a["name"]: runs.run_config(runs.get_run(a["run_id"])).objective for a in finished}
+    configs = {a["name"]: runs.run_config(runs.get_run(a["run_id"])) for a in finished}
+    objectives = {name: config.objective for name, config in configs.items()}
     if st.session_state.get("tc_start_from") not in names or st.session_state.get(DEFAULTED_FOR) != objective:
         # A preference run goes on from the newest supervised run of this base, the adapter whose answers the
-        # pairs correct; a supervised run starts a new adapter. Said once per objective: the user's pick stays.
-        sft = next((n for n in names[1:] if objectives[n] == "sft"), NEW_ADAPTER)
+        # pairs correct; GRPO from the newest supervised run on this dataset (from a base that never writes the
+        # format, every sampled answer scores 0); a supervised run starts a new adapter. Said once per objective:
+        # the user's pick stays.
+        same_data = objective == "grpo"
+        sft = next(
+            (n for n in names[1:] if objectives[n] == "sft" and (not same_data or configs[n].dataset == dataset)),
+            NEW_ADAPTER,
+        )
         if st.session_state.get("tc_start_from") not in names or objective != "sft":
             st.session_state["tc_start_from"] = sft if objective != "sft" else NEW_ADAPTER
         st.session_state[DEFAULTED_FOR] = objective
@@ -75,12 +94,81 @@ def _start_from(column, base: str, objective: str) -> str:
     )
     if choice:
         column.caption(f"Run {choice}'s LoRA shape (rank, targets) goes on: the LoRA settings below are not used.")
-    if objective in ("dpo", "kto"):
+    if objective in ("dpo", "kto", "grpo"):
         column.caption(
             "Reference: "
             + (f"run {choice}'s adapter as it is now (a frozen copy)." if choice else "the base model itself.")
         )
+    if objective == "grpo" and not choice:
+        column.warning(
+            "GRPO from a new adapter: unless the base already answers in the task's format, every sampled answer "
+            "scores 0 and there is nothing to learn. Start from a completed SFT run on this dataset."
+        )
     return choice
+
+
+def _grpo_settings() -> dict:
+    """The rewards (picked from the evaluation's metrics, each with a weight) and the sampling settings."""
+    chosen = _parsed_rewards()
+    names = st.multiselect(
+        "Rewards",
+        list(rewards.REWARDS),
+        default=[name for name, _ in chosen],
+        key="grpo_reward_names",
+        format_func=lambda name: rewards.REWARDS[name].label,
+        help=TrainConfig.help("rewards"),
+    )
+    weights = dict(chosen)
+    parts = []
+    if names:
+        columns = st.columns(len(names))
+        for column, name in zip(columns, names, strict=True):
+            weight = column.number_input(
+                f"Weight of {rewards.REWARDS[name].label}",
+                min_value=0.0,
+                value=float(weights.get(name, 1.0)),
+                step=0.25,
+                key=f"grpo_weight_{name}",
+                help=rewards.REWARDS[name].help,
+            )
+            parts.append(f"{name}:{weight:g}")
+    values: dict = {"rewards": ",".join(parts)}
+    if "regex" in names:
+        values["reward_pattern"] = st.text_input(
+            "Pattern answers must match", key="tc_reward_pattern", help=TrainConfig.help("reward_pattern")
+        )
+    if "length" in names:
+        values["reward_max_chars"] = int(
+            st.number_input(
+                "Longest answer (characters)",
+                key="tc_reward_max_chars",
+                step=10,
+                help=TrainConfig.help("reward_max_chars"),
+            )
+        )
+    columns = st.columns(5)
+    for column, name, label, step in (
+        (columns[0], "num_generations", "Answers per prompt", 1),
+        (columns[1], "max_completion_length", "Longest answer (tokens)", 16),
+        (columns[2], "temperature", "Temperature", 0.1),
+        (columns[3], "beta", "Beta (KL)", 0.01),
+    ):
+        value = column.number_input(label, key=f"tc_{name}", step=step, help=TrainConfig.help(name))
+        values[name] = value
+    losses = LOSS_TYPES["grpo"]
+    if st.session_state.get("tc_loss_type") not in ("auto", *losses):
+        st.session_state["tc_loss_type"] = "auto"
+    values["loss_type"] = columns[4].selectbox(
+        "Loss", ("auto", *losses), key="tc_loss_type", help=TrainConfig.help("loss_type")
+    )
+    return values
+
+
+def _parsed_rewards() -> list[tuple[str, float]]:
+    try:
+        return rewards.parse(str(st.session_state.get("tc_rewards") or ""))
+    except rewards.RewardError:
+        return []
 
 
 def _preference_settings(objective: str) -> dict:

@@ -38,6 +38,11 @@ VARIABLE = (
     "lr_scheduler",
     "seed",
     "stop_at",
+    "max_steps",
+    # GRPO
+    "num_generations",
+    "temperature",
+    "beta",
 )
 MAX_VARIED = 3
 MAX_RUNS = 48

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 
 from transformers import TrainerCallback
 
 from workbench import store
 from workbench.jobs import registry
+from workbench.training.objectives.grpo import METRICS as GRPO_METRICS
 
 # Preference trainers (DPO, ORPO, KTO) log rewards: the chosen and rejected answers' implicit rewards, their
 # margin, how often the chosen one wins (accuracies), and KTO's KL estimate; ORPO its two loss terms.
@@ -40,7 +42,9 @@ LOGGED_METRICS = (
     *PREFERENCE_METRICS,
     "eval_rewards/margins",
     "eval_rewards/accuracies",
+    *GRPO_METRICS,  # the mean reward, its spread, the answers' length, KL, entropy
 )
+REWARD_MEAN = re.compile(r"rewards/[a-z0-9_]+/mean")
 CANCEL_CHECK_SECONDS = 1.0
 PROGRESS_EVERY_SECONDS = 0.5
 
@@ -180,7 +184,11 @@ class DatabaseCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         now = store.now()
-        values = {name: float(logs[name]) for name in LOGGED_METRICS if _number(logs.get(name))}
+        values = {
+            name: float(value)
+            for name, value in logs.items()
+            if (name in LOGGED_METRICS or REWARD_MEAN.fullmatch(name)) and _number(value)
+        }
         if "loss" in values:
             tokens = int(state.num_input_tokens_seen or 0)
             seconds = self._train_seconds - self._logged_seconds
@@ -241,6 +249,9 @@ class DatabaseCallback(TrainerCallback):
             "rewards/margins": "margin {:.3f}",
             "rewards/accuracies": "reward acc {:.2f}",
             "kl": "kl {:.3f}",
+            "reward": "reward {:.3f}",
+            "reward_group_std": "group spread {:.3f}",
+            "completions/mean_length": "answer {:.0f} tokens",
         }
         parts += [labels[name].format(value) for name, value in values.items() if name in labels]
         eta = self.progress(state).get("eta_seconds")

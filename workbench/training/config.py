@@ -16,6 +16,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.models.presets import BasePreset
+from workbench.training import rewards
 
 TARGET_MODULE_PRESETS = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -24,7 +25,7 @@ TARGET_MODULE_PRESETS = {
 METHODS = ("lora", "qlora")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-OBJECTIVES = ("sft", "dpo", "orpo", "kto")
+OBJECTIVES = ("sft", "dpo", "orpo", "kto", "grpo")
 # TRL's loss types per objective ("auto": each trainer's own default, sigmoid for DPO and kto for KTO).
 LOSS_TYPES = {
     "dpo": (
@@ -41,6 +42,7 @@ LOSS_TYPES = {
         "sigmoid_norm",
     ),
     "kto": ("kto", "apo_zero_unpaired"),
+    "grpo": ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo"),
 }
 CHAT_TEMPLATES = ("model", "chatml")
 # The held-out metrics a run can check while it trains ("auto": exact match where the answers are short or
@@ -130,6 +132,28 @@ class TrainConfig:
     undesirable_weight: float = _f(
         1.0, "KTO: weight of the answers labelled bad; raise it when good answers outnumber bad ones (and back)."
     )
+    # GRPO: answers sampled per prompt, scored by rewards built from the evaluation's metrics
+    num_generations: int = _f(
+        4,
+        "GRPO: answers sampled for each prompt; the group whose rewards are compared (at least 2). More sees finer "
+        "differences and costs proportionally more generation. batch × accumulation must be a multiple of it.",
+    )
+    max_completion_length: int = _f(
+        256,
+        "GRPO: longest sampled answer in tokens; a longer one is cut and scored as it stands. Keep it a little above "
+        "the reference answers' length: generation dominates a GRPO step on a CPU.",
+    )
+    temperature: float = _f(
+        1.0, "GRPO: sampling temperature. Higher gives more varied answers in a group (more to learn from), 0.7-1.2."
+    )
+    rewards: str = _f(
+        "field_f1:1,json_valid:0.5",
+        "GRPO: the rewards and their weights, 'name:weight' comma-separated: json_valid, json_keys_match, field_f1, "
+        "exact_match, rouge_l (against each row's reference answer), regex (reward_pattern), length "
+        "(reward_max_chars). Each scores an answer 0-1; the run reinforces their weighted sum.",
+    )
+    reward_pattern: str = _f("", "GRPO, regex reward: the regular expression an answer must match (re.search).")
+    reward_max_chars: int = _f(0, "GRPO, length reward: answers up to this many characters score 1, 0 at twice it.")
     # Evaluation, saving, logging
     eval_steps: int = _f(0, "Evaluate on the validation split every N steps (0: once per epoch).")
     save_steps: int = _f(0, "Save a checkpoint every N steps (0: once per epoch).")
@@ -267,26 +291,44 @@ def describe_cpu_preset(native_bf16: bool = False) -> str:
 # run (28/30) DPO at 2e-5 kept 28/30 and ORPO at 2e-3 fell to 21/30. So DPO starts at 2e-5, and ORPO, not yet
 # measured lower, at 2e-4; KTO (not measured) takes DPO's rate, having its reference too.
 NO_TASK_CHECKS = {"task_metric": "off", "stop_at": 0.0, "stop_patience": 0, "prune_margin": 0.0}
+PREFERENCE_SHAPE = {"beta": 0.1, "max_steps": -1, "save_steps": 0}
+# GRPO on a CPU: one prompt's group of 4 answers a step (batch 4), 30 steps, a checkpoint and a check of its
+# answers on 8 held-out rows every 10 steps, keeping the best check (bench/grpo_round.py, README: a step of
+# SmolLM2-135M on 2 cores).
+GRPO_DEFAULTS = {
+    "learning_rate": 5e-5,
+    "num_epochs": 1.0,
+    "max_steps": 30,
+    "save_steps": 10,
+    "per_device_batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "beta": 0.04,
+    "loss_type": "auto",
+    "task_metric": "auto",
+    "task_check_rows": 8,
+    "task_check_steps": 10,
+    "stop_at": 1.0,
+    "stop_patience": 0,
+    "prune_margin": 0.0,
+}
 OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     "sft": {},
-    "dpo": {"learning_rate": 2e-5, "num_epochs": 1.0, "loss_type": "auto", **NO_TASK_CHECKS},
-    "orpo": {"learning_rate": 2e-4, "num_epochs": 1.0, "loss_type": "auto", **NO_TASK_CHECKS},
-    "kto": {"learning_rate": 2e-5, "num_epochs": 1.0, "loss_type": "auto", **NO_TASK_CHECKS},
+    "dpo": {"learning_rate": 2e-5, "num_epochs": 1.0, "loss_type": "auto", **PREFERENCE_SHAPE, **NO_TASK_CHECKS},
+    "orpo": {"learning_rate": 2e-4, "num_epochs": 1.0, "loss_type": "auto", **PREFERENCE_SHAPE, **NO_TASK_CHECKS},
+    "kto": {"learning_rate": 2e-5, "num_epochs": 1.0, "loss_type": "auto", **PREFERENCE_SHAPE, **NO_TASK_CHECKS},
+    "grpo": GRPO_DEFAULTS,
 }
+# Every setting an objective change may set (the Train page puts them in its widgets).
+OBJECTIVE_SETTINGS = tuple(dict.fromkeys(key for d in OBJECTIVE_DEFAULTS.values() for key in d))
 
 
 def with_objective(
     config: TrainConfig, objective: str, recipe: TrainConfig, keep: set[str] | frozenset[str] = frozenset()
 ) -> TrainConfig:
     """`config` set to train `objective` with that objective's defaults, except the settings named in `keep` (the
-    ones a user gave). Back to SFT: the learning rate and epochs of `recipe` (the GPU recipe or the CPU preset)."""
+    ones a user gave). Back to SFT: those settings as `recipe` (the GPU recipe or the CPU preset) has them."""
     if objective == "sft":
-        updates = {
-            "learning_rate": recipe.learning_rate,
-            "num_epochs": recipe.num_epochs,
-            "loss_type": "auto",
-            **{key: getattr(recipe, key) for key in NO_TASK_CHECKS},
-        }
+        updates = {key: getattr(recipe, key) for key in OBJECTIVE_SETTINGS}
     else:
         updates = dict(OBJECTIVE_DEFAULTS.get(objective, {}))
     updates = {key: value for key, value in updates.items() if key not in keep}
@@ -335,7 +377,11 @@ def _problems(c: TrainConfig) -> list[str]:
         f"loss_type: {c.loss_type!r} does not go with objective {c.objective!r}; use 'auto'"
         + (f" or one of {', '.join(losses)}." if losses else "."),
     )
-    need(c.beta > 0, f"beta: {c.beta} — must be > 0 (typical: 0.05-0.5).")
+    if c.objective == "grpo":
+        need(c.beta >= 0, f"beta: {c.beta} — must be ≥ 0 for GRPO (0: no KL term and no reference; typical 0.04).")
+        problems.extend(_grpo_problems(c))
+    else:
+        need(c.beta > 0, f"beta: {c.beta} — must be > 0 (typical: 0.05-0.5).")
     need(
         c.desirable_weight > 0 and c.undesirable_weight > 0,
         "desirable_weight, undesirable_weight: must be > 0 (typical: 1.0; a ratio of at most 4:3 between the "
@@ -389,7 +435,7 @@ def _problems(c: TrainConfig) -> list[str]:
         "(e.g. auto).",
     )
     need(
-        c.task_metric == "off" or c.objective == "sft",
+        c.task_metric == "off" or c.objective in ("sft", "grpo"),
         f"task_metric: checks score answers against reference answers, which a {c.objective} dataset does not "
         "have — set task_metric off (the run from which it starts was scored that way).",
     )
@@ -397,6 +443,25 @@ def _problems(c: TrainConfig) -> list[str]:
         not (c.method == "qlora" and c.precision == "fp32"),
         "precision: fp32 with QLoRA — 4-bit bases compute in bf16/fp16; use 'auto'.",
     )
+    return problems
+
+
+def _grpo_problems(c: TrainConfig) -> list[str]:
+    problems = rewards.problems(c.rewards, rewards.RewardSettings(c.reward_pattern, c.reward_max_chars))
+    if c.num_generations < 2:
+        problems.append(
+            f"num_generations: {c.num_generations} — GRPO compares answers to one prompt: at least 2 (typical 4-8)."
+        )
+    elif (c.per_device_batch_size * c.gradient_accumulation_steps) % c.num_generations:
+        problems.append(
+            f"num_generations: {c.num_generations} does not divide batch × accumulation "
+            f"({c.per_device_batch_size} × {c.gradient_accumulation_steps}): each step takes whole groups — set "
+            f"per_device_batch_size to {c.num_generations} (or a multiple of it)."
+        )
+    if not 8 <= c.max_completion_length <= 32768:
+        problems.append(f"max_completion_length: {c.max_completion_length} — between 8 and 32768 tokens.")
+    if not 0 < c.temperature <= 2:
+        problems.append(f"temperature: {c.temperature} — above 0 and at most 2 (GRPO samples; typical 0.7-1.2).")
     return problems
 
 

@@ -1,23 +1,23 @@
-"""Training settings as files: the workbench's own YAML, an Axolotl config, and a cluster command line.
+"""Training settings as files: the workbench's own YAML and an Axolotl config (a cluster job is a folder:
+training/cluster.py).
 
 - `config_to_yaml` / `config_from_yaml`: every TrainConfig field, each under a comment with its help
   text; reading back gives an equal TrainConfig. Unknown keys and wrong types are ConfigErrors that name
   the file and the key. Values are not range-checked here: `TrainConfig.validate()` does that, after
   the CLI's `--set` overrides are applied.
 - `to_axolotl_yaml`: the same recipe as an Axolotl config (the seeds' format), for training elsewhere.
-- `accelerate_command`: the command that runs the same job on a multi-GPU machine.
 """
 
 from __future__ import annotations
 
 import difflib
-import shlex
 import types
 import typing
 from dataclasses import fields
 
 import yaml
 
+from workbench.training import rewards
 from workbench.training.config import ConfigError, TrainConfig
 
 HEADER = (
@@ -207,6 +207,9 @@ AXOLOTL_ROWS = {
     "(not a workbench export: Axolotl's ORPO reads only this shape)",
     "kto": 'feedback rows with a text prompt: {"prompt": text, "completion": text, "label": true|false} '
     "(Export → CSV has these columns)",
+    "grpo": 'prompts with their reference answer: {"prompt": [messages], "reference": text}; Axolotl\'s GRPO '
+    "also wants a dataset transform of yours naming them (its `type:`), and calls the rewards by module path: "
+    "the workbench's are importable as workbench.training.rewards.<name> where the workbench is installed",
 }
 
 
@@ -221,6 +224,8 @@ def _axolotl_dataset(config: TrainConfig, path: str) -> dict:
         }
     if config.objective == "orpo":
         return {"path": path, "type": "chat_template.argilla"}
+    if config.objective == "grpo":
+        return {"path": path, "split": "train"}  # its `type:` is the user's transform (said in the header)
     if config.objective == "kto":
         return {
             "path": path,
@@ -239,6 +244,17 @@ def _axolotl_rl(config: TrainConfig) -> dict:
     if config.objective == "kto":
         out["kto_desirable_weight"] = config.desirable_weight
         out["kto_undesirable_weight"] = config.undesirable_weight
+    if config.objective == "grpo":
+        chosen = rewards.parse(config.rewards)
+        del out["rl_beta"]
+        out["trl"] = {
+            "beta": config.beta,
+            "num_generations": config.num_generations,
+            "max_completion_length": config.max_completion_length,
+            "temperature": config.temperature,
+            "reward_funcs": [f"workbench.training.rewards.{name}" for name, _ in chosen],
+            "reward_weights": [weight for _, weight in chosen],
+        }
     return out
 
 
@@ -250,26 +266,3 @@ def _precision(precision: str) -> dict:
     if precision == "fp32":
         return {"bf16": False, "fp16": False}
     return {"bf16": "auto"}
-
-
-# --- cluster command -----------------------------------------------------------------------------------
-
-
-def accelerate_command(run_name: str, config_path: str, num_processes: int) -> str:
-    """The shell lines that run this job on a machine with `num_processes` GPUs (DDP, one process each).
-
-    `python -m workbench train` queues the run and starts its worker under
-    `accelerate launch --num_processes N` by itself when it sees N GPUs (`runs.worker_command`), so the
-    command names the GPUs and is not itself wrapped in `accelerate launch` (every one of its processes
-    would queue a run of its own).
-    """
-    if num_processes < 1:
-        raise ValueError(f"num_processes: {num_processes} — must be at least 1.")
-    gpus = ",".join(str(i) for i in range(num_processes))
-    command = shlex.join(["python", "-m", "workbench", "train", "--config", config_path, "--name", run_name, "--wait"])
-    return (
-        "# WORKBENCH_HOME must point at a copy of this workspace (workbench.db, datasets/, models/) on that "
-        "machine:\n# the run reads its dataset and base model there and writes its adapter there.\n"
-        f"# The worker runs as `accelerate launch --num_processes {num_processes}` (DDP, one process per GPU).\n"
-        f"CUDA_VISIBLE_DEVICES={gpus} {command}"
-    )

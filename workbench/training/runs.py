@@ -463,6 +463,22 @@ def wait_for(
         time.sleep(poll)
 
 
+def row_problems(config: TrainConfig) -> list[str]:
+    """What the dataset's rows lack for the run's objective (GRPO: reference answers its rewards compare with),
+    said before launch; [] when the dataset cannot be read (the launch says why)."""
+    objective = objective_for(config)
+    if objective.row_problems is None or not config.dataset:
+        return []
+    try:
+        info = repository.get_dataset(config.dataset)
+        rows = repository.read_revision_rows(repository.get_revision(config.dataset, config.dataset_revision))
+    except repository.DatasetError:
+        return []
+    if info.format not in objective.kinds:
+        return []
+    return objective.row_problems(rows, info.format, config, config.dataset)
+
+
 def _check_rows(config: TrainConfig, revision: repository.Revision) -> None:
     dataset = config.dataset
     info = repository.get_dataset(dataset)
@@ -479,6 +495,9 @@ def _check_rows(config: TrainConfig, revision: repository.Revision) -> None:
         )
     if len(rows) < 2:
         raise RunError(f"Dataset {dataset!r} revision {revision.n} has {len(rows)} row(s): add at least 2.")
+    problems = objective.row_problems(rows, info.format, config, dataset) if objective.row_problems else []
+    if problems:
+        raise RunError("\n".join(problems))
 
 
 def _default_name(config: TrainConfig) -> str:

@@ -131,6 +131,9 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
         tokenizer=tokenizer,
         peft_config=peft_config,
         callbacks=[callback, *extra_callbacks],
+        config=config,
+        run_name=name,
+        say=say,
     )
     trainer.remove_callback(PrinterCallback)  # our callback prints readable lines instead of raw dicts
     if objective.check_prepared is not None:
@@ -288,8 +291,9 @@ def _keep_best(trainer, callback, task, say) -> tuple[int | None, str | None]:
             return callback.best_step, "stopped from the app, keeping the best eval loss"
         say("Keep best: no evaluation ran yet, so the adapter is saved as it stands.")
         return None, "stopped from the app"
+    budget = "steps" if trainer.args.max_steps > 0 else "epochs"
     if task is None:
-        return None, "ran all its epochs"
+        return None, f"ran all its {budget}"
     task.final_check(trainer.model, trainer.state)
     reason = task.stopped_because
     best = task.restore_best(trainer.model, step)
@@ -297,7 +301,7 @@ def _keep_best(trainer, callback, task, say) -> tuple[int | None, str | None]:
         say(f"The best task check is kept: step {best[0]}, {task.name} {best[1]:.2f} (the last scored lower).")
     if reason is None:
         last = task.history.checks[-1][1]
-        reason = f"ran all its epochs ({task.name} {last:.2f} at the end)"
+        reason = f"ran all its {budget} ({task.name} {last:.2f} at the end)"
         if best is not None:
             reason += f"; the best check, {best[1]:.2f} at step {best[0]}, is kept"
     say(f"Why it stopped: {reason}.")

@@ -1,10 +1,8 @@
-import shlex
-
 import pytest
 import yaml
 
 from workbench.training.config import ConfigError, TrainConfig, cpu_preset
-from workbench.training.export import accelerate_command, config_from_yaml, config_to_yaml, to_axolotl_yaml
+from workbench.training.export import config_from_yaml, config_to_yaml, to_axolotl_yaml
 
 
 def unusual_config() -> TrainConfig:
@@ -134,30 +132,6 @@ def test_axolotl_qlora_config():
     assert out["datasets"][0]["path"] == "/data/d.jsonl"
 
 
-def test_accelerate_command():
-    text = accelerate_command("informes run", "configs/train config.yaml", 8)
-    comments = [line for line in text.splitlines() if line.startswith("#")]
-    assert any("WORKBENCH_HOME" in line and "copy of this workspace" in line for line in comments)
-    assert any("accelerate launch --num_processes 8" in line for line in comments)
-    command = text.splitlines()[-1]
-    words = shlex.split(command)
-    assert words[0] == "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7"
-    assert words[1:] == [
-        "python",
-        "-m",
-        "workbench",
-        "train",
-        "--config",
-        "configs/train config.yaml",
-        "--name",
-        "informes run",
-        "--wait",
-    ]
-    assert accelerate_command("r", "c.yaml", 1).splitlines()[-1].startswith("CUDA_VISIBLE_DEVICES=0 python")
-    with pytest.raises(ValueError):
-        accelerate_command("r", "c.yaml", 0)
-
-
 @pytest.mark.parametrize("objective", ["dpo", "orpo", "kto"])
 def test_axolotl_config_of_a_preference_run_has_its_rl_block(objective):
     config = TrainConfig(
@@ -180,3 +154,21 @@ def test_axolotl_config_of_a_preference_run_has_its_rl_block(objective):
 def test_axolotl_config_of_an_sft_run_has_no_rl_block():
     out = yaml.safe_load(to_axolotl_yaml(TrainConfig(dataset="d"), "d.jsonl", "m"))
     assert "rl" not in out and out["datasets"][0]["type"] == "chat_template"
+
+
+def test_axolotl_config_of_a_grpo_run_names_its_rewards_by_module_path():
+    import importlib
+
+    config = TrainConfig(dataset="tickets", objective="grpo", rewards="field_f1:1,json_valid:0.5", beta=0.04)
+    text = to_axolotl_yaml(config, "tickets.jsonl", "m")
+    out = yaml.safe_load(text)
+    assert out["rl"] == "grpo" and "rl_beta" not in out
+    trl = out["trl"]
+    assert trl["reward_funcs"] == ["workbench.training.rewards.field_f1", "workbench.training.rewards.json_valid"]
+    assert trl["reward_weights"] == [1.0, 0.5] and trl["beta"] == 0.04 and trl["num_generations"] == 4
+    assert "dataset transform of yours" in text  # what Axolotl needs besides, said in the header
+    for path in trl["reward_funcs"]:  # each importable as Axolotl imports it, and scoring as the evaluation does
+        module, name = path.rsplit(".", 1)
+        reward = getattr(importlib.import_module(module), name)
+        answer = [{"role": "assistant", "content": '{"a": 1}'}]
+        assert reward(prompts=[[]], completions=[answer], reference=['{"a": 1}']) == [1.0]

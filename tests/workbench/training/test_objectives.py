@@ -50,15 +50,15 @@ def _metric_names(run_id: int) -> set[str]:
 def test_each_objective_declares_what_it_learns_from():
     assert [o.name for o in objectives_for_kind("preference")] == ["dpo", "orpo", "kto"]
     assert [o.name for o in objectives_for_kind("feedback")] == ["kto"]
-    assert [o.name for o in objectives_for_kind("alpaca")] == ["sft"]
-    assert set(OBJECTIVES) == {"sft", "dpo", "orpo", "kto"}
+    assert [o.name for o in objectives_for_kind("alpaca")] == ["sft", "grpo"]
+    assert set(OBJECTIVES) == {"sft", "dpo", "orpo", "kto", "grpo"}
 
 
 def test_preference_settings_are_validated():
     with pytest.raises(ConfigError) as error:
         TrainConfig(dataset="d", objective="ppo", beta=0, loss_type="ipo").validate()
     text = str(error.value)
-    assert "objective: 'ppo' is not one of sft, dpo, orpo, kto" in text
+    assert "objective: 'ppo' is not one of sft, dpo, orpo, kto, grpo" in text
     assert "beta: 0" in text
     with pytest.raises(ConfigError, match="loss_type: 'kto' does not go with objective 'dpo'"):
         TrainConfig(dataset="d", objective="dpo", loss_type="kto").validate()
@@ -186,6 +186,10 @@ def test_each_objective_brings_its_measured_learning_rate_unless_given():
     assert with_objective(recipe, "dpo", recipe, keep={"learning_rate"}).learning_rate == recipe.learning_rate
     back = with_objective(dpo, "sft", recipe)
     assert (back.learning_rate, back.num_epochs) == (recipe.learning_rate, recipe.num_epochs)
+    grpo = with_objective(recipe, "grpo", recipe)
+    assert (grpo.max_steps, grpo.per_device_batch_size, grpo.task_check_steps) == (30, 4, 10)
+    back = with_objective(with_objective(grpo, "dpo", recipe), "sft", recipe)
+    assert (back.max_steps, back.per_device_batch_size, back.beta, back.stop_patience) == (-1, 2, 0.1, 2)
 
 
 def test_cli_set_objective_takes_its_defaults_and_keeps_what_is_given(workbench_home, capsys):

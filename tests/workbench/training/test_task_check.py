@@ -136,13 +136,13 @@ def test_patience_stops_and_the_best_checks_weights_are_the_adapter(monkeypatch)
     assert set(best) == set(saved) and all(torch.equal(best[key], saved[key]) for key in best)
 
 
-def test_a_run_that_runs_all_its_epochs_says_so_and_keeps_its_best_check(monkeypatch):
+def test_a_run_that_runs_all_its_steps_says_so_and_keeps_its_best_check(monkeypatch):
     scripted(monkeypatch, [0.6, 0.4, 0.4])
     run_id = make_run(max_steps=8, task_metric="exact_match", task_check_steps=3)
     assert worker.run_training(run_id) == "completed"
     assert [s for s, _ in metric_values(run_id, "task/exact_match")] == [3, 6, 8]  # and once at the end
     record = record_of(run_id)
-    assert record["stopped_because"].startswith("ran all its epochs (exact match 0.40 at the end); the best")
+    assert record["stopped_because"].startswith("ran all its steps (exact match 0.40 at the end); the best")
     assert record["restored_best_step"] == 3
 
 

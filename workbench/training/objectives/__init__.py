@@ -6,10 +6,12 @@ from __future__ import annotations
 from workbench.data import records
 from workbench.training.config import TrainConfig
 from workbench.training.data import TrainingError, read_split
-from workbench.training.objectives import dpo, kto, orpo, sft
+from workbench.training.objectives import dpo, grpo, kto, orpo, sft
 from workbench.training.objectives.base import Objective
 
-OBJECTIVES: dict[str, Objective] = {o.name: o for o in (sft.OBJECTIVE, dpo.OBJECTIVE, orpo.OBJECTIVE, kto.OBJECTIVE)}
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o for o in (sft.OBJECTIVE, dpo.OBJECTIVE, orpo.OBJECTIVE, kto.OBJECTIVE, grpo.OBJECTIVE)
+}
 
 
 def objective_for(config: TrainConfig) -> Objective:
@@ -40,11 +42,20 @@ def build_datasets(config: TrainConfig, revision_id: int):
     objective = objective_for(config)
     if fmt not in objective.kinds:
         raise TrainingError(wrong_kind(info["dataset"], fmt, objective))
+    problems = objective.row_problems(train_rows, fmt, config, info["dataset"]) if objective.row_problems else []
+    if problems:
+        raise TrainingError("\n".join(problems))
     train = objective.rows(train_rows, fmt, config)
     validation = objective.rows(validation_rows, fmt, config) if validation_rows else []
     info = {**info, "train_rows": len(train), "validation_rows": len(validation), "objective": objective.name}
     if objective.name == "sft":
         info["shape"] = "messages" if config.train_on_inputs else "prompt-completion"
+    elif objective.name == "grpo":
+        info["shape"] = "prompt-reference"
     else:
         info["shape"] = "prompt-chosen-rejected" if objective.name in ("dpo", "orpo") else "prompt-completion-label"
-    return Dataset.from_list(train), (Dataset.from_list(validation) if validation else None), info
+    return (
+        Dataset.from_list(train),
+        (Dataset.from_list(validation) if validation and objective.evaluates else None),
+        info,
+    )

@@ -28,12 +28,21 @@ class Objective:
     metrics: tuple[str, ...] = ()
     # extra checks once TRL prepared the datasets (SFT: rows dropped by max_length)
     check_prepared: Callable[..., None] | None = None
+    # (stored rows, kind, config, dataset name) -> what stops these rows training it (GRPO: rewards that need
+    # reference answers the rows lack); checked at launch and again by the worker
+    row_problems: Callable[[list[dict], str, TrainConfig, str], list[str]] | None = None
     extra_sequences: int = 1  # sequences per row through the model (memory estimate)
     reference_passes: int = 0  # forward passes without gradients per row (memory estimate)
-    # keyword arguments its trainer takes beyond TRL's common ones (SFT: the label-only loss)
-    trainer_options: Callable[[], dict] = dict
+    # (config, run name, say) -> keyword arguments its trainer takes beyond TRL's common ones (SFT: the label-only
+    # loss; GRPO: the reward functions)
+    trainer_options: Callable[[TrainConfig, str, Callable[[str], None]], dict] = lambda config, run, say: {}
+    # whether it scores the validation rows with its own loss while training (GRPO would sample answers for it;
+    # its held-out answers are checked by the task metric instead)
+    evaluates: bool = True
 
-    def trainer(self, *, model, args, train_dataset, eval_dataset, tokenizer, peft_config, callbacks):
+    def trainer(
+        self, *, model, args, train_dataset, eval_dataset, tokenizer, peft_config, callbacks, config, run_name, say
+    ):
         return self.trainer_class()(
             model=model,
             args=args,
@@ -42,7 +51,7 @@ class Objective:
             processing_class=tokenizer,
             peft_config=peft_config,
             callbacks=callbacks,
-            **self.trainer_options(),
+            **self.trainer_options(config, run_name, say),
         )
 
 

@@ -45,7 +45,7 @@ def trainer_class() -> type:
     return WorkbenchSFTTrainer
 
 
-def trainer_options() -> dict:
+def trainer_options(config: TrainConfig, run_name: str, say) -> dict:
     from workbench.training.model_load import cuda_available
 
     # On CUDA, TRL's own fused LM head already scores only the labelled positions, in chunks, with its Triton
