@@ -189,3 +189,17 @@ def test_the_import_job_checks_at_once_then_imports_in_the_background(adapter, f
     assert job_worker.run(job_id, schedule_next=False) == "completed"
     assert registry.result(registry.get(job_id))["run"] == "from-job"
     assert runs.get_run("from-job")["status"] == "imported"
+
+
+def test_an_imported_adapter_exports_to_gguf_like_a_trained_one(adapter, converter_dir):
+    from workbench.publish import gguf
+    from workbench.publish.merge import exports_dir
+
+    run = runs.get_run(import_adapter(ImportRequest(str(adapter), "demo"), say=lambda _: None)["name"])
+    manifest = gguf.export_gguf(gguf.GGUFExport(run["id"], quantize="q8_0", compare=0))
+    out = exports_dir(run) / "gguf-q8_0"
+    assert Path(manifest["folder"]) == out
+    assert {"Modelfile", "lora-out-lora-f32.gguf", "lora-out-q8_0.gguf"} <= {p.name for p in out.iterdir()}
+    metadata, tensors = gguf.read_gguf(out / "lora-out-lora-f32.gguf")
+    assert metadata["adapter.type"] == "lora" and metadata["adapter.lora.alpha"] == 8
+    assert len(tensors) == 2 * 2 * 2  # q_proj and v_proj, 2 blocks, A and B
