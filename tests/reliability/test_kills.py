@@ -231,12 +231,29 @@ def test_kill_9_of_a_prediction_worker_resumes_from_its_last_answered_row(traine
     print(f"{PREDICT_KILLS} prediction worker kills survived; 48 rows answered once each, as without kills")
 
 
-DPO_KILLS, DPO_STEPS = 3, 16
+def _kill_at_step_then_resume(run_id: int, step: int) -> None:
+    """kill -9 the run's worker once it has logged `step` (mid-step after it), see the run interrupted, resume it."""
+    from workbench.training import runs
+
+    pid = _worker_pid(run_id)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and max(_steps(run_id), default=0) < step:
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while runs.get_run(run_id)["status"] != "interrupted" and time.monotonic() < deadline:
+        registry.sweep_lost()
+        time.sleep(0.1)
+    assert runs.get_run(run_id)["status"] == "interrupted"
+    runs.resume_run(run_id)
+
+
+DPO_KILLS, DPO_STEPS = 2, 14
 
 
 def test_kill_9_of_a_dpo_worker_continuing_an_sft_adapter(trained_run, tiny_demo_run, capsys):
-    """A DPO run that goes on from an SFT run's adapter (its frozen copy the reference) is killed mid-step 3
-    times: each resume continues from the last checkpoint, and the run ends with one loss and one reward margin
+    """A DPO run that goes on from an SFT run's adapter (its frozen copy the reference) is killed mid-step twice:
+    each resume continues from the last checkpoint, and the run ends with one loss and one reward margin
     per step and an adapter without the reference copy."""
     from workbench.data.split import SplitSpec
     from workbench.training import runs
@@ -256,18 +273,7 @@ def test_kill_9_of_a_dpo_worker_continuing_an_sft_adapter(trained_run, tiny_demo
     run_id = runs.start_run(config, name="dpo-victim")
     rng = random.Random(7)
     for kill in range(DPO_KILLS):
-        pid = _worker_pid(run_id)
-        goal = 5 * (kill + 1) + rng.randint(0, 2)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and max(_steps(run_id), default=0) < goal:
-            time.sleep(0.01)
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while runs.get_run(run_id)["status"] != "interrupted" and time.monotonic() < deadline:
-            registry.sweep_lost()
-            time.sleep(0.1)
-        assert runs.get_run(run_id)["status"] == "interrupted"
-        runs.resume_run(run_id)
+        _kill_at_step_then_resume(run_id, 5 * (kill + 1) + rng.randint(0, 2))
     final = runs.wait_for(run_id, poll=0.2, timeout=300)
     assert final["status"] == "completed", final["error"]
     assert _steps(run_id) == list(range(1, DPO_STEPS + 1))
@@ -278,3 +284,36 @@ def test_kill_9_of_a_dpo_worker_continuing_an_sft_adapter(trained_run, tiny_demo
     log = (paths.run_dir("dpo-victim") / "train.log").read_text()
     assert log.count("Going on training the adapter of run 'words-demo'") == DPO_KILLS + 1
     assert "Resuming from checkpoint-" in log
+
+
+GRPO_STEPS = 8
+
+
+def test_kill_9_of_a_grpo_worker_mid_generation_resumes_with_one_reward_per_step(trained_run, tiny_demo_run):
+    """A GRPO run from an SFT run's adapter is killed while it samples answers: the resume continues from its last
+    checkpoint, and the run ends with one reward per step, the last step's samples and an adapter without the
+    reference copy."""
+    from workbench.training import runs
+    from workbench.training.config import TrainConfig
+    from workbench.training.samples import read_samples
+
+    config = TrainConfig(
+        **{**tiny_demo_run, "objective": "grpo", "start_from": trained_run["name"], "learning_rate": 1e-3},
+        max_steps=GRPO_STEPS,
+        save_steps=2,
+        num_generations=2,
+        per_device_batch_size=2,
+        max_completion_length=12,
+        rewards="rouge_l:1",
+        beta=0.04,
+    )
+    run_id = runs.start_run(config, name="grpo-victim")
+    _kill_at_step_then_resume(run_id, 5)
+    final = runs.wait_for(run_id, poll=0.2, timeout=300)
+    assert final["status"] == "completed", final["error"]
+    assert _steps(run_id) == list(range(1, GRPO_STEPS + 1))
+    assert [row["step"] for row in runs.run_metrics(run_id, ("reward",))] == list(range(1, GRPO_STEPS + 1))
+    assert read_samples("grpo-victim")["step"] == GRPO_STEPS
+    adapter = paths.adapter_dir("grpo-victim")
+    assert (adapter / "adapter_model.safetensors").is_file() and not (adapter / "ref").exists()
+    assert "Resuming from checkpoint-" in (paths.run_dir("grpo-victim") / "train.log").read_text()

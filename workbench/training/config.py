@@ -178,7 +178,8 @@ class TrainConfig:
     prune_margin: float = _f(
         0.0,
         "In a sweep: stop a run whose task metric, from its second check on, is this far below the median of the "
-        "experiment's finished runs at the same step (0: never prune). It is marked pruned and keeps its adapter.",
+        "experiment's finished runs at the same step, once two have finished (0: never prune). It is marked pruned "
+        "and keeps its adapter.",
     )
     stop_patience: int = _f(
         0,

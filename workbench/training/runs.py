@@ -8,6 +8,7 @@ progress, error, stop_mode, started and finished merged in, so readers see one r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -463,6 +464,11 @@ def wait_for(
         time.sleep(poll)
 
 
+# A revision never changes once written: its problems for one config are computed once per process (the Train
+# page asks on every rerun, and reading a revision is the whole file).
+_ROW_PROBLEMS: dict[tuple[str, str, str], list[str]] = {}
+
+
 def row_problems(config: TrainConfig) -> list[str]:
     """What the dataset's rows lack for the run's objective (GRPO: reference answers its rewards compare with),
     said before launch; [] when the dataset cannot be read (the launch says why)."""
@@ -471,12 +477,18 @@ def row_problems(config: TrainConfig) -> list[str]:
         return []
     try:
         info = repository.get_dataset(config.dataset)
-        rows = repository.read_revision_rows(repository.get_revision(config.dataset, config.dataset_revision))
+        revision = repository.get_revision(config.dataset, config.dataset_revision)
+        if info.format not in objective.kinds:
+            return []
+        key = (str(paths.home() / revision.path), info.format, json.dumps(dataclasses.asdict(config), sort_keys=True))
+        if key not in _ROW_PROBLEMS:
+            rows = repository.read_revision_rows(revision)
+            if len(_ROW_PROBLEMS) >= 32:
+                _ROW_PROBLEMS.clear()
+            _ROW_PROBLEMS[key] = objective.row_problems(rows, info.format, config, config.dataset)
     except repository.DatasetError:
         return []
-    if info.format not in objective.kinds:
-        return []
-    return objective.row_problems(rows, info.format, config, config.dataset)
+    return list(_ROW_PROBLEMS[key])
 
 
 def _check_rows(config: TrainConfig, revision: repository.Revision) -> None:

@@ -34,6 +34,10 @@ BEST_DIR = "best-by-task"
 SHORT_ANSWER_WORDS = 12
 METRIC_PREFIX = "task/"
 PRUNE_AFTER_CHECKS = 2
+# One finished peer is one seed's luck: on SmolLM2 (sample task, lr 1e-3) seed 1 checked 7 of 8 right at step 86
+# where seed 2 had 5, and one-peer pruning stopped seed 2 (bench/README.md, 2026-12-07). As Optuna's
+# MedianPruner waits for its startup trials, a run is pruned only against two finished runs or more.
+PRUNE_MIN_PEERS = 2
 
 
 @dataclass
@@ -56,7 +60,10 @@ class CheckPlan:
         if self.patience:
             rules.append(f"after {self.patience} checks without a better score")
         if self.prune_margin and self.experiment_id:
-            rules.append(f"when {self.prune_margin:g} below the median of the experiment's finished runs")
+            rules.append(
+                f"when {self.prune_margin:g} below the median of the experiment's finished runs (once "
+                f"{PRUNE_MIN_PEERS} have finished)"
+            )
         rule = f"stops {' or '.join(rules)}" if rules else "runs all its epochs"
         return (
             f"Task checks: {self.metric} on {len(self.rows)} held-out rows every {self.every} steps; the best "
@@ -262,21 +269,12 @@ class TaskCheckCallback(TrainerCallback):
         return value
 
     def pruned(self, step: int) -> str | None:
-        """Why this run of a sweep is pruned after the check at `step`, or None: from its PRUNE_AFTER_CHECKS-th
-        check on, a score `prune_margin` or more below the median of the experiment's finished runs there."""
+        """Why this run of a sweep is pruned after the check at `step`, or None (from its PRUNE_AFTER_CHECKS-th
+        check on)."""
         if not (self.plan.prune_margin and self.plan.experiment_id) or len(self.history.checks) < PRUNE_AFTER_CHECKS:
             return None
         peers = peer_scores(self.db, self.plan.experiment_id, self.run_id, METRIC_PREFIX + self.plan.metric, step)
-        if not peers:
-            return None
-        median = statistics.median(peers)
-        value = self.history.checks[-1][1]
-        if value > median - self.plan.prune_margin:
-            return None
-        return (
-            f"pruned: {self.name} {value:.2f} at step {step}, {self.plan.prune_margin:g} or more below the median "
-            f"{median:.2f} of the experiment's {len(peers)} finished run{'s' if len(peers) != 1 else ''} there"
-        )
+        return prune_reason(self.name, self.history.checks[-1][1], step, peers, self.plan.prune_margin)
 
     def final_check(self, model, state) -> None:
         """Score the adapter as training left it, unless the last check already did."""
@@ -305,12 +303,29 @@ class TaskCheckCallback(TrainerCallback):
             self.clock.write_phase(state, phase)
 
 
+def prune_reason(name: str, value: float, step: int, peers: list[float], margin: float) -> str | None:
+    """Why a score `margin` or more below the median of the finished peers' scores at `step` prunes the run (at
+    least PRUNE_MIN_PEERS of them), or None."""
+    if len(peers) < PRUNE_MIN_PEERS:
+        return None
+    median = statistics.median(peers)
+    if value > median - margin:
+        return None
+    return (
+        f"pruned: {name} {value:.2f} at step {step}, {margin:g} or more below the median {median:.2f} of the "
+        f"experiment's {len(peers)} finished run{'s' if len(peers) != 1 else ''} there"
+    )
+
+
 def peer_scores(db, experiment_id: int, run_id: int, name: str, step: int) -> list[float]:
-    """Each completed run of the experiment (but `run_id`): its last `name` score at or before `step`."""
+    """Each finished run of the experiment (but `run_id`): its last `name` score at or before `step`. A pruned run
+    is no peer (as in Optuna's MedianPruner): its last score, carried past where it stopped, would hold the
+    median down."""
     rows = db.execute(
         "select m.run_id, m.value from metrics m join runs r on r.id = m.run_id "
         "where r.experiment_id = ? and r.id != ? and m.name = ? and m.step <= ? and exists "
-        "(select 1 from jobs j where j.run_id = r.id and j.kind = 'train' and j.status = 'completed') "
+        "(select 1 from jobs j where j.run_id = r.id and j.kind = 'train' and j.status = 'completed' "
+        "and coalesce(json_extract(j.result_json, '$.final_metrics.stopped_because'), '') not like 'pruned%') "
         "order by m.run_id, m.step",
         [experiment_id, run_id, name, step],
     ).fetchall()

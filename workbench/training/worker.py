@@ -102,7 +102,7 @@ def _train(db, run: dict, job: dict, resume: bool, extra_callbacks: list, main: 
     if starting is not None:
         model, peft_config = continue_adapter(model, starting), None
         say(f"Going on training the adapter of run {config.start_from!r} (its LoRA shape; this run's is not used).")
-    reference = objective.reference(bool(config.start_from))
+    reference = objective.reference(config)
     if reference:
         say(f"Reference model: {reference}.")
     bf16, fp16, dtype = precision_for(config)

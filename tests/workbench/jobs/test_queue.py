@@ -7,18 +7,31 @@ from workbench.jobs import queue, registry
 
 def test_one_heavy_job_at_a_time_oldest_first(fake_launch):
     train = registry.create("train", "Train a", run_id=1)
-    evaluate = registry.create("evaluate", "Evaluate a", run_id=1)
+    predict = registry.create("predict", "Predict a", run_id=1)
     export = registry.create("export", "Export a", run_id=1)
     assert queue.schedule() == [train]
     assert queue.schedule() == []  # still busy
-    assert queue.waiting_for(registry.get(evaluate)) == (
+    assert queue.waiting_for(registry.get(predict)) == (
         "waits for “Train a” (running) to finish: one job uses the device at a time"
     )
     registry.finish(train, "completed")
-    assert queue.schedule() == [evaluate]
-    assert [job_id for job_id, _ in fake_launch] == [train, evaluate]
+    assert queue.schedule() == [predict]
+    assert [job_id for job_id, _ in fake_launch] == [train, predict]
     assert registry.get(export)["status"] == "queued"
-    assert queue.describe(registry.get(export)).startswith("Export a — queued: waits for “Evaluate a” (running)")
+    assert queue.describe(registry.get(export)).startswith("Export a — queued: waits for “Predict a” (running)")
+
+
+def test_a_waiting_evaluation_starts_before_waiting_training_runs(fake_launch):
+    """A sweep queues its runs at once; each run's evaluation, queued when it ends, goes before the next run, so
+    that the experiment's table fills in run by run."""
+    first = registry.create("train", "Train sweep-01", run_id=1)
+    second = registry.create("train", "Train sweep-02", run_id=2)
+    assert queue.schedule() == [first]
+    evaluate = registry.create("evaluate", "Evaluate sweep-01", run_id=1)
+    registry.finish(first, "completed")
+    assert queue.schedule() == [evaluate]
+    registry.finish(evaluate, "completed")
+    assert queue.schedule() == [second]
 
 
 def test_with_several_gpus_a_job_gets_a_free_gpu_and_a_run_across_all_waits_for_all(fake_launch, monkeypatch):

@@ -110,3 +110,24 @@ def test_a_crashed_grpo_run_resumes_from_its_checkpoint(workbench_home, tiny_dem
 
 def test_samples_of_another_run_are_none(workbench_home):
     assert read_samples("never-trained") is None
+
+
+def test_the_log_names_the_kl_reference_only_when_beta_asks_for_one():
+    from workbench.training.objectives import grpo
+
+    config = TrainConfig(objective="grpo", dataset="words", base_model="demo")
+    assert "the base itself" in grpo.reference(config)
+    assert "starting adapter" in grpo.reference(config.with_updates(start_from="sft-run"))
+    assert grpo.reference(config.with_updates(beta=0.0)) is None  # TRL loads no reference at beta 0
+
+
+def test_the_launch_check_follows_a_new_revision_of_the_dataset(workbench_home):
+    from workbench.data import repository
+
+    repository.create_dataset("notes", "alpaca", [{"instruction": "a", "input": "", "output": "plain"}] * 2)
+    config = TrainConfig(objective="grpo", dataset="notes", base_model="demo", rewards="field_f1:1")
+    assert "no reference answer of dataset 'notes' is JSON" in runs.row_problems(config)[0]
+    assert runs.row_problems(config) == runs.row_problems(config)  # asked again: the same answer
+    repository.save_rows("notes", [{"instruction": "a", "input": "", "output": '{"k": 1}'}] * 2, base_revision=1)
+    assert runs.row_problems(config) == []  # the latest revision now has JSON answers
+    assert runs.row_problems(config.with_updates(dataset_revision=1))  # revision 1 still lacks them

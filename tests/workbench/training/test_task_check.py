@@ -193,18 +193,34 @@ def test_a_sweep_run_far_below_its_finished_peers_is_pruned_and_keeps_its_adapte
     base = TrainConfig(**{**json.loads(get_run(1)["config_json"])}).with_updates(
         max_steps=24, task_metric="exact_match", task_check_steps=2, prune_margin=0.2, stop_patience=0
     )
-    experiment_id = group.create_experiment("lr", base, SweepSpec.parse(["learning_rate=1e-2,2e-2"]))
-    finished, pruned = group.experiment_runs(experiment_id)
-    registry.update(finished["job_id"], {"status": "completed"})
-    store.open_db()["metrics"].insert_all(
-        [{"run_id": finished["id"], "step": s, "epoch": 0, "name": "task/exact_match", "value": 0.9} for s in (2, 4)]
-    )
+    experiment_id = group.create_experiment("lr", base, SweepSpec.parse(["learning_rate=1e-2,2e-2,3e-2,4e-2"]))
+    first, second, pruned_before, pruned = group.experiment_runs(experiment_id)
+    for finished, score, why in ((first, 0.9, "reached"), (second, 0.8, None), (pruned_before, 0.1, "pruned: …")):
+        result = {"final_metrics": {"stopped_because": why}}
+        registry.update(finished["job_id"], {"status": "completed", "result_json": json.dumps(result)})
+        store.open_db()["metrics"].insert_all(
+            [
+                {"run_id": finished["id"], "step": s, "epoch": 0, "name": "task/exact_match", "value": score}
+                for s in (2, 4)
+            ]
+        )
     scripted(monkeypatch, [0.6, 0.5, 0.5])
     assert worker.run_training(pruned["id"], schedule_next=False) == "completed"
     record = record_of(pruned["id"])
     assert record["stopped_because"] == (
-        "pruned: exact match 0.50 at step 4, 0.2 or more below the median 0.90 of the experiment's 1 finished run there"
+        "pruned: exact match 0.50 at step 4, 0.2 or more below the median 0.85 of the experiment's 2 finished runs "
+        "there"
     )
     assert record["restored_best_step"] == 2  # its best check is still its adapter
     assert ranking.outcome(get_run(pruned["id"])) == "pruned"
-    assert task_check.peer_scores(store.open_db(), experiment_id, pruned["id"], "task/exact_match", 3) == [0.9]
+    assert task_check.peer_scores(store.open_db(), experiment_id, pruned["id"], "task/exact_match", 3) == [0.9, 0.8]
+
+
+def test_one_finished_peer_is_not_enough_to_prune():
+    one, two = [0.9] * (task_check.PRUNE_MIN_PEERS - 1), [0.9] * task_check.PRUNE_MIN_PEERS
+    assert task_check.prune_reason("exact match", 0.1, 4, one, 0.2) is None  # one seed's luck
+    assert task_check.prune_reason("exact match", 0.8, 4, two, 0.2) is None  # within the margin
+    assert task_check.prune_reason("exact match", 0.1, 4, two, 0.2) == (
+        "pruned: exact match 0.10 at step 4, 0.2 or more below the median 0.90 of the experiment's 2 finished runs "
+        "there"
+    )

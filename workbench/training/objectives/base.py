@@ -22,8 +22,8 @@ class Objective:
     trl_config: Callable[[TrainConfig, dict], Any]
     # its TRL trainer class (imported when called: TRL loads only in the worker)
     trainer_class: Callable[[], type]
-    # the reference the trainer measures the adapter against, in words (None: it has none)
-    reference: Callable[[bool], str | None] = lambda continued: None
+    # the reference the trainer measures the adapter against for this run, in words (None: it has none)
+    reference: Callable[[TrainConfig], str | None] = lambda config: None
     # what its trainer logs beyond loss and learning rate (the Train page charts them)
     metrics: tuple[str, ...] = ()
     # extra checks once TRL prepared the datasets (SFT: rows dropped by max_length)

@@ -36,10 +36,10 @@ def trainer_class() -> type:
     return DPOTrainer
 
 
-def reference(continued: bool) -> str:
+def reference(config: TrainConfig) -> str:
     return (
         "a frozen copy of the starting adapter (PEFT's 'ref' adapter on the same base)"
-        if continued
+        if config.start_from
         else "the base itself (the new adapter switched off): no second copy of the base in memory"
     )
 

@@ -73,10 +73,12 @@ def trainer_options(config: TrainConfig, run_name: str, say) -> dict:
     return {"reward_funcs": functions, "run_name": run_name}
 
 
-def reference(continued: bool) -> str:
+def reference(config: TrainConfig) -> str | None:
+    if config.beta == 0:  # TRL loads no reference then: nothing to measure the KL against
+        return None
     return (
         "a frozen copy of the starting adapter (PEFT's 'ref' adapter on the same base), for the KL term"
-        if continued
+        if config.start_from
         else "the base itself (the new adapter switched off), for the KL term"
     )
 
