@@ -1,16 +1,16 @@
 """What the served app costs a training run: the same short run with no app, then with the app open.
 
-    .venv/bin/python bench/app_overhead.py [--steps 20] [--base NAME]
+    .venv/bin/python bench/app_overhead.py [--steps 20] [--base NAME] [--page experiments]
 
-As a user runs it: the workspace lies inside the checkout (the default WORKBENCH_HOME is the checkout,
-so the server's folder holds .venv, .cache and the workspace), the server is started the way `make run`
-starts it (the repository's .streamlit/config.toml), and one page in Debian's headless Chromium shows
-the Train page's live view for the whole run. The run is the CPU preset, `max_steps` steps, started
-from the CLI both times. Printed: the trainer's own training time and tokens/s for both runs and their
-ratio, the server's CPU seconds per minute of the run (and the browser's, for the record), and the first
-render of every page with the app warm. Goals: the run with the app open within 5 % of the run without
-it, the server under 5 % of one core, every page rendered in under 1.5 s.
-"""
+As a user runs it: the workspace lies inside the checkout (the default WORKBENCH_HOME is the checkout, so the
+server's folder holds .venv, .cache and the workspace), the server is started the way `make run` starts it
+(the repository's .streamlit/config.toml), and one page in Debian's headless Chromium shows the Train page's
+live view for the whole run (`--page experiments`: the run is a one-run sweep and the page its Experiments
+table, live). The run is the CPU preset, `max_steps` steps, started from the CLI both times. Printed: the
+trainer's own training time and tokens/s for both runs and their ratio, the server's CPU seconds per minute of
+the run (and the browser's, for the record), and the first render of every page with the app warm. Goals: the
+run with the app open within 5 % of the run without it, the server under 5 % of one core, every page rendered
+in under 1.5 s."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ PAGES = {
     "Compare": "compare",
     "Models": "models",
     "Publish": "publish",
+    "Experiments": "experiments",
 }
 HEADINGS = {"Start": "LoRA Workbench"}  # a page's title where it is not its name in the navigation
 GOALS = {"slowdown": 1.05, "server_core_share": 0.05, "render_seconds": 1.5}
@@ -58,6 +59,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=2, help="pairs of runs (no app, app open); medians shown")
     parser.add_argument("--base", help="default: smollm2-135m-instruct when prepared, else demo")
+    parser.add_argument(
+        "--page", choices=("train", "experiments"), default="train", help="the page open while the run trains"
+    )
     parser.add_argument(
         "--file-watcher",
         help="serve with this server.fileWatcherType instead of the config's "
@@ -71,13 +75,13 @@ def main() -> int:
     base = link_base(args.base, home, env)
     print(
         f"base {base}, {args.steps} steps, workspace {home}, {os.cpu_count()} CPU cores, file watcher "
-        f"{args.file_watcher or 'as configured'}",
+        f"{args.file_watcher or 'as configured'}, page open: {args.page}",
         flush=True,
     )
 
     pairs, renders = [], {}
     for attempt in range(args.repeat):  # alternated, so that a busy minute does not favour one side
-        alone = train(base, args.steps, env, f"no-app-{attempt}")
+        alone = train(base, args.steps, env, f"no-app-{attempt}", args.page)
         print(
             f"without the app   {alone['train_seconds']:7.1f} s training  {alone['tokens_per_second']:7.1f} tok/s",
             flush=True,
@@ -86,7 +90,7 @@ def main() -> int:
             if not renders:
                 renders = first_renders(page, url)
             figures, server_cpu, browser_cpu, minutes = train_with_page_open(
-                page, url, base, args.steps, env, server_pid, f"with-app-{attempt}"
+                page, url, base, args.steps, env, server_pid, f"with-app-{attempt}", args.page
             )
         print(
             f"with the app open {figures['train_seconds']:7.1f} s training  {figures['tokens_per_second']:7.1f} "
@@ -134,32 +138,22 @@ def link_base(base: str | None, home: Path, env: dict) -> str:
     return base
 
 
-def start_run(base: str, steps: int, env: dict, name: str, wait: bool) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "workbench",
-        "train",
-        "--dataset",
-        "informes-proyectos",
-        "--base",
-        base,
-        "--name",
-        name,
-        "--set",
-        f"max_steps={steps}",
-        "--set",
-        "auto_evaluate=false",
-        *(["--wait"] if wait else []),
-    ]
+def start_run(base: str, steps: int, env: dict, name: str, wait: bool, page: str) -> str:
+    """Start the run from the CLI; its name. For the Experiments page, a one-run sweep named `name`."""
+    common = [sys.executable, "-m", "workbench", "train", "--dataset", "informes-proyectos", "--base", base]
+    if page == "experiments":
+        command, run_name = [*common, "--sweep", f"max_steps={steps}", "--experiment", name], f"{name}-01"
+    else:
+        command, run_name = [*common, "--name", name, "--set", f"max_steps={steps}"], name
+    command += ["--set", "auto_evaluate=false", *(["--wait"] if wait else [])]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"training {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return run_name
 
 
-def train(base: str, steps: int, env: dict, name: str) -> dict:
-    start_run(base, steps, env, name, wait=True)
-    return trainer_figures(env, name)
+def train(base: str, steps: int, env: dict, name: str, page: str) -> dict:
+    return trainer_figures(env, start_run(base, steps, env, name, wait=True, page=page))
 
 
 def trainer_figures(env: dict, name: str) -> dict:
@@ -169,16 +163,21 @@ def trainer_figures(env: dict, name: str) -> dict:
     return {"tokens_per_second": final["tokens_per_second"], "train_seconds": tokens / final["tokens_per_second"]}
 
 
-def train_with_page_open(page, url: str, base: str, steps: int, env: dict, server_pid: int, name: str):
-    """Start the run, show it live on the Train page until it completes; the server's and browser's CPU."""
+def train_with_page_open(page, url: str, base: str, steps: int, env: dict, server_pid: int, name: str, shown: str):
+    """Start the run, show it live on the Train (or Experiments) page until it completes; the server's and
+    browser's CPU."""
     server = psutil.Process(server_pid)
     browsers = chromium_processes()
     before_server, before_browser = cpu_seconds([server]), cpu_seconds(browsers)
     started = time.monotonic()
-    start_run(base, steps, env, name, wait=False)
-    page.goto(f"{url}/train")
-    page.get_by_text("Live", exact=True).wait_for(timeout=60_000)
-    adapter = Path(env["WORKBENCH_HOME"]) / "adapters" / name / "workbench_run.json"
+    run_name = start_run(base, steps, env, name, wait=False, page=shown)
+    if shown == "experiments":
+        page.goto(f"{url}/experiments?experiment={name}")
+        page.get_by_text(run_name).first.wait_for(timeout=60_000)
+    else:
+        page.goto(f"{url}/train")
+        page.get_by_text("Live", exact=True).wait_for(timeout=60_000)
+    adapter = Path(env["WORKBENCH_HOME"]) / "adapters" / run_name / "workbench_run.json"
     while not adapter.exists():
         if time.monotonic() - started > 3600:
             raise SystemExit("the run with the app open did not finish within an hour")
@@ -186,7 +185,7 @@ def train_with_page_open(page, url: str, base: str, steps: int, env: dict, serve
     minutes = (time.monotonic() - started) / 60
     server_cpu = cpu_seconds([server]) - before_server
     browser_cpu = cpu_seconds(chromium_processes()) - before_browser
-    return trainer_figures(env, name), server_cpu, browser_cpu, minutes
+    return trainer_figures(env, run_name), server_cpu, browser_cpu, minutes
 
 
 def first_renders(page, url: str) -> dict[str, tuple[float, float]]:

@@ -28,6 +28,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Several pytest workers (make test: -n 2) share the cores: torch's default of one thread per core in each worker,
+# and in each job worker they start, oversubscribes them, and OpenMP's busy-waiting then slows a CPU-bound test
+# up to tenfold (test_lever_quality: 21 s alone, 159 s beside another). Each worker gets its share of the cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 # llama.cpp's converters (GGUF export) are fetched once into the checkout, not the user's home.
 os.environ.setdefault("WORKBENCH_CACHE", str(ROOT / ".cache" / "lora-workbench"))
 

@@ -13,6 +13,7 @@ def test_the_sidebar_lists_every_job_with_what_it_waits_for_and_cancel(page, fak
     from workbench.jobs import queue, registry
 
     training = registry.create("train", "Train r1", run_id=1)
+    queue.schedule()  # the run starts; the jobs queued after it wait (a queued evaluation would go first)
     evaluation = registry.create("evaluate", "Evaluate r0 (3 validation rows)", run_id=2)
     export = registry.create("export", "Export r0 as GGUF (q8_0)", run_id=2)
     queue.schedule()

@@ -181,17 +181,18 @@ def test_kill_9_of_the_training_worker_at_20_moments(workbench_home, tiny_demo_r
     assert survived == WORKER_KILLS
 
 
-PREDICT_KILLS = 4
+PREDICT_KILLS, PREDICT_ROWS = 4, 96
 
 
 def test_kill_9_of_a_prediction_worker_resumes_from_its_last_answered_row(trained_run, capsys):
-    """A long file is answered by a detached worker killed 4 times mid-file: each kill reads as interrupted, the
-    resume goes on after the last complete row, and the answers equal those of a run never killed."""
+    """A long file (96 rows) is answered by a detached worker killed 4 times mid-file: each kill reads as
+    interrupted, the resume goes on after the last complete row, and the answers equal those of a run never
+    killed."""
     from workbench.jobs import registry
     from workbench.prediction import job as predictions
     from workbench.prediction import outputs
 
-    rows = [{"instruction": f"Repite la palabra número {n}"} for n in range(48)]
+    rows = [{"instruction": f"Repite la palabra número {n}"} for n in range(PREDICT_ROWS)]
     data = "\n".join(json.dumps(r) for r in rows).encode()
     config = predictions.for_run(trained_run["name"], max_new_tokens=48, batch_rows=2)
     job_id = predictions.start_predict(config, data, "long.jsonl")
@@ -204,7 +205,7 @@ def test_kill_9_of_a_prediction_worker_resumes_from_its_last_answered_row(traine
             if job["status"] == "running" and job["pid"] and outputs.finished_rows(path) >= 2:
                 break
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.1))  # the demo model answers a batch in milliseconds on one thread
         before = outputs.finished_rows(path)
         assert before < len(rows), "the file was answered before the kill: make it longer"
         os.kill(int(registry.get(job_id)["pid"]), signal.SIGKILL)
@@ -221,14 +222,14 @@ def test_kill_9_of_a_prediction_worker_resumes_from_its_last_answered_row(traine
         assert time.monotonic() < deadline
         time.sleep(0.2)
     answered = list(outputs.iter_rows(path))
-    assert [r["row"] for r in answered] == list(range(1, 49))  # every row once, in order
+    assert [r["row"] for r in answered] == list(range(1, PREDICT_ROWS + 1))  # every row once, in order
 
     never_killed = predictions.create_predict(config, data, "long.jsonl")
     assert predictions.run_predict(never_killed, echo=False) == "completed"
     assert [r["output"] for r in outputs.iter_rows(predictions.outputs_path(never_killed))] == [
         r["output"] for r in answered
     ]
-    print(f"{PREDICT_KILLS} prediction worker kills survived; 48 rows answered once each, as without kills")
+    print(f"{PREDICT_KILLS} prediction worker kills survived; {PREDICT_ROWS} rows answered once each, as without kills")
 
 
 def _kill_at_step_then_resume(run_id: int, step: int) -> None:

@@ -254,7 +254,9 @@ def cpu_preset(config: TrainConfig | None = None) -> TrainConfig:
       right, or after two checks (an epoch) without a better score, keeping its best check (issue 26; a check
       of 8 JSON answers takes about 10-35 s on 2 cores, see the run's log for its share). A target of all 8
       was never met on either task and cost 40 % (sample task: 839 s against 504 s, both 25/30 held-out exact)
-      and 27 % (ES tickets: 653 s, 28/30, against 477 s, 27/30) more time (bench/README.md, 2026-12-07).
+      and 27 % (ES tickets: 653 s, 28/30, against 477 s, 27/30) more time (bench/README.md, 2026-12-07). Over
+      three seeds on the sample task 6 of 8 ended at 25, 22 and 29/30 in 580 s on average, all 8 at 25, 25 and
+      29/30 in 954 s: within a row of plain TRL's 23/30 either way, so 6 of 8 (stop_at=1 for the surer run).
     """
     return (config or TrainConfig()).with_updates(
         lora_r=16,
