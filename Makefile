@@ -24,8 +24,8 @@ dev: $(VENV)/.app-installed
 		$(foreach d,.venv .cache .git models runs adapters datasets exports cache,--server.folderWatchBlacklist $(d))
 
 # Two pytest workers (pytest-xdist): much of the suite waits on processes it started (workers, the app server,
-# Chromium), so two share 2 cores well, each with its share of the threads (tests/conftest.py): 15 min instead of
-# 20 on 2 cores (README, Tests).
+# Chromium), so two share 2 cores well, each with its share of the threads (tests/conftest.py): 12-15 min instead
+# of 20 on 2 cores (README, Tests).
 test: $(VENV)/.dev-installed $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2
 
