@@ -9,6 +9,7 @@ progress, error, stop_mode, started and finished merged in, so readers see one r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import shutil
@@ -464,11 +465,6 @@ def wait_for(
         time.sleep(poll)
 
 
-# A revision never changes once written: its problems for one config are computed once per process (the Train
-# page asks on every rerun, and reading a revision is the whole file).
-_ROW_PROBLEMS: dict[tuple[str, str, str], list[str]] = {}
-
-
 def row_problems(config: TrainConfig) -> list[str]:
     """What the dataset's rows lack for the run's objective (GRPO: reference answers its rewards compare with),
     said before launch; [] when the dataset cannot be read (the launch says why)."""
@@ -480,15 +476,22 @@ def row_problems(config: TrainConfig) -> list[str]:
         revision = repository.get_revision(config.dataset, config.dataset_revision)
         if info.format not in objective.kinds:
             return []
-        key = (str(paths.home() / revision.path), info.format, json.dumps(dataclasses.asdict(config), sort_keys=True))
-        if key not in _ROW_PROBLEMS:
-            rows = repository.read_revision_rows(revision)
-            if len(_ROW_PROBLEMS) >= 32:
-                _ROW_PROBLEMS.clear()
-            _ROW_PROBLEMS[key] = objective.row_problems(rows, info.format, config, config.dataset)
+        config_json = json.dumps(dataclasses.asdict(config), sort_keys=True)
+        return list(_revision_problems(str(paths.home()), revision.n, revision.sha256, info.format, config_json))
     except repository.DatasetError:
         return []
-    return list(_ROW_PROBLEMS[key])
+
+
+# A revision never changes once written: its problems for one config are computed once per process (the Train
+# page asks on every rerun, and reading a revision is the whole file).
+@functools.lru_cache(maxsize=32)
+def _revision_problems(home: str, n: int, sha256: str, fmt: str, config_json: str) -> tuple[str, ...]:
+    """`home` and `sha256` only key the cache: a workspace, and a revision's content."""
+    config = TrainConfig(**json.loads(config_json))
+    check = objective_for(config).row_problems
+    assert check is not None  # row_problems() asks only for objectives that have one
+    rows = repository.read_revision_rows(repository.get_revision(config.dataset, n))
+    return tuple(check(rows, fmt, config, config.dataset))
 
 
 def _check_rows(config: TrainConfig, revision: repository.Revision) -> None:

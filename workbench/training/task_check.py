@@ -313,7 +313,7 @@ def prune_reason(name: str, value: float, step: int, peers: list[float], margin:
         return None
     return (
         f"pruned: {name} {value:.2f} at step {step}, {margin:g} or more below the median {median:.2f} of the "
-        f"experiment's {len(peers)} finished run{'s' if len(peers) != 1 else ''} there"
+        f"experiment's {len(peers)} finished runs there"
     )
 
 
