@@ -106,3 +106,14 @@ def test_a_bad_sweep_value_is_said_before_anything_starts(page):
     assert not at.exception
     assert any("learning_rate: 'fast' is not a number" in e.value for e in at.error)
     assert group.list_experiments() == []
+
+
+def test_integer_settings_are_plotted_at_their_values_and_the_learning_rate_on_a_log_scale():
+    import pandas as pd
+
+    from ui.experiments.view import _against
+
+    frame = pd.DataFrame({"run": ["a", "b"], "seed": [1, 2], "learning_rate": [1e-3, 2e-3], "exact_match": [0.7, 0.6]})
+    assert _against(frame, "seed", "exact_match").to_dict()["encoding"]["x"]["type"] == "ordinal"
+    by_rate = _against(frame, "learning_rate", "exact_match").to_dict()["encoding"]["x"]
+    assert by_rate["type"] == "quantitative" and by_rate["scale"]["type"] == "log"

@@ -122,7 +122,10 @@ def _recolour(chart: alt.Chart, labels: dict[str, str], colour: str) -> alt.Char
 def _against(frame: pd.DataFrame, key: str, metric: str) -> alt.Chart:
     numeric = pd.api.types.is_numeric_dtype(frame[key])
     scale = alt.Scale(type="log") if key == "learning_rate" else alt.Scale(zero=False)
-    x = alt.X(f"{key}:Q", scale=scale) if numeric else alt.X(f"{key}:N")
+    if numeric and key != "learning_rate" and (frame[key].dropna() % 1 == 0).all():
+        x = alt.X(f"{key}:O")  # seeds, ranks, epochs: the values swept, not fractional ticks between them
+    else:
+        x = alt.X(f"{key}:Q", scale=scale) if numeric else alt.X(f"{key}:N")
     return (
         alt.Chart(frame, title=f"{metric.replace('_', ' ')} against {key}")
         .mark_circle(size=90)
