@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.evaluation import jobs as eval_jobs
 from workbench.experiments import group, ranking
 from workbench.experiments.estimate import estimate_lines
 from workbench.experiments.sweep import SweepSpec
@@ -70,6 +71,9 @@ def follow(experiment_id: int, poll: float = 2.0) -> int:
                 if run["status"] in registry.TERMINAL and run["id"] not in said:
                     said.add(run["id"])
                     print(f"{run['name']}: {ranking.outcome(run)}", flush=True)
+                    # Its worker queues the evaluation just after marking it completed: wait for that job,
+                    # or the table below could be printed before the run has a score.
+                    eval_jobs.evaluation_after_training(run)
             evaluating = registry.list_jobs(kind="evaluate", statuses=registry.ACTIVE)
             if group.status_of(members) != "running" and not {job["run_id"] for job in evaluating} & {
                 run["id"] for run in members

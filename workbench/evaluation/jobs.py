@@ -170,8 +170,8 @@ def running_job(run_id: int) -> dict | None:
 
 def evaluation_after_training(run: dict, wait_seconds: float = 15.0, poll: float = 0.25) -> dict | None:
     """The evaluation a completed run queued for itself (TrainConfig.auto_evaluate), waiting a moment for
-    the worker to queue it; None when the run asks for none or none came."""
-    if run["status"] != "completed" or not runs.run_config(run).auto_evaluate:
+    the worker to queue it; None when the run asks for none, has no held-out rows, or none came."""
+    if run["status"] != "completed" or not runs.run_config(run).auto_evaluate or not runs.has_validation(run):
         return None
     deadline = time.monotonic() + wait_seconds
     while True:

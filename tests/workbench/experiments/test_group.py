@@ -157,3 +157,32 @@ def test_the_cli_starts_a_sweep_and_shows_its_table(base, fake_launch, capsys):
     assert "cli-01" in table and "lora_r" in table and "no run has a score by exact_match yet" in table
     assert main(["experiments", "show", "nope"]) == 2
     assert "No experiment 'nope'" in capsys.readouterr().err
+
+
+def test_waiting_on_a_sweep_ends_after_the_evaluation_its_last_run_queues_when_it_completes(base, fake_launch):
+    """The worker marks a run completed, then queues its evaluation: the wait must not end in between (it once
+    printed a table without the run's score)."""
+    import threading
+    import time
+
+    from workbench.cli.experiments import follow
+
+    experiment_id = group.create_experiment("one", base.with_updates(auto_evaluate=True), SweepSpec.parse(["lora_r=8"]))
+    (run,) = group.experiment_runs(experiment_id)
+    evaluations: list[int] = []
+
+    def worker_finishing_the_run():
+        registry.finish(registry.latest(run["id"], "train")["id"], "completed")
+        time.sleep(1.0)  # the follow-up comes a moment later
+        evaluations.append(registry.create("evaluate", "Evaluate one-01", run_id=run["id"], args={}))
+        time.sleep(0.5)
+        registry.finish(evaluations[0], "completed")
+
+    finishing = threading.Thread(target=worker_finishing_the_run)
+    finishing.start()
+    try:
+        assert follow(experiment_id, poll=0.1) == 0
+        evaluation = registry.latest(run["id"], "evaluate")  # as the wait ended
+    finally:
+        finishing.join()
+    assert evaluation and evaluation["status"] == "completed"
