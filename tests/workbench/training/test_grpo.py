@@ -90,6 +90,7 @@ def test_a_grpo_run_from_an_sft_run_logs_rewards_keeps_samples_and_saves_one_ada
     assert record["config"]["objective"] == "grpo" and record["training_shape"] == "prompt-reference"
     log = capsys.readouterr().out
     assert "objective GRPO" in log and "reward " in log and "PEFT's 'ref' adapter" in log
+    assert "Sampling: transformers' generate with the KV cache." in log
 
 
 class _Crash(TrainerCallback):
@@ -131,3 +132,24 @@ def test_the_launch_check_follows_a_new_revision_of_the_dataset(workbench_home):
     repository.save_rows("notes", [{"instruction": "a", "input": "", "output": '{"k": 1}'}] * 2, base_revision=1)
     assert runs.row_problems(config) == []  # the latest revision now has JSON answers
     assert runs.row_problems(config.with_updates(dataset_revision=1))  # revision 1 still lacks them
+
+
+def test_groups_are_sampled_with_vllm_on_a_cuda_machine_that_has_it_and_the_log_says_how(monkeypatch):
+    from workbench.training.objectives import grpo
+
+    assert grpo.sampler(cuda=True, vllm_installed=True) == (
+        {"use_vllm": True, "vllm_mode": "colocate"},
+        "Sampling: vLLM on the training GPU (colocate).",
+    )
+    settings, words = grpo.sampler(cuda=True, vllm_installed=False)
+    assert settings == {} and "install vllm" in words
+    settings, words = grpo.sampler(cuda=False, vllm_installed=True)  # vLLM needs a GPU: generate() on a CPU
+    assert settings == {} and "KV cache" in words and "vllm" not in words
+    monkeypatch.setattr(grpo, "_cuda", lambda: True)
+    monkeypatch.setattr(grpo, "_vllm_installed", lambda: True)
+    config = TrainConfig(objective="grpo", dataset="words", base_model="demo")
+    trl_config = grpo.trl_config(config, {"output_dir": "unused", "use_cpu": True, "bf16": False})
+    assert trl_config.use_vllm and trl_config.vllm_mode == "colocate"
+    said: list[str] = []
+    grpo.trainer_options(config, "run", said.append)
+    assert "Sampling: vLLM on the training GPU (colocate)." in said
