@@ -13,6 +13,7 @@ from pathlib import Path
 
 from workbench import paths, store
 
+PF_KTHREAD = 0x00200000  # /proc/PID/stat flags: a kernel thread, whose command line is always empty
 _children: dict[int, subprocess.Popen] = {}  # workers this process started, reaped when they end
 
 
@@ -68,9 +69,17 @@ def process_alive(pid: int, markers: tuple[str, ...]) -> bool:
         return False
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
+            fields = stat.read().rsplit(")", 1)[1].split()
         with open(f"/proc/{pid}/cmdline", "rb") as cmd:
             cmdline = cmd.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
-    return state != "Z" and any(marker in cmdline for marker in markers)
+    state, flags = fields[0], int(fields[6])
+    if state == "Z":
+        return False
+    if not cmdline and not flags & PF_KTHREAD:
+        # Another process's worker in the middle of its exec: for a few milliseconds after Popen returned in
+        # the process that launched it (measured: 293 reads in 300), its command line is still empty. Swept as
+        # lost then, a job just launched by one CLI was queued again by a second one (two resumes at once).
+        return True
+    return any(marker in cmdline for marker in markers)

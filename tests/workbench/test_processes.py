@@ -11,6 +11,7 @@ def test_a_child_of_ours_counts_as_alive_before_its_command_line_names_it():
     # lacks the marker. Such a child must not be swept as lost (the app marked fresh runs interrupted).
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
+        _wait_for_exec(child.pid, "time.sleep")
         assert process_alive(child.pid, ("no-such-marker",)) is False  # a stranger's process: markers decide
         remember_child(child)
         assert process_alive(child.pid, ("no-such-marker",)) is True
@@ -49,3 +50,40 @@ def test_ended_workers_are_reaped_and_leave_no_zombie(tmp_path):
     assert pid in reap_finished()  # (with any other test's worker that ended meanwhile)
     assert not Path(f"/proc/{pid}").exists()  # no <defunct> left under the app
     assert pid not in reap_finished()
+
+
+def test_another_processs_worker_counts_as_alive_while_its_exec_is_under_way():
+    """Right after Popen returns in the process that launched it, a worker's command line reads empty for a few
+    milliseconds (its exec is under way): a sweep in another process (a second CLI, the app) must not take it for
+    lost. Found by two `runs resume` at once both queueing the run."""
+    for _ in range(20):
+        child = subprocess.Popen([sys.executable, "-c", "pass", "workbench.jobs.worker"])
+        try:
+            assert process_alive(child.pid, ("workbench.jobs.worker",)) is True  # not remembered: /proc decides
+        finally:
+            child.wait()
+        assert process_alive(child.pid, ("workbench.jobs.worker",)) is False  # ended and reaped
+
+
+def test_a_kernel_thread_is_never_taken_for_a_starting_worker(monkeypatch):
+    """Its command line is empty too, forever: a worker's pid reused by one is a worker gone."""
+    import builtins
+    import io
+
+    from workbench import processes
+
+    kernel_stat = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 0 0 0"
+    files = {"/proc/4242/stat": kernel_stat, "/proc/4242/cmdline": b""}
+    real_open = builtins.open
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if path in files:
+            content = files[path]
+            return io.BytesIO(content) if "b" in mode else io.StringIO(content)
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert process_alive(4242, ("workbench",)) is False
+    files["/proc/4242/stat"] = kernel_stat.replace(" 2129984 ", " 4194304 ")  # an ordinary process, exec under way
+    assert process_alive(4242, ("workbench",)) is True
+    assert processes.PF_KTHREAD & 2129984 and not processes.PF_KTHREAD & 4194304
