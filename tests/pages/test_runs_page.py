@@ -157,6 +157,23 @@ def test_an_adapter_trained_elsewhere_is_imported_from_the_page(page, demo_model
     assert any("Imported from" in m.value and "axolotl-out" in m.value for m in at.info)
 
 
+def test_grpos_reward_gets_its_mean_over_the_last_steps_beside_it():
+    import pandas as pd
+
+    from ui.train.live import with_moving_mean
+
+    rewards = [1.0, 0.0, 1.0, 0.0, 0.5]
+    frame = pd.DataFrame([{"step": s, "epoch": 0.1, "name": "reward", "value": v} for s, v in enumerate(rewards, 1)])
+    frame = pd.concat([frame, pd.DataFrame([{"step": 1, "epoch": 0.1, "name": "kl", "value": 0.2}])])
+    out = with_moving_mean(frame, "reward", 2)
+    mean = out[out["name"] == "reward, mean of 2 steps"]
+    assert list(mean["step"]) == [1, 2, 3, 4, 5]
+    assert list(mean["value"]) == [1.0, 0.5, 0.5, 0.5, 0.25]
+    assert len(out) == len(frame) + 5  # the reward and the other series kept as they were
+    one_step = frame[frame["step"] == 1]
+    assert with_moving_mean(one_step, "reward", 2) is one_step  # a single point has no trend to draw
+
+
 def test_a_grpo_run_charts_its_rewards_and_shows_the_latest_sampled_answers_as_text(page):
     import json
 
@@ -207,6 +224,7 @@ def test_a_grpo_run_charts_its_rewards_and_shows_the_latest_sampled_answers_as_t
     )
     drawn = json.dumps(json.loads(reward_chart.spec)) + "".join(str(d) for d in reward_chart.datasets)
     assert all(name in drawn for name in ("rewards/rouge_l/mean", "rewards/length/mean"))  # a line per reward
+    assert "reward, mean of 10 steps" in drawn  # the trend, one prompt's luck a step smoothed out
     assert any(m.value.startswith("**Sampled answers at step 2**") for m in at.markdown)
     table = next(d.value for d in at.dataframe if "answer" in d.value.columns)
     assert list(table["answer"]) == answers  # as text: the markup is in the cell, not rendered

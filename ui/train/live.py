@@ -204,6 +204,8 @@ def _charts(key: str, metrics: pd.DataFrame, version: int) -> None:
         specs = []
         for title, names, color in CHARTS:
             rows = metrics[metrics["name"].isin(names)]
+            if "reward" in names:
+                rows = with_moving_mean(rows, "reward", REWARD_WINDOW)
             if not rows.empty:
                 specs.append(_line(rows, title, color=color).to_dict())
         cache[key] = (version, specs)
@@ -211,6 +213,24 @@ def _charts(key: str, metrics: pd.DataFrame, version: int) -> None:
     for start in range(0, len(specs), 2):
         for column, spec in zip(st.columns(2), specs[start : start + 2], strict=False):
             column.vega_lite_chart(spec=spec, width="stretch")
+
+
+# GRPO's reward at a step is one batch of prompts' (on a CPU, one prompt's): it follows which prompt came up more
+# than what the adapter learnt (bench/README.md: two learning rates logged the same 0.325 at the same steps), so
+# the chart adds its mean over the last steps, the line to read for a trend.
+REWARD_WINDOW = 10
+
+
+def with_moving_mean(frame: pd.DataFrame, name: str, window: int) -> pd.DataFrame:
+    """`frame` plus the `name` series' mean over its last `window` steps, as the series "<name>, mean of <window>
+    steps" (from the first step on, over the steps there are)."""
+    series = frame[frame["name"] == name].sort_values("step")
+    if len(series) < 2:
+        return frame
+    mean = series.assign(
+        name=f"{name}, mean of {window} steps", value=series["value"].rolling(window, min_periods=1).mean()
+    )
+    return pd.concat([frame, mean], ignore_index=True)
 
 
 MAX_POINTS = 1000  # per curve: a chart of a 20,000-step run stays light (and under Altair's 5,000-row limit)
