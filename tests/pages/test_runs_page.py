@@ -225,9 +225,15 @@ def test_a_grpo_run_charts_its_rewards_and_shows_the_latest_sampled_answers_as_t
     drawn = json.dumps(json.loads(reward_chart.spec)) + "".join(str(d) for d in reward_chart.datasets)
     assert all(name in drawn for name in ("rewards/rouge_l/mean", "rewards/length/mean"))  # a line per reward
     assert "reward, mean of 10 steps" in drawn  # the trend, one prompt's luck a step smoothed out
+    encoding = json.loads(reward_chart.spec)["encoding"]
+    assert encoding["color"]["legend"]["orient"] == "bottom" and encoding["color"]["legend"]["labelLimit"] == 0
+    assert encoding["y"]["axis"]["format"] == "~g"  # a flat line's tick reads 0.25, not 0.250000
     assert any(m.value.startswith("**Sampled answers at step 2**") for m in at.markdown)
     table = next(d.value for d in at.dataframe if "answer" in d.value.columns)
     assert list(table["answer"]) == answers  # as text: the markup is in the cell, not rendered
+    frame = next(d for d in at.dataframe if "answer" in d.value.columns)
+    widths = json.loads(frame.proto.columns)
+    assert widths["prompt"]["width"] == widths["answer"]["width"] == "medium"  # the rewards stay in view
     assert list(table["group"]) == [1, 1, 2, 2] and list(table.columns[-2:]) == ["ROUGE-L", "length limit"]
     assert not any("<b>a</b>" in m.value for m in at.markdown)
     # every group scored alike lately: the page says GRPO learns nothing from that, and what to try

@@ -104,7 +104,9 @@ def samples_table(run_name: str) -> None:
         }
         for sample in samples["samples"]
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # The text columns kept narrow (a cell shows it whole on hover): the rewards stay in view without scrolling.
+    narrow = {name: st.column_config.TextColumn(width="medium") for name in ("prompt", "answer")}
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=narrow)
 
 
 def cache_key(run: dict) -> str:
@@ -256,12 +258,15 @@ def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Char
         .encode(
             # Steps are whole: without a minimum step, a 5-step run gets ticks at 0.5, 1.5, ...
             x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            tooltip=["step", "epoch", "name", alt.Tooltip("value:Q", format=".4g")],
+            # "~g": a flat line's one tick reads 0.25, not 0.250000
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format="~g")),
+            tooltip=["step", alt.Tooltip("epoch:Q", format=".2f"), "name", alt.Tooltip("value:Q", format=".4g")],
         )
     )
     if color:
-        chart = chart.encode(color=alt.Color(f"{color}:N", title=None))
+        # Below the plot, whole: long series names (rewards/exact_match/mean) no longer squeeze it or get cut.
+        legend = alt.Legend(orient="bottom", direction="vertical", labelLimit=0)
+        chart = chart.encode(color=alt.Color(f"{color}:N", title=None, legend=legend))
     return chart.properties(height=220)
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from workbench.models.loading import ModelLoadError, is_local, resolve_base
 from workbench.models.presets import ModelShape, preset_for
 from workbench.system import DeviceInfo
-from workbench.training.config import TrainConfig, cpu_preset
+from workbench.training.config import TrainConfig, cpu_preset, with_objective
 from workbench.training.objectives import objective_for
 
 __all__ = ["MemoryEstimate", "ModelShape", "estimate_memory", "model_shape_for", "recommend", "trainable_params"]
@@ -134,7 +134,10 @@ def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str
                 f"No GPU: QLoRA needs a CUDA GPU, so training runs as LoRA on the CPU in about {_gb(total)} GB "
                 "of RAM; use the CPU preset."
             )
-        if config == cpu_preset(config):
+        preset = cpu_preset(config)
+        if config.objective != "sft":  # the objective's own batch and learning rate on top of the preset
+            preset = with_objective(preset, config.objective, preset)
+        if config == preset:
             return f"No GPU: training runs on the CPU with the CPU preset, in about {_gb(total)} GB of RAM."
         return f"No GPU: training runs on the CPU in about {_gb(total)} GB of RAM; use the CPU preset."
     total = _estimate(config, shape, cuda=True)[0]

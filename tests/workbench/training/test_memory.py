@@ -180,6 +180,14 @@ def test_recommendation_on_cpu():
     other = recommend(seed_recipe(), TINYLLAMA, CPU)  # the GPU recipe on a CPU: only then the advice
     assert re.fullmatch(r"No GPU: training runs on the CPU in about [\d.]+ GB of RAM; use the CPU preset\.", other)
     assert "QLoRA needs a CUDA GPU" in recommend(seed_recipe(method="qlora"), TINYLLAMA, CPU)
+    # GRPO (or DPO) on the preset keeps its own batch and learning rate: no advice to "use the CPU preset" then
+    from workbench.training.config import with_objective
+
+    for objective in ("grpo", "dpo"):
+        preset = cpu_preset(seed_recipe())
+        on_preset = recommend(with_objective(preset, objective, preset), TINYLLAMA, CPU)
+        assert "with the CPU preset" in on_preset and "use the CPU preset" not in on_preset
+    assert "use the CPU preset" in recommend(with_objective(seed_recipe(), "grpo", seed_recipe()), TINYLLAMA, CPU)
     # On the CPU the weights are fp32 whatever the precision setting says.
     cpu = estimate_memory(seed_recipe(), TINYLLAMA, CPU)
     assert cpu.breakdown["base weights"] == pytest.approx(TINYLLAMA.parameters * 4 / 1e9, abs=0.001)
