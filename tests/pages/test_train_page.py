@@ -306,6 +306,10 @@ def test_grpo_goes_on_from_the_newest_sft_run_of_the_dataset_with_rewards_picked
     assert at.number_input(key="tc_num_generations").value == 4
     said = " ".join([c.value for c in at.caption] + [i.value for i in at.info] + [m.value for m in at.markdown])
     assert "with the CPU preset" in said and "use the CPU preset" not in said  # GRPO's own batch and rate on it
+    # memory counted on the dataset's longest prompt and the sampled answer, not on max_length
+    assert any(
+        c.value.startswith("Sequences of up to") and "up to 256 sampled tokens" in c.value for c in at.caption
+    ), [c.value for c in at.caption]
 
     # words has plain-text answers: the JSON rewards are refused with what to use, before launch
     assert any("no reference answer of dataset 'words' is JSON" in e.value for e in at.error)

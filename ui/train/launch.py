@@ -18,7 +18,7 @@ from workbench.training.config import ConfigError, TrainConfig
 from workbench.training.data import length_check
 from workbench.training.distributed import Placement
 from workbench.training.export import config_from_yaml, config_to_yaml, to_axolotl_yaml
-from workbench.training.memory import estimate_memory, model_shape_for, recommend
+from workbench.training.memory import estimate_memory, model_shape_for, recommend, sampled_sequence_tokens
 
 
 def config_problems(config: TrainConfig) -> list[str]:
@@ -35,12 +35,18 @@ def memory_panel(config: TrainConfig, device: DeviceInfo) -> None:
     except Exception as exc:  # an unreachable hub id: say so, the rest of the page still works
         st.caption(f":material/memory: No memory estimate: {exc}")
         return
-    estimate = estimate_memory(config, shape, device)
-    text = recommend(config, shape, device)
+    sequence = _sampled_sequence(config)
+    estimate = estimate_memory(config, shape, device, sequence)
+    text = recommend(config, shape, device, sequence)
     (st.warning if estimate.fits is False else st.info)(text, icon=":material/memory:")
     with st.expander(
         f"Memory estimate: about {estimate.total_gb:.1f} GB ({estimate.trainable_params:,} trainable parameters)"
     ):
+        if sequence:
+            st.caption(
+                f"Sequences of up to {sequence:,} tokens: the longest prompt of the dataset and up to "
+                f"{config.max_completion_length} sampled tokens."
+            )
         st.dataframe(
             pd.DataFrame([{"part": k, "GB": round(v, 2)} for k, v in estimate.breakdown.items()]), hide_index=True
         )
@@ -104,8 +110,9 @@ def _length_check(_config: TrainConfig, key: tuple) -> LengthCheck:
     return length_check(_config)
 
 
-def length_notice(config: TrainConfig) -> None:
-    """Rows longer than max_length, said before launch: how many will be cut or dropped, and the fix."""
+def _checked_lengths(config: TrainConfig) -> LengthCheck | None:
+    """The dataset revision's rows counted in the base's tokens (cached), or None where they cannot be (the launch
+    itself says what is wrong with the dataset or the base)."""
     try:
         revision = repository.get_revision(config.dataset, config.dataset_revision)
         key = (
@@ -116,9 +123,27 @@ def length_notice(config: TrainConfig) -> None:
             config.train_on_inputs,
             config.packing,
         )
-        check = _length_check(config, key)
-    except (WorkbenchError, ValueError):
-        return  # the launch itself says what is wrong with the dataset or the base
+        return _length_check(config, key)
+    except (WorkbenchError, ValueError, OSError):
+        return None
+
+
+def _sampled_sequence(config: TrainConfig) -> int | None:
+    """GRPO's longest sequence from the dataset's real prompts (memory.sampled_sequence_tokens), where counted."""
+    if config.objective != "grpo":
+        return None
+    check = _checked_lengths(config)
+    if check is None:
+        return None
+    prompts = check.prompt_tokens if any(check.prompt_tokens) else check.tokens  # zeroed with train_on_inputs
+    return sampled_sequence_tokens(config, prompts)
+
+
+def length_notice(config: TrainConfig) -> None:
+    """Rows longer than max_length, said before launch: how many will be cut or dropped, and the fix."""
+    check = _checked_lengths(config)
+    if check is None:
+        return
     if check.context is not None and config.max_length > check.context:
         st.warning(
             f"max_length {config.max_length:,} is more than {config.base_model} reads ({check.context:,} tokens): "

@@ -108,27 +108,30 @@ def trainable_params(config: TrainConfig, shape: ModelShape) -> int:
     return per_layer * shape.num_layers
 
 
-def estimate_memory(config: TrainConfig, model_shape: ModelShape, device: DeviceInfo | None = None) -> MemoryEstimate:
+def estimate_memory(
+    config: TrainConfig, model_shape: ModelShape, device: DeviceInfo | None = None, sequence_tokens: int | None = None
+) -> MemoryEstimate:
     """The memory `config` needs to train a base of `model_shape`, per GPU (DDP copies the model to each).
 
     Without `device` the run is assumed to be on a GPU ('auto' precision: 16-bit) and `fits` is None.
-    With a CPU device the estimate is for the CPU (fp32, no CUDA context) in RAM.
+    With a CPU device the estimate is for the CPU (fp32, no CUDA context) in RAM. `sequence_tokens`: the
+    longest sequence the run really puts through (sampled_sequence_tokens), where known; else max_length.
     """
     cuda = device is None or device.kind == "cuda"
-    total, breakdown, trainable = _estimate(config, model_shape, cuda)
+    total, breakdown, trainable = _estimate(config, model_shape, cuda, sequence_tokens)
     capacity = device.total_gb if device is not None and device.kind == "cuda" else None
     fits = None if capacity is None else total <= capacity
     if device is not None:
-        text = recommend(config, model_shape, device)
+        text = recommend(config, model_shape, device, sequence_tokens)
     else:
         text = f"{_method(config)}: about {_gb(total)} GB of GPU memory."
     return MemoryEstimate(round(total, 2), breakdown, trainable, capacity, fits, text)
 
 
-def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str:
+def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo, sequence_tokens: int | None = None) -> str:
     """One plain sentence: does `config` fit this device, and if not, what to change."""
     if device.kind != "cuda":
-        total = _estimate(config.with_updates(method="lora"), shape, cuda=False)[0]
+        total = _estimate(config.with_updates(method="lora"), shape, False, sequence_tokens)[0]
         if config.method == "qlora":
             return (
                 f"No GPU: QLoRA needs a CUDA GPU, so training runs as LoRA on the CPU in about {_gb(total)} GB "
@@ -140,7 +143,7 @@ def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str
         if config == preset:
             return f"No GPU: training runs on the CPU with the CPU preset, in about {_gb(total)} GB of RAM."
         return f"No GPU: training runs on the CPU in about {_gb(total)} GB of RAM; use the CPU preset."
-    total = _estimate(config, shape, cuda=True)[0]
+    total = _estimate(config, shape, True, sequence_tokens)[0]
     method = _method(config)
     capacity = device.total_gb
     if capacity is None:
@@ -154,15 +157,15 @@ def recommend(config: TrainConfig, shape: ModelShape, device: DeviceInfo) -> str
         return f"{text}."
     return (
         f"{method} needs about {_gb(total)} GB but your GPU has {_gb(capacity)} GB: "
-        f"{_remedies(config, shape, capacity)}."
+        f"{_remedies(config, shape, capacity, sequence_tokens)}."
     )
 
 
-def _remedies(config: TrainConfig, shape: ModelShape, capacity: float) -> str:
+def _remedies(config: TrainConfig, shape: ModelShape, capacity: float, sequence_tokens: int | None = None) -> str:
     """What to change so that the run fits, most effective first, each with its estimate when it fits."""
 
     def gb(c: TrainConfig) -> float:
-        return _estimate(c, shape, cuda=True)[0]
+        return _estimate(c, shape, True, sequence_tokens)[0]
 
     options = []
     if config.method == "lora":
@@ -200,11 +203,15 @@ def _gb(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
-def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float, dict[str, float], int]:
+def _estimate(
+    config: TrainConfig, shape: ModelShape, cuda: bool, sequence_tokens: int | None = None
+) -> tuple[float, dict[str, float], int]:
     h, layers, vocab = shape.hidden_size, shape.num_layers, shape.vocab_size
     objective = objective_for(config)
-    # padded or packed to max_length: worst case; DPO/ORPO put chosen and rejected through, KTO its KL pairing
-    tokens = config.per_device_batch_size * config.max_length * objective.extra_sequences
+    # padded or packed to max_length: worst case (unless the real longest is known); DPO/ORPO put chosen and
+    # rejected through, KTO its KL pairing
+    length = sequence_tokens or config.max_length
+    tokens = config.per_device_batch_size * length * objective.extra_sequences
     # On a CPU the weights stay fp32 (bf16 autocast only casts the matmuls): counted as fp32, the safe side.
     # On a GPU 'auto' is bf16 or fp16.
     precision = "fp32" if not cuda or config.precision == "fp32" else "bf16"
@@ -247,7 +254,7 @@ def _estimate(config: TrainConfig, shape: ModelShape, cuda: bool) -> tuple[float
     logits = tokens * vocab * LOGIT_BYTES
     # The reference's forward passes (DPO, KTO) keep nothing for backward: one layer's activations at a time
     # and their logits, the base's own weights reused (the adapter switched off, or PEFT's 'ref' copy).
-    reference_tokens = config.per_device_batch_size * config.max_length * objective.reference_passes
+    reference_tokens = config.per_device_batch_size * length * objective.reference_passes
     reference = reference_tokens * (per_layer_bytes + vocab * LOGIT_BYTES)
 
     parts = {
@@ -409,3 +416,13 @@ def _cached_hub_file(repo_id: str, filename: str) -> str | None:
     except Exception:  # an id that is not a valid repo id, a missing or odd cache
         return None
     return found if isinstance(found, str) else None
+
+
+def sampled_sequence_tokens(config: TrainConfig, prompt_tokens: list[int]) -> int | None:
+    """For GRPO, the longest sequence a step puts through: the longest prompt (TRL does not cut prompts) and up
+    to max_completion_length sampled tokens; None for the other objectives (their rows are cut at max_length).
+    Counting max_length instead estimated 11.1 GB for SmolLM2-135M on the Spanish tickets (batch 4) where the
+    measured peak was 3.6 GB (2026-12-07)."""
+    if config.objective != "grpo" or not prompt_tokens:
+        return None
+    return max(prompt_tokens) + config.max_completion_length
