@@ -133,10 +133,7 @@ def _sampled_sequence(config: TrainConfig) -> int | None:
     if config.objective != "grpo":
         return None
     check = _checked_lengths(config)
-    if check is None:
-        return None
-    prompts = check.prompt_tokens if any(check.prompt_tokens) else check.tokens  # zeroed with train_on_inputs
-    return sampled_sequence_tokens(config, prompts)
+    return None if check is None else sampled_sequence_tokens(config, check)
 
 
 def length_notice(config: TrainConfig) -> None:

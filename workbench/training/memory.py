@@ -33,6 +33,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.data.stats import LengthCheck
 from workbench.models.loading import ModelLoadError, is_local, resolve_base
 from workbench.models.presets import ModelShape, preset_for
 from workbench.system import DeviceInfo
@@ -418,11 +419,13 @@ def _cached_hub_file(repo_id: str, filename: str) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def sampled_sequence_tokens(config: TrainConfig, prompt_tokens: list[int]) -> int | None:
-    """For GRPO, the longest sequence a step puts through: the longest prompt (TRL does not cut prompts) and up
-    to max_completion_length sampled tokens; None for the other objectives (their rows are cut at max_length).
-    Counting max_length instead estimated 11.1 GB for SmolLM2-135M on the Spanish tickets (batch 4) where the
-    measured peak was 3.6 GB (2026-12-07)."""
-    if config.objective != "grpo" or not prompt_tokens:
+def sampled_sequence_tokens(config: TrainConfig, lengths: LengthCheck) -> int | None:
+    """For GRPO, the longest sequence a step puts through: the longest prompt of the dataset (TRL does not cut
+    prompts) and up to max_completion_length sampled tokens; None for the other objectives (their rows are cut at
+    max_length). Counting max_length instead estimated 11.1 GB for SmolLM2-135M on the Spanish tickets (batch 4)
+    where the measured peak was 3.6 GB (2026-12-07)."""
+    # With train_on_inputs or packing the check counts no prompt apart (all zero): the whole rows bound them.
+    prompts = lengths.prompt_tokens if any(lengths.prompt_tokens) else lengths.tokens
+    if config.objective != "grpo" or not prompts:
         return None
-    return max(prompt_tokens) + config.max_completion_length
+    return max(prompts) + config.max_completion_length

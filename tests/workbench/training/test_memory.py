@@ -209,12 +209,16 @@ def test_preference_objectives_count_both_answers_and_the_reference_passes():
 def test_grpo_is_estimated_on_its_longest_prompt_and_sampled_answer_not_on_max_length():
     """Counting max_length (1024) per sequence estimated 11.1 GB for SmolLM2-135M on the Spanish tickets at batch
     4 where the peak measured 3.6 GB (5.2 GB estimated now); at batch 8, 5.9 GB measured, 9.2 estimated."""
+    from workbench.data.stats import LengthCheck
     from workbench.training.memory import sampled_sequence_tokens
 
     grpo = cpu_preset(TrainConfig(objective="grpo", max_length=1024, max_completion_length=256))
-    assert sampled_sequence_tokens(grpo, [120, 160, 90]) == 160 + 256
-    assert sampled_sequence_tokens(grpo, []) is None
-    assert sampled_sequence_tokens(cpu_preset(TrainConfig()), [160]) is None  # SFT rows are cut at max_length
+    counted = LengthCheck(max_length=1024, tokens=[150, 200, 120], prompt_tokens=[120, 160, 90])
+    assert sampled_sequence_tokens(grpo, counted) == 160 + 256
+    assert sampled_sequence_tokens(grpo, LengthCheck(max_length=1024, tokens=[], prompt_tokens=[])) is None
+    whole_rows = LengthCheck(max_length=1024, tokens=[150, 200, 120], prompt_tokens=[0, 0, 0])  # train_on_inputs
+    assert sampled_sequence_tokens(grpo, whole_rows) == 200 + 256
+    assert sampled_sequence_tokens(cpu_preset(TrainConfig()), counted) is None  # SFT rows are cut at max_length
     worst = estimate_memory(grpo, TINYLLAMA, CPU)
     real = estimate_memory(grpo, TINYLLAMA, CPU, sequence_tokens=416)
     assert real.breakdown["activations"] == pytest.approx(worst.breakdown["activations"] * 416 / 1024, rel=0.01)

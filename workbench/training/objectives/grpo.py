@@ -58,7 +58,7 @@ def trl_config(config: TrainConfig, common: dict):
         beta=config.beta,
         loss_type="dapo" if config.loss_type == "auto" else config.loss_type,  # TRL's default
         reward_weights=list(weights),
-        **sampler(_cuda(), _vllm_installed())[0],
+        **_sampling()[0],
     )
 
 
@@ -70,6 +70,10 @@ def sampler(cuda: bool, vllm_installed: bool) -> tuple[dict, str]:
     if cuda:
         return {}, "Sampling: transformers' generate with the KV cache (install vllm for faster sampling on a GPU)."
     return {}, "Sampling: transformers' generate with the KV cache."
+
+
+def _sampling() -> tuple[dict, str]:
+    return sampler(_cuda(), _vllm_installed())
 
 
 def _cuda() -> bool:
@@ -93,7 +97,7 @@ def trainer_class() -> type:
 def trainer_options(config: TrainConfig, run_name: str, say) -> dict:
     settings = rewards.RewardSettings(pattern=config.reward_pattern, max_chars=config.reward_max_chars)
     functions, _ = rewards.reward_functions(config.rewards, settings, say)
-    say(sampler(_cuda(), _vllm_installed())[1])
+    say(_sampling()[1])
     return {"reward_funcs": functions, "run_name": run_name}
 
 
