@@ -126,3 +126,33 @@ def turn_off_auto_evaluate(page) -> None:
         page.get_by_text("Auto evaluate").click()
         page.wait_for_timeout(1500)
     expect(auto_evaluate).not_to_be_checked()
+
+
+_PAGE_STATE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return [app && app.getAttribute("data-test-script-state"),
+            document.querySelectorAll('[data-stale="true"]').length,
+            document.body.innerText];
+}"""
+
+
+def settled(page, quiet_ms: int = 400, timeout_s: float = 30.0):
+    """The page once Streamlit's reruns are over and nothing has changed for `quiet_ms`.
+
+    One look is not enough: between a run and the rerun it asks for, the app reads "notRunning" with no stale
+    elements, and an element that moved can show twice for a few milliseconds after (seen on a loaded
+    machine: "Unsaved changes" twice, 10 ms). For pages that do not redraw by themselves (no live fragments).
+    """
+    page.wait_for_timeout(100)  # the click's rerun may not have reached the server yet
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while True:
+        state = page.evaluate(_PAGE_STATE)
+        now = time.monotonic()
+        if state != last or state[0] != "notRunning" or state[1]:
+            last, since = state, now
+        elif now - since >= quiet_ms / 1000:
+            return page
+        if now > deadline:
+            raise AssertionError(f"the app did not settle in {timeout_s:.0f} s: script {state[0]}, {state[1]} stale")
+        page.wait_for_timeout(25)

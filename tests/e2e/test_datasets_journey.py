@@ -3,28 +3,21 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import settled
 from workbench.data import repository
 
 pytestmark = pytest.mark.e2e
 
 
-def _settled(page):
-    """The page once Streamlit has finished its rerun: stale elements of the previous run are gone."""
-    page.wait_for_timeout(200)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)
-    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=30_000)
-    return page
-
-
 def _add_row(page, line: int, instruction: str, output: str) -> None:
     page.get_by_role("button", name="Add row").click()
-    _settled(page)
+    settled(page)
     expect(page.get_by_label("Row (line in the file)")).to_have_value(str(line))
     expect(page.get_by_label("Instruction")).to_have_value("")
     page.get_by_label("Instruction").fill(instruction)
     page.get_by_label("Output (the answer to learn)").fill(output)
     page.get_by_role("button", name="Apply changes").click()
-    _settled(page)
+    settled(page)
     expect(page.get_by_text(f"Valid: {line} rows, no problems.")).to_be_visible()
 
 
@@ -33,17 +26,17 @@ def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
     page.goto(f"{app_url}/datasets")
     expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
     page.get_by_role("button", name="New dataset").click()  # a visible action, not only an entry of the list
-    _settled(page)
+    settled(page)
     page.get_by_label("Name").fill("support-faq")
     page.get_by_role("button", name="Create dataset").click()
-    _settled(page)
+    settled(page)
     expect(page.get_by_text("alpaca rows · revision 1")).to_be_visible()
 
     _add_row(page, 1, "¿Cuál es el horario?", "De 9 a 17 h, de lunes a viernes.")
     expect(page.get_by_text("Unsaved changes since revision 1")).to_be_visible()
     _add_row(page, 2, "¿Hacéis envíos a Canarias?", "Sí, en 3 a 5 días laborables.")
     page.get_by_role("button", name="Save", exact=False).click()
-    _settled(page)
+    settled(page)
     expect(page.get_by_text("Saved as revision 2")).to_be_visible()
 
     page.get_by_role("radio", name="Statistics").click()
