@@ -14,6 +14,7 @@ from workbench.training.config import TrainConfig
 from workbench.training.worker import run_training
 
 pytestmark = pytest.mark.e2e
+STEPS = 300
 
 WORDS = ("uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho")
 
@@ -55,7 +56,8 @@ def test_grpo_with_field_f1_from_the_sft_run_shows_rewards_and_samples_live(json
     expect(rewards.get_by_text("valid JSON")).to_have_count(0)
     expect(page.get_by_role("spinbutton", name="Weight of field F1")).to_be_visible()
 
-    _fill(page, "Max steps", "60")
+    # 300 steps: the demo model runs 60 in ~5 s, under the 2 s refresh of a page that a loaded machine renders late
+    _fill(page, "Max steps", str(STEPS))
     _fill(page, "Longest answer (tokens)", "12")
     page.get_by_text("Advanced settings").click()
     turn_off_auto_evaluate(page)
@@ -66,6 +68,7 @@ def test_grpo_with_field_f1_from_the_sft_run_shows_rewards_and_samples_live(json
     header = page.get_by_text(re.compile(r"Sampled answers at step \d+"))
     expect(header).to_be_visible(timeout=120_000)
     first = header.inner_text()
+    assert first != f"Sampled answers at step {STEPS}", "the live view first showed the run's samples once it had ended"
     expect(page.get_by_text(re.compile(r"Sampled answers at step \d+"))).not_to_have_text(first, timeout=120_000)
     expect(page.get_by_text("— completed")).to_be_visible(timeout=180_000)
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
@@ -74,5 +77,5 @@ def test_grpo_with_field_f1_from_the_sft_run_shows_rewards_and_samples_live(json
     run = runs.list_runs()[0]
     config = runs.run_config(run)
     assert (config.objective, config.start_from, config.rewards) == ("grpo", "json-sft", "field_f1:1")
-    assert len(runs.run_metrics(run["id"], ("rewards/field_f1/mean",))) == 60
+    assert len(runs.run_metrics(run["id"], ("rewards/field_f1/mean",))) == STEPS
     assert run["status"] == "completed"
