@@ -36,9 +36,23 @@ def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
     expect(chart).to_be_visible(timeout=60_000)
     expect(page.get_by_text("— completed")).to_be_visible(timeout=180_000)
     expect(page.get_by_text("Adapter saved in")).to_be_visible()
+    _charts_are_readable(page)
 
     run = runs.list_runs()[0]
     assert run["status"] == "completed"
     losses = [m["value"] for m in runs.run_metrics(run["id"], ("loss",))]
     assert len(losses) >= 10 and min(losses[-3:]) < losses[0]
     assert runs.run_config(run).auto_evaluate is False and eval_results.latest_job(run["id"]) is None
+
+
+def _charts_are_readable(page) -> None:
+    """Each chart keeps its plot (a legend once squeezed the loss into a 10 px strip: the chart was 220 px in all)
+    and its ticks read as numbers (6,000 tokens/s once read 6e+3)."""
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts.first).to_be_visible()
+    drawn = charts.locator("svg.marks")  # Vega's drawing (the toolbar has icons of its own)
+    assert drawn.count() >= 3  # loss, learning rate, tokens per second at least
+    for svg in drawn.all():
+        labels = svg.locator("text").all_text_contents()
+        assert svg.bounding_box()["height"] >= 280, (labels, svg.bounding_box())
+        assert not [text for text in labels if re.search(r"\de[+-]\d", text)], labels

@@ -112,8 +112,11 @@ def test_integer_settings_are_plotted_at_their_values_and_the_learning_rate_on_a
     import pandas as pd
 
     from ui.experiments.view import _against
+    from ui.train.live import TICK_LABEL
 
     frame = pd.DataFrame({"run": ["a", "b"], "seed": [1, 2], "learning_rate": [1e-3, 2e-3], "exact_match": [0.7, 0.6]})
-    assert _against(frame, "seed", "exact_match").to_dict()["encoding"]["x"]["type"] == "ordinal"
+    by_seed = _against(frame, "seed", "exact_match").to_dict()["encoding"]
+    assert by_seed["x"]["type"] == "ordinal" and by_seed["x"]["axis"]["labelAngle"] == 0  # upright: 8 read ∞ turned
+    assert by_seed["y"]["axis"]["labelExpr"] == TICK_LABEL  # 0, not 0.000000
     by_rate = _against(frame, "learning_rate", "exact_match").to_dict()["encoding"]["x"]
     assert by_rate["type"] == "quantitative" and by_rate["scale"]["type"] == "log"

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.links import page_link
-from ui.train.live import overlay_chart
+from ui.train.live import TICK_LABEL, overlay_chart
 from workbench.errors import WorkbenchError
 from workbench.experiments import group, ranking
 from workbench.experiments.sweep import SweepError, SweepSpec
@@ -123,13 +123,18 @@ def _against(frame: pd.DataFrame, key: str, metric: str) -> alt.Chart:
     numeric = pd.api.types.is_numeric_dtype(frame[key])
     scale = alt.Scale(type="log") if key == "learning_rate" else alt.Scale(zero=False)
     if numeric and key != "learning_rate" and (frame[key].dropna() % 1 == 0).all():
-        x = alt.X(f"{key}:O")  # seeds, ranks, epochs: the values swept, not fractional ticks between them
+        # seeds, ranks, epochs: the values swept, not fractional ticks between them; upright (turned, 8 read ∞)
+        x = alt.X(f"{key}:O", axis=alt.Axis(labelAngle=0))
     else:
         x = alt.X(f"{key}:Q", scale=scale) if numeric else alt.X(f"{key}:N")
     return (
         alt.Chart(frame, title=f"{metric.replace('_', ' ')} against {key}")
         .mark_circle(size=90)
-        .encode(x=x, y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)), tooltip=["run", key, metric])
+        .encode(
+            x=x,
+            y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False), axis=alt.Axis(labelExpr=TICK_LABEL)),
+            tooltip=["run", key, metric],
+        )
         .properties(height=220)
     )
 

@@ -250,6 +250,12 @@ def thinned(frame: pd.DataFrame, series: str | None) -> pd.DataFrame:
     return pd.concat(kept) if kept else frame
 
 
+# A tick's label as written, not rounded to the tick step's precision: "~g" gave 6e+3 for 6,000 tokens/s, and
+# Vega's own format gave a flat line's one tick as 0.250000.
+LEGEND_PAIR_CHARS = 20  # names up to this long sit two a row above a half-page chart
+TICK_LABEL = "abs(datum.value) >= 1000 ? format(datum.value, ',.0f') : format(datum.value, '.4~g')"
+
+
 def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Chart:
     frame = thinned(frame, color or ("name" if "name" in frame else None))
     chart = (
@@ -259,15 +265,20 @@ def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Char
             # Steps are whole: without a minimum step, a 5-step run gets ticks at 0.5, 1.5, ...
             x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
             # "~g": a flat line's one tick reads 0.25, not 0.250000
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format="~g")),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(labelExpr=TICK_LABEL)),
             tooltip=["step", alt.Tooltip("epoch:Q", format=".2f"), "name", alt.Tooltip("value:Q", format=".4g")],
         )
     )
     if color:
-        # Below the plot, whole: long series names (rewards/exact_match/mean) no longer squeeze it or get cut.
-        legend = alt.Legend(orient="bottom", direction="vertical", labelLimit=0)
+        # Above the plot, whole, two short names a row: long series names (rewards/exact_match/mean) neither squeeze the
+        # plot's width (beside it) nor its height (below it, the legend took most of the chart's fixed height).
+        names = frame[color].astype(str).unique()
+        columns = 2 if max(map(len, names), default=0) <= LEGEND_PAIR_CHARS else 1
+        legend = alt.Legend(orient="top", direction="horizontal", columns=columns, labelLimit=0)
         chart = chart.encode(color=alt.Color(f"{color}:N", title=None, legend=legend))
-    return chart.properties(height=220)
+    # The plot is 220 px high with the legend and axes added around it; "fit" (Streamlit's) squeezed the plot
+    # into 220 px with them, down to a 10 px strip under a legend of two.
+    return chart.properties(height=220, autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def overlay_chart(run_ids: list[int], metric: str = "loss") -> alt.Chart | None:
