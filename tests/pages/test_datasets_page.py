@@ -116,6 +116,34 @@ def test_import_proposes_a_held_out_split_the_user_can_change(page):
     assert repository.get_revision("all-train", 1).split is None
 
 
+def test_importing_under_an_existing_name_waits_for_replace_or_append_and_says_which(page):
+    held = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(3)]
+    repository.create_dataset("faq", "alpaca", held)
+    data = "".join(json.dumps({"instruction": f"n{i}", "output": f"b{i}"}) + "\n" for i in range(2))
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("faq.jsonl", data.encode(), "application/jsonl").run()
+    assert not at.exception
+    assert at.radio(key="imp_mode").label == "A dataset named 'faq' exists (3 rows)"
+    assert at.radio(key="imp_mode").value is None  # no default: one click never replaces its rows
+    assert at.button(key="imp_go").disabled and at.button(key="imp_go").label == "Import 2 rows"
+    assert any("replace its rows or join them" in c.value for c in at.caption)
+
+    at.radio(key="imp_mode").set_value("Append to its rows").run()
+    assert at.button(key="imp_go").label == "Append 2 rows to 'faq'" and not at.button(key="imp_go").disabled
+    at.radio(key="imp_mode").set_value("Replace its rows").run()
+    assert at.button(key="imp_go").label == "Replace the rows of 'faq' with 2 rows"
+    at.button(key="imp_go").click().run()
+    assert not at.exception
+    assert [r["instruction"] for r in repository.load_rows("faq")] == ["n0", "n1"]
+    assert repository.get_dataset("faq").latest.n == 2  # the 3 rows stay in revision 1
+
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("faq.jsonl", data.encode(), "application/jsonl").run()
+    at.radio(key="imp_mode").set_value("Append to its rows").run()
+    at.button(key="imp_go").click().run()
+    assert [r["instruction"] for r in repository.load_rows("faq")] == ["n0", "n1", "n0", "n1"]
+
+
 def test_import_lets_the_user_fix_a_bad_line_in_place(page):
     data = json.dumps({"instruction": "q1", "output": "a1"}) + '\n{"instruction": "q2", "output": }\n'
     at = _goto(page(PAGE), IMPORT)

@@ -211,15 +211,13 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
     st.divider()
     names = repository.dataset_names()
     name = st.text_input("Dataset name", value=Path(result.file).stem.replace(" ", "-"), key="imp_name")
-    mode = "new"
+    mode: str | None = "new"
     if name in names:
-        mode = st.radio(
-            f"{name!r} exists", ["Replace its rows (new revision)", "Append to its rows (new revision)"], key="imp_mode"
-        )
+        mode = _existing_mode(name)
     holdout = _holdout_choice(len(rows))
     skipped = len(result.bad_rows)
-    label = f"Import {len(rows)} rows" + (f" (skip {skipped} bad)" if skipped else "")
-    if st.button(label, type="primary", key="imp_go", disabled=not rows):
+    label = _import_label(name, mode, len(rows)) + (f" (skip {skipped} bad)" if skipped else "")
+    if st.button(label, type="primary", key="imp_go", disabled=not rows or mode is None) and mode is not None:
         try:
             revision = _store(name, mode, result, rows)
             if holdout:
@@ -232,6 +230,33 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
         st.session_state["ds_goto"] = name
         forget_draft(name)
         st.rerun()
+
+
+REPLACE, APPEND = "Replace its rows", "Append to its rows"
+
+
+def _existing_mode(name: str) -> str | None:
+    """Replace or append, chosen by the user: no default, so that typing an existing name never replaces its rows
+    in one click. None until chosen."""
+    held = repository.get_dataset(name).latest.rows
+    mode = st.radio(
+        f"A dataset named {name!r} exists ({held} rows)",
+        [REPLACE, APPEND],
+        index=None,
+        key="imp_mode",
+        help="Either way its rows now stay in its history as a revision (History tab → Restore).",
+    )
+    if mode is None:
+        st.caption("Choose whether these rows replace its rows or join them, or type another name.")
+    return mode
+
+
+def _import_label(name: str, mode: str | None, n_rows: int) -> str:
+    if mode == REPLACE:
+        return f"Replace the rows of {name!r} with {n_rows} rows"
+    if mode == APPEND:
+        return f"Append {n_rows} rows to {name!r}"
+    return f"Import {n_rows} rows"
 
 
 def _holdout_choice(n_rows: int) -> int:
@@ -264,6 +289,6 @@ def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict])
             f"{name!r} holds {info.format} rows and this file gives "
             f"{result.stored_format} rows: import it under another name."
         )
-    if mode.startswith("Append"):
+    if mode == APPEND:
         rows = repository.read_revision_rows(info.latest) + rows
     return repository.save_rows(name, rows, info.latest.n, note=note)
