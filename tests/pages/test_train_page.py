@@ -302,7 +302,14 @@ def test_grpo_goes_on_from_the_newest_sft_run_of_the_dataset_with_rewards_picked
     assert any("GRPO starts at learning rate 5e-05 for 30 steps" in c.value for c in at.caption)
     assert at.number_input(key="tc_learning_rate").value == 5e-5 and at.number_input(key="tc_max_steps").value == 30
     rewards = at.multiselect(key="grpo_reward_names")
-    assert rewards.value == ["field_f1", "json_valid"]  # the defaults, for JSON answers
+    # words has plain-text answers: the default JSON rewards (field F1, valid JSON) would be refused, so the page
+    # puts ROUGE-L in their place and says why
+    assert rewards.value == ["rouge_l"] and not at.error
+    assert any(
+        "Rewards fitted to 'words': its answers are text, not JSON, so ROUGE-L" in c.value
+        and "in place of field F1 and valid JSON" in c.value
+        for c in at.caption
+    ), [c.value for c in at.caption]
     assert at.number_input(key="tc_num_generations").value == 4
     said = " ".join([c.value for c in at.caption] + [i.value for i in at.info] + [m.value for m in at.markdown])
     assert "with the CPU preset" in said and "use the CPU preset" not in said  # GRPO's own batch and rate on it
@@ -311,10 +318,14 @@ def test_grpo_goes_on_from_the_newest_sft_run_of_the_dataset_with_rewards_picked
         c.value.startswith("Sequences of up to") and "up to 256 sampled tokens" in c.value for c in at.caption
     ), [c.value for c in at.caption]
 
-    # words has plain-text answers: the JSON rewards are refused with what to use, before launch
+    # the user's own choice stays theirs: JSON rewards on text answers are refused with what to use, before launch
+    at.multiselect(key="grpo_reward_names").set_value(["field_f1"]).run()
+    assert at.multiselect(key="grpo_reward_names").value == ["field_f1"]
     assert any("no reference answer of dataset 'words' is JSON" in e.value for e in at.error)
     assert at.button(key="train_launch").disabled
-    rewards.set_value(["rouge_l", "regex"]).run()
+    at.multiselect(key="grpo_reward_names").set_value([]).run()
+    assert any("rewards: none chosen — pick at least one: json_valid" in e.value for e in at.error)
+    at.multiselect(key="grpo_reward_names").set_value(["rouge_l", "regex"]).run()
     at.number_input(key="grpo_weight_rouge_l").set_value(2.0).run()
     assert any("reward_pattern: empty" in e.value for e in at.error)  # the regex reward needs its pattern
     at.text_input(key="tc_reward_pattern").set_value(r"^\w+$").run()
@@ -331,6 +342,15 @@ def test_grpo_goes_on_from_the_newest_sft_run_of_the_dataset_with_rewards_picked
     assert (
         at.number_input(key="tc_max_steps").value == -1 and at.number_input(key="tc_per_device_batch_size").value == 2
     )
+
+
+def test_grpo_on_a_dataset_of_json_answers_keeps_the_json_rewards(page):
+    at = page(PAGE)
+    assert at.selectbox(key="train_dataset").value == "informes-proyectos"  # the sample task: JSON answers
+    at.selectbox(key="tc_objective").set_value("grpo").run()
+    assert not at.exception
+    assert at.multiselect(key="grpo_reward_names").value == ["field_f1", "json_valid"]
+    assert not any("Rewards fitted" in c.value for c in at.caption) and not at.error
 
 
 def test_a_dpo_run_launched_from_the_page_charts_its_rewards_live(page, trained_run):

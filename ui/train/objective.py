@@ -52,7 +52,8 @@ def objective_settings(kind: str, base: str, recipe: TrainConfig, dataset: str =
         )
     values = {"objective": objective, "start_from": _start_from(right, base, objective, dataset)}
     if objective == "grpo":
-        values.update(_grpo_settings())
+        _fit_rewards(dataset)
+        values.update(_grpo_settings(dataset))
     elif objective != "sft":
         values.update(_preference_settings(objective))
     return values
@@ -107,13 +108,41 @@ def _start_from(column, base: str, objective: str, dataset: str = "") -> str:
     return choice
 
 
-def _grpo_settings() -> dict:
+FITTED_FOR, FITTED_NOTE = "grpo_rewards_fitted_for", "grpo_rewards_fitted"
+
+
+def _fit_rewards(dataset: str) -> None:
+    """Once per dataset: rewards that fit its answers in place of ones it would refuse (the default JSON rewards on
+    text answers), before the widgets are drawn. A choice the user makes afterwards stays theirs."""
+    if not dataset or st.session_state.get(FITTED_FOR) == dataset:
+        return
+    st.session_state[FITTED_FOR] = dataset
+    current = str(st.session_state.get("tc_rewards") or "")
+    fitted = runs.fitting_rewards(TrainConfig(dataset=dataset, objective="grpo", rewards=current))
+    if not fitted:
+        return
+    chosen = rewards.parse(fitted)
+    st.session_state["tc_rewards"] = fitted
+    st.session_state["grpo_reward_names"] = [name for name, _ in chosen]
+    for name, weight in chosen:
+        st.session_state[f"grpo_weight_{name}"] = float(weight)
+    st.session_state[FITTED_NOTE] = (dataset, _labels(rewards.parse(current)), _labels(chosen))
+
+
+def _grpo_settings(dataset: str = "") -> dict:
     """The rewards (picked from the evaluation's metrics, each with a weight) and the sampling settings."""
+    note = st.session_state.get(FITTED_NOTE)
+    if note and note[0] == dataset:
+        st.caption(
+            f"Rewards fitted to {dataset!r}: its answers are text, not JSON, so {note[2]} (the held-out "
+            f"evaluation's metric for text) in place of {note[1]}."
+        )
     chosen = _parsed_rewards()
+    if "grpo_reward_names" not in st.session_state:
+        st.session_state["grpo_reward_names"] = [name for name, _ in chosen]
     names = st.multiselect(
         "Rewards",
         list(rewards.REWARDS),
-        default=[name for name, _ in chosen],
         key="grpo_reward_names",
         format_func=lambda name: rewards.REWARDS[name].label,
         help=TrainConfig.help("rewards"),
@@ -123,10 +152,10 @@ def _grpo_settings() -> dict:
     if names:
         columns = st.columns(len(names))
         for column, name in zip(columns, names, strict=True):
+            st.session_state.setdefault(f"grpo_weight_{name}", float(weights.get(name, 1.0)))
             weight = column.number_input(
                 f"Weight of {rewards.REWARDS[name].label}",
                 min_value=0.0,
-                value=float(weights.get(name, 1.0)),
                 step=0.25,
                 key=f"grpo_weight_{name}",
                 help=rewards.REWARDS[name].help,
@@ -162,6 +191,10 @@ def _grpo_settings() -> dict:
         "Loss", ("auto", *losses), key="tc_loss_type", help=TrainConfig.help("loss_type")
     )
     return values
+
+
+def _labels(chosen: list[tuple[str, float]]) -> str:
+    return " and ".join(rewards.REWARDS[name].label for name, _ in chosen)
 
 
 def _parsed_rewards() -> list[tuple[str, float]]:

@@ -147,7 +147,7 @@ class TrainConfig:
         1.0, "GRPO: sampling temperature. Higher gives more varied answers in a group (more to learn from), 0.7-1.2."
     )
     rewards: str = _f(
-        "field_f1:1,json_valid:0.5",
+        rewards.FOR_JSON,  # the Train page fits it to a dataset of text answers (rewards.fitting)
         "GRPO: the rewards and their weights, 'name:weight' comma-separated: json_valid, json_keys_match, field_f1, "
         "exact_match, rouge_l (against each row's reference answer), regex (reward_pattern), length "
         "(reward_max_chars). Each scores an answer 0-1; the run reinforces their weighted sum.",

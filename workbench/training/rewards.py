@@ -132,7 +132,10 @@ def problems(text: str, settings: RewardSettings) -> list[str]:
         return [str(error)]
     found = []
     if not chosen:
-        found.append("rewards: none chosen — name at least one, e.g. 'field_f1:1,json_valid:0.5'.")
+        found.append(
+            f"rewards: none chosen — pick at least one: {', '.join(REWARDS)} (as a setting: 'name:weight', "
+            f"e.g. '{FOR_JSON}')."
+        )
     elif not any(weight for _, weight in chosen):
         found.append("rewards: the weights sum to zero, so every answer would score the same — give one a weight > 0.")
     if any(weight < 0 for _, weight in chosen):
@@ -169,6 +172,21 @@ def reference_problems(text: str, references: list[str], dataset: str) -> list[s
                 "use exact_match or rouge_l for text answers."
             )
     return found
+
+
+FOR_JSON = "field_f1:1,json_valid:0.5"  # TrainConfig's default: the sample task's JSON answers
+FOR_TEXT = "rouge_l:1"  # graded, so a group's answers differ in score where exact match gives most of them 0
+
+
+def fitting(text: str, references: list[str], dataset: str) -> str | None:
+    """ROUGE-L in place of rewards that score JSON fields when the references are text (the held-out evaluation's
+    own choice of metric for text answers); None when `text` fits, does not parse, or the rows have no answers (no
+    reference reward fits them; which other one does is the user's to say)."""
+    try:
+        problems = reference_problems(text, references, dataset)
+    except RewardError:
+        return None
+    return FOR_TEXT if problems and any(ref.strip() for ref in references) else None
 
 
 def completion_text(completion) -> str:

@@ -468,29 +468,46 @@ def wait_for(
 def row_problems(config: TrainConfig) -> list[str]:
     """What the dataset's rows lack for the run's objective (GRPO: reference answers its rewards compare with),
     said before launch; [] when the dataset cannot be read (the launch says why)."""
-    objective = objective_for(config)
-    if objective.row_problems is None or not config.dataset:
+    if objective_for(config).row_problems is None:
         return []
+    return list(_read_revision(config, "problems") or ())
+
+
+def fitting_rewards(config: TrainConfig) -> str | None:
+    """GRPO rewards that fit the dataset's answers when `config.rewards` does not (JSON rewards on text answers);
+    the Train page puts them in the form. None when they fit or the dataset cannot be read."""
+    if config.objective != "grpo":
+        return None
+    return _read_revision(config, "fitting_rewards")
+
+
+def _read_revision(config: TrainConfig, what: str):
+    if not config.dataset:
+        return None
     try:
         info = repository.get_dataset(config.dataset)
         revision = repository.get_revision(config.dataset, config.dataset_revision)
-        if info.format not in objective.kinds:
-            return []
+        if info.format not in objective_for(config).kinds:
+            return None
         config_json = json.dumps(dataclasses.asdict(config), sort_keys=True)
-        return list(_revision_problems(str(paths.home()), revision.n, revision.sha256, info.format, config_json))
+        return _from_revision(what, str(paths.home()), revision.n, revision.sha256, info.format, config_json)
     except repository.DatasetError:
-        return []
+        return None
 
 
-# A revision never changes once written: its problems for one config are computed once per process (the Train
+# A revision never changes once written: what it says for one config is computed once per process (the Train
 # page asks on every rerun, and reading a revision is the whole file).
 @functools.lru_cache(maxsize=32)
-def _revision_problems(home: str, n: int, sha256: str, fmt: str, config_json: str) -> tuple[str, ...]:
+def _from_revision(what: str, home: str, n: int, sha256: str, fmt: str, config_json: str):
     """`home` and `sha256` only key the cache: a workspace, and a revision's content."""
+    from workbench.training.objectives import grpo
+
     config = TrainConfig(**json.loads(config_json))
+    rows = repository.read_revision_rows(repository.get_revision(config.dataset, n))
+    if what == "fitting_rewards":
+        return grpo.fitting_rewards(rows, fmt, config, config.dataset)
     check = objective_for(config).row_problems
     assert check is not None  # row_problems() asks only for objectives that have one
-    rows = repository.read_revision_rows(repository.get_revision(config.dataset, n))
     return tuple(check(rows, fmt, config, config.dataset))
 
 

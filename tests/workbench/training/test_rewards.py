@@ -99,3 +99,26 @@ def test_reference_rewards_need_references_of_the_right_kind():
     assert "has none" in r.reference_problems("exact_match", ["", " "], "d")[0]
     text_only = r.reference_problems("field_f1:1,rouge_l:1", ["plain answer", "another"], "notes")
     assert len(text_only) == 1 and "no reference answer of dataset 'notes' is JSON" in text_only[0]
+
+
+def test_rewards_that_fit_text_answers_replace_json_ones_and_nothing_else():
+    text, json_answers = ["plain answer", "another"], ['{"a": 1}', "plain"]
+    assert r.fitting(r.FOR_JSON, text, "notes") == "rouge_l:1" == r.FOR_TEXT  # JSON rewards on text answers
+    assert r.fitting(r.FOR_JSON, json_answers, "d") is None  # they fit
+    assert r.fitting("exact_match:1", text, "notes") is None  # the user's fitting choice stays
+    assert r.fitting(r.FOR_JSON, ["", " "], "d") is None  # no answers: no reference reward fits, the user says
+    assert r.fitting("bleu", text, "notes") is None  # unparsable: the settings' own error says why
+    assert r.reference_problems(r.fitting(r.FOR_JSON, text, "notes") or "", text, "notes") == []
+
+
+def test_the_train_page_asks_the_registry_for_rewards_that_fit_the_dataset(workbench_home):
+    from workbench.data import repository
+    from workbench.training import runs
+
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(3)]
+    repository.create_dataset("notes", "alpaca", rows)
+    grpo = TrainConfig(dataset="notes", objective="grpo")
+    assert runs.fitting_rewards(grpo) == "rouge_l:1"
+    assert runs.fitting_rewards(TrainConfig(dataset="notes", objective="grpo", rewards="exact_match:1")) is None
+    assert runs.fitting_rewards(TrainConfig(dataset="notes")) is None  # SFT has no rewards
+    assert runs.fitting_rewards(TrainConfig(dataset="absent", objective="grpo")) is None

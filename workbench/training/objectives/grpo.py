@@ -43,6 +43,12 @@ def row_problems(stored: list[dict], fmt: str, config: TrainConfig, dataset: str
     return rewards.reference_problems(config.rewards, references, dataset)
 
 
+def fitting_rewards(stored: list[dict], fmt: str, config: TrainConfig, dataset: str) -> str | None:
+    """Rewards that fit the dataset's reference answers when the config's do not (rewards.fitting)."""
+    references = [row["reference"] for row in rows(stored, fmt, config)]
+    return rewards.fitting(config.rewards, references, dataset)
+
+
 def trl_config(config: TrainConfig, common: dict):
     # Heavy: TRL loads only in the worker.
     from trl import GRPOConfig
