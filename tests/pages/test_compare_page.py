@@ -450,6 +450,8 @@ def test_pairs_from_mistakes_previews_filters_and_saves_pairs(page, trained_run,
     preview = at.dataframe[0].value
     assert list(preview.columns) == ["row", "prompt", "chosen (reference)", "rejected (adapter)", "exact_match"]
     assert set(preview["rejected (adapter)"]) == {"mal"} and len(preview) == 5
+    # a table cell is text, not Markdown: "Repite: uno", never "Repite\\: uno"
+    assert all(prompt.startswith("Repite: ") for prompt in preview["prompt"]), list(preview["prompt"])
     at.text_input(key="cmp_mis_dataset").set_value("fixes").run()
     at.button(key="cmp_mis_save").click().run()
     assert not at.exception and not at.error
@@ -486,6 +488,7 @@ def test_hardest_rows_are_listed_with_their_loss_and_can_be_dropped_or_made_pair
     table = next(frame.value for frame in at.dataframe if "loss" in frame.value.columns)
     assert list(table.columns) == ["row", "loss", "prompt", "answer (the label)"] and len(table) == 6
     assert list(table["loss"]) == sorted(table["loss"], reverse=True)
+    assert all(prompt.startswith("Repite: ") for prompt in table["prompt"]), list(table["prompt"])  # not "Repite\\:"
     hardest_two = list(table["row"][:2])
     at.multiselect(key="cmp_hard_rows").set_value(hardest_two).run()
     at.button(key="cmp_hard_pairs").click().run()

@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from ui.links import page_link
-from ui.text import literal
 from workbench.data import records, repository
 from workbench.errors import WorkbenchError
 from workbench.evaluation import hardest
@@ -67,8 +66,8 @@ def _table(run: dict, job: dict, found: list[dict]) -> None:
             {
                 "row": r["row"],
                 "loss": r["loss"],
-                "prompt": literal(prompt[-1]["content"]),
-                "answer (the label)": literal(answer),
+                "prompt": prompt[-1]["content"],
+                "answer (the label)": answer,
             }
         )
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")

@@ -9,7 +9,6 @@ import streamlit as st
 from ui.compare.hardest import render_hardest
 from ui.compare.predict import job_progress
 from ui.links import page_link
-from ui.text import literal
 from workbench.errors import WorkbenchError
 from workbench.evaluation import results as eval_results
 from workbench.jobs import registry
@@ -114,9 +113,9 @@ def _pairs(run: dict, candidates: list, origin: str) -> None:
             [
                 {
                     "row": c.row,
-                    "prompt": literal(c.prompt[-1]["content"]),
-                    "chosen (reference)": literal(c.reference),
-                    "rejected (adapter)": literal(c.answer),
+                    "prompt": c.prompt[-1]["content"],
+                    "chosen (reference)": c.reference,
+                    "rejected (adapter)": c.answer,
                     metric: c.scores.get(metric),
                 }
                 for c in found[:SHOWN]
