@@ -7,7 +7,7 @@ import streamlit as st
 from ui.frame import require_app_frame
 from ui.links import follow_url, keep_in_url
 from ui.train.history import run_actions, runs_table
-from ui.train.import_adapter import import_panel
+from ui.train.import_adapter import FOCUS_NEXT, IMPORT_JOB, import_panel
 from ui.train.live import live_run, overlay_chart
 from workbench.training import runs
 
@@ -23,6 +23,8 @@ if not all_runs:
 
 names = {r["id"]: r["name"] for r in all_runs}
 follow_url("run", "runs_focus", {str(run_id): run_id for run_id in names})
+if (opened := st.session_state.pop(FOCUS_NEXT, None)) in names:  # an import just finished: its run
+    st.session_state["runs_focus"] = opened
 if st.session_state.get("runs_focus") not in names:
     st.session_state.pop("runs_focus", None)
 focus = st.selectbox("Run", list(names), format_func=names.get, key="runs_focus")
@@ -41,4 +43,4 @@ if len(selected) > 1:
     else:
         st.altair_chart(chart, width="stretch")
 st.divider()
-import_panel()
+import_panel(expanded=IMPORT_JOB in st.session_state)  # open while it shows an import of this session

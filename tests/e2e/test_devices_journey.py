@@ -52,6 +52,8 @@ def test_import_an_adapter_on_the_runs_page_and_chat_with_it_on_compare(
     page.get_by_role("textbox", name="Run name (optional)").fill("from-unsloth")
     page.get_by_role("button", name="Import").click()
     expect(page.get_by_text("Imported as run from-unsloth")).to_be_visible(timeout=90_000)
+    # the page above the panel reran with it: its Run box holds the import, open (a fragment redraws only itself)
+    expect(page.get_by_role("combobox", name="Run")).to_have_value("from-unsloth", timeout=30_000)
     run = runs.get_run("from-unsloth")
     assert run["status"] == "imported"
     page.goto(f"{app_url}/compare?run={run['id']}")

@@ -152,10 +152,23 @@ def test_an_adapter_trained_elsewhere_is_imported_from_the_page(page, demo_model
     assert any("Import adapter from-axolotl" in m.value for m in at.info)
     assert job_worker.run(job_id, schedule_next=False) == "completed"
     at.run()
-    assert any("Imported as run **from-axolotl**" in m.value for m in at.success)
+    assert not at.exception
+    assert any("Imported as run **from-axolotl**: open above" in m.value for m in at.success)
     assert runs.get_run("from-axolotl")["status"] == "imported"
-    at = page(PAGE)  # the run's own view says where it came from
-    assert any("Imported from" in m.value and "axolotl-out" in m.value for m in at.info)
+    assert at.selectbox(key="runs_focus").value == runs.get_run("from-axolotl")["id"]  # in the Run box, open
+
+    # a second import beside an existing run: the page's Run box gains it and opens it
+    second = peft_adapter(demo_model_dir, tmp_path / "unsloth-out")
+    at.text_input[0].set_value(str(second))
+    at.text_input[1].set_value("from-unsloth")
+    next(b for b in at.button if b.label == "Import").click().run()
+    job_id = fake_launch[-1][0]
+    assert job_worker.run(job_id, schedule_next=False) == "completed"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="runs_focus").value == runs.get_run("from-unsloth")["id"]
+    at = page(PAGE)  # the run's own view (the newest run's) says where it came from
+    assert any("Imported from" in m.value and "unsloth-out" in m.value for m in at.info)
 
 
 def test_grpos_reward_gets_its_mean_over_the_last_steps_beside_it():

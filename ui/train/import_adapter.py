@@ -12,6 +12,9 @@ from workbench.jobs import registry
 from workbench.training.imported import ImportRequest, start_import
 
 NO_DATASET = "(none: name one later when evaluating)"
+IMPORT_JOB = "import_job"  # the import started in this session, whose outcome the panel shows
+OPENED = "import_opened"  # the import job whose run was opened in the page's view
+FOCUS_NEXT = "runs_focus_next"  # the run the Runs page's Run box shows on its next run
 
 
 def import_panel(expanded: bool = False) -> None:
@@ -38,14 +41,14 @@ def _start(request: ImportRequest) -> None:
         st.error("Give the adapter folder: the one that holds adapter_config.json.")
         return
     try:
-        st.session_state["import_job"] = start_import(request)
+        st.session_state[IMPORT_JOB] = start_import(request)
     except WorkbenchError as exc:
         st.error(str(exc), icon=":material/block:")
 
 
 def _latest_import() -> None:
     """The outcome of the import started here, polled while it runs."""
-    job_id = st.session_state.get("import_job")
+    job_id = st.session_state.get(IMPORT_JOB)
     if job_id is None:
         return
     active = registry.get(job_id)["status"] in registry.ACTIVE
@@ -58,6 +61,15 @@ def _outcome(job_id: int) -> None:
         st.info(f"{job['title']}: {registry.progress(job).get('phase') or job['status']}…", icon=":material/pending:")
     elif job["status"] == "completed":
         run = registry.result(job).get("run")
-        st.success(f"Imported as run **{run}**: pick it above, on Compare or on Publish.", icon=":material/check:")
+        if st.session_state.get(OPENED) != job_id:
+            # Once: open the run in the page's view. A fragment's rerun redraws only the fragment, so the page
+            # above (its list of runs) is rerun too, and its Run box takes the new run before it is drawn.
+            st.session_state[OPENED] = job_id
+            st.session_state[FOCUS_NEXT] = registry.result(job).get("run_id")
+            st.rerun()
+        st.success(
+            f"Imported as run **{run}**: open above; compare it on Compare, publish it on Publish.",
+            icon=":material/check:",
+        )
     else:
         st.error(f"{job['title']} {job['status']}: {(job.get('error') or '').split(chr(10) + chr(10))[0]}")
