@@ -54,12 +54,17 @@ def _jobs() -> None:
         else ":material/bedtime: No jobs in progress"
     )
     for job in active[:MAX_JOBS_SHOWN]:
-        text, cancel = st.columns([5, 1], vertical_alignment="center")
-        text.caption(f"• {queue.describe(job)}")
+        st.caption(f"• {queue.describe(job)}")
+        links = st.container(horizontal=True, vertical_alignment="center")
         if job["run_id"] and job["kind"] in ("train", "evaluate"):
-            run_view_link(job["run_id"], where=text)
-        if job["status"] != "cancelling" and cancel.button(
-            ":material/close:", key=f"sidebar_cancel_{job['id']}", help=f"Cancel: {job['title']}"
+            run_view_link(job["run_id"], where=links)
+        # Labelled, not an icon alone: a × in a narrow column was cut to "›" (read as "open").
+        if job["status"] != "cancelling" and links.button(
+            "Cancel",
+            icon=":material/close:",
+            type="tertiary",
+            key=f"sidebar_cancel_{job['id']}",
+            help=f"Cancel: {job['title']}",
         ):
             registry.cancel(job["id"])
             st.rerun()

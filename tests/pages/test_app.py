@@ -34,7 +34,9 @@ def test_the_sidebar_lists_every_job_with_what_it_waits_for_and_cancel(page, fak
     sidebar_only = AppTest.from_string(
         "from ui.sidebar import render_sidebar\nrender_sidebar()", default_timeout=60
     ).run()
-    sidebar_only.sidebar.button(key=f"sidebar_cancel_{evaluation}").click().run()
+    cancel = sidebar_only.sidebar.button(key=f"sidebar_cancel_{evaluation}")
+    assert cancel.label == "Cancel" and cancel.icon == ":material/close:"  # a word: a lone × was cut to "›"
+    cancel.click().run()
     assert registry.get(evaluation)["status"] == "cancelled"
     sidebar_only.sidebar.button(key=f"sidebar_cancel_{training}").click().run()
     assert registry.get(training)["status"] == "cancelling"
