@@ -35,9 +35,14 @@ def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
     _add_row(page, 1, "¿Cuál es el horario?", "De 9 a 17 h, de lunes a viernes.")
     expect(page.get_by_text("Unsaved changes since revision 1")).to_be_visible()
     _add_row(page, 2, "¿Hacéis envíos a Canarias?", "Sí, en 3 a 5 días laborables.")
+    note = page.get_by_role("textbox", name="Revision note")
+    note.fill("two questions")
+    note.press("Enter")
+    settled(page)
     page.get_by_role("button", name="Save", exact=False).click()
     settled(page)
     expect(page.get_by_text("Saved as revision 2")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Revision note")).to_have_value("")  # it belonged to that save
 
     page.get_by_role("radio", name="Statistics").click()
     expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()
@@ -45,3 +50,4 @@ def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
 
     rows = repository.load_rows("support-faq")
     assert [r["instruction"] for r in rows] == ["¿Cuál es el horario?", "¿Hacéis envíos a Canarias?"]
+    assert repository.get_dataset("support-faq").latest.note == "two questions"

@@ -280,6 +280,9 @@ def _problems_panel(draft: Draft, problems: list[formats.Problem]) -> None:
         )
 
 
+NOTE_SAVED = "ds_note_saved"  # the dataset whose revision note went into a save: its box starts empty again
+
+
 def _save_bar(draft: Draft) -> None:
     st.divider()
     conflict = st.session_state.get("ds_conflict")
@@ -287,7 +290,11 @@ def _save_bar(draft: Draft) -> None:
         _conflict_panel(draft, conflict["message"])
     status = f"**Unsaved changes** since revision {draft.base}" if draft.dirty else f"Saved as revision {draft.base}"
     left, middle, right = st.columns([3, 1, 1])
-    note = left.text_input("Revision note", key=f"ds_note_{draft.name}", placeholder="what changed (optional)")
+    note_key = f"ds_note_{draft.name}"
+    if st.session_state.pop(NOTE_SAVED, None) == draft.name:
+        # Emptied before the box is drawn: removing a widget's key after a save left its text in the browser.
+        st.session_state[note_key] = ""
+    note = left.text_input("Revision note", key=note_key, placeholder="what changed (optional)")
     left.caption(status)
     holdout = _holdout_on_save(draft, left) if draft.dirty else None
     if middle.button("Save", key="ds_save", type="primary", disabled=not draft.dirty, icon=":material/save:"):
@@ -296,7 +303,7 @@ def _save_bar(draft: Draft) -> None:
             if holdout is not None:
                 repository.make_split(draft.name, revision.n, holdout)
             st.session_state.pop("ds_conflict", None)
-            st.session_state.pop(f"ds_note_{draft.name}", None)  # the note belonged to that save
+            st.session_state[NOTE_SAVED] = draft.name  # the note belonged to that save
             st.toast(f"Saved revision {revision.n} ({revision.rows} rows)", icon=":material/save:")
             st.rerun()
         except repository.RevisionConflict as exc:
