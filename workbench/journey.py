@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from workbench import store
 from workbench.data import repository
+from workbench.experiments import ranking
 from workbench.jobs import registry
 from workbench.publish import records
 from workbench.training import runs
@@ -86,14 +87,22 @@ def next_step(all_steps: list[Step] | None = None) -> Step | None:
 
 
 def best_held_out() -> tuple[str, float] | None:
-    """(run name, adapter exact match) of the best completed evaluation on validation rows, if any."""
-    row = (
+    """(run name, adapter exact match) of the best completed evaluation on validation rows, if any; of equal
+    scores, the run the Experiments page would rank first (ranking.tie_break)."""
+    top = (
         store.open_db()
         .execute(
-            "select runs.name, evals.adapter_value from evals join runs on runs.id = evals.run_id "
-            "where evals.metric = 'exact_match' and evals.split = 'validation' and evals.adapter_value is not null "
-            "order by evals.adapter_value desc, evals.id desc limit 1"
+            "select runs.id, runs.name, evals.adapter_value from evals join runs on runs.id = evals.run_id "
+            "where evals.metric = 'exact_match' and evals.split = 'validation' and evals.adapter_value = ("
+            "select max(adapter_value) from evals where metric = 'exact_match' and split = 'validation')"
         )
-        .fetchone()
+        .fetchall()
     )
-    return (row[0], float(row[1])) if row else None
+    if not top:
+        return None
+    run_id, name, value = min(top, key=lambda row: ranking.tie_break(_final_eval_loss(row[0]), row[0]))
+    return name, float(value)
+
+
+def _final_eval_loss(run_id: int) -> float | None:
+    return runs.training_outcome(runs.get_run(run_id)).get("eval_loss")

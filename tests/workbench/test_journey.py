@@ -29,3 +29,31 @@ def test_the_best_held_out_score_ignores_training_rows():
             }
         )
     assert journey.best_held_out() == ("r", 0.5)
+
+
+def test_of_equal_held_out_scores_the_best_is_the_one_the_experiments_page_ranks_first():
+    """Two runs at 0 %: the lower final eval loss wins on the Start page as in an experiment's ranking."""
+    import json
+
+    from workbench.experiments import ranking
+
+    db = store.open_db()
+    for name, eval_loss in (("low-loss", 7.5), ("high-loss", 7.6)):  # the high-loss run is the newer
+        run_id = store.row_id(db.table("runs").insert({"name": name, "created": store.now()}))
+        result = {"final_metrics": {"eval_loss": eval_loss}}
+        db.table("jobs").insert(
+            {"kind": "train", "run_id": run_id, "status": "completed", "result_json": json.dumps(result)}
+        )
+        db.table("evals").insert(
+            {
+                "run_id": run_id,
+                "split": "validation",
+                "metric": "exact_match",
+                "base_value": 0.0,
+                "adapter_value": 0.0,
+                "created": store.now(),
+            }
+        )
+    assert journey.best_held_out() == ("low-loss", 0.0)
+    assert ranking.tie_break(7.5, 1) < ranking.tie_break(7.6, 2) < ranking.tie_break(None, 3)
+    assert ranking.tie_break(7.5, 2) < ranking.tie_break(7.5, 1)  # equal losses: the newer run

@@ -3,6 +3,8 @@ speed, its eval loss and its held-out scores, ranked by the metric the user pick
 
 from __future__ import annotations
 
+import math
+
 from workbench.evaluation import results as eval_results
 from workbench.experiments.group import experiment_runs, get_experiment
 from workbench.training import runs
@@ -50,13 +52,20 @@ def ranked(name_or_id: str | int, metric: str | None = None) -> tuple[dict, list
     metric = metric or experiment["metric"]
     rows = [run_row(run) for run in experiment_runs(experiment["id"])]
     scored = [row for row in rows if row.get(metric) is not None]
-    scored.sort(key=lambda row: row[metric], reverse=metric not in LOWER_IS_BETTER)
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    scored.sort(key=lambda row: (sign * row[metric], *tie_break(row["eval_loss"], row["run_id"])))
     for rank, row in enumerate(scored, 1):
         row["rank"], row["best"] = rank, rank == 1
     rest = [row for row in rows if row.get(metric) is None]
     for row in rest:
         row["rank"], row["best"] = None, False
     return experiment, scored + rest
+
+
+def tie_break(eval_loss: float | None, run_id: int) -> tuple[float, int]:
+    """Of runs with the same score: the lower final eval loss, then the newer run. One rule for every page that
+    names a best run (two runs at 0 % once got a different "best" on the Experiments and Start pages)."""
+    return (eval_loss if eval_loss is not None else math.inf, -run_id)
 
 
 def best_run(name_or_id: str | int, metric: str | None = None) -> dict | None:
