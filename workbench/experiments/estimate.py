@@ -19,10 +19,14 @@ def tokens_per_epoch(config: TrainConfig) -> int:
     return sum(min(check.tokens[i], config.max_length) for i in rows if i < len(check.tokens))
 
 
-def measured_speed(base_model: str) -> tuple[float, str] | None:
-    """(tokens per second, run name) of the newest completed run of `base_model`, or None."""
+def measured_speed(base_model: str, objective: str = "sft") -> tuple[float, str] | None:
+    """(tokens per second, run name) of the newest completed run of `base_model` with `objective`, or None. Not
+    another objective's: a GRPO run's 1,363 tokens/s (most of its time is sampling) once priced an SFT sweep that
+    trained at about 5,000."""
     for run in runs.list_runs():
-        if run["status"] == "completed" and run["base_model"] == base_model:
+        if run["status"] != "completed" or run["base_model"] != base_model:
+            continue
+        if runs.run_config(run).objective == objective:
             speed = runs.training_outcome(run).get("tokens_per_second")
             if speed:
                 return float(speed), run["name"]
@@ -32,9 +36,12 @@ def measured_speed(base_model: str) -> tuple[float, str] | None:
 def estimate_lines(base: TrainConfig, trials: list[tuple[dict, TrainConfig]]) -> list[str]:
     """What the sweep costs, in words: its runs' training time at most (a run that stops when good takes
     less), or why it cannot be estimated yet."""
-    speed = measured_speed(base.base_model)
+    speed = measured_speed(base.base_model, base.objective)
     if speed is None:
-        return [f"Time: no run of {base.base_model} has finished here yet, so there is no speed to estimate from."]
+        return [
+            f"Time: no {base.objective.upper()} run of {base.base_model} has finished here yet, so there is no speed "
+            "to estimate from."
+        ]
     try:
         per_epoch = tokens_per_epoch(base)
     except (WorkbenchError, ValueError, OSError) as exc:

@@ -122,6 +122,7 @@ def test_the_table_ranks_runs_by_the_held_out_score_and_marks_the_best(base):
     line = estimate_lines(base, more)[0]
     speed, measured_by = measured_speed("demo")
     assert measured_by == "lr-02"  # the newest finished run of the base
+    assert measured_speed("demo", "grpo") is None  # another objective's speed prices nothing: SFT runs only here
     expected = tokens_per_epoch(base) * 3 / speed  # 1 + 2 epochs
     assert line.startswith("Time: about ") and f"{tokens_per_epoch(base):,} tokens an epoch" in line
     assert f"{expected / 60:.0f} min" in line or f"{expected:.0f} s" in line
@@ -150,7 +151,7 @@ def test_the_cli_starts_a_sweep_and_shows_its_table(base, fake_launch, capsys):
     code = main(["train", "--dataset", "nums", "--base", "demo", "--sweep", "lora_r=4,8", "--experiment", "cli"])
     out = capsys.readouterr().out
     assert code == 0 and "Experiment cli: 2 runs, one after another, ranked by exact_match." in out
-    assert "01  lora_r=4" in out and "02  lora_r=8" in out and "Time: no run of demo has finished here yet" in out
+    assert "01  lora_r=4" in out and "02  lora_r=8" in out and "Time: no SFT run of demo has finished here yet" in out
     assert main(["experiments", "list"]) == 0 and "cli" in capsys.readouterr().out
     assert main(["experiments", "show", "cli"]) == 0
     table = capsys.readouterr().out
