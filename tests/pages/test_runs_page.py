@@ -1,4 +1,7 @@
+import json
 from pathlib import Path
+
+import pandas as pd
 
 from ui.train import live
 from workbench import store
@@ -35,6 +38,10 @@ def test_lists_runs_with_status_dataset_duration_and_loss(page):
     row = table.iloc[0]
     assert row["run"] == "first" and row["status"] == "completed" and row["dataset"] == "tiny r1"
     assert row["duration"] == "3.0 min" and row["loss"] == 1.5
+    assert pd.isna(row["eval loss"]) and table["eval loss"].dtype.kind == "f"  # a gap, not the text "None"
+    assert row["created"].year >= 2026  # a time, shown whole (the ISO text was cut)
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["loss"]["type_config"]["format"] == "%.4g"  # 1e-5 read 0.0000 at "%.4f"
     assert any("first" in m.value and "completed" in m.value for m in at.markdown)
 
 

@@ -67,6 +67,9 @@ def _deltas(run_id: int) -> dict:
 def runs_table(all_runs: list[dict]) -> list[int]:
     """Show every run; returns the ids the user selected (several overlay their curves)."""
     frame = pd.DataFrame([_row(r) for r in all_runs])
+    frame["created"] = pd.to_datetime(frame["created"], utc=True, errors="coerce")
+    for column in ("loss", "eval loss"):  # numbers, with gaps where a run logged none (not the text "None")
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
     event = st.dataframe(
         frame,
         hide_index=True,
@@ -76,8 +79,10 @@ def runs_table(all_runs: list[dict]) -> list[int]:
         key="runs_table",
         column_config={
             "id": None,
-            "loss": st.column_config.NumberColumn(format="%.4f"),
-            "eval loss": st.column_config.NumberColumn(format="%.4f"),
+            # 4 significant digits: a GRPO loss of 1e-5 read 0.0000
+            "loss": st.column_config.NumberColumn(format="%.4g"),
+            "eval loss": st.column_config.NumberColumn(format="%.4g"),
+            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),  # the ISO text was cut
         },
     )
     st.caption("Select several rows to overlay their loss curves.")
