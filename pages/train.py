@@ -7,7 +7,7 @@ from ui.links import follow_url, keep_in_url, run_view_link
 from ui.models import base_model_picker
 from ui.persist import remember, restore
 from ui.sidebar import device
-from ui.train.config_form import apply_pending, config_form, load_config
+from ui.train.config_form import apply_pending, check_rows_words, config_form, load_config
 from ui.train.launch import config_files, config_problems, launch_bar, memory_panel, queue_panel, run_controls
 from ui.train.live import live_run
 from ui.train.objective import objective_settings
@@ -86,6 +86,8 @@ if config.trust_remote_code:
         "with your permissions. Keep it on only for a model whose code you have read.",
         icon=":material/gpp_maybe:",
     )
+if checks := check_rows_words(config, len(split.validation) if split else 0):
+    st.caption(f":material/rule: {checks}")
 memory_panel(config, gpu)
 config_files(config)
 launch_bar(config)

@@ -271,3 +271,9 @@ def _open_run(run_id: int):
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / PAGE), default_timeout=60)
     at.query_params["run"] = str(run_id)
     return at.run()
+
+
+def test_a_cancel_says_how_long_a_step_takes_even_under_a_second():
+    assert "a step takes about under a second" not in live.cancelling_note({"seconds_per_step": 0.08})
+    assert "(a step takes under a second on this machine)" in live.cancelling_note({"seconds_per_step": 0.08})
+    assert "(a step takes about 1 min 05 s on this machine)" in live.cancelling_note({"seconds_per_step": 65.2})

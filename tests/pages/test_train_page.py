@@ -425,3 +425,26 @@ def test_the_run_is_written_as_a_cluster_folder_for_two_machines(page):
     plan = json.loads((folder / "run.json").read_text())
     assert plan["placement"]["num_machines"] == 2 and plan["placement"]["processes_per_machine"] == 4
     assert '--machine_rank 1 --main_process_ip "${MAIN_PROCESS_IP:-10.0.0.5}"' in (folder / "machine-1.sh").read_text()
+
+
+def test_the_page_says_what_stop_when_good_checks_on_a_dataset_with_few_held_out_rows(page, trained_run):
+    at = page(PAGE)
+    assert not any("validation rows, so each check" in c.value for c in at.caption)  # the sample: 20 of them
+    at.selectbox(key="train_dataset").set_value("words").run()
+    assert not at.exception
+    assert any(
+        "This dataset revision holds 2 validation rows, so each check answers those 2; the target 0.75 means 2 of 2 "
+        "right." in c.value
+        for c in at.caption
+    ), [c.value for c in at.caption]
+
+
+def test_check_rows_words_say_nothing_when_the_settings_hold_and_say_no_checks_without_rows():
+    from ui.train.config_form import check_rows_words
+    from workbench.training.config import cpu_preset
+
+    preset = cpu_preset()
+    assert check_rows_words(preset, 8) is None and check_rows_words(preset, 30) is None
+    assert check_rows_words(preset.with_updates(task_metric="off"), 2) is None
+    assert "no validation rows, so no checks" in (check_rows_words(preset, 0) or "")
+    assert check_rows_words(preset.with_updates(stop_at=0.0), 3).endswith("each check answers those 3.")

@@ -6,6 +6,7 @@ YAML or a preset); they are applied before the widgets are drawn on the next run
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
 import streamlit as st
@@ -129,6 +130,22 @@ def config_form(default: TrainConfig) -> dict:
             with columns[i % 4]:
                 values[name] = _widget(name)
     return values
+
+
+def check_rows_words(config: TrainConfig, validation_rows: int) -> str | None:
+    """What stop when good will check on this dataset, when it differs from the settings' words: fewer held-out
+    rows than `task_check_rows` (the preset's "6 of 8" on a dataset of 2), or none at all."""
+    if config.task_metric == "off" or validation_rows >= config.task_check_rows:
+        return None
+    if validation_rows == 0:
+        return (
+            "This dataset revision holds no validation rows, so no checks: the run does not stop when good or keep a "
+            "best check. Make a split on the Datasets page to have them."
+        )
+    needed = math.ceil(config.stop_at * validation_rows - 1e-9)
+    target = f"; the target {config.stop_at:g} means {needed} of {validation_rows} right" if config.stop_at else ""
+    rows = validation_rows
+    return f"This dataset revision holds {rows} validation rows, so each check answers those {rows}{target}."
 
 
 def placement_words(values: dict, visible_gpus: int) -> str:

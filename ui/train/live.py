@@ -164,7 +164,8 @@ def cancelling_note(progress: dict) -> str:
     if progress.get("phase") == "evaluating":
         waiting = "the evaluation pass under way (it is not interrupted midway)"
     elif per_step:
-        waiting = f"the current step (a step takes about {_duration(per_step)} on this machine)"
+        about = "under a second" if per_step < 1 else f"about {_duration(per_step)}"  # "about 0 s" read as broken
+        waiting = f"the current step (a step takes {about} on this machine)"
     else:
         waiting = "the current step"
     return (

@@ -287,7 +287,7 @@ def describe_cpu_preset(native_bf16: bool = False) -> str:
         f"batch {preset.per_device_batch_size}, up to {preset.num_epochs:g} epochs, "
         f"no gradient checkpointing or packing; it stops once {round(preset.stop_at * preset.task_check_rows)} of its "
         f"answers to {preset.task_check_rows} held-out rows are right, or after {preset.stop_patience} checks "
-        "without a better score, keeping its best check"
+        "without a better score once one is right, keeping its best check"
     )
     return text + (", bf16 autocast (this CPU has native bf16)" if native_bf16 else "")
 
