@@ -443,3 +443,20 @@ def test_statistics_of_pairs_show_prompt_and_answer_lengths(page):
     metrics = {m.label: m.value for m in at.metric}
     assert {"Mean prompt tokens", "Mean chosen tokens", "Mean rejected tokens"} <= set(metrics)
     assert metrics["Sides differing only in whitespace"] == "0" and metrics["Rows"] == "3"
+
+
+def test_the_split_form_starts_from_the_revisions_own_split(page):
+    from workbench.data.split import SplitSpec
+
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(10)]
+    repository.create_dataset("faq", "alpaca", rows)
+    repository.make_split("faq", 1, SplitSpec(seed=7, validation_ratio=None, validation_count=2))  # as on save
+    at = _goto(page(PAGE), "faq")
+    at.button_group(key="ds_section").set_value("Split").run()
+    assert not at.exception
+    assert any(
+        c.value == "Revision 1 is split into 8 training and 2 validation rows (2 rows held out, seed 7)."
+        for c in at.caption
+    )
+    assert at.radio(key="ds_split_method").value == "Count"  # not a ratio of 0.1 that would give 1 row
+    assert at.number_input(key="ds_split_count").value == 2 and at.number_input(key="ds_split_seed").value == 7

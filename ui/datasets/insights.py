@@ -190,17 +190,24 @@ def render_split(draft: Draft) -> None:
         return
     if revision.split:
         _split_summary(draft, revision)
+    # The form starts from the revision's own split (a split proposed on save is by count), not a ratio of 0.1.
+    current = revision.split.spec if revision.split else None
+    by_count = current is not None and current.validation_count is not None
+    ratio = current.validation_ratio if current and current.validation_ratio else 0.1
+    count = current.validation_count if current and current.validation_count is not None else 10
     # Outside the form, so that the form shows only the input of the way chosen.
-    method = st.radio("Validation size by", ["Ratio", "Count"], horizontal=True, key="ds_split_method")
+    method = st.radio(
+        "Validation size by", ["Ratio", "Count"], index=int(by_count), horizontal=True, key="ds_split_method"
+    )
     with st.form("ds_split_form"):
         left, right = st.columns(2)
         if method == "Ratio":
-            size = left.number_input("Validation ratio", 0.0, 0.9, 0.1, step=0.05, key="ds_split_ratio")
+            size = left.number_input("Validation ratio", 0.0, 0.9, min(ratio, 0.9), step=0.05, key="ds_split_ratio")
         else:
             size = left.number_input(
-                "Validation rows", 0, revision.rows - 1, min(10, revision.rows - 1), key="ds_split_count"
+                "Validation rows", 0, revision.rows - 1, min(count, revision.rows - 1), key="ds_split_count"
             )
-        seed = right.number_input("Seed", 0, 2**31 - 1, 42, key="ds_split_seed")
+        seed = right.number_input("Seed", 0, 2**31 - 1, current.seed if current else 42, key="ds_split_seed")
         submitted = st.form_submit_button("Split revision " + str(revision.n), type="primary")
     if submitted:
         spec = (
@@ -226,7 +233,7 @@ def _split_summary(draft: Draft, revision: repository.Revision) -> None:
     c.metric("Validation rows also in train", len(overlap))
     spec = split.spec
     how = (
-        f"{spec.validation_count} validation rows asked for"
+        f"{spec.validation_count} rows held out"
         if spec.validation_count is not None
         else f"validation ratio {spec.validation_ratio:g}"
     )
