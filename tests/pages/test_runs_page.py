@@ -277,3 +277,12 @@ def test_a_cancel_says_how_long_a_step_takes_even_under_a_second():
     assert "a step takes about under a second" not in live.cancelling_note({"seconds_per_step": 0.08})
     assert "(a step takes under a second on this machine)" in live.cancelling_note({"seconds_per_step": 0.08})
     assert "(a step takes about 1 min 05 s on this machine)" in live.cancelling_note({"seconds_per_step": 65.2})
+
+
+def test_a_cancelled_run_says_its_adapter_so_far_is_kept(page):
+    run_id = _finished_run("stopped", [2.0, 1.0])
+    registry.update(runs.get_run(run_id)["job_id"], {"status": "cancelled"})
+    store.open_db()["runs"].update(run_id, {"adapter_dir": "adapters/stopped"})
+    at = _open_run(run_id)
+    assert not at.exception
+    assert any("the adapter as trained so far is kept in `adapters/stopped`" in i.value for i in at.info)

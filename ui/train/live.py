@@ -150,6 +150,12 @@ def _header(run: dict) -> None:
         st.warning(run.get("error") or "Interrupted.", icon=":material/warning:")
     if run["status"] == "completed" and run.get("adapter_dir"):
         st.success(f"Adapter saved in `{run['adapter_dir']}`", icon=":material/check_circle:")
+    elif run["status"] == "cancelled" and run.get("adapter_dir"):
+        st.info(
+            f"Cancelled; the adapter as trained so far is kept in `{run['adapter_dir']}`: compare, evaluate or "
+            "publish it like any other, or resume the run.",
+            icon=":material/save:",
+        )
     if run["status"] == "imported":
         source = run["job_args"].get("external")
         st.info(f"Imported from `{source}` into `{run['adapter_dir']}`: trained elsewhere.", icon=":material/download:")
