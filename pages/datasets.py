@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.datasets.draft import get_draft
+from ui.datasets.draft import get_draft, keep_unsaved
 from ui.datasets.editor import render_rows
 from ui.datasets.history import render_export, render_history
 from ui.datasets.importer import render_import
@@ -49,7 +49,13 @@ elif choice == IMPORT:
 else:
     draft = get_draft(choice)
     st.caption(f"{draft.format} rows · revision {draft.base}{' · unsaved changes' if draft.dirty else ''}")
+    if draft.restored and draft.dirty:
+        st.info(
+            f"Your unsaved changes to {draft.name} (kept {draft.restored}) are back: save them, or discard them.",
+            icon=":material/restore:",
+        )
     section = st.segmented_control(
         "Section", list(SECTIONS), default="Rows", key="ds_section", label_visibility="collapsed"
     )
     SECTIONS[section or "Rows"](draft)
+    keep_unsaved(draft)

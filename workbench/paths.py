@@ -81,6 +81,11 @@ def dataset_manifest(name: str) -> Path:
     return dataset_history_dir(name) / "dataset.json"
 
 
+def dataset_unsaved(name: str) -> Path:
+    """A dataset's edits not saved yet (data/unsaved.py), beside its revisions."""
+    return dataset_history_dir(name) / "unsaved.json"
+
+
 def adapters_dir() -> Path:
     return _ensure(home() / "adapters")
 

@@ -34,6 +34,10 @@ def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
 
     _add_row(page, 1, "¿Cuál es el horario?", "De 9 a 17 h, de lunes a viernes.")
     expect(page.get_by_text("Unsaved changes since revision 1")).to_be_visible()
+    page.reload()  # a reload (or a closed tab) starts a new session: the unsaved row comes back from disk
+    settled(page)
+    expect(page.get_by_text("Your unsaved changes to support-faq")).to_be_visible()
+    expect(page.get_by_text("Valid: 1 rows, no problems.")).to_be_visible()
     _add_row(page, 2, "¿Hacéis envíos a Canarias?", "Sí, en 3 a 5 días laborables.")
     note = page.get_by_role("textbox", name="Revision note")
     note.fill("two questions")

@@ -460,3 +460,31 @@ def test_the_split_form_starts_from_the_revisions_own_split(page):
     )
     assert at.radio(key="ds_split_method").value == "Count"  # not a ratio of 0.1 that would give 1 row
     assert at.number_input(key="ds_split_count").value == 2 and at.number_input(key="ds_split_seed").value == 7
+
+
+def test_unsaved_edits_survive_a_reload_and_go_once_saved_or_discarded(page):
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(3)]
+    repository.create_dataset("faq", "alpaca", rows)
+    at = _goto(page(PAGE), "faq")
+    at.button(key="ds_add_row").click().run()
+    at.text_area[0].input("kept?")
+    at.text_area[2].input("yes")
+    next(b for b in at.button if b.label == "Apply changes").click().run()
+    assert not at.exception and any("Unsaved changes" in c.value for c in at.caption)
+
+    again = _goto(page(PAGE), "faq")  # a reload: a new session, nothing in its state
+    assert not again.exception
+    assert any("Your unsaved changes to faq (kept " in i.value and "are back" in i.value for i in again.info)
+    assert any("Unsaved changes** since revision 1" in c.value for c in again.caption)
+    again.button(key="ds_save").click().run()
+    assert [r["instruction"] for r in repository.load_rows("faq")] == ["q0", "q1", "q2", "kept?"]
+    third = _goto(page(PAGE), "faq")
+    assert not any("are back" in i.value for i in third.info)  # saved: nothing kept any more
+
+    third.button(key="ds_add_row").click().run()
+    fourth = _goto(page(PAGE), "faq")
+    assert any("are back" in i.value for i in fourth.info)
+    fourth.button(key="ds_discard").click().run()
+    after = _goto(page(PAGE), "faq")
+    assert not any("are back" in i.value for i in after.info) and not any("Unsaved" in c.value for c in after.caption)
+    assert repository.get_dataset("faq").latest.rows == 4

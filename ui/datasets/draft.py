@@ -1,6 +1,7 @@
 """The working copy of a dataset being edited: its rows, the revision it started from, unsaved changes.
 
-Kept per dataset in session state (`ds_drafts`) so switching datasets never drops edits.
+Kept per dataset in session state (`ds_drafts`) so switching datasets never drops edits, and on disk
+(workbench/data/unsaved.py) so a reload, a closed tab or a server restart does not either.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from workbench.data import formats, repository
+from workbench.data import formats, repository, unsaved
 from workbench.data.records import row_text
 
 
@@ -21,6 +22,8 @@ class Draft:
     rows: list[dict]
     dirty: bool = False
     version: int = 0
+    restored: str = ""  # when the unsaved edits it holds were written, if they came back from disk
+    kept_version: int = -1  # the version last written to disk
     _problems: tuple[int, list] | None = field(default=None, repr=False)
     _texts: tuple[int, list[str]] | None = field(default=None, repr=False)
 
@@ -56,20 +59,44 @@ def get_draft(name: str) -> Draft:
 
 
 def load_draft(name: str) -> Draft:
+    """The dataset as saved, or with the unsaved edits kept on disk (from the revision they started from: an
+    older one than the latest makes the save a conflict, which offers a copy)."""
     info = repository.get_dataset(name)
-    rows = repository.read_revision_rows(info.latest)
-    draft = Draft(name=name, format=info.format, base=info.latest.n, rows=rows)
+    kept = unsaved.read(name)
+    if kept is not None:
+        draft = Draft(name, info.format, kept.base, kept.rows, dirty=True, restored=kept.kept or "earlier")
+        draft.kept_version = draft.version
+    else:
+        draft = Draft(
+            name=name, format=info.format, base=info.latest.n, rows=repository.read_revision_rows(info.latest)
+        )
     drafts()[name] = draft
     return draft
 
 
+def discard_draft(name: str) -> Draft:
+    unsaved.drop(name)
+    return load_draft(name)
+
+
 def forget_draft(name: str) -> None:
+    """Drop the working copy and its kept edits (the dataset was replaced, by an import)."""
+    unsaved.drop(name)
     drafts().pop(name, None)
+
+
+def keep_unsaved(draft: Draft) -> None:
+    """Write the unsaved edits to disk when they changed since the last write (called once a page run is drawn)."""
+    if draft.dirty and draft.kept_version != draft.version:
+        unsaved.keep(draft.name, draft.base, draft.rows)
+        draft.kept_version = draft.version
 
 
 def save_draft(draft: Draft, note: str) -> repository.Revision:
     revision = repository.save_rows(draft.name, draft.rows, draft.base, note=note)
+    unsaved.drop(draft.name)
     draft.base = revision.n
     draft.dirty = False
+    draft.restored = ""
     draft.version += 1
     return revision

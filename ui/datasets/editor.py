@@ -11,7 +11,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from ui.datasets.draft import Draft, load_draft, save_draft
+from ui.datasets.draft import Draft, discard_draft, save_draft
 from ui.datasets.insights import length_warning
 from ui.datasets.pairs import PAIR_COLUMNS, pair_form, pair_record
 from ui.datasets.turns import add_turn, turn_fields
@@ -310,7 +310,7 @@ def _save_bar(draft: Draft) -> None:
             st.session_state["ds_conflict"] = {"name": draft.name, "message": str(exc)}
             st.rerun()
     if right.button("Discard changes", key="ds_discard", disabled=not draft.dirty):
-        load_draft(draft.name)
+        discard_draft(draft.name)
         st.rerun()
     if not draft.dirty:
         length_warning(draft)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ui.datasets.draft import Draft, load_draft
+from ui.datasets.draft import Draft, discard_draft
 from workbench.data import formats, repository
 from workbench.data.records import row_text
 from workbench.data.split import apply_split
@@ -81,7 +81,7 @@ def _restore(draft: Draft, numbers: list[int]) -> None:
         except repository.DatasetError as exc:
             st.error(str(exc))
             return
-        load_draft(draft.name)
+        discard_draft(draft.name)  # the restored revision replaces the unsaved edits, on disk too
         st.toast(f"Revision {n} restored as revision {revision.n}; nothing was deleted.", icon=":material/restore:")
         st.rerun()
 

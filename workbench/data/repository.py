@@ -265,7 +265,7 @@ def delete_dataset(name: str) -> None:
         db.table("datasets").delete(dataset["id"])
     current_path(name).unlink(missing_ok=True)
     history = paths.datasets_dir() / ".history" / name
-    for file in [*history.glob("r*.jsonl"), history / "dataset.json"]:
+    for file in [*history.glob("r*.jsonl"), history / "dataset.json", history / "unsaved.json"]:
         file.unlink(missing_ok=True)
     if history.exists():
         history.rmdir()
