@@ -434,6 +434,7 @@ def test_pairs_from_mistakes_starts_answering_the_training_rows(page, trained_ru
     assert fake_launch and fake_launch[0][0] == job["id"]
     assert "Answering the training rows running" in at.get("progress")[0].proto.text
     assert at.button(key="cmp_mis_answer").disabled  # one at a time
+    assert at.button(key="cmp_mis_answer").label == "Answer the training rows"  # not "again" while it answers
 
 
 def test_pairs_from_mistakes_previews_filters_and_saves_pairs(page, trained_run, wrong_answers):

@@ -56,10 +56,11 @@ def _wrong_answers(run: dict) -> None:
 def _training_rows(run: dict):
     jobs = mistakes.answering_jobs(run["id"])
     job = jobs[0] if jobs else None
+    busy = bool(job and job["status"] in registry.ACTIVE)
     if st.button(
-        "Answer the training rows again" if job else "Answer the training rows",
+        "Answer the training rows again" if job and not busy else "Answer the training rows",
         key="cmp_mis_answer",
-        disabled=bool(job and job["status"] in registry.ACTIVE),
+        disabled=busy,
         help="The adapter answers every training row greedily, as the evaluation does (a background job).",
     ):
         try:

@@ -76,6 +76,10 @@ class RevisionDiff:
 
 
 def check_name(name: str) -> str:
+    if not (name or "").strip():
+        raise DatasetError(
+            "The dataset needs a name: 1-64 letters, digits, '.', '_' or '-' (for example 'support-faq')."
+        )
     if not NAME_PATTERN.match(name or ""):
         raise DatasetError(
             f"{name!r} is not a valid dataset name: use 1-64 letters, digits, '.', '_' or '-', "

@@ -98,9 +98,19 @@ def test_split_is_stored_with_the_revision():
     assert sorted(stored.train + stored.validation) == list(range(12))
 
 
-@pytest.mark.parametrize("name", ["", "has space", "../escape", "-dash-first", "x" * 65])
-def test_bad_names_are_refused_with_the_rule(name):
-    with pytest.raises(repository.DatasetError, match="not a valid dataset name: use 1-64 letters"):
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("", "The dataset needs a name: 1-64 letters"),  # not "'' is not a valid dataset name"
+        ("  ", "The dataset needs a name: 1-64 letters"),
+        ("has space", "not a valid dataset name: use 1-64 letters"),
+        ("../escape", "not a valid dataset name: use 1-64 letters"),
+        ("-dash-first", "not a valid dataset name: use 1-64 letters"),
+        ("x" * 65, "not a valid dataset name: use 1-64 letters"),
+    ],
+)
+def test_bad_names_are_refused_with_the_rule(name, said):
+    with pytest.raises(repository.DatasetError, match=said):
         repository.create_dataset(name, "alpaca", ROWS)
     assert repository.dataset_names() == []
 
