@@ -28,6 +28,7 @@ def test_create_a_dataset_add_a_row_and_save(page, caplog):
     at.text_input(key="ds_new_name").input("faq")
     next(b for b in at.button if b.label == "Create dataset").click().run()  # the form's submit
     assert at.selectbox(key="ds_selected").value == "faq"
+    assert any(i.value.startswith("No rows yet: add one") for i in at.info) and not at.success  # not "Valid: 0 rows"
     at.button(key="ds_add_row").click().run()
     assert at.button_group(key="ds_view").value == "Form"
     said = " ".join([r.getMessage() for r in caplog.records] + [w.value for w in at.warning])

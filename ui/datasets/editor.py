@@ -264,6 +264,9 @@ def _row_buttons(draft: Draft) -> None:
 def _problems_panel(draft: Draft, problems: list[formats.Problem]) -> None:
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
+    if not draft.rows:
+        st.info("No rows yet: add one (Add row), or import a file.", icon=":material/info:")
+        return
     if not problems:
         st.success(f"Valid: {len(draft.rows)} rows, no problems.", icon=":material/check_circle:")
         return
