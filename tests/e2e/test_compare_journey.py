@@ -9,7 +9,7 @@ pytestmark = pytest.mark.e2e
 def test_one_prompt_two_answers(trained_run, app_url, browser_page):
     page = browser_page
     page.goto(f"{app_url}/compare")
-    expect(page.get_by_role("heading", name="Compare")).to_be_visible()
+    expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible()
     expect(page.get_by_role("combobox", name="Right")).to_have_value("adapter: words-demo")
     page.get_by_text("Generation settings").click()
     max_new = page.get_by_role("spinbutton", name="Max new tokens")
@@ -35,7 +35,7 @@ def test_a_linked_run_shows_where_its_json_answers_go_wrong_field_by_field(train
     page.goto(f"{app_url}/compare?run={trained_run['id']}")  # a link to the run opens it on the right
     expect(page.get_by_role("combobox", name="Right")).to_have_value("adapter: words-demo")
     page.get_by_role("radio", name="Held-out evaluation").click()
-    expect(page.get_by_role("heading", name="By field")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="By field", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("stVegaLiteChart")).to_be_visible()
     cells = page.get_by_role("combobox", name="Rows behind a cell (or click one on the map)")
     cells.click()

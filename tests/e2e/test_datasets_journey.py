@@ -24,7 +24,7 @@ def _add_row(page, line: int, instruction: str, output: str) -> None:
 def test_create_dataset_add_rows_save_and_see_histogram(app_url, browser_page):
     page = browser_page
     page.goto(f"{app_url}/datasets")
-    expect(page.get_by_role("heading", name="Datasets")).to_be_visible()
+    expect(page.get_by_role("heading", name="Datasets", exact=True)).to_be_visible()
     page.get_by_role("button", name="New dataset").click()  # a visible action, not only an entry of the list
     settled(page)
     page.get_by_label("Name").fill("support-faq")

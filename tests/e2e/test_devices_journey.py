@@ -21,7 +21,7 @@ def _number(page, name: str, value: str) -> None:
 def test_launch_a_run_in_two_cpu_processes_from_the_train_page(app_url, browser_page):
     page = browser_page
     page.goto(f"{app_url}/train")
-    expect(page.get_by_role("heading", name="Train")).to_be_visible()
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
     _number(page, "Max steps", "6")
     page.get_by_text("Where it trains").click()
     expect(page.get_by_text("Trains on 1 CPU process.")).to_be_visible()

@@ -34,7 +34,7 @@ def _choose(page, label: str, option: str) -> None:
 def test_sweep_three_ranks_watch_the_table_fill_in_and_publish_the_best(app_url, browser_page):
     page = browser_page
     page.goto(f"{app_url}/train")
-    expect(page.get_by_role("heading", name="Train")).to_be_visible()
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
     max_steps = page.get_by_role("spinbutton", name="Max steps")
     max_steps.fill("4")
     max_steps.press("Enter")
@@ -60,7 +60,7 @@ def test_sweep_three_ranks_watch_the_table_fill_in_and_publish_the_best(app_url,
     expect(page.get_by_text("Experiment ranks queued")).to_be_visible(timeout=30_000)
     page.get_by_role("link", name="Open it on the Experiments page").click()
 
-    expect(page.get_by_role("heading", name="Experiments")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_text(re.compile(r"3 runs varying lora_r · [0-2] ended · running"))).to_be_visible(timeout=30_000)
     page.screenshot(path="/tmp/e2e-sweep-running.png", full_page=True)
     expect(page.get_by_text(re.compile(r"3 runs varying lora_r · 3 ended · finished"))).to_be_visible(timeout=300_000)
@@ -70,5 +70,5 @@ def test_sweep_three_ranks_watch_the_table_fill_in_and_publish_the_best(app_url,
     page.screenshot(path="/tmp/e2e-sweep-finished.png", full_page=True)
 
     page.get_by_role("link", name=f"Publish the best: {best['run']}").click()
-    expect(page.get_by_role("heading", name="Publish")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="Publish", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_role("combobox", name="Run")).to_have_value(re.compile(re.escape(best["run"])), timeout=30_000)

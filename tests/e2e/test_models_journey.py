@@ -48,7 +48,7 @@ def test_prepare_a_model_on_the_models_page_then_pick_it_on_the_train_page(
     page.keyboard.press("Escape")
 
     page.goto(f"{app_url}/models")
-    expect(page.get_by_role("heading", name="Models")).to_be_visible()
+    expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
     _choose(page, "Model", "tiny-custom")
     expect(page.get_by_text(re.compile(r"— absent$"))).to_be_visible()
     page.get_by_role("button", name="Prepare tiny-custom").click()

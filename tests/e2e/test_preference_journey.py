@@ -56,7 +56,7 @@ def test_pairs_from_the_chat_train_dpo_from_the_sft_run(trained_run, app_url, br
     page.get_by_text("Advanced settings").click()
     turn_off_auto_evaluate(page)
     page.get_by_role("button", name="Launch training").click()
-    expect(page.get_by_role("heading", name="Live")).to_be_visible()
+    expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
     expect(page.get_by_text("— completed")).to_be_visible(timeout=180_000)
     # loss, learning rate, tokens/s, and the preference charts: rewards and reward accuracy (drawn on a canvas)
     expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(5, timeout=30_000)

@@ -62,7 +62,7 @@ def test_grpo_with_field_f1_from_the_sft_run_shows_rewards_and_samples_live(json
     page.get_by_text("Advanced settings").click()
     turn_off_auto_evaluate(page)
     page.get_by_role("button", name="Launch training").click()
-    expect(page.get_by_role("heading", name="Live")).to_be_visible()
+    expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
 
     # the samples table moves: a first step's answers, then a later step's
     header = page.get_by_text(re.compile(r"Sampled answers at step \d+"))

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
     page = browser_page
     page.goto(f"{app_url}/train")
-    expect(page.get_by_role("heading", name="Train")).to_be_visible()
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
     expect(page.get_by_role("combobox", name="Dataset")).to_have_value("informes-proyectos")
     expect(page.get_by_text("CPU preset", exact=True)).to_be_visible()
     # keep the CPU run short: a handful of steps, evaluated twice
@@ -30,7 +30,7 @@ def test_launch_a_run_and_watch_it_complete(app_url, browser_page):
     turn_off_auto_evaluate(page)
     page.get_by_role("button", name="Launch training").click()
 
-    expect(page.get_by_role("heading", name="Live")).to_be_visible()
+    expect(page.get_by_role("heading", name="Live", exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"Step \d+ of 24"))).to_be_visible(timeout=90_000)
     chart = page.get_by_test_id("stVegaLiteChart").first
     expect(chart).to_be_visible(timeout=60_000)
