@@ -489,3 +489,20 @@ def test_unsaved_edits_survive_a_reload_and_go_once_saved_or_discarded(page):
     after = _goto(page(PAGE), "faq")
     assert not any("are back" in i.value for i in after.info) and not any("Unsaved" in c.value for c in after.caption)
     assert repository.get_dataset("faq").latest.rows == 4
+
+
+def test_a_full_disk_while_keeping_unsaved_edits_is_said_and_the_edits_stay(page, monkeypatch):
+    import errno
+
+    from workbench.data import unsaved
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    repository.create_dataset("faq", "alpaca", [{"instruction": "q", "input": "", "output": "a"}])
+    monkeypatch.setattr(unsaved, "keep", full)
+    at = _goto(page(PAGE), "faq")
+    at.button(key="ds_add_row").click().run()
+    assert not at.exception
+    assert any("could not be kept on disk (No space left on device)" in w.value for w in at.warning)
+    assert any("Unsaved changes" in c.value for c in at.caption)  # still in this tab, ready to save

@@ -88,7 +88,15 @@ def forget_draft(name: str) -> None:
 def keep_unsaved(draft: Draft) -> None:
     """Write the unsaved edits to disk when they changed since the last write (called once a page run is drawn)."""
     if draft.dirty and draft.kept_version != draft.version:
-        unsaved.keep(draft.name, draft.base, draft.rows)
+        try:
+            unsaved.keep(draft.name, draft.base, draft.rows)
+        except OSError as exc:  # a full disk: the edits stay in this session, and the user is told
+            st.warning(
+                f"Your unsaved edits could not be kept on disk ({exc.strerror or exc}): they last only as long as "
+                "this tab. Free some space, or save them now.",
+                icon=":material/warning:",
+            )
+            return
         draft.kept_version = draft.version
 
 
