@@ -156,6 +156,13 @@ def problems(text: str, settings: RewardSettings) -> list[str]:
     return found
 
 
+def _json_answer(reference: str) -> bool:
+    """An object or a list: what field rewards score. A bare number or string parses as JSON too, and a text
+    task with answers like "4" was once taken for a JSON one (every answer then scored 0)."""
+    parsed, value = metrics.parse_json(reference)
+    return parsed and isinstance(value, dict | list)
+
+
 def reference_problems(text: str, references: list[str], dataset: str) -> list[str]:
     """Rewards that compare with a reference, on a dataset whose rows have none (or none in JSON)."""
     found = []
@@ -166,7 +173,7 @@ def reference_problems(text: str, references: list[str], dataset: str) -> list[s
                 f"rewards: {name!r} compares each answer with its row's reference answer, and dataset {dataset!r} "
                 "has none — pick json_valid, regex or length, or a dataset with answers."
             )
-        elif needs == "json" and not any(metrics.parse_json(ref)[0] for ref in references):
+        elif needs == "json" and not any(_json_answer(ref) for ref in references):
             found.append(
                 f"rewards: {name!r} scores JSON fields, and no reference answer of dataset {dataset!r} is JSON — "
                 "use exact_match or rouge_l for text answers."

@@ -104,6 +104,7 @@ def test_reference_rewards_need_references_of_the_right_kind():
 def test_rewards_that_fit_text_answers_replace_json_ones_and_nothing_else():
     text, json_answers = ["plain answer", "another"], ['{"a": 1}', "plain"]
     assert r.fitting(r.FOR_JSON, text, "notes") == "rouge_l:1" == r.FOR_TEXT  # JSON rewards on text answers
+    assert r.fitting(r.FOR_JSON, ["Paris", "4", "Red", '"x"'], "qa") == r.FOR_TEXT  # bare JSON values are text here
     assert r.fitting(r.FOR_JSON, json_answers, "d") is None  # they fit
     assert r.fitting("exact_match:1", text, "notes") is None  # the user's fitting choice stays
     assert r.fitting(r.FOR_JSON, ["", " "], "d") is None  # no answers: no reference reward fits, the user says
