@@ -506,3 +506,22 @@ def test_a_full_disk_while_keeping_unsaved_edits_is_said_and_the_edits_stay(page
     assert not at.exception
     assert any("could not be kept on disk (No space left on device)" in w.value for w in at.warning)
     assert any("Unsaved changes" in c.value for c in at.caption)  # still in this tab, ready to save
+
+
+def test_appending_an_import_to_a_split_dataset_keeps_it_split_its_way(page):
+    from workbench.data.split import SplitSpec
+
+    held = [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(10)]
+    repository.create_dataset("qa", "alpaca", held)
+    repository.make_split("qa", 1, SplitSpec(seed=7, validation_ratio=None, validation_count=2))
+    data = "".join(json.dumps({"instruction": f"n{i}", "output": f"b{i}"}) + "\n" for i in range(3))
+    at = _goto(page(PAGE), IMPORT)
+    at.file_uploader(key="imp_upload").upload("qa.jsonl", data.encode(), "application/jsonl").run()
+    at.radio(key="imp_mode").set_value("Append to its rows").run()
+    assert not at.exception
+    assert at.checkbox(key="imp_holdout_on").value is True  # 3 new rows alone would propose none
+    assert any("2 of 13 rows held out (seed 7, as 'qa' is split), 11 train." in c.value for c in at.caption)
+    at.button(key="imp_go").click().run()
+    assert not at.exception
+    split = repository.get_revision("qa", 2).split
+    assert split is not None and len(split.validation) == 2 and split.spec.seed == 7

@@ -5,6 +5,7 @@ Nothing is stored until the user clicks Import; the state of an import in progre
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -212,16 +213,20 @@ def _import_target(result: formats.ImportResult, rows: list[dict]) -> None:
     names = repository.dataset_names()
     name = st.text_input("Dataset name", value=Path(result.file).stem.replace(" ", "-"), key="imp_name")
     mode: str | None = "new"
+    total, existing_split = len(rows), None
     if name in names:
         mode = _existing_mode(name)
-    holdout = _holdout_choice(len(rows))
+        latest = repository.get_dataset(name).latest
+        total += latest.rows if mode != REPLACE else 0
+        existing_split = latest.split.spec if latest.split else None
+    holdout, seed = _holdout_choice(total, existing_split, name)
     skipped = len(result.bad_rows)
     label = _import_label(name, mode, len(rows)) + (f" (skip {skipped} bad)" if skipped else "")
     if st.button(label, type="primary", key="imp_go", disabled=not rows or mode is None) and mode is not None:
         try:
             revision = _store(name, mode, result, rows)
             if holdout:
-                repository.make_split(name, revision.n, SplitSpec(seed=PROPOSED_SEED, validation_count=holdout))
+                repository.make_split(name, revision.n, SplitSpec(seed=seed, validation_count=holdout))
         except repository.DatasetError as exc:
             st.error(str(exc))
             return
@@ -259,9 +264,18 @@ def _import_label(name: str, mode: str | None, n_rows: int) -> str:
     return f"Import {n_rows} rows"
 
 
-def _holdout_choice(n_rows: int) -> int:
-    """Rows to hold out for validation: proposed by default (a tenth, at least 2), changeable, or none."""
-    proposed = proposed_holdout(n_rows)
+def _holdout_choice(n_rows: int, existing: SplitSpec | None, name: str) -> tuple[int, int]:
+    """(rows to hold out for validation, seed) of the revision the import makes, `n_rows` long: as the dataset it
+    goes into is split (appending 3 rows to a split dataset once dropped its split: the box defaulted to the 3
+    rows' own proposal, none), else a proposed tenth (at least 2); changeable, or none."""
+    if st.session_state.get("imp_holdout_for") != (name, n_rows):  # another target: its own default
+        st.session_state["imp_holdout_for"] = (name, n_rows)
+        st.session_state.pop("imp_holdout_on", None)
+        st.session_state.pop("imp_holdout", None)
+    proposed, seed, why = proposed_holdout(n_rows), PROPOSED_SEED, ""
+    if existing is not None:
+        with contextlib.suppress(ValueError):  # else its way of splitting no longer fits the rows
+            proposed, seed, why = existing.validation_size(n_rows), existing.seed, f", as {name!r} is split"
     keep = st.checkbox(
         "Hold out rows for validation",
         value=bool(proposed),
@@ -271,12 +285,12 @@ def _holdout_choice(n_rows: int) -> int:
     )
     if not keep:
         st.caption("Every row trains: runs get no eval loss and no held-out score.")
-        return 0
+        return 0, seed
     count = st.number_input("Validation rows", 1, max(1, n_rows - 1), max(1, proposed or 1), key="imp_holdout")
-    st.caption(f"{count} of {n_rows} rows held out (seed {PROPOSED_SEED}), {n_rows - count} train.")
+    st.caption(f"{count} of {n_rows} rows held out (seed {seed}{why}), {n_rows - count} train.")
     if tradeoff := holdout_tradeoff(n_rows, int(count)):
         st.caption(tradeoff)
-    return int(count)
+    return int(count), seed
 
 
 def _store(name: str, mode: str, result: formats.ImportResult, rows: list[dict]) -> repository.Revision:
