@@ -372,7 +372,7 @@ def test_picking_the_better_answer_keeps_a_preference_pair_and_both_wrong_keeps_
         "chosen": adapter[-1]["content"],
         "rejected": base[-1]["content"],
     }
-    assert "Kept in mis-pares: now 1 pairs" in at.success[0].value
+    assert "Kept in mis-pares: now 1 pair (revision" in at.success[0].value
     assert at.selectbox(key="cmp_judge_dataset").value == "mis-pares"  # the next choice goes there too
     at.toggle(key="cmp_judge_both").set_value(True).run()
     at.text_area(key="cmp_judge_written").set_value("uno")
@@ -389,6 +389,48 @@ def test_picking_the_better_answer_keeps_a_preference_pair_and_both_wrong_keeps_
     at.text_area(key="cmp_judge_written").set_value("uno")
     at.button(key="cmp_judge_add").click().run()
     assert [(r["chosen"], r["rejected"]) for r in repository.load_rows("mis-pares")[3:]] == [("uno", "dos")]
+
+
+def test_a_later_turns_pair_carries_the_answers_kept_as_right_not_the_sides_own(page, trained_run):
+    from workbench.data import repository
+
+    first = {"role": "user", "content": "Repite: uno"}
+    at = page(PAGE)
+    at.session_state["cmp_history"] = {
+        "demo::__base__": [first, {"role": "assistant", "content": "dos tres"}],
+        "demo::words-demo": [first, {"role": "assistant", "content": "uno."}],
+    }
+    at.run()
+    at.text_input(key="cmp_judge_new_name").set_value("charla")
+    at.toggle(key="cmp_judge_both").set_value(True).run()
+    at.text_area(key="cmp_judge_written").set_value("uno")
+    at.button(key="cmp_judge_add").click().run()
+    assert not at.exception and not at.error
+
+    second = {"role": "user", "content": "Repite: dos"}
+    at.session_state["cmp_history"] = {
+        "demo::__base__": [
+            first,
+            {"role": "assistant", "content": "dos tres"},
+            second,
+            {"role": "assistant", "content": "x"},
+        ],
+        "demo::words-demo": [
+            first,
+            {"role": "assistant", "content": "uno."},
+            second,
+            {"role": "assistant", "content": "y"},
+        ],
+    }
+    at.run()
+    assert at.text_area(key="cmp_judge_written").value == "x"  # this question's left answer, not the last correction
+    at.text_area(key="cmp_judge_written").set_value("dos")
+    at.button(key="cmp_judge_add").click().run()
+    assert not at.exception and not at.error
+    later = repository.load_rows("charla")[2:]
+    assert [r["chosen"] for r in later] == ["dos", "dos"] and [r["rejected"] for r in later] == ["x", "y"]
+    for row in later:  # the first answer kept as right ("uno"), never the base's "dos tres" or the adapter's "uno."
+        assert row["prompt"] == [first, {"role": "assistant", "content": "uno"}, second]
 
 
 def test_a_thumb_up_or_down_keeps_the_answer_rated_in_a_feedback_dataset(page, trained_run):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from ui.links import page_link
@@ -21,12 +23,20 @@ def render_judge(labels: list[str], histories: list[list[dict]], system_prompt: 
         dataset = dataset_choice(collect.KIND, "cmp_judge", "Into the dataset of pairs", DEFAULT_NAME, "pair")
         left, right, both = st.columns(3)
         if left.button(f"Left is better ({labels[0]})", key="cmp_judge_left"):
+            _endorse(histories[0], histories[0][-1]["content"])
             _add(dataset, [_pair(histories, 0, 1, system_prompt)], f"{labels[0]} better than {labels[1]}")
         if right.button(f"Right is better ({labels[1]})", key="cmp_judge_right"):
+            _endorse(histories[1], histories[1][-1]["content"])
             _add(dataset, [_pair(histories, 1, 0, system_prompt)], f"{labels[1]} better than {labels[0]}")
         if both.toggle("Both wrong: write the right one", key="cmp_judge_both"):
-            written = st.text_area("The right answer", histories[0][-1]["content"], key="cmp_judge_written")
+            turn = _turn_key(histories[0])
+            if st.session_state.get("cmp_judge_written_turn") != turn or "cmp_judge_written" not in st.session_state:
+                # Each question starts from its own left answer (the last one's correction once stayed in the box)
+                st.session_state["cmp_judge_written_turn"] = turn
+                st.session_state["cmp_judge_written"] = histories[0][-1]["content"]
+            written = st.text_area("The right answer", key="cmp_judge_written")
             if st.button("Keep it, against both answers", key="cmp_judge_add"):
+                _endorse(histories[0], written)
                 prompt = prompt_of(histories[0])
                 # an empty answer cannot be a rejected side: the pair is kept against the other one alone
                 answers = [h[-1]["content"] for h in histories if h[-1]["content"].strip()]
@@ -44,7 +54,7 @@ def _said() -> None:
     if kept is None:
         return
     dataset, rows, revision = kept
-    st.success(f"Kept in {dataset}: now {rows:,} pairs (revision {revision}).")
+    st.success(f"Kept in {dataset}: now {rows:,} pair{'' if rows == 1 else 's'} (revision {revision}).")
     page_link("pages/datasets.py", f"Open {dataset}", dataset=dataset)
 
 
@@ -63,10 +73,31 @@ def dataset_choice(kind: str, prefix: str, label: str, default_name: str, noun: 
     return st.text_input("Name of the new dataset", default_name, key=f"{prefix}_new_name").strip()
 
 
+ENDORSED = "cmp_judge_endorsed"  # {the questions of a conversation so far: the answer the user kept as right}
+
+
+def _turn_key(history: list[dict]) -> str:
+    """A turn of the chat by its questions up to it: both sides share them, and a new chat never matches."""
+    return json.dumps([m["content"] for m in history if m["role"] == "user"], ensure_ascii=False)
+
+
+def _endorse(history: list[dict], answer: str) -> None:
+    st.session_state.setdefault(ENDORSED, {})[_turn_key(history)] = answer
+
+
 def prompt_of(history: list[dict]) -> list[dict]:
-    """The side's conversation up to its last user turn (the question both answers reply to)."""
+    """The side's conversation up to its last user turn (the question both answers reply to), each earlier
+    answer the user kept as right (written or chosen) in place of the side's own: pairs of a later turn once
+    carried the base's wrong answers to the earlier ones in their prompt."""
     last_user = max(i for i, m in enumerate(history) if m["role"] == "user")
-    return [{"role": m["role"], "content": m["content"]} for m in history[: last_user + 1]]
+    endorsed = st.session_state.get(ENDORSED, {})
+    prompt = []
+    for i, message in enumerate(history[: last_user + 1]):
+        content = message["content"]
+        if message["role"] == "assistant":
+            content = endorsed.get(_turn_key(history[:i]), content)
+        prompt.append({"role": message["role"], "content": content})
+    return prompt
 
 
 def _pair(histories: list[list[dict]], better: int, worse: int, system_prompt: str) -> dict:
