@@ -42,6 +42,7 @@ def test_lists_runs_with_status_dataset_duration_and_loss(page):
     assert row["created"].year >= 2026  # a time, shown whole (the ISO text was cut)
     config = json.loads(at.dataframe[0].proto.columns)
     assert config["loss"]["type_config"]["format"] == "%.4g"  # 1e-5 read 0.0000 at "%.4f"
+    assert config["loss"]["width"] == config["created"]["width"] == "medium"  # 0.000006761 and the date whole
     assert any("first" in m.value and "completed" in m.value for m in at.markdown)
 
 
@@ -163,6 +164,8 @@ def test_an_adapter_trained_elsewhere_is_imported_from_the_page(page, demo_model
     assert any("Imported as run **from-axolotl**: open above" in m.value for m in at.success)
     assert runs.get_run("from-axolotl")["status"] == "imported"
     assert at.selectbox(key="runs_focus").value == runs.get_run("from-axolotl")["id"]  # in the Run box, open
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert table.set_index("run").loc["from-axolotl", "dataset"] == "(none)"  # no dataset named: not "(deleted)"
 
     # a second import beside an existing run: the page's Run box gains it and opens it
     second = peft_adapter(demo_model_dir, tmp_path / "unsloth-out")

@@ -21,8 +21,8 @@ def _row(run: dict) -> dict:
     try:
         dataset, revision = repository.revision_by_id(run["dataset_revision_id"])
         data = f"{dataset} r{revision.n}"
-    except Exception:  # the dataset was deleted: the run still lists
-        data = "(deleted)"
+    except Exception:  # the dataset was deleted, or an imported adapter named none: the run still lists
+        data = "(none)" if run["dataset_revision_id"] is None else "(deleted)"
     return {
         "id": run["id"],
         "run": run["name"],
@@ -79,10 +79,11 @@ def runs_table(all_runs: list[dict]) -> list[int]:
         key="runs_table",
         column_config={
             "id": None,
-            # 4 significant digits: a GRPO loss of 1e-5 read 0.0000
-            "loss": st.column_config.NumberColumn(format="%.4g"),
-            "eval loss": st.column_config.NumberColumn(format="%.4g"),
-            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),  # the ISO text was cut
+            # 4 significant digits (a GRPO loss of 1e-5 read 0.0000), wide enough for 0.000006761 (it was cut to
+            # "0006761" in a narrow column)
+            "loss": st.column_config.NumberColumn(format="%.4g", width="medium"),
+            "eval loss": st.column_config.NumberColumn(format="%.4g", width="medium"),
+            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm", width="medium"),  # was cut
         },
     )
     st.caption("Select several rows to overlay their loss curves.")
