@@ -378,7 +378,7 @@ def test_changing_the_objective_puts_its_learning_rate_in_the_form(page, trained
     at = page(PAGE)
     at.selectbox(key="train_dataset").set_value("pairs").run()
     assert at.number_input(key="tc_learning_rate").value == 2e-5  # DPO's, measured
-    assert any("DPO starts at learning rate 2e-05, 1 epoch (bench/" in c.value for c in at.caption)
+    assert any("DPO starts at learning rate 2e-05, 1 epoch (measured: a higher rate" in c.value for c in at.caption)
     at.selectbox(key="tc_objective").set_value("orpo").run()
     assert at.number_input(key="tc_learning_rate").value == 2e-4
     at.selectbox(key="train_dataset").set_value("informes-proyectos").run()  # an SFT dataset: back to the preset

@@ -38,12 +38,12 @@ def objective_settings(kind: str, base: str, recipe: TrainConfig, dataset: str =
         left.caption(
             f"GRPO starts at learning rate {defaults['learning_rate']:g} for {defaults['max_steps']} steps of one "
             f"prompt × {defaults['per_device_batch_size']} sampled answers (sized for a CPU: a step samples and "
-            "scores answers before it learns; bench/grpo_round.py)."
+            "scores answers before it learns)."
         )
     elif objective != "sft":
         left.caption(
             f"{OBJECTIVES[objective].label} starts at learning rate {defaults['learning_rate']:g}, "
-            f"{defaults['num_epochs']:g} epoch (bench/preference_round.py: a higher rate unlearned the task)."
+            f"{defaults['num_epochs']:g} epoch (measured: a higher rate unlearned the task)."
         )
     if kind not in ("preference", "feedback") and objective == "sft":
         left.caption(
