@@ -10,6 +10,7 @@ from ui.datasets.insights import render_split, render_stats
 from ui.datasets.new import render_new
 from ui.frame import require_app_frame
 from ui.links import follow_url, keep_in_url
+from ui.text import local_time
 from workbench.data import repository
 
 require_app_frame()
@@ -51,7 +52,8 @@ else:
     st.caption(f"{draft.format} rows · revision {draft.base}{' · unsaved changes' if draft.dirty else ''}")
     if draft.restored and draft.dirty:
         st.info(
-            f"Your unsaved changes to {draft.name} (kept {draft.restored}) are back: save them, or discard them.",
+            f"Your unsaved changes to {draft.name} (kept {local_time(draft.restored)}) are back: save them, or "
+            "discard them.",
             icon=":material/restore:",
         )
     section = st.segmented_control(

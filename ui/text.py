@@ -8,6 +8,7 @@ URL (data leaving the machine), `[x](javascript:...)` would be a link, `$...$` L
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:&=^])")
 
@@ -25,3 +26,11 @@ def html_literal(text: str) -> str:
     """`text` for HTML inside Markdown (`unsafe_allow_html`): HTML-escaped, and every Markdown character an
     entity, which the browser decodes only after Markdown (and its LaTeX) has been parsed."""
     return "".join(_ENTITIES.get(ch, ch) for ch in str(text))
+
+
+def local_time(stamp: str) -> str:
+    """An ISO time as this machine's local time to the minute ("2026-12-07 11:12"); else the text as it is."""
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return stamp

@@ -476,6 +476,7 @@ def test_unsaved_edits_survive_a_reload_and_go_once_saved_or_discarded(page):
     again = _goto(page(PAGE), "faq")  # a reload: a new session, nothing in its state
     assert not again.exception
     assert any("Your unsaved changes to faq (kept " in i.value and "are back" in i.value for i in again.info)
+    assert not any("+00:00" in i.value for i in again.info)  # a local time to the minute, not an ISO stamp
     assert any("Unsaved changes** since revision 1" in c.value for c in again.caption)
     again.button(key="ds_save").click().run()
     assert [r["instruction"] for r in repository.load_rows("faq")] == ["q0", "q1", "q2", "kept?"]
