@@ -47,7 +47,9 @@ def render_import() -> None:
 def _read_source() -> tuple[bytes, str] | None:
     how = st.radio("Source", ["Upload a file", "A path on this machine"], horizontal=True, key="imp_source")
     if how == "Upload a file":
-        upload = st.file_uploader("JSONL, JSON, CSV, TSV or Parquet", type=UPLOAD_TYPES, key="imp_upload")
+        upload = st.file_uploader(
+            "JSONL, JSON, CSV, TSV or Parquet (or a .txt of any of the text ones)", type=UPLOAD_TYPES, key="imp_upload"
+        )
         if upload is None:
             return None
         try:
