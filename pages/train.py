@@ -7,7 +7,7 @@ from ui.links import follow_url, keep_in_url, run_view_link
 from ui.models import base_model_picker
 from ui.persist import remember, restore
 from ui.sidebar import device
-from ui.train.config_form import apply_pending, check_rows_words, config_form, load_config
+from ui.train.config_form import LORA_SHAPE, apply_pending, check_rows_words, config_form, load_config
 from ui.train.launch import config_files, config_problems, launch_bar, memory_panel, queue_panel, run_controls
 from ui.train.live import live_run
 from ui.train.objective import objective_settings
@@ -77,7 +77,7 @@ if preset and st.button(f"Use the recommended settings for {preset.name}", key="
 
 apply_pending(default)
 objective = objective_settings(repository.get_dataset(dataset).format, base, default, dataset)
-values = config_form(default)
+values = config_form(default, fixed=LORA_SHAPE if objective.get("start_from") else frozenset())
 config = TrainConfig(base_model=base, dataset=dataset, dataset_revision=revision, **values, **objective)
 st.session_state["train_last_config"] = config
 if config.trust_remote_code:

@@ -275,6 +275,7 @@ def test_a_preference_dataset_offers_its_objectives_and_goes_on_from_the_sft_run
     at.selectbox(key="tc_start_from").set_value("").run()
     at.run()
     assert at.selectbox(key="tc_start_from").value == ""
+    assert not at.number_input(key="tc_lora_r").disabled  # a new adapter: its LoRA shape is the form's
     assert at.number_input(key="tc_desirable_weight").value == 1.0
     assert at.selectbox(key="tc_loss_type").options == ["auto", "kto", "apo_zero_unpaired"]
 
@@ -299,6 +300,9 @@ def test_grpo_goes_on_from_the_newest_sft_run_of_the_dataset_with_rewards_picked
     at.selectbox(key="tc_objective").set_value("grpo").run()
     assert not at.exception
     assert at.selectbox(key="tc_start_from").value == "words-demo"  # the newest SFT run on this dataset
+    # its LoRA shape goes on: the form's shows, greyed out (it was editable, and unused)
+    assert at.number_input(key="tc_lora_r").disabled and at.selectbox(key="tc_target_modules_choice").disabled
+    assert not at.number_input(key="tc_learning_rate").disabled
     assert any("GRPO starts at learning rate 5e-05 for 30 steps" in c.value for c in at.caption)
     assert at.number_input(key="tc_learning_rate").value == 5e-5 and at.number_input(key="tc_max_steps").value == 30
     rewards = at.multiselect(key="grpo_reward_names")

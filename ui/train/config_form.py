@@ -100,14 +100,19 @@ def apply_pending(default: TrainConfig) -> None:
             st.session_state[key] = getattr(default, f.name)
 
 
-def config_form(default: TrainConfig) -> dict:
-    """Draw the settings; returns the values of every TrainConfig field the form owns."""
+# What a run that goes on from another run's adapter takes from it (its LoRA shape): shown, not editable.
+LORA_SHAPE = frozenset({"lora_r", "lora_alpha", "lora_dropout", "target_modules"})
+
+
+def config_form(default: TrainConfig, fixed: frozenset[str] = frozenset()) -> dict:
+    """Draw the settings; returns the values of every TrainConfig field the form owns. `fixed` ones are shown
+    greyed out (a run going on from another's adapter uses that adapter's LoRA shape, not these)."""
     apply_pending(default)
     values = {}
     columns = st.columns(4)
     for i, name in enumerate(BASIC):
         with columns[i % 4]:
-            values[name] = _widget(name)
+            values[name] = _widget(name, disabled=name in fixed)
     with st.expander("Stop when good", expanded=st.session_state.get("tc_task_metric", "off") != "off"):
         st.caption(
             "While it trains, the run answers a few held-out rows and scores them like the held-out evaluation; "
@@ -159,28 +164,28 @@ def placement_words(values: dict, visible_gpus: int) -> str:
     return describe_placement(config, visible_gpus)
 
 
-def _widget(name: str):
+def _widget(name: str, disabled: bool = False):
     key, help_text = f"tc_{name}", TrainConfig.help(name)
     label = LABELS.get(name) or name.replace("_", " ").capitalize()
     current = st.session_state[key]
     if name in CHOICES:
-        return st.selectbox(label, CHOICES[name], key=key, help=help_text)
+        return st.selectbox(label, CHOICES[name], key=key, help=help_text, disabled=disabled)
     if name == "target_modules":
-        return _target_modules(key, help_text)
+        return _target_modules(key, help_text, disabled)
     if name == "system_prompt":
-        return st.text_area(label, key=key, help=help_text, height=80)
+        return st.text_area(label, key=key, help=help_text, height=80, disabled=disabled)
     if isinstance(current, bool):
-        return st.checkbox(label, key=key, help=help_text)
+        return st.checkbox(label, key=key, help=help_text, disabled=disabled)
     if isinstance(current, int):
-        return int(st.number_input(label, key=key, help=help_text, step=1))
+        return int(st.number_input(label, key=key, help=help_text, step=1, disabled=disabled))
     if isinstance(current, float):
         fmt = "%.2e" if name == "learning_rate" else "%.3g"
         step = {"learning_rate": 1e-5, "lora_dropout": 0.01, "num_epochs": 0.5, "warmup": 0.01}.get(name, 0.01)
-        return float(st.number_input(label, key=key, help=help_text, step=step, format=fmt))
-    return st.text_input(label, key=key, help=help_text)
+        return float(st.number_input(label, key=key, help=help_text, step=step, format=fmt, disabled=disabled))
+    return st.text_input(label, key=key, help=help_text, disabled=disabled)
 
 
-def _target_modules(key: str, help_text: str) -> str:
+def _target_modules(key: str, help_text: str, disabled: bool = False) -> str:
     options = [*TARGET_MODULE_PRESETS, "custom"]
     current = st.session_state[key]
     choice_key = f"{key}_choice"
@@ -188,10 +193,10 @@ def _target_modules(key: str, help_text: str) -> str:
         st.session_state[choice_key] in TARGET_MODULE_PRESETS
     ):
         st.session_state[choice_key] = current if current in TARGET_MODULE_PRESETS else "custom"
-    choice = st.selectbox("Target modules", options, key=choice_key, help=help_text)
+    choice = st.selectbox("Target modules", options, key=choice_key, help=help_text, disabled=disabled)
     if choice != "custom":
         st.session_state[key] = choice
         return choice
     if st.session_state[key] in TARGET_MODULE_PRESETS:
         st.session_state[key] = "q_proj,v_proj"
-    return st.text_input("Module names (comma separated)", key=key)
+    return st.text_input("Module names (comma separated)", key=key, disabled=disabled)

@@ -94,7 +94,7 @@ def _start_from(column, base: str, objective: str, dataset: str = "") -> str:
         help=TrainConfig.help("start_from"),
     )
     if choice:
-        column.caption(f"Run {choice}'s LoRA shape (rank, targets) goes on: the LoRA settings below are not used.")
+        column.caption(f"Run {choice}'s LoRA shape (rank, targets) goes on: the LoRA settings below are greyed out.")
     if objective in ("dpo", "kto", "grpo"):
         column.caption(
             "Reference: "
