@@ -257,9 +257,9 @@ def thinned(frame: pd.DataFrame, series: str | None) -> pd.DataFrame:
     return pd.concat(kept) if kept else frame
 
 
+LEGEND_PAIR_CHARS = 20  # names up to this long sit two a row above a half-page chart
 # A tick's label as written, not rounded to the tick step's precision: "~g" gave 6e+3 for 6,000 tokens/s, and
 # Vega's own format gave a flat line's one tick as 0.250000.
-LEGEND_PAIR_CHARS = 20  # names up to this long sit two a row above a half-page chart
 TICK_LABEL = "abs(datum.value) >= 1000 ? format(datum.value, ',.0f') : format(datum.value, '.4~g')"
 
 
@@ -271,7 +271,6 @@ def _line(frame: pd.DataFrame, title: str, color: str | None = None) -> alt.Char
         .encode(
             # Steps are whole: without a minimum step, a 5-step run gets ticks at 0.5, 1.5, ...
             x=alt.X("step:Q", title="step", axis=alt.Axis(tickMinStep=1, format="d")),
-            # "~g": a flat line's one tick reads 0.25, not 0.250000
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(labelExpr=TICK_LABEL)),
             tooltip=["step", alt.Tooltip("epoch:Q", format=".2f"), "name", alt.Tooltip("value:Q", format=".4g")],
         )
